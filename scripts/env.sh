@@ -1,0 +1,23 @@
+# Sourced by the other scripts: builds (once) and activates the virtual environments.
+#   ensure_env DIR REQUIREMENTS   create DIR from the pinned REQUIREMENTS unless up to date
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+
+ensure_env() {
+  local dir="$ROOT/$1" req="$ROOT/$2"
+  local stamp="$dir/.xlinalg-stamp" want
+  want="$(sha256sum "$req" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "== building $1 from $2"
+    rm -rf "$dir"
+    "$PYTHON" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$dir/bin/python" -m pip install -q -r "$req"
+    "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT"
+    echo "$want" >"$stamp"
+  fi
+}
+
+main_env() { ensure_env .venv requirements/main.txt; echo "$ROOT/.venv/bin/python"; }
+mxnet_env() { ensure_env .venv-mxnet requirements/mxnet.txt; echo "$ROOT/.venv-mxnet/bin/python"; }

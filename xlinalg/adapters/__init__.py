@@ -1,0 +1,58 @@
+"""Framework adapters: one generic binding per framework, made from the operator specs.
+
+An adapter module (``xlinalg.adapters.<framework>``) provides
+
+``is_array(x) -> bool``
+    whether ``x`` belongs to the framework (checked without importing it where possible);
+``bind(op) -> function``
+    the operator as a differentiable function of that framework's arrays, with the public
+    signature ``f(*arrays, **params)`` and the public output layout (an array, or a tuple
+    for several outputs).
+
+Adapters are imported on first use only, so ``import xlinalg`` imports no framework. The
+public functions route arrays of a framework listed here to its adapter; every other Array
+API library runs the core rules directly (derivatives via :func:`xlinalg.vjp`/:func:`jvp`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: framework -> (module whose presence in sys.modules means arrays may exist, adapter module)
+ADAPTERS = {
+    "torch": ("torch", "xlinalg.adapters.torch"),
+    "jax": ("jax", "xlinalg.adapters.jax"),
+    "mxnet": ("mxnet", "xlinalg.adapters.mxnet"),
+}
+
+_bound: dict[tuple[str, str], object] = {}
+
+
+def adapter_for(arrays):
+    """The adapter module for ``arrays``' framework, or ``None`` (no autograd framework)."""
+    for framework, (marker, module) in ADAPTERS.items():
+        if marker not in sys.modules:
+            continue  # no array of that framework can exist
+        adapter = _import(module)
+        if adapter is not None and any(adapter.is_array(x) for x in arrays):
+            return adapter
+    return None
+
+
+def bound(adapter, op):
+    """``adapter.bind(op)``, made once per (adapter, operator)."""
+    key = (adapter.__name__, op.name)
+    fn = _bound.get(key)
+    if fn is None:
+        fn = _bound[key] = adapter.bind(op)
+    return fn
+
+
+def _import(module):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None  # that adapter is not written (yet)
+        raise

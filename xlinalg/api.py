@@ -1,0 +1,156 @@
+"""Public functions: one per operator (made from its spec), ``vjp``, ``jvp`` and the
+Array API-named aliases."""
+
+from __future__ import annotations
+
+import inspect
+from collections import namedtuple
+
+from . import adapters
+from .core import apply
+from .core.operator import Operator, get, operators
+
+
+def _pack(op: Operator, outputs: tuple):
+    return tuple(outputs) if op.multiple_outputs else outputs[0]
+
+
+def _unpack(op: Operator, values) -> tuple:
+    if not op.multiple_outputs:
+        return (values,)
+    values = tuple(values)
+    if len(values) != len(op.outputs):
+        raise ValueError(f"{op.name}: expected {len(op.outputs)} cotangents/tangents ({', '.join(op.output_names)}), got {len(values)}")
+    return values
+
+
+def call(op: Operator, arrays, params):
+    """Evaluate ``op``: through a framework adapter when the arrays belong to one, else with
+    the core rules on the arrays' own namespace."""
+    adapter = adapters.adapter_for(arrays)
+    if adapter is not None:
+        return adapters.bound(adapter, op)(*arrays, **params)
+    c = apply.prepare(op, arrays, params)
+    return _pack(op, apply.forward(c))
+
+
+def public_function(op: Operator):
+    """The user-facing function of ``op``: positional arrays, keyword-only parameters."""
+
+    def fn(*arrays, **params):
+        return call(op, arrays, params)
+
+    parameters = [inspect.Parameter(a.name, inspect.Parameter.POSITIONAL_ONLY) for a in op.args]
+    parameters += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in op.params.items()]
+    fn.__signature__ = inspect.Signature(parameters)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__module__ = "xlinalg"
+    fn.__doc__ = docstring(op)
+    fn.operator = op
+    return fn
+
+
+def docstring(op: Operator) -> str:
+    args = "\n".join(
+        f"{a.name} : array, shape (..., {'n, n' if a.square else ('m, n' if a.ndim == 2 else 'k')})"
+        + (f"\n    {a.structure.capitalize()}: only the triangle named by ``lower`` is read." if a.structure != "general" else "")
+        for a in op.args
+    )
+    params = "\n".join(f"{k} : {type(v).__name__}, default {v!r}" for k, v in op.params.items())
+    outs = ", ".join(o.name for o in op.outputs)
+    sections = [
+        op.summary,
+        "Parameters\n----------\n" + args + ("\n" + params if params else ""),
+        "Returns\n-------\n" + (f"({outs}) : tuple of arrays" if op.multiple_outputs else f"{outs} : array"),
+        "Notes\n-----\nLeading axes are batch axes and broadcast between arguments. Works on arrays of\n"
+        "any Array API library; torch, JAX and MXNet arrays are differentiable in their framework.\n\n"
+        + op.math,
+    ]
+    if op.failure:
+        sections.append(f"Raises\n------\nLinAlgError\n    Eagerly, when {op.failure}; the message names the batch index.")
+    return "\n\n".join(sections)
+
+
+# ---- explicit derivatives ---------------------------------------------------------------------
+def vjp(op, *primals, **params):
+    """Evaluate ``op`` and return ``(outputs, pullback)``, as ``jax.vjp`` does.
+
+    ``pullback(cotangents)`` takes one cotangent per output (an array, or a tuple for operators
+    with several outputs; ``None`` means zero) and returns the tuple of cotangents of
+    ``primals``, each with its primal's shape. Works for every Array API library.
+    """
+    spec = get(op)
+    c = apply.prepare(spec, primals, params)
+    outputs = apply.forward(c)
+
+    def pullback(cotangents):
+        cts = _unpack(spec, cotangents)
+        for g, y, o in zip(cts, outputs, spec.outputs):
+            if g is not None and tuple(g.shape) != tuple(y.shape):
+                raise ValueError(f"{spec.name}: cotangent of {o.name} has shape {tuple(g.shape)}, expected {tuple(y.shape)}")
+        return apply.vjp(c, outputs, cts)
+
+    return _pack(spec, outputs), pullback
+
+
+def jvp(op, primals, tangents, **params):
+    """Evaluate ``op`` at ``primals`` and its derivative along ``tangents``, as ``jax.jvp``:
+    returns ``(outputs, output_tangents)``. ``tangents`` match ``primals`` in shape (``None``:
+    zero)."""
+    spec = get(op)
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(tangents) != len(primals):
+        raise ValueError(f"{spec.name}: {len(primals)} primals but {len(tangents)} tangents")
+    for t, x, a in zip(tangents, primals, spec.args):
+        if t is not None and tuple(t.shape) != tuple(x.shape):
+            raise ValueError(f"{spec.name}: tangent of {a.name} has shape {tuple(t.shape)}, expected {tuple(x.shape)}")
+    c = apply.prepare(spec, primals, params)
+    outputs = apply.forward(c)
+    return _pack(spec, outputs), _pack(spec, apply.jvp(c, outputs, tangents))
+
+
+# ---- public operator functions ----------------------------------------------------------------
+def _make_all():
+    from . import core  # noqa: F401  (registers the operators)
+
+    return {name: public_function(op) for name, op in operators().items()}
+
+
+FUNCTIONS = _make_all()
+
+
+# ---- Array API-named aliases ------------------------------------------------------------------
+EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+
+
+def cholesky(x, /, *, upper=False):
+    """Cholesky factor, with the Array API signature: ``potrf(x, lower=not upper)``."""
+    return FUNCTIONS["potrf"](x, lower=not upper)
+
+
+def eigh(x, /):
+    """``(eigenvalues, eigenvectors)`` with eigenvectors in columns (Array API layout):
+    ``syevd`` transposed, including its sign convention and degenerate-gradient policy."""
+    u, lam = FUNCTIONS["syevd"](x)
+    return EighResult(lam, _transpose(u))
+
+
+def inv(x, /):
+    """Matrix inverse, with the Array API name: ``inverse(x)``."""
+    return FUNCTIONS["inverse"](x)
+
+
+def solve_triangular(a, b, /, *, upper=False, left=True):
+    """``a⁻¹ b`` (``left``) or ``b a⁻¹`` for triangular ``a``: ``trsm`` with SciPy/torch names."""
+    return FUNCTIONS["trsm"](a, b, lower=not upper, rightside=not left)
+
+
+def _transpose(x):
+    if hasattr(x, "mT"):
+        return x.mT
+    import array_api_compat
+
+    try:
+        return array_api_compat.array_namespace(x).matrix_transpose(x)
+    except TypeError:  # not an Array API array (MXNet's NDArray)
+        return x.swapaxes(x.ndim - 2, x.ndim - 1)

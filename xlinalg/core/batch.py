@@ -1,0 +1,54 @@
+"""Batch axes: broadcasting the inputs of an operator and summing gradients back."""
+
+from __future__ import annotations
+
+import math
+
+
+def batch_shape(shape: tuple, core_ndim: int) -> tuple:
+    return tuple(shape[: len(shape) - core_ndim])
+
+
+def broadcast_batch(shapes: list[tuple]) -> tuple | None:
+    """Broadcast batch shapes like ``matmul`` does; ``None`` when they are incompatible."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(ndim):
+        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0}
+        sizes.discard(1)
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def broadcast_to_batch(xp, x, batch: tuple, core_ndim: int):
+    target = (*batch, *x.shape[x.ndim - core_ndim:])
+    return x if tuple(x.shape) == target else xp.broadcast_to(x, target)
+
+
+def sum_to_shape(xp, g, shape: tuple):
+    """Sum ``g`` over the axes that broadcasting added to an array of ``shape``."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    )
+    if axes:
+        g = xp.sum(g, axis=axes)
+    return xp.reshape(g, shape)
+
+
+def unravel(index: int, shape: tuple) -> tuple:
+    """The multi-index of flat position ``index`` in C order."""
+    out = []
+    for size in reversed(shape):
+        out.append(index % size)
+        index //= size
+    return tuple(reversed(out))
+
+
+def size(shape: tuple) -> int:
+    return math.prod(shape)

@@ -1,0 +1,247 @@
+"""Level-3 BLAS operators: gemm, gemm2, syrk, trmm, trsm.
+
+``op(X)`` is ``Xᵀ`` when the corresponding ``transpose`` flag is set, else ``X``. Each VJP is
+the adjoint of the JVP beside it under ⟨X, Y⟩ = Σ X_ij Y_ij.
+"""
+
+from __future__ import annotations
+
+from .matrix import mT
+from .operator import Arg, Operator, Output, register
+
+
+def _op(xp, x, transpose):
+    return mT(xp, x) if transpose else x
+
+
+def _unop(xp, g, transpose):
+    """Gradient w.r.t. ``X`` from the gradient w.r.t. ``op(X)`` (``op`` is its own adjoint)."""
+    return mT(xp, g) if transpose else g
+
+
+def _product_check(shapes, params):
+    a, b = shapes[0], shapes[1]
+    k_a = a[0] if params["transpose_a"] else a[1]
+    k_b = b[1] if params["transpose_b"] else b[0]
+    if k_a != k_b:
+        return f"inner dimensions of op(A) {_shape_of_op(a, params['transpose_a'])} and op(B) {_shape_of_op(b, params['transpose_b'])} differ"
+    if len(shapes) == 3:
+        m = a[1] if params["transpose_a"] else a[0]
+        n = b[0] if params["transpose_b"] else b[1]
+        if tuple(shapes[2]) != (m, n):
+            return f"C has shape {tuple(shapes[2])}, op(A) op(B) has shape {(m, n)}"
+    return None
+
+
+def _shape_of_op(shape, transpose):
+    return tuple(reversed(shape)) if transpose else tuple(shape)
+
+
+# ---- gemm2: alpha op(A) op(B) ----------------------------------------------------------------
+def _gemm2_forward(xp, kern, a, b, *, transpose_a, transpose_b, alpha):
+    return (alpha * xp.matmul(_op(xp, a, transpose_a), _op(xp, b, transpose_b)),)
+
+
+def _gemm2_jvp(xp, kern, inputs, outputs, tangents, *, transpose_a, transpose_b, alpha):
+    a, b = inputs
+    da, db = tangents
+    opa, opb = _op(xp, a, transpose_a), _op(xp, b, transpose_b)
+    return (alpha * (xp.matmul(_op(xp, da, transpose_a), opb) + xp.matmul(opa, _op(xp, db, transpose_b))),)
+
+
+def _gemm2_vjp(xp, kern, inputs, outputs, cotangents, *, transpose_a, transpose_b, alpha):
+    a, b = inputs
+    (g,) = cotangents
+    opa, opb = _op(xp, a, transpose_a), _op(xp, b, transpose_b)
+    ga = alpha * xp.matmul(g, mT(xp, opb))
+    gb = alpha * xp.matmul(mT(xp, opa), g)
+    return _unop(xp, ga, transpose_a), _unop(xp, gb, transpose_b)
+
+
+gemm2 = register(
+    Operator(
+        name="gemm2",
+        args=(Arg("A"), Arg("B")),
+        outputs=(Output("out"),),
+        params={"transpose_a": False, "transpose_b": False, "alpha": 1.0},
+        forward=_gemm2_forward,
+        jvp=_gemm2_jvp,
+        vjp=_gemm2_vjp,
+        check=_product_check,
+        summary="General matrix product ``alpha * op(A) @ op(B)``.",
+        math="""\
+Forward:  ``Out = α op(A) op(B)``.
+JVP:      ``dOut = α (op(dA) op(B) + op(A) op(dB))``.
+VJP:      ``op(A)‾ = α Ḡ op(B)ᵀ``,  ``op(B)‾ = α op(A)ᵀ Ḡ``.""",
+    )
+)
+
+
+# ---- gemm: alpha op(A) op(B) + beta C ---------------------------------------------------------
+def _gemm_forward(xp, kern, a, b, c, *, transpose_a, transpose_b, alpha, beta):
+    (prod,) = _gemm2_forward(xp, kern, a, b, transpose_a=transpose_a, transpose_b=transpose_b, alpha=alpha)
+    return (prod + beta * c,)
+
+
+def _gemm_jvp(xp, kern, inputs, outputs, tangents, *, transpose_a, transpose_b, alpha, beta):
+    (dprod,) = _gemm2_jvp(
+        xp, kern, inputs[:2], None, tangents[:2], transpose_a=transpose_a, transpose_b=transpose_b, alpha=alpha
+    )
+    return (dprod + beta * tangents[2],)
+
+
+def _gemm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose_a, transpose_b, alpha, beta):
+    ga, gb = _gemm2_vjp(
+        xp, kern, inputs[:2], None, cotangents, transpose_a=transpose_a, transpose_b=transpose_b, alpha=alpha
+    )
+    return ga, gb, beta * cotangents[0]
+
+
+gemm = register(
+    Operator(
+        name="gemm",
+        args=(Arg("A"), Arg("B"), Arg("C")),
+        outputs=(Output("out"),),
+        params={"transpose_a": False, "transpose_b": False, "alpha": 1.0, "beta": 1.0},
+        forward=_gemm_forward,
+        jvp=_gemm_jvp,
+        vjp=_gemm_vjp,
+        check=_product_check,
+        summary="General matrix product and sum ``alpha * op(A) @ op(B) + beta * C``.",
+        math="""\
+Forward:  ``Out = α op(A) op(B) + β C``.
+JVP:      ``dOut = α (op(dA) op(B) + op(A) op(dB)) + β dC``.
+VJP:      ``op(A)‾ = α Ḡ op(B)ᵀ``,  ``op(B)‾ = α op(A)ᵀ Ḡ``,  ``C̄ = β Ḡ``.""",
+    )
+)
+
+
+# ---- syrk: alpha A Aᵀ or alpha Aᵀ A ------------------------------------------------------------
+def _syrk_forward(xp, kern, a, *, transpose, alpha):
+    return (alpha * xp.matmul(_op(xp, a, transpose), _op(xp, a, not transpose)),)
+
+
+def _syrk_jvp(xp, kern, inputs, outputs, tangents, *, transpose, alpha):
+    (a,), (da,) = inputs, tangents
+    d = xp.matmul(_op(xp, da, transpose), _op(xp, a, not transpose))
+    return (alpha * (d + mT(xp, d)),)
+
+
+def _syrk_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, alpha):
+    (a,), (g,) = inputs, cotangents
+    gs = alpha * (g + mT(xp, g))
+    return (xp.matmul(a, gs) if transpose else xp.matmul(gs, a),)
+
+
+syrk = register(
+    Operator(
+        name="syrk",
+        args=(Arg("A"),),
+        outputs=(Output("out"),),
+        params={"transpose": False, "alpha": 1.0},
+        forward=_syrk_forward,
+        jvp=_syrk_jvp,
+        vjp=_syrk_vjp,
+        summary="Symmetric rank-k update ``alpha * A @ Aᵀ`` (or ``alpha * Aᵀ @ A``).",
+        math="""\
+Forward:  ``Out = α A Aᵀ`` (``transpose``: ``α Aᵀ A``).
+JVP:      ``dOut = α (dA Aᵀ + A dAᵀ)``.
+VJP:      ``Ā = α (Ḡ + Ḡᵀ) A`` (``transpose``: ``α A (Ḡ + Ḡᵀ)``).""",
+    )
+)
+
+
+# ---- trmm / trsm: triangular multiply and solve -----------------------------------------------
+def _triangular_check(shapes, params):
+    a, b = shapes
+    k = b[1] if params["rightside"] else b[0]
+    if k != a[0]:
+        side = "columns" if params["rightside"] else "rows"
+        return f"A is {a[0]}x{a[1]} but B {tuple(b)} has {k} {side}"
+    return None
+
+
+def _trmm_forward(xp, kern, a, b, *, transpose, rightside, lower, alpha):
+    opa = _op(xp, a, transpose)
+    return (alpha * (xp.matmul(b, opa) if rightside else xp.matmul(opa, b)),)
+
+
+def _trmm_jvp(xp, kern, inputs, outputs, tangents, *, transpose, rightside, lower, alpha):
+    (a, b), (da, db) = inputs, tangents
+    opa, opda = _op(xp, a, transpose), _op(xp, da, transpose)
+    if rightside:
+        return (alpha * (xp.matmul(db, opa) + xp.matmul(b, opda)),)
+    return (alpha * (xp.matmul(opda, b) + xp.matmul(opa, db)),)
+
+
+def _trmm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, rightside, lower, alpha):
+    (a, b), (g,) = inputs, cotangents
+    opa = _op(xp, a, transpose)
+    if rightside:
+        g_opa, gb = xp.matmul(mT(xp, b), g), xp.matmul(g, mT(xp, opa))
+    else:
+        g_opa, gb = xp.matmul(g, mT(xp, b)), xp.matmul(mT(xp, opa), g)
+    return alpha * _unop(xp, g_opa, transpose), alpha * gb
+
+
+trmm = register(
+    Operator(
+        name="trmm",
+        args=(Arg("A", square=True, structure="triangular"), Arg("B")),
+        outputs=(Output("out"),),
+        params={"transpose": False, "rightside": False, "lower": True, "alpha": 1.0},
+        forward=_trmm_forward,
+        jvp=_trmm_jvp,
+        vjp=_trmm_vjp,
+        check=_triangular_check,
+        summary="Triangular matrix product ``alpha * op(A) @ B`` (or ``alpha * B @ op(A)``).",
+        math="""\
+Forward:  ``Out = α op(A) B`` (``rightside``: ``α B op(A)``); only the ``lower``/upper
+          triangle of ``A`` is read.
+JVP:      ``dOut = α (op(dA) B + op(A) dB)``.
+VJP:      ``op(A)‾ = α Ḡ Bᵀ``, ``B̄ = α op(A)ᵀ Ḡ`` (rightside: ``α Bᵀ Ḡ``, ``α Ḡ op(A)ᵀ``);
+          ``Ā`` is masked to the triangle.""",
+    )
+)
+
+
+def _trsm_forward(xp, kern, a, b, *, transpose, rightside, lower, alpha):
+    x = kern.solve_triangular(a, b, lower=lower, transpose=transpose, left=not rightside)
+    return (alpha * x,)
+
+
+def _trsm_jvp(xp, kern, inputs, outputs, tangents, *, transpose, rightside, lower, alpha):
+    (a, b), (x,), (da, db) = inputs, outputs, tangents
+    opda = _op(xp, da, transpose)
+    rhs = alpha * db - (xp.matmul(x, opda) if rightside else xp.matmul(opda, x))
+    return (kern.solve_triangular(a, rhs, lower=lower, transpose=transpose, left=not rightside),)
+
+
+def _trsm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, rightside, lower, alpha):
+    (a, b), (x,), (g,) = inputs, outputs, cotangents
+    # Y = op(A)⁻ᵀ Ḡ (rightside: Ḡ op(A)⁻ᵀ);  B̄ = α Y;  op(A)‾ = -Y Xᵀ (rightside: -Xᵀ Y).
+    y = kern.solve_triangular(a, g, lower=lower, transpose=not transpose, left=not rightside)
+    g_opa = -(xp.matmul(mT(xp, x), y) if rightside else xp.matmul(y, mT(xp, x)))
+    return _unop(xp, g_opa, transpose), alpha * y
+
+
+trsm = register(
+    Operator(
+        name="trsm",
+        args=(Arg("A", square=True, structure="triangular"), Arg("B")),
+        outputs=(Output("out"),),
+        params={"transpose": False, "rightside": False, "lower": True, "alpha": 1.0},
+        forward=_trsm_forward,
+        jvp=_trsm_jvp,
+        vjp=_trsm_vjp,
+        check=_triangular_check,
+        failure="the triangular matrix A is singular (zero on its diagonal)",
+        summary="Triangular solve ``alpha * op(A)⁻¹ @ B`` (or ``alpha * B @ op(A)⁻¹``).",
+        math="""\
+Forward:  ``X = α op(A)⁻¹ B`` (``rightside``: ``α B op(A)⁻¹``); only the ``lower``/upper
+          triangle of ``A`` is read.
+JVP:      ``dX = op(A)⁻¹ (α dB − op(dA) X)`` (rightside: ``(α dB − X op(dA)) op(A)⁻¹``).
+VJP:      ``Y = op(A)⁻ᵀ Ḡ``, ``B̄ = α Y``, ``op(A)‾ = −Y Xᵀ``
+          (rightside: ``Y = Ḡ op(A)⁻ᵀ``, ``op(A)‾ = −Xᵀ Y``); ``Ā`` masked to the triangle.""",
+    )
+)

@@ -1,0 +1,69 @@
+"""Small matrix helpers written against the Array API (``xp`` is the namespace)."""
+
+from __future__ import annotations
+
+
+def mT(xp, x):
+    """Transpose of the last two axes."""
+    return xp.matrix_transpose(x)
+
+
+def tri(xp, x, lower: bool, k: int = 0):
+    """The lower (``tril``) or upper (``triu``) triangle of ``x``; ``k`` shifts away from the
+    diagonal into the other triangle's direction (``k=-1`` on lower: strictly lower)."""
+    return xp.tril(x, k=k) if lower else xp.triu(x, k=-k)
+
+
+def sym(xp, x):
+    """``(X + Xᵀ)/2``: the orthogonal projection onto symmetric matrices."""
+    return (x + mT(xp, x)) * 0.5
+
+
+def from_triangle(xp, x, lower: bool):
+    """The symmetric matrix whose ``lower``/upper triangle is that of ``x``."""
+    return tri(xp, x, lower) + mT(xp, tri(xp, x, lower, k=-1))
+
+
+def phi(xp, x):
+    """``tril(X)`` with its diagonal halved (the Cholesky derivative's mask)."""
+    return xp.tril(x, k=-1) + 0.5 * diag_part(xp, x)
+
+
+def diag_part(xp, x):
+    """``X`` with everything but the diagonal set to zero."""
+    return xp.tril(xp.triu(x))
+
+
+def diagonal(xp, x):
+    """The main diagonal of the last two axes, shape ``(..., n)``."""
+    return xp.linalg.diagonal(x) if hasattr(xp, "linalg") else _diag_gather(xp, x)
+
+
+def _diag_gather(xp, x):
+    n = x.shape[-1]
+    flat = xp.reshape(x, (*x.shape[:-2], n * n))
+    return xp.take(flat, xp.arange(0, n * n, n + 1), axis=-1)
+
+
+def diag_embed(xp, v):
+    """The diagonal matrix ``(..., n, n)`` with diagonal ``v`` ``(..., n)``."""
+    n = v.shape[-1]
+    eye = xp.eye(n, dtype=v.dtype, device=_device(xp, v))
+    return v[..., None] * eye
+
+
+def identity_like(xp, x):
+    """Identity matrices with the shape, dtype and device of the square ``x``."""
+    eye = xp.eye(x.shape[-1], dtype=x.dtype, device=_device(xp, x))
+    return xp.broadcast_to(eye, x.shape)
+
+
+def trace_of_product(xp, a, b):
+    """``tr(Aᵀ B) = Σ_ij A_ij B_ij`` per matrix."""
+    return xp.sum(a * b, axis=(-2, -1))
+
+
+def _device(xp, x):
+    import array_api_compat
+
+    return array_api_compat.device(x)

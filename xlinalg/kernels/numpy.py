@@ -1,0 +1,79 @@
+"""NumPy/SciPy kernels: NumPy's batched LAPACK gufuncs, SciPy's BLAS/LAPACK for large
+matrices. Works with NumPy 1.23 (the MXNet environment) and NumPy 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from .portable import Kernels
+
+#: From this order on a triangular solve calls BLAS ``trsm`` matrix by matrix; below it one
+#: batched LU solve (NumPy's gufunc) is faster than a Python loop over the batch.
+TRSM_MIN_ORDER = 64
+
+
+class NumpyKernels(Kernels):
+    name = "numpy"
+
+    def cholesky(self, a):
+        return self._guarded(np.linalg.cholesky, np.asarray(a))
+
+    def eigh(self, a):
+        w, v = np.linalg.eigh(a, UPLO="L")
+        return w, v
+
+    def qr(self, a):
+        return tuple(np.linalg.qr(a, mode="reduced"))
+
+    def inv(self, a):
+        return self._guarded(np.linalg.inv, np.asarray(a))
+
+    def det(self, a):
+        return np.linalg.det(a)
+
+    def slogdet(self, a):
+        sign, logabsdet = np.linalg.slogdet(a)
+        return sign, logabsdet
+
+    def solve_triangular(self, a, b, *, lower, transpose=False, left=True):
+        a, b = np.asarray(a), np.asarray(b)
+        if not left:  # X op(A) = B  <=>  op(A)ᵀ Xᵀ = Bᵀ
+            x = self.solve_triangular(a, np.swapaxes(b, -1, -2), lower=lower, transpose=not transpose)
+            return np.swapaxes(x, -1, -2)
+        n = a.shape[-1]
+        if n == 0 or b.shape[-1] == 0:
+            return np.zeros(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:], b.dtype)
+        if n < TRSM_MIN_ORDER:
+            t = np.tril(a) if lower else np.triu(a)
+            try:
+                return np.linalg.solve(np.swapaxes(t, -1, -2) if transpose else t, b)
+            except np.linalg.LinAlgError:
+                pass  # a singular entry: solve matrix by matrix, NaN where singular
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        a = np.broadcast_to(a, batch + a.shape[-2:]).reshape(-1, n, n)
+        b = np.broadcast_to(b, batch + b.shape[-2:]).reshape(-1, *b.shape[-2:])
+        out = np.empty(b.shape, dtype=b.dtype)
+        for i in range(a.shape[0]):
+            try:
+                out[i] = scipy.linalg.solve_triangular(
+                    a[i], b[i], lower=lower, trans=1 if transpose else 0, check_finite=False
+                )
+            except np.linalg.LinAlgError:
+                out[i] = np.nan
+        return out.reshape(batch + out.shape[-2:])
+
+    def _guarded(self, fn, a):
+        with np.errstate(all="ignore"):
+            try:
+                return fn(a)
+            except np.linalg.LinAlgError:
+                pass
+            out = np.full(a.shape, np.nan, dtype=a.dtype)
+            flat_in, flat_out = a.reshape(-1, *a.shape[-2:]), out.reshape(-1, *a.shape[-2:])
+            for i in range(flat_in.shape[0]):
+                try:
+                    flat_out[i] = fn(flat_in[i])
+                except np.linalg.LinAlgError:
+                    pass
+            return out

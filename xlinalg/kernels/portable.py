@@ -1,0 +1,114 @@
+"""The portable kernel table: pure Array API, the reference for every other table.
+
+It uses only the standard and its ``linalg`` extension, so it runs under
+``array_api_strict``. Library tables (:mod:`xlinalg.kernels.numpy`, ``.torch``, ``.jax``,
+``.cupy``) subclass :class:`Kernels` and override what their library does faster.
+
+Contract of every table (all functions batched over leading axes, dtype preserved):
+
+``cholesky(A)``
+    lower Cholesky factor of the symmetric ``A``; batch entries that are not positive
+    definite come out NaN (never raise).
+``solve_triangular(A, B, *, lower, transpose=False, left=True)``
+    ``op(A)⁻¹ B`` (``left``) or ``B op(A)⁻¹``, ``op(A) = Aᵀ`` if ``transpose``; only the
+    ``lower``/upper triangle of ``A`` is read.
+``eigh(A)``
+    ``(w, V)``: ascending eigenvalues and column eigenvectors of the symmetric ``A``.
+``qr(A)``
+    reduced ``(Q, R)`` of ``A`` with at least as many rows as columns.
+``inv(A)``, ``det(A)``, ``slogdet(A)``
+    as ``xp.linalg``; ``inv`` of a singular batch entry comes out non-finite (never raises).
+``is_traced(x)``
+    whether ``x`` is a symbolic value under a compiler (no data to check eagerly).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..core.batch import size
+
+
+class Kernels:
+    """Portable kernels over the namespace ``xp``."""
+
+    name = "portable"
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    # -- factorizations -------------------------------------------------------------------
+    def cholesky(self, a):
+        return self._guarded(self.xp.linalg.cholesky, a)
+
+    def eigh(self, a):
+        w, v = self.xp.linalg.eigh(a)
+        return w, v
+
+    def qr(self, a):
+        q, r = self.xp.linalg.qr(a, mode="reduced")
+        return q, r
+
+    def inv(self, a):
+        return self._guarded(self.xp.linalg.inv, a)
+
+    def det(self, a):
+        return self.xp.linalg.det(a)
+
+    def slogdet(self, a):
+        sign, logabsdet = self.xp.linalg.slogdet(a)
+        return sign, logabsdet
+
+    # -- triangular solve ------------------------------------------------------------------
+    def solve_triangular(self, a, b, *, lower, transpose=False, left=True):
+        xp = self.xp
+        if transpose:
+            a, lower = xp.matrix_transpose(a), not lower
+        if not left:  # X A = B  <=>  Aᵀ Xᵀ = Bᵀ
+            x = self.solve_triangular(
+                xp.matrix_transpose(a), xp.matrix_transpose(b), lower=not lower
+            )
+            return xp.matrix_transpose(x)
+        if not lower:  # reverse the order of rows and columns: upper becomes lower
+            a = xp.flip(a, axis=(-2, -1))
+            return xp.flip(self._forward_substitution(a, xp.flip(b, axis=-2)), axis=-2)
+        return self._forward_substitution(a, b)
+
+    def _forward_substitution(self, a, b):
+        """Rows of ``X`` with ``tril(A) X = B``, one at a time."""
+        xp = self.xp
+        n = a.shape[-1]
+        if n == 0:
+            return b + xp.zeros((*a.shape[:-1], b.shape[-1]), dtype=b.dtype)
+        rows = []
+        for i in range(n):
+            r = b[..., i, :]
+            if i:
+                prev = xp.stack(rows, axis=-2)
+                r = r - xp.squeeze(xp.matmul(a[..., i : i + 1, :i], prev), axis=-2)
+            rows.append(r / a[..., i : i + 1, i])
+        return xp.stack(rows, axis=-2)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def is_traced(self, x) -> bool:
+        return False
+
+    def _guarded(self, fn, a):
+        """``fn(a)``; where the library raises for a failing batch entry, redo it matrix by
+        matrix and fill the failing entries with NaN (the contract above)."""
+        try:
+            return fn(a)
+        except Exception:
+            pass
+        xp = self.xp
+        batch, core = a.shape[:-2], a.shape[-2:]
+        flat = xp.reshape(a, (size(batch), *core))
+        outs = []
+        for i in range(flat.shape[0]):
+            try:
+                outs.append(fn(flat[i, ...]))
+            except Exception:
+                outs.append(xp.full(core, math.nan, dtype=a.dtype))
+        if not outs:
+            return fn(a)
+        return xp.reshape(xp.stack(outs), a.shape)
