@@ -44,7 +44,9 @@ def _inverse_positions(positions: tuple[int, ...], n: int) -> tuple[int, ...]:
 
 
 def _index(xp, positions, like):
-    return xp.asarray(positions, device=array_api_compat.device(like))
+    device = array_api_compat.device(like)
+    dtype = xp.arange(1, device=device).dtype  # the library's default index dtype
+    return xp.asarray(positions, dtype=dtype, device=device)
 
 
 def _gather(xp, a, positions):

@@ -1,0 +1,105 @@
+"""The JAX adapter: every operator becomes a ``jax.custom_jvp`` function made from its spec.
+
+One generic factory, :func:`bind`, serves every operator. The primal is the core's forward
+rule on the JAX kernel table (:mod:`xlinalg.kernels.jax`); the JVP is the core's JVP rule
+(:func:`xlinalg.core.apply.jvp`), whose tangent path holds only linear, transposable JAX
+operations (matmul, triangular solves against primal factors, masks, gathers). JAX
+linearizes and transposes it for reverse mode, so ``grad``/``vjp``/``jacrev`` use the same
+rules as ``jvp``/``jacfwd``; the JVP rule evaluates the outputs through the bound function
+itself, so derivatives of any order keep using xlinalg's rules; ``jit`` and ``vmap`` trace
+through both. No operator needs a ``custom_vjp`` (which would break forward mode over reverse
+mode), so none uses one.
+
+Parameters (``lower``, ``alpha``, ...) are static Python values: each (operator, parameters)
+pair gets its own ``custom_jvp`` function, made once and cached.
+
+Failures: with concrete inputs (eagerly, including eager ``grad``/``jvp``, whose primals are
+concrete) the forward rule raises :class:`xlinalg.LinAlgError` naming the batch index; under
+``jit`` or ``vmap`` the values are tracers, nothing can raise, and the failing batch entries
+come out NaN (or inf) while the others are unaffected.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+
+from ..core import apply
+from ..core.operator import Operator
+
+_functions: dict[tuple, object] = {}
+
+
+def is_array(x) -> bool:
+    """Whether ``x`` is a JAX array (concrete or a tracer)."""
+    return isinstance(x, jax.Array)
+
+
+def differentiable(op: Operator, params: dict):
+    """The ``custom_jvp`` function of ``op`` with fixed (resolved) ``params``: arrays in, a tuple
+    of outputs out. Cached per (operator, parameters)."""
+    key = (op.name, tuple(sorted(params.items())))
+    fn = _functions.get(key)
+    if fn is None:
+        fn = _functions[key] = _make(op, dict(params))
+    return fn
+
+
+def _make(op: Operator, params: dict):
+    @jax.custom_jvp
+    def fn(*arrays):
+        call = apply.prepare(op, arrays, params, xp=jnp)
+        return apply.forward(call)  # raises LinAlgError only for concrete values
+
+    def fn_jvp(primals, tangents):
+        call = apply.prepare(op, primals, params, xp=jnp)
+        outputs = fn(*primals)  # through fn, so higher orders use these rules again
+        return outputs, apply.jvp(call, outputs, tangents)
+
+    fn.defjvp(fn_jvp)
+    fn.__name__ = fn.__qualname__ = f"{op.name}_custom_jvp"
+    return fn
+
+
+def bind(op: Operator):
+    """``op`` as a JAX function ``f(*arrays, **params)``: differentiable in every mode,
+    ``jit``- and ``vmap``-compatible; one array out, or a tuple for several outputs."""
+
+    def fn(*arrays, **params):
+        for name, value in params.items():
+            if isinstance(value, jax.core.Tracer):
+                raise TypeError(
+                    f"{op.name}: parameter {name} must be a static Python value, got a traced value "
+                    "(mark it static in jax.jit, or close over it)"
+                )
+        params = apply.resolve_params(op, params)
+        if len(arrays) != len(op.args):
+            raise TypeError(
+                f"{op.name}: expected {len(op.args)} array argument(s) ({', '.join(op.arg_names)}), got {len(arrays)}"
+            )
+        xp = apply.namespace(op, arrays)
+        apply.validate(op, xp, arrays, params)
+        outputs = differentiable(op, params)(*arrays)
+        return tuple(outputs) if op.multiple_outputs else outputs[0]
+
+    from ..api import docstring
+
+    parameters = [inspect.Parameter(a.name, inspect.Parameter.POSITIONAL_ONLY) for a in op.args]
+    parameters += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in op.params.items()]
+    fn.__signature__ = inspect.Signature(parameters)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__module__ = "xlinalg.jax"
+    fn.__doc__ = docstring(op) + _NOTE
+    fn.operator = op
+    return fn
+
+
+_NOTE = """
+
+JAX
+---
+A ``jax.custom_jvp`` function: ``jax.grad``, ``jax.vjp``, ``jax.jvp``, ``jax.jacfwd``,
+``jax.jacrev``, ``jax.hessian``, ``jax.jit`` and ``jax.vmap`` all apply. Parameters are static
+Python values. Under ``jit``/``vmap`` failing batch entries come out NaN instead of raising."""
