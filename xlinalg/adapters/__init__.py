@@ -50,6 +50,9 @@ def bound(adapter, op):
 
 
 def _import(module):
+    loaded = sys.modules.get(module)  # no import machinery on the hot path (torch.compile traces it)
+    if loaded is not None:
+        return loaded
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:

@@ -199,10 +199,12 @@ def check_failure(call: Call, inputs, outputs) -> None:
     for y, spec in zip(outputs, op.outputs):
         entry_ok = _all_finite(xp, y, spec.ndim)
         bad = ~entry_ok if bad is None else bad | ~entry_ok
-    for x, arg in zip(inputs, op.args):
-        bad = bad & _all_finite(xp, x, arg.ndim)
     bad = xp.reshape(bad, (-1,))
     if bad.shape[0] == 0 or not bool(xp.any(bad)):
+        return
+    for x, arg in zip(inputs, op.args):  # non-finite inputs give non-finite outputs: no error
+        bad = bad & xp.reshape(_all_finite(xp, x, arg.ndim), (-1,))
+    if not bool(xp.any(bad)):
         return
     first = int(xp.argmax(xp.astype(bad, xp.int8)))
     index = _batch.unravel(first, call.batch)

@@ -11,7 +11,7 @@ def batch_shape(shape: tuple, core_ndim: int) -> tuple:
 
 def broadcast_batch(shapes: list[tuple]) -> tuple | None:
     """Broadcast batch shapes like ``matmul`` does; ``None`` when they are incompatible."""
-    ndim = max((len(s) for s in shapes), default=0)
+    ndim = max([0, *(len(s) for s in shapes)])
     out = []
     for axis in range(ndim):
         sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0}

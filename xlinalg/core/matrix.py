@@ -20,8 +20,11 @@ def sym(xp, x):
 
 
 def from_triangle(xp, x, lower: bool):
-    """The symmetric matrix whose ``lower``/upper triangle is that of ``x``."""
-    return tri(xp, x, lower) + mT(xp, tri(xp, x, lower, k=-1))
+    """The symmetric matrix whose ``lower``/upper triangle is that of ``x`` (one pass)."""
+    n = x.shape[-1]
+    idx = xp.arange(n, device=_device(xp, x))
+    keep = idx[:, None] >= idx[None, :] if lower else idx[:, None] <= idx[None, :]
+    return xp.where(keep, x, mT(xp, x))
 
 
 def phi(xp, x):
