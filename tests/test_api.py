@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import xlinalg
-from cases import spd
+from tests.cases import spd
 
 
 def test_import_imports_no_framework():

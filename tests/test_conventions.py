@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import xlinalg
-from cases import example, spd, to_numpy
+from tests.cases import example, spd, to_numpy
 
 OPS = xlinalg.OPERATORS
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import xlinalg
-from cases import spd
+from tests.cases import spd
 
 
 def arr(xp, x):

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from cases import spd
+from tests.cases import spd
 from xlinalg.kernels import Kernels, kernels_for
 from xlinalg.kernels.numpy import TRSM_MIN_ORDER, NumpyKernels
 

@@ -7,6 +7,12 @@ everything in NumPy float64, so a backend only has to convert.
 
 Select one by name (see :data:`BACKENDS`) or as ``module:attr`` for a third-party backend
 object with the same methods.
+
+Required methods: :meth:`Backend.asarray`, :meth:`Backend.to_numpy`, :meth:`Backend.call`
+and, for each declared capability, :meth:`Backend.vjp` (``"vjp"``), :meth:`Backend.jvp`
+(``"jvp"``), :meth:`Backend.vmap` (``"vmap"``), :meth:`Backend.grad_of_vjp`
+(``"second_order"``). Optional: :meth:`Backend.dtype_name`,
+:meth:`Backend.device`, :meth:`Backend.foreign`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ CAPABILITIES = (
     "jvp",  # forward mode
     "second_order",  # derivatives of derivatives
     "vmap",  # a vectorizing map over a batch axis
-    "errors",  # raises the documented errors eagerly
+    "errors",  # raises the documented errors eagerly (else failing entries must come out NaN)
 )
 
 
@@ -37,11 +43,27 @@ class Backend:
         return None
 
     def asarray(self, x: np.ndarray):
-        """The backend array holding ``x`` (same dtype)."""
+        """The backend array holding ``x`` (same dtype; a fresh copy). Raise ``TypeError``
+        for a dtype the library cannot hold (the dtype error cases are then skipped)."""
         raise NotImplementedError
 
     def to_numpy(self, y) -> np.ndarray:
-        return np.asarray(y)
+        """A NumPy copy of the backend array ``y`` (same dtype)."""
+        return np.array(np.asarray(y), copy=True)
+
+    def dtype_name(self, y) -> str:
+        """``"float32"``/``"float64"``/... of the backend array ``y``, without converting it."""
+        name = str(getattr(y, "dtype", type(y).__name__))
+        return name.rsplit(".", 1)[-1].replace("'>", "").replace("torch.", "")
+
+    def device(self, y):
+        """The device of ``y`` (compared between inputs and outputs), or ``None``."""
+        return None
+
+    def foreign(self, x: np.ndarray):
+        """An array of a *different* library holding ``x``, for the mixed-library error
+        check; ``None`` when the backend cannot make one (the case is then skipped)."""
+        return None
 
     def call(self, op: str, arrays, params) -> tuple:
         """The outputs of ``xlinalg.<op>(*arrays, **params)`` as a tuple."""
@@ -62,25 +84,53 @@ class Backend:
         """Outputs of ``op`` mapped over axis 0 of every array with the library's vmap."""
         raise NotImplementedError
 
+    def grad_of_vjp(self, op: str, arrays, params, cotangents, weights) -> tuple:
+        """Reverse over reverse (capability ``"second_order"``): the gradient with respect to
+        every array of ``⟨vjp(arrays)(cotangents), weights⟩`` (``weights``: one per array),
+        with the cotangents held fixed."""
+        raise NotImplementedError
+
     def __repr__(self):
         return f"<conformance backend {self.name}>"
 
 
 class CoreRulesBackend(Backend):
-    """A library without autograd: derivatives from :func:`xlinalg.vjp` / :func:`xlinalg.jvp`."""
+    """A library without autograd: derivatives from :func:`xlinalg.vjp` / :func:`xlinalg.jvp`.
+
+    ``operators`` (name -> :class:`xlinalg.core.Operator`) replaces registered operators by
+    other specs, run through the same generic pipeline (:mod:`xlinalg.core.apply`); operators
+    not named there run as registered, through the public functions.
+    """
 
     capabilities = frozenset({"vjp", "jvp", "errors"})
+
+    def __init__(self, operators=None, name=None):
+        self.operators = dict(operators or {})
+        if name is not None:
+            self.name = name
+
+    def _spec(self, op):
+        return self.operators.get(op, op)
+
+    def call(self, op, arrays, params):
+        if op not in self.operators:
+            return super().call(op, arrays, params)
+        from xlinalg import api
+
+        spec = self.operators[op]
+        out = api.call(spec, tuple(arrays), params)
+        return tuple(out) if spec.multiple_outputs else (out,)
 
     def vjp(self, op, arrays, params, cotangents):
         import xlinalg
 
-        outputs, pullback = xlinalg.vjp(op, *arrays, **params)
-        return tuple(pullback(cotangents if isinstance(outputs, tuple) else cotangents[0]))
+        outputs, pullback = xlinalg.vjp(self._spec(op), *arrays, **params)
+        return tuple(pullback(tuple(cotangents) if isinstance(outputs, tuple) else cotangents[0]))
 
     def jvp(self, op, arrays, tangents, params):
         import xlinalg
 
-        outputs, out_tangents = xlinalg.jvp(op, arrays, tangents, **params)
+        outputs, out_tangents = xlinalg.jvp(self._spec(op), arrays, tangents, **params)
         return tuple(out_tangents) if isinstance(outputs, tuple) else (out_tangents,)
 
 
@@ -89,6 +139,16 @@ class NumpyBackend(CoreRulesBackend):
 
     def asarray(self, x):
         return np.array(x, copy=True)
+
+    def dtype_name(self, y):
+        return str(np.asarray(y).dtype)
+
+    def foreign(self, x):
+        try:
+            import array_api_strict
+        except ImportError:
+            return None
+        return array_api_strict.asarray(np.array(x, copy=True))
 
 
 class ArrayApiStrictBackend(CoreRulesBackend):
@@ -107,7 +167,16 @@ class ArrayApiStrictBackend(CoreRulesBackend):
         return xp.asarray(np.array(x, copy=True))
 
     def to_numpy(self, y):
-        return np.asarray(y.__array__() if hasattr(y, "__array__") else y)
+        return np.array(np.asarray(y), copy=True)
+
+    def dtype_name(self, y):
+        return str(y.dtype).rsplit(".", 1)[-1]
+
+    def device(self, y):
+        return y.device
+
+    def foreign(self, x):
+        return np.array(x, copy=True)
 
 
 #: name -> "module:attribute" of a backend object, loaded on demand.
@@ -125,8 +194,11 @@ NUMPY = NumpyBackend()
 ARRAY_API_STRICT = ArrayApiStrictBackend()
 
 
-def get_backend(name: str) -> Backend:
-    """The backend called ``name``, or the object at ``module:attr``."""
+def get_backend(name) -> Backend:
+    """The backend called ``name``, the object at ``module:attr``, or ``name`` itself when it
+    already is a backend object."""
+    if not isinstance(name, str):
+        return name
     target = BACKENDS.get(name, name)
     if ":" not in target:
         raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)} (or module:attr)")

@@ -1,0 +1,174 @@
+"""Run checks over operators and samples, aggregate, and print the op × check table."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from dataclasses import asdict, dataclass
+
+from . import checks as C
+from .backends import get_backend
+from .samples import DTYPES, samples
+
+
+@dataclass
+class Result:
+    """One operator × check: ``status`` is ``pass``, ``fail``, ``skip`` (the backend lacks a
+    capability; ``reason`` says which) or ``n/a`` (no sample exercises the check)."""
+
+    op: str
+    check: str
+    status: str
+    ratio: float | None = None  # worst error/tolerance over the samples
+    message: str = ""  # what the worst sample showed
+    sample: str | None = None  # its id
+    samples: int = 0  # samples checked
+    failed: int = 0  # samples with ratio > 1
+    reason: str = ""  # why skipped; partial skips of error cases
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+
+def operators() -> tuple:
+    import xlinalg
+
+    return tuple(xlinalg.OPERATORS)
+
+
+def run_one(backend, op: str, check: str, *, reference=None, dtypes=DTYPES) -> Result:
+    """Run ``check`` on every sample of ``op`` (or once per operator for ``errors`` and
+    ``degenerate``)."""
+    backend = get_backend(backend)
+    ref_backend = get_backend(reference) if reference is not None else None
+    ctx = C.Context(backend, ref_backend)
+    t0 = time.perf_counter()
+    if check in C.OPERATOR_CHECKS:
+        res = Result(op, check, "pass")
+        try:
+            outcome, skipped = C.OPERATOR_CHECKS[check](ctx, op)
+        except C.Skip as exc:
+            return Result(op, check, "skip", reason=str(exc), seconds=time.perf_counter() - t0)
+        except C.NotApplicable:
+            return Result(op, check, "n/a", seconds=time.perf_counter() - t0)
+        except Exception as exc:
+            outcome, skipped = C.Outcome(math.inf, _describe(exc)), []
+        res.ratio, res.samples, res.message = outcome.ratio, 1, outcome.message
+        res.reason = "; ".join(skipped)
+        if outcome.ratio > 1 or outcome.ratio != outcome.ratio:
+            res.status, res.failed = "fail", 1
+        res.seconds = time.perf_counter() - t0
+        return res
+    fn = C.SAMPLE_CHECKS[check]
+    worst, worst_msg, worst_id = -1.0, "", None
+    n, failed, skip_reason = 0, 0, None
+    for s in samples(op, dtypes):
+        try:
+            out = fn(ctx, s)
+        except C.Skip as exc:
+            skip_reason = str(exc)
+            break
+        except C.NotApplicable:
+            continue
+        except Exception as exc:  # the backend raised or returned something malformed
+            out = C.Outcome(math.inf, _describe(exc))
+        n += 1
+        ratio = out.ratio if out.ratio == out.ratio else math.inf
+        if ratio > 1:
+            failed += 1
+        if ratio > worst:
+            worst, worst_msg, worst_id = ratio, out.message, s.id
+    res = Result(op, check, "pass", samples=n, failed=failed, seconds=time.perf_counter() - t0)
+    if skip_reason is not None:
+        res.status, res.reason = "skip", skip_reason
+    elif n == 0:
+        res.status = "n/a"
+    else:
+        res.ratio, res.message, res.sample = worst, worst_msg, worst_id
+        if failed:
+            res.status = "fail"
+    return res
+
+
+def _describe(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" ({tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:200] + " ... " + text[-95:]
+    return f"raised {type(exc).__name__}: {text}{where}"
+
+
+def run(backend, ops=None, checks=None, *, reference="numpy", dtypes=DTYPES, progress=None) -> list[Result]:
+    """Every operator × check for ``backend``; ``progress(result)`` is called after each."""
+    backend = get_backend(backend)
+    why = backend.available()
+    if why:
+        raise RuntimeError(f"backend {backend.name} is not available: {why}")
+    results = []
+    for op in ops or operators():
+        for check in checks or C.CHECKS:
+            r = run_one(backend, op, check, reference=reference, dtypes=dtypes)
+            results.append(r)
+            if progress:
+                progress(r)
+    return results
+
+
+def _cell(r: Result) -> str:
+    if r.status == "skip":
+        return "skip"
+    if r.status == "n/a":
+        return "-"
+    text = "inf" if r.ratio == math.inf else (f"{r.ratio:.2g}" if r.ratio >= 1e-3 else ("0" if r.ratio == 0 else "<1e-3"))
+    return f"FAIL {text}" if r.status == "fail" else text
+
+
+def table(results: list[Result]) -> str:
+    """Operators as rows, checks as columns, worst ratios in the cells."""
+    ops = list(dict.fromkeys(r.op for r in results))
+    checks = list(dict.fromkeys(r.check for r in results))
+    cells = {(r.op, r.check): _cell(r) for r in results}
+    width = {c: max(len(c), *(len(cells.get((o, c), "")) for o in ops)) for c in checks}
+    w0 = max(len("operator"), *(len(o) for o in ops))
+    lines = ["operator".ljust(w0) + "  " + "  ".join(c.rjust(width[c]) for c in checks)]
+    lines.append("-" * len(lines[0]))
+    for o in ops:
+        lines.append(o.ljust(w0) + "  " + "  ".join(cells.get((o, c), "").rjust(width[c]) for c in checks))
+    return "\n".join(lines)
+
+
+def summary(results: list[Result]) -> str:
+    """Failures with their worst sample, and skip reasons."""
+    out = []
+    fails = [r for r in results if r.status == "fail"]
+    for r in fails:
+        where = f" [{r.sample}]" if r.sample else ""
+        out.append(f"FAIL {r.op} × {r.check} ({r.failed}/{r.samples} samples){where}: {r.message}")
+    reasons = {}
+    for r in results:
+        if r.status == "skip":
+            reasons.setdefault(r.reason, []).append(f"{r.op}×{r.check}")
+    for reason, where in reasons.items():
+        out.append(f"skip ({reason}): {len(where)} cells, e.g. {', '.join(where[:3])}")
+    partial = {r.reason for r in results if r.check == "errors" and r.reason}
+    for reason in sorted(partial)[:5]:
+        out.append(f"errors: skipped cases: {reason}")
+    return "\n".join(out)
+
+
+def to_json(results: list[Result], backend_name: str, **extra) -> str:
+    def clean(d):
+        if isinstance(d.get("ratio"), float) and not math.isfinite(d["ratio"]):
+            d["ratio"] = "inf"
+        return d
+
+    return json.dumps({"backend": backend_name, **extra, "results": [clean(asdict(r)) for r in results],
+                       "passed": all(r.ok for r in results)}, indent=1)
+
+
+__all__ = ["Result", "run", "run_one", "table", "summary", "to_json"]

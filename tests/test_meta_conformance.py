@@ -1,0 +1,173 @@
+"""Meta-tests: the conformance suite rejects deliberately broken backends for the right
+reason, and passes the unbroken one. A suite that cannot fail proves nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.backends import NUMPY
+from conformance.broken import BROKEN, LoopVmap
+from conformance.checks import CHECKS
+from conformance.runner import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: what the failure message of each broken backend must say (the right reason)
+REASONS = {
+    "potrf_vjp_unsymmetrized": {"structure": "gradient of symmetric A is not symmetric"},
+    "trsm_jvp_transposed": {"fd_grad": "JVP of out along A", "adjoint": "argument A"},
+    "trsm_vjp_ignores_alpha": {"fd_grad": "VJP of B", "adjoint": "argument B"},
+    "vjp_float64_for_float32": {"dtype": "VJP of argument 0 has dtype float64, input float32"},
+    "drops_last_batch_entry": {"batching": "batch entry", "forward": "batch index"},
+    "potrf_never_raises": {"errors": "no error raised, expected LinAlgError"},
+    "syevd_without_sign_rule": {"forward": "sign rule"},
+    "syevd_unguarded_degeneracy": {"degenerate": "diag(1, 1, 2)"},
+    "vmap_reversed": {"vmap": "vmap output"},
+    "mutates_input": {"no_mutation": "input (forward) 0 was modified"},
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_broken_backend_is_rejected_for_the_right_reason(name):
+    factory, expected = BROKEN[name]
+    results = run(factory(), list(expected))
+    for op, failing in expected.items():
+        got = {r.check for r in results if r.op == op and r.status == "fail"}
+        assert got == failing, f"{name}/{op}: failing checks {sorted(got)}, expected {sorted(failing)}"
+        passing = {r.check for r in results if r.op == op and r.status == "pass"}
+        always_run = {"forward", "fd_grad", "adjoint", "batching", "dtype", "no_mutation", "errors", "cross"}  # numpy: no vmap, second order
+        assert always_run - failing <= passing, f"{name}/{op}: untouched checks did not pass: {sorted(always_run - failing - passing)}"
+    for check, text in REASONS[name].items():
+        messages = [r.message for r in results if r.check == check and r.status == "fail"]
+        assert messages and all(text in m for m in messages), (check, messages)
+
+
+def test_every_check_can_fail():
+    caught = set()
+    for _, expected in BROKEN.values():
+        for failing in expected.values():
+            caught |= failing
+    assert caught == set(CHECKS) - {"second_order"}  # see test_second_order_rejects_...
+
+
+def test_alpha_bug_is_caught_only_where_alpha_is_not_one():
+    from conformance.runner import run_one
+
+    r = run_one(BROKEN["trsm_vjp_ignores_alpha"][0](), "trsm", "adjoint")
+    assert r.status == "fail" and "alpha=-1.5" in r.sample
+    assert 0 < r.failed < r.samples  # the alpha = 1 samples pass
+
+
+def test_unbroken_numpy_backend_passes():
+    results = run(NUMPY)
+    failed = [f"{r.op}×{r.check}: {r.message}" for r in results if r.status == "fail"]
+    assert not failed, failed
+    for r in results:
+        if r.check in ("vmap", "cross", "second_order"):
+            assert r.status == "skip" and r.reason  # reported, with the reason
+        elif r.check in ("structure", "degenerate"):
+            assert r.status in ("pass", "n/a")
+            assert (r.status == "pass") == (r.op == "syevd" or r.check == "structure" and r.op in ("trmm", "trsm", "potrf", "potri", "potrs"))
+        else:
+            assert r.status == "pass" and r.samples > 0, (r.op, r.check, r.status)
+
+
+def test_correct_vmap_passes():
+    results = run(LoopVmap(NUMPY, "numpy-loop-vmap"), ["gemm", "syevd"], ["vmap"])
+    assert all(r.status == "pass" and r.samples > 0 for r in results)
+
+
+def test_cli_exits_nonzero_on_failure(capsys):
+    from conformance.__main__ import main
+
+    assert main(["--backend", "conformance.broken:POTRF_NEVER_RAISES", "--ops", "potrf", "--checks", "errors", "forward"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "LinAlgError" in out
+
+
+def test_pytest_plugin_reports_each_cell(tmp_path):
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conformance.plugin",
+           "--conformance-backend=conformance.broken:POTRF_NEVER_RAISES", "--conformance-ops", "potrf",
+           "--conformance-checks", "errors", "forward", "vmap", "-rs", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "1 failed, 1 passed, 1 skipped" in out, out
+    assert "conformance[conformance.broken:POTRF_NEVER_RAISES-potrf-errors]" in out
+    assert "lacks vmap" in out
+
+
+# ---- second order: a minimal backend over torch's own functions ---------------------------------
+def _torch_native_backend(detached_backward: bool):
+    torch = pytest.importorskip("torch")
+    if getattr(torch, "__file__", None) is None:  # a namespace package (e.g. the tests/torch folder)
+        pytest.skip("torch is not installed")
+    from conformance.backends import Backend
+
+    class BadInverse(torch.autograd.Function):
+        """Inverse whose backward uses a detached X: first derivatives right, second ones lost."""
+
+        @staticmethod
+        def forward(ctx, a):
+            x = torch.linalg.inv(a)
+            ctx.save_for_backward(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            xt = x.detach().mT
+            return -xt @ g @ xt
+
+    def gemm2(a, b, *, transpose_a, transpose_b, alpha):
+        return alpha * ((a.mT if transpose_a else a) @ (b.mT if transpose_b else b))
+
+    functions = {"gemm2": gemm2, "inverse": BadInverse.apply if detached_backward else torch.linalg.inv}
+
+    class TorchNative(Backend):
+        name = "torch-native-detached" if detached_backward else "torch-native"
+        capabilities = frozenset({"vjp", "second_order", "errors"})
+
+        def asarray(self, x):
+            return torch.from_numpy(x.copy())
+
+        def to_numpy(self, y):
+            return y.detach().numpy().copy()
+
+        def call(self, op, arrays, params):
+            return (functions[op](*arrays, **params),)
+
+        def _grads(self, op, arrays, params, cotangents, create_graph):
+            xs = [x.detach().requires_grad_() for x in arrays]
+            (y,) = self.call(op, xs, params)
+            return xs, torch.autograd.grad(y, xs, cotangents[0], create_graph=create_graph)
+
+        def vjp(self, op, arrays, params, cotangents):
+            return tuple(g.detach() for g in self._grads(op, arrays, params, cotangents, False)[1])
+
+        def grad_of_vjp(self, op, arrays, params, cotangents, weights):
+            xs, gs = self._grads(op, arrays, params, cotangents, True)
+            total = sum((g * w).sum() for g, w in zip(gs, weights))
+            if not total.requires_grad:
+                return tuple(torch.zeros_like(x) for x in xs)
+            hs = torch.autograd.grad(total, xs, allow_unused=True)
+            return tuple(torch.zeros_like(x) if h is None else h for x, h in zip(xs, hs))
+
+    return TorchNative()
+
+
+def test_second_order_passes_for_differentiable_backward():
+    results = run(_torch_native_backend(False), ["gemm2", "inverse"], ["second_order", "fd_grad"])
+    assert all(r.status == "pass" and r.samples > 0 for r in results), [(r.op, r.check, r.message) for r in results]
+
+
+def test_second_order_rejects_a_non_differentiable_backward():
+    results = {(r.op, r.check): r for r in run(_torch_native_backend(True), ["gemm2", "inverse"], ["second_order", "fd_grad"])}
+    assert results["inverse", "second_order"].status == "fail"
+    assert "argument A" in results["inverse", "second_order"].message
+    assert results["inverse", "fd_grad"].status == "pass"  # first derivatives are right
+    assert results["gemm2", "second_order"].status == "pass"
