@@ -43,10 +43,20 @@ def _inverse_positions(positions: tuple[int, ...], n: int) -> tuple[int, ...]:
     return tuple(where.get(p, len(positions)) for p in range(n * n))
 
 
+_index_cache: dict = {}
+
+
 def _index(xp, positions, like):
+    """``positions`` as an index array of ``like``'s library and device (made once)."""
     device = array_api_compat.device(like)
-    dtype = xp.arange(1, device=device).dtype  # the library's default index dtype
-    return xp.asarray(positions, dtype=dtype, device=device)
+    key = (id(positions), xp.__name__, str(device))
+    hit = _index_cache.get(key)
+    if hit is None or hit[0] is not positions:
+        dtype = xp.arange(1, device=device).dtype  # the library's default index dtype
+        if len(_index_cache) > 256:
+            _index_cache.clear()
+        hit = _index_cache[key] = (positions, xp.asarray(positions, dtype=dtype, device=device))
+    return hit[1]
 
 
 def _gather(xp, a, positions):

@@ -1,0 +1,543 @@
+"""MXNet adapter: every operator as an MXNet custom operator, made from its spec.
+
+:func:`bind` turns an :class:`~xlinalg.core.operator.Operator` into a function of NDArrays or
+Symbols with the signature of ``mx.nd.linalg.<op>``. One generic custom operator
+(``mx.operator.CustomOp``/``CustomOpProp``) is registered per operator under the name
+``xlinalg_<op>``; it runs the core rules (:mod:`xlinalg.core.apply`) on NumPy views of the
+data (CPU; DLPack, zero-copy) or on CuPy views (GPU; DLPack), so the operators work in
+imperative autograd (``grad_req`` "write" and "add"), in ``mx.sym`` graphs and in hybridized
+blocks. On the CPU the core's kernel table is NumPy's with MXNet's own batched LAPACK calls
+for the factorizations and solves (:func:`cpu_kernels`).
+
+Imperatively the forward rule runs at the call, in the calling thread, so bad input raises
+:class:`~xlinalg.LinAlgError` (or ``ValueError``/``TypeError``) synchronously; the custom
+operator recorded for autograd receives the computed outputs instead of computing them again.
+In symbolic graphs no data exists at the call: failing batch entries come out NaN, as under
+``jax.jit``.
+
+MXNet's own conventions that differ from the core's are declared in one place:
+:data:`ARG_NAMES`, :data:`EXTRA_PARAMS` and :func:`mxnet_shape` (MXNet has no 0-d arrays).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import json
+import sys
+import threading
+
+import numpy as np
+
+from ..core import apply
+from ..core import batch as _batch
+
+#: MXNet names the array arguments of every linalg operator A, B, C in order.
+ARG_NAMES = ("A", "B", "C")
+
+#: Parameters MXNet has beyond the core's, with their defaults. ``axis`` is the axis of the
+#: matrix rows (the columns are always the last axis): ``gemm(A, B, C, axis=k)`` is
+#: ``swapaxes(gemm(swapaxes(A, k, -2), ...), k, -2)``.
+EXTRA_PARAMS = {
+    "gemm": {"axis": -2},
+    "gemm2": {"axis": -2},
+}
+
+#: Keywords every MXNet operator function takes besides its parameters.
+CALL_KEYWORDS = ("out", "name")
+
+_OP_PREFIX = "xlinalg_"
+_registered: set[str] = set()
+_lock = threading.Lock()
+
+
+def _mx():
+    import mxnet
+
+    return mxnet
+
+
+def is_array(x) -> bool:
+    """Whether ``x`` is an MXNet NDArray or Symbol (never imports MXNet)."""
+    mx = sys.modules.get("mxnet")
+    nd, sym = getattr(mx, "nd", None), getattr(mx, "sym", None)
+    if nd is None or sym is None:  # not imported, or not the real package
+        return False
+    return isinstance(x, (nd.NDArray, sym.Symbol))
+
+
+# ---- MXNet's conventions ------------------------------------------------------------------------
+def mxnet_shape(shape: tuple) -> tuple:
+    """MXNet's shape for a core output shape. With MXNet's legacy shape semantics (the
+    default) there are no 0-d arrays: one number per unbatched matrix (sumlogdiag, det,
+    slogdet of a 2-D input) has shape ``(1,)``; with NumPy shape semantics
+    (``mx.util.set_np_shape(True)``) it has shape ``()``, as MXNet's own operators do."""
+    if len(shape) or _mx().util.is_np_shape():
+        return tuple(shape)
+    return (1,)
+
+
+def _row_axis(op, params, ndim: int) -> int | None:
+    """The normalized ``axis`` of ``op`` for ``ndim``-dimensional arrays, or ``None`` when it is
+    the default (second to last)."""
+    if "axis" not in EXTRA_PARAMS.get(op.name, {}):
+        return None
+    axis = params["axis"]
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op.name}: axis {axis} is out of range for {ndim}-dimensional arrays")
+    axis %= ndim
+    if axis == ndim - 1:
+        raise ValueError(f"{op.name}: axis {params['axis']} is the column axis; the row axis must differ from the last axis")
+    return None if axis == ndim - 2 else axis
+
+
+def _swap(x, axis):
+    """Swap ``axis`` and the second-to-last axis of an array (or a shape tuple)."""
+    if axis is None:
+        return x
+    if isinstance(x, tuple):
+        s = list(x)
+        s[axis], s[-2] = s[-2], s[axis]
+        return tuple(s)
+    return x.swapaxes(axis, x.ndim - 2)
+
+
+# ---- parameters -----------------------------------------------------------------------------------
+def split_params(op, params: dict) -> tuple[dict, dict]:
+    """``(core parameters resolved with defaults, MXNet extras resolved with defaults)``."""
+    extras = dict(EXTRA_PARAMS.get(op.name, {}))
+    core = {}
+    for k, v in params.items():
+        if k in extras:
+            if isinstance(v, bool) or int(v) != v:
+                raise TypeError(f"{op.name}: parameter {k} must be an int, got {v!r}")
+            extras[k] = int(v)
+        else:
+            core[k] = v
+    return apply.resolve_params(op, core), extras
+
+
+def _encode(core: dict, extras: dict) -> str:
+    return json.dumps({**core, **extras}, sort_keys=True)
+
+
+def _decode(op, text: str) -> tuple[dict, dict]:
+    return split_params(op, json.loads(text))
+
+
+# ---- validation and shapes without data -------------------------------------------------------------
+def _stand_in(shape, dtype):
+    """A NumPy array of ``shape``/``dtype`` that holds no memory (all strides zero)."""
+    return np.lib.stride_tricks.as_strided(np.zeros((), dtype=dtype), shape=tuple(shape), strides=(0,) * len(shape))
+
+
+def _dtype(d):
+    try:
+        return np.dtype(d)
+    except TypeError:
+        return np.dtype(object)
+
+
+def validate(op, shapes, dtypes, core: dict, extras: dict) -> tuple:
+    """Check a call from shapes and dtypes alone (the core's checks, same messages); return
+    the shapes as the core sees them (``axis`` moved to the second-to-last place)."""
+    if len(shapes) != len(op.args):
+        raise TypeError(f"{op.name}: expected {len(op.args)} array argument(s), got {len(shapes)}")
+    shapes = tuple(_swap(tuple(s), _row_axis(op, extras, len(s)) if len(s) >= 2 else None) for s in shapes)
+    for d, arg in zip(dtypes, op.args):
+        name = _dtype(d).name
+        if name not in apply.SUPPORTED_DTYPES:
+            raise TypeError(f"{op.name}: argument {arg.name} has unsupported dtype {name}; supported: {', '.join(apply.SUPPORTED_DTYPES)}")
+    apply.validate(op, np, [_stand_in(s, d) for s, d in zip(shapes, dtypes)], core)
+    return shapes
+
+
+def output_shapes(op, core_shapes_in, core: dict, extras: dict) -> tuple:
+    """MXNet output shapes for (validated, axis-moved) input shapes."""
+    batch = _batch.broadcast_batch([_batch.batch_shape(s, a.ndim) for s, a in zip(core_shapes_in, op.args)])
+    cores = tuple(tuple(s[len(s) - a.ndim:]) for s, a in zip(core_shapes_in, op.args))
+    outs = _core_output_shapes(op.name, cores, tuple(sorted(core.items())))
+    ndim = len(batch) + 2
+    axis = _row_axis(op, extras, ndim) if extras else None
+    return tuple(
+        mxnet_shape(_swap((*batch, *c), axis if len(c) == 2 else None)) for c in outs
+    )
+
+
+_probe_cache: dict = {}
+
+
+def _core_output_shapes(name, cores, params_items) -> tuple:
+    """Core output shapes of one matrix, found once per (operator, core shapes, parameters) by
+    running the forward rule on zeros (failures are NaN, not errors)."""
+    key = (name, cores, params_items)
+    shapes = _probe_cache.get(key)
+    if shapes is None:
+        from ..core.operator import get
+
+        op = get(name)
+        with np.errstate(all="ignore"):
+            call = apply.prepare(op, [np.zeros(c) for c in cores], dict(params_items))
+            outs = apply.forward(call, check=False)
+        shapes = _probe_cache[key] = tuple(tuple(y.shape) for y in outs)
+    return shapes
+
+
+# ---- data between MXNet and the core -------------------------------------------------------------------
+#: NumPy >= 1.22 exchanges CPU memory with MXNet through DLPack without copying.
+_DLPACK = hasattr(np, "from_dlpack") and hasattr(np.ndarray, "__dlpack__")
+
+
+class _ReadView:
+    """A DLPack producer for ``np.from_dlpack``: a read-only view of a CPU NDArray (waits for
+    pending writes to it first)."""
+
+    __slots__ = ("nd",)
+
+    def __init__(self, nd):
+        self.nd = nd
+
+    def __dlpack__(self, stream=None):
+        return self.nd.to_dlpack_for_read()
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU
+
+
+def to_core(x, axis=None):
+    """The data of NDArray ``x`` as an array the core runs on: on the CPU a read-only NumPy
+    view (DLPack, zero-copy; a copy with NumPy < 1.22), on a GPU a CuPy view (DLPack)."""
+    if x.context.device_type == "gpu":  # pragma: no cover - no GPU build of MXNet here
+        import cupy
+
+        y = cupy.from_dlpack(x.to_dlpack_for_read())
+    elif _DLPACK and x.size:
+        y = np.from_dlpack(_ReadView(x))
+    else:
+        y = x.asnumpy()
+    return _swap(y, axis)
+
+
+def from_core(y, ctx, dtype):
+    """An NDArray on ``ctx`` holding the core's output ``y`` (sharing its memory when ``y``
+    is a contiguous, writeable NumPy array)."""
+    mx = _mx()
+    if isinstance(y, np.generic):  # NumPy reductions of one matrix give scalars
+        y = np.asarray(y)
+    if not isinstance(y, np.ndarray):  # pragma: no cover - CuPy on a GPU
+        return mx.nd.from_dlpack(y.toDlpack()).as_in_context(ctx)
+    if _DLPACK and y.size and ctx.device_type == "cpu" and y.dtype == np.dtype(dtype):
+        return _nd(y)
+    out = mx.nd.empty(y.shape, ctx=ctx, dtype=dtype)
+    if y.size:
+        out[:] = y
+    return out
+
+
+def _write(dst, req, value):
+    """Store ``value`` (a core array) into the NDArray ``dst`` as ``req`` asks (an MXNet copy
+    or add pushed to the engine; the custom operator completes when it has run)."""
+    if req == "null":
+        return
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    if value.size == 0:
+        return
+    if dst.ndim == 0:
+        # 0-d arrays (NumPy shape semantics) are unknown to MXNet's engine threads: copy here
+        value = _host(value).reshape(dst.shape).astype(dst.dtype, copy=False)
+        dst._sync_copyfrom(value + dst.asnumpy() if req == "add" else value)
+        return
+    src = from_core(value.reshape(dst.shape), dst.context, dst.dtype)
+    mx = _mx()
+    if req == "add":
+        mx.nd.elemwise_add(dst, src, out=dst)
+    else:
+        src.copyto(dst)
+
+
+def _host(value):
+    """A NumPy array holding ``value`` (a NumPy array or scalar, or a CuPy array)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value)
+    return value.get()  # pragma: no cover - CuPy on a GPU
+
+
+# ---- kernels ----------------------------------------------------------------------------------------
+def cpu_kernels():
+    """The kernel table the adapter runs the core with on the CPU: NumPy's, with MXNet's own
+    batched LAPACK/BLAS calls for the primitives where NumPy's gufuncs are slow on batches of
+    small matrices (see :class:`MxnetCpuKernels`)."""
+    global _cpu_kernels
+    if _cpu_kernels is None:
+        _cpu_kernels = _make_cpu_kernels()
+    return _cpu_kernels
+
+
+_cpu_kernels = None
+
+
+def _make_cpu_kernels():
+    import array_api_compat.numpy as xp_numpy
+
+    from ..kernels.numpy import NumpyKernels
+
+    mx = _mx()
+
+    class MxnetCpuKernels(NumpyKernels):
+        """NumPy kernels whose Cholesky, triangular solve, inverse and eigendecomposition run
+        in MXNet's C++ operators (``mx.nd.linalg``: one batched call instead of NumPy's
+        per-matrix gufunc loop). Where MXNet reports a LAPACK failure (a matrix not positive
+        definite, a singular matrix) the NumPy kernel redoes the call, giving NaN for the failing
+        entries as the kernel contract asks."""
+
+        name = "mxnet-cpu"
+
+        def cholesky(self, a):
+            if a.shape[-1] < CHOLESKY_MIN_ORDER:  # NumPy's batched Cholesky is as fast
+                return super().cholesky(a)
+            return self._native(lambda x: mx.nd.linalg.potrf(x), super().cholesky, a)
+
+        def inv(self, a):
+            return self._native(lambda x: mx.nd.linalg.inverse(x), super().inv, a)
+
+        def eigh(self, a):
+            if not _usable(a):
+                return super().eigh(a)
+            u, lam = mx.nd.linalg.syevd(_nd(a))
+            return _np(lam), np.swapaxes(_np(u), -1, -2)
+
+        def solve_triangular(self, a, b, *, lower, transpose=False, left=True):
+            a, b = np.asarray(a), np.asarray(b)
+            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            if not (_usable(a) and _usable(b)):
+                return super().solve_triangular(a, b, lower=lower, transpose=transpose, left=left)
+            if a.shape[:-2] != batch:
+                a = np.broadcast_to(a, batch + a.shape[-2:])
+            if b.shape[:-2] != batch:
+                b = np.broadcast_to(b, batch + b.shape[-2:])
+            x = mx.nd.linalg.trsm(_nd(a), _nd(b), transpose=transpose, rightside=not left, lower=lower)
+            return _np(x)
+
+        def _native(self, fn, fallback, a):
+            if not _usable(a):
+                return fallback(a)
+            try:
+                return _np(fn(_nd(a)))
+            except mx.base.MXNetError:
+                return fallback(a)
+
+    return MxnetCpuKernels(xp_numpy)
+
+
+#: Below this many elements an MXNet call costs more than NumPy's gufunc loop.
+MIN_SIZE = 4096
+#: From this order on MXNet's Cholesky beats NumPy's (batched or not).
+CHOLESKY_MIN_ORDER = 64
+
+
+def _usable(a) -> bool:
+    """Whether to hand ``a`` to MXNet: large enough to pay for the call, and not empty
+    (MXNet's legacy shapes cannot hold empty arrays)."""
+    return a.ndim >= 2 and a.size >= MIN_SIZE
+
+
+def _nd(a):
+    """A CPU NDArray holding the NumPy array ``a``: ``a``'s own memory (zero-copy, ``a`` is
+    marked read-only) when ``a`` is C-contiguous, else a contiguous copy's."""
+    mx = _mx()
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    if _DLPACK:
+        return mx.nd.from_numpy(a, zero_copy=True)
+    out = mx.nd.empty(a.shape, dtype=a.dtype)
+    out._sync_copyfrom(a)
+    return out
+
+
+def _np(x):
+    """A NumPy view (or copy) of the CPU NDArray ``x``."""
+    return np.from_dlpack(_ReadView(x)) if _DLPACK and x.size else x.asnumpy()
+
+
+def _prepare(op, inputs, core):
+    """:func:`apply.prepare` on the core arrays, with the adapter's CPU kernels for NumPy."""
+    call = apply.prepare(op, inputs, core, xp=_namespace(inputs))
+    if isinstance(inputs[0], np.ndarray):
+        call.kern = cpu_kernels()
+    return call
+
+
+# ---- the custom operator ---------------------------------------------------------------------------------
+#: Outputs computed eagerly at the call, handed to the recorded custom operator by token.
+_stash: dict[str, tuple] = {}
+_tokens = itertools.count()
+
+
+def _core_outputs(op, call, values):
+    """MXNet-shaped outputs back to the core's shapes (undo :func:`mxnet_shape`)."""
+    return tuple(
+        v.reshape(()) if spec.ndim == 0 and not call.batch else v for v, spec in zip(values, op.outputs)
+    )
+
+
+def register(op) -> str:
+    """Register the custom operator ``xlinalg_<op>`` with MXNet (once) and return its name
+    (graphs exported with it load wherever it is registered: ``import xlinalg.mxnet``)."""
+    op_type = _OP_PREFIX + op.name
+    with _lock:
+        if op_type in _registered:
+            return op_type
+        mx = _mx()
+        nargs = len(op.args)
+
+        class Op(mx.operator.CustomOp):
+            def __init__(self, core, extras, token):
+                super().__init__()
+                self.core, self.extras, self.token = core, extras, token
+
+            def _axis(self, x):
+                return _row_axis(op, self.extras, x.ndim) if self.extras else None
+
+            def forward(self, is_train, req, in_data, out_data, aux):
+                outs = _stash.pop(self.token, None) if self.token else None
+                if outs is None:
+                    inputs = [to_core(x, self._axis(x)) for x in in_data]
+                    call = _prepare(op, inputs, self.core)
+                    outs = apply.forward(call, check=False)  # no data at the call: NaN on failure
+                    outs = tuple(_swap(y, self._axis(y)) if y.ndim >= 2 and s.ndim == 2 else y for y, s in zip(outs, op.outputs))
+                for dst, r, y in zip(out_data, req, outs):
+                    _write(dst, r, y)
+
+            def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+                if all(r == "null" for r in req):
+                    return
+                inputs = [to_core(x, self._axis(x)) for x in in_data]
+                call = _prepare(op, inputs, self.core)
+                outs = [to_core(y, self._axis(y) if s.ndim == 2 else None) for y, s in zip(out_data, op.outputs)]
+                cots = [to_core(g, self._axis(g) if s.ndim == 2 else None) for g, s in zip(out_grad, op.outputs)]
+                grads = apply.vjp(call, _core_outputs(op, call, outs), _core_outputs(op, call, cots))
+                for dst, r, g, x in zip(in_grad, req, grads, in_data):
+                    _write(dst, r, _swap(g, self._axis(x)))
+
+        class Prop(mx.operator.CustomOpProp):
+            def __init__(self, params="{}", token=""):
+                super().__init__(need_top_grad=True)
+                self.core, self.extras = _decode(op, params)
+                self.token = token
+
+            def list_arguments(self):
+                return list(ARG_NAMES[:nargs])
+
+            def list_outputs(self):
+                return list(op.output_names)
+
+            def infer_shape(self, in_shape):
+                shapes = [tuple(s) for s in in_shape]
+                moved = validate(op, shapes, [np.float64] * nargs, self.core, self.extras)
+                return in_shape, list(output_shapes(op, moved, self.core, self.extras)), []
+
+            def infer_type(self, in_type):
+                names = [np.dtype(t).name for t in in_type]
+                for name, arg in zip(names, op.args):
+                    if name not in apply.SUPPORTED_DTYPES:
+                        raise TypeError(f"{op.name}: argument {arg.name} has unsupported dtype {name}; supported: {', '.join(apply.SUPPORTED_DTYPES)}")
+                if len(set(names)) > 1:
+                    raise TypeError(f"{op.name}: arguments must share one dtype, got {', '.join(names)}")
+                return in_type, [in_type[0]] * len(op.outputs), []
+
+            def create_operator(self, ctx, in_shapes, in_dtypes):
+                return Op(self.core, self.extras, self.token)
+
+        mx.operator.register(op_type)(Prop)
+        _registered.add(op_type)
+    return op_type
+
+
+def _namespace(arrays):
+    import array_api_compat
+
+    return array_api_compat.array_namespace(*arrays)
+
+
+# ---- the public function -----------------------------------------------------------------------------------
+def signature(op) -> inspect.Signature:
+    """``mx.nd.linalg.<op>``'s signature: arrays A, B, C, the parameters with their defaults
+    (MXNet's extras included), ``out`` and ``name``."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(n, kind) for n in ARG_NAMES[: len(op.args)]]
+    defaults = {**op.params, **EXTRA_PARAMS.get(op.name, {})}
+    params += [inspect.Parameter(k, kind, default=v) for k, v in defaults.items()]
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None) for k in CALL_KEYWORDS]
+    return inspect.Signature(params)
+
+
+def bind(op):
+    """``op`` as a function of NDArrays (differentiable with ``mx.autograd``) or Symbols, with
+    ``mx.nd.linalg.<op>``'s signature and output layout (a tuple for several outputs, a
+    multi-output Symbol for Symbols)."""
+    sig = signature(op)
+    nargs = len(op.args)
+    names = ARG_NAMES[:nargs]
+
+    def fn(*args, **kwargs):
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{op.name}: {exc}; signature: {op.name}{sig}") from None
+        values = bound.arguments
+        arrays = [values.get(n) for n in names]
+        for n, x in zip(names, arrays):
+            if not is_array(x):
+                raise TypeError(f"{op.name}: argument {n} must be an MXNet NDArray or Symbol, got {type(x).__name__}")
+        mx = _mx()
+        for n, x in zip(names, arrays):
+            if isinstance(x, mx.numpy.ndarray):
+                raise TypeError(f"{op.name}: argument {n} is an mx.np array; MXNet's custom operators take legacy NDArrays (use x.as_nd_ndarray())")
+        out, name = values.get("out"), values.get("name")
+        params = {k: v for k, v in values.items() if k not in names and k not in CALL_KEYWORDS}
+        core, extras = split_params(op, params)
+        op_type = register(op)
+        text = _encode(core, extras)
+        if any(isinstance(x, mx.sym.Symbol) for x in arrays):
+            if not all(isinstance(x, mx.sym.Symbol) for x in arrays):
+                raise TypeError(f"{op.name}: cannot mix NDArrays and Symbols")
+            return mx.sym.Custom(*arrays, op_type=op_type, params=text, name=name)
+        return _imperative(op, op_type, text, arrays, core, extras, out)
+
+    fn.__signature__ = sig
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.operator = op
+    return fn
+
+
+def _imperative(op, op_type, text, arrays, core, extras, out):
+    mx = _mx()
+    ctxs = {x.context for x in arrays}
+    if len(ctxs) > 1:
+        raise ValueError(f"{op.name}: arrays on different devices ({', '.join(map(str, ctxs))})")
+    (ctx,) = ctxs
+    shapes = [tuple(x.shape) for x in arrays]
+    validate(op, shapes, [x.dtype for x in arrays], core, extras)
+    inputs = [to_core(x, _row_axis(op, extras, x.ndim) if extras else None) for x in arrays]
+    call = _prepare(op, inputs, core)
+    outs = apply.forward(call)  # raises LinAlgError here, at the call
+    ndim = len(call.batch) + 2
+    axis = _row_axis(op, extras, ndim) if extras else None
+    outs = tuple(_swap(y, axis if s.ndim == 2 else None) for y, s in zip(outs, op.outputs))
+    outs = tuple(y.reshape(mxnet_shape(y.shape)) for y in outs)
+    dtype = arrays[0].dtype
+    if out is None and not mx.autograd.is_recording():
+        # outputs share memory with nothing the caller holds (the inputs are views of NDArrays)
+        outs = tuple(y.copy() if any(np.may_share_memory(y, x) for x in inputs) else y for y in outs)
+        results = tuple(from_core(y, ctx, dtype) for y in outs)
+    else:
+        token = f"{next(_tokens)}"
+        _stash[token] = outs
+        try:
+            results = mx.nd.Custom(*arrays, op_type=op_type, params=text, token=token, out=out)
+        except BaseException:
+            _stash.pop(token, None)
+            raise
+        results = tuple(results) if isinstance(results, (list, tuple)) else (results,)
+    return results if op.multiple_outputs else results[0]
