@@ -56,9 +56,10 @@ def inv(x, /):
     return inverse(x)
 
 
-def solve_triangular(a, b, /, *, upper, left=True):
-    """``a⁻¹ b`` (``left``) or ``b a⁻¹`` for triangular ``a``, with
-    ``torch.linalg.solve_triangular``'s signature: ``trsm(a, b, lower=not upper, rightside=not left)``."""
+def solve_triangular(a, b, /, *, upper=False, left=True):
+    """``a⁻¹ b`` (``left``) or ``b a⁻¹`` for triangular ``a``, with the parameters of
+    ``torch.linalg.solve_triangular`` (``upper`` defaults to False, as in
+    ``xlinalg.solve_triangular``): ``trsm(a, b, lower=not upper, rightside=not left)``."""
     return trsm(a, b, lower=not upper, rightside=not left)
 
 

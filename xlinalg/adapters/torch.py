@@ -20,6 +20,8 @@ inputs back and the rules see equal batch shapes.
 
 from __future__ import annotations
 
+import inspect
+
 import array_api_compat.torch as _xp
 import torch
 
@@ -31,6 +33,9 @@ from ..kernels import kernels_for
 #: The Array API namespace of torch tensors.
 xp = _xp
 _KERN = kernels_for(_xp)
+#: name -> Operator; the generated functions look their spec up here (a global, which
+#: ``torch.compile`` can trace, rather than a closure cell holding an arbitrary object).
+_SPECS: dict[str, Operator] = {}
 
 
 def is_array(x) -> bool:
@@ -38,25 +43,42 @@ def is_array(x) -> bool:
     return isinstance(x, torch.Tensor)
 
 
-def _call(op: Operator, inputs, static) -> Call:
+def _call(name: str, inputs, static) -> Call:
     """The :class:`~xlinalg.core.apply.Call` of already prepared ``inputs``."""
     params, shapes, batch = static
-    return Call(op, _xp, _KERN, tuple(inputs), shapes, batch, dict(params))
+    return Call(_SPECS[name], _xp, _KERN, tuple(inputs), shapes, batch, dict(params))
 
 
-def function_class(op: Operator) -> type:
+def _own(y):
+    """``y``, copied when it is a view (e.g. a transpose): forward-mode AD requires the outputs
+    of a ``torch.autograd.Function`` with a ``jvp`` not to be views."""
+    return y.clone(memory_format=torch.contiguous_format) if y._is_view() else y
+
+
+def function_class(op: Operator, *, forward_mode: bool = True) -> type:
     """The ``torch.autograd.Function`` subclass of ``op``.
 
     ``apply(*inputs, static)``: ``inputs`` are the broadcast tensors of a prepared call,
     ``static`` is ``(params as (name, value) pairs, original shapes, batch shape)``.
+    ``forward_mode=False`` leaves out the ``jvp`` method, which ``torch.compile`` cannot trace
+    (the class used while compiling).
     """
-    nargs = len(op.args)
-    multiple = op.multiple_outputs
+    name, nargs, multiple = op.name, len(op.args), op.multiple_outputs
+    if _SPECS.setdefault(name, op) is not op:  # another spec of the same name
+        name = f"{op.name}#{len(_SPECS)}"
+        _SPECS[name] = op
 
     def forward(*args):
         inputs, static = args[:nargs], args[nargs]
-        outputs = apply.forward(_call(op, inputs, static))
+        outputs = apply.forward(_call(name, inputs, static))
+        if forward_mode:
+            outputs = tuple(_own(y) for y in outputs)
         return tuple(outputs) if multiple else outputs[0]
+
+    # The explicit signature tells ``torch.compile`` that ``forward`` takes no ``ctx``.
+    forward.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_ONLY) for n in (*op.arg_names, "static")]
+    )
 
     def setup_context(ctx, inputs, output):
         outputs = tuple(output) if multiple else (output,)
@@ -68,25 +90,27 @@ def function_class(op: Operator) -> type:
     def backward(ctx, *cotangents):
         saved = ctx.saved_tensors
         inputs, outputs = saved[:nargs], saved[nargs:]
-        grads = apply.vjp(_call(op, inputs, ctx.static), outputs, cotangents, unbroadcast=False)
+        grads = apply.vjp(_call(name, inputs, ctx.static), outputs, cotangents, unbroadcast=False)
         return (*grads, None)
 
     def jvp(ctx, *tangents):
         saved = ctx.saved_tensors
         inputs, outputs = saved[:nargs], saved[nargs:]
-        out = apply.jvp(_call(op, inputs, ctx.static), outputs, tangents[:nargs])
+        out = apply.jvp(_call(name, inputs, ctx.static), outputs, tangents[:nargs])
         return tuple(out) if multiple else out[0]
 
     namespace = {
         "forward": staticmethod(forward),
         "setup_context": staticmethod(setup_context),
         "backward": staticmethod(backward),
-        "jvp": staticmethod(jvp),
         "generate_vmap_rule": True,
         "__doc__": f"xlinalg operator {op.name} as a torch.autograd.Function.",
         "__module__": __name__,
     }
-    return type(f"{op.name.capitalize()}Function", (torch.autograd.Function,), namespace)
+    if forward_mode:
+        namespace["jvp"] = staticmethod(jvp)
+    suffix = "Function" if forward_mode else "CompiledFunction"
+    return type(f"{op.name.capitalize()}{suffix}", (torch.autograd.Function,), namespace)
 
 
 def prepare(op: Operator, arrays, params) -> Call:
@@ -100,6 +124,7 @@ def bind(op: Operator):
     """``op`` as a differentiable function of tensors: ``f(*arrays, **params)`` returning a
     tensor, or a tuple for operators with several outputs."""
     cls = function_class(op)
+    traceable = function_class(op, forward_mode=False)
     names = op.arg_names
 
     def fn(*arrays, **params):
@@ -107,6 +132,8 @@ def bind(op: Operator):
         if call.xp is not _xp:
             raise TypeError(f"{op.name}: expected torch tensors for {', '.join(names)}")
         static = (tuple(call.params.items()), call.shapes, call.batch)
+        if torch.compiler.is_compiling():
+            return traceable.apply(*call.inputs, static)
         return cls.apply(*call.inputs, static)
 
     from ..api import docstring, public_function

@@ -48,7 +48,11 @@ _index_cache: dict = {}
 
 def _index(xp, positions, like):
     """``positions`` as an index array of ``like``'s library and device (made once)."""
+    from ..kernels import kernels_for
+
     device = array_api_compat.device(like)
+    if kernels_for(xp).is_traced(like):  # a compiler is tracing: no side effects (torch.compile)
+        return xp.asarray(positions, dtype=xp.arange(1, device=device).dtype, device=device)
     key = (id(positions), xp.__name__, str(device))
     hit = _index_cache.get(key)
     if hit is None or hit[0] is not positions:

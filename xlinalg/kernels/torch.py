@@ -27,12 +27,6 @@ except ImportError:  # pragma: no cover
         return False
 
 
-def _fill_failed(x, info):
-    """``x`` with the batch entries whose LAPACK ``info`` is non-zero set to NaN."""
-    failed = (info != 0)[..., None, None]
-    return torch.where(failed, torch.full((), math.nan, dtype=x.dtype, device=x.device), x)
-
-
 class TorchKernels(Kernels):
     """Kernels over ``array_api_compat.torch`` (the namespace of torch tensors)."""
 
@@ -40,7 +34,7 @@ class TorchKernels(Kernels):
 
     def cholesky(self, a):
         el, info = torch.linalg.cholesky_ex(a)
-        return _fill_failed(el, info)
+        return self._fill_failed(el, info)
 
     def eigh(self, a):
         w, v = torch.linalg.eigh(a, UPLO="L")
@@ -52,7 +46,7 @@ class TorchKernels(Kernels):
 
     def inv(self, a):
         x, info = torch.linalg.inv_ex(a)
-        return _fill_failed(x, info)
+        return self._fill_failed(x, info)
 
     def det(self, a):
         return torch.linalg.det(a)
@@ -68,6 +62,14 @@ class TorchKernels(Kernels):
             batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
             return b.new_zeros((*batch, *b.shape[-2:]))
         return torch.linalg.solve_triangular(a, b, upper=not lower, left=left)
+
+    def _fill_failed(self, x, info):
+        """``x`` with the batch entries whose LAPACK ``info`` is non-zero set to NaN (eagerly
+        only when there are some: one pass over ``x`` less in the common case)."""
+        if not self.is_traced(x) and not bool(info.any()):
+            return x
+        failed = (info != 0)[..., None, None]
+        return torch.where(failed, torch.full((), math.nan, dtype=x.dtype, device=x.device), x)
 
     def is_traced(self, x) -> bool:
         """True under ``torch.compile``, for ``torch.func`` wrapper tensors (vmap, grad),

@@ -1,0 +1,70 @@
+"""``torch.compile`` of functions that call xlinalg operators (few and small: compiling is
+slow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.torch._helpers import OPS, inputs, structured, tensors, torch
+
+import xlinalg  # noqa: E402
+import xlinalg.torch as xt  # noqa: E402
+
+
+def gp_nll(x, y, log_ls, log_noise):
+    """Negative log likelihood of a GP with a squared-exponential kernel."""
+    d = (x[:, None, :] - x[None, :, :]).pow(2).sum(-1)
+    k = torch.exp(-0.5 * d / torch.exp(2 * log_ls)) + torch.exp(log_noise) * torch.eye(x.shape[0], dtype=x.dtype)
+    el = xlinalg.potrf(k)
+    alpha = xlinalg.potrs(el, y)
+    alpha2 = xlinalg.trsm(el, xlinalg.trsm(el, y), transpose=True)
+    n = y.shape[0]
+    nll = 0.5 * (y * alpha).sum() + xlinalg.sumlogdiag(el) + 0.5 * n * np.log(2 * np.pi)
+    return nll, alpha2
+
+
+def test_gp_nll_compiled_matches_eager():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.uniform(size=(12, 2)))
+    y = torch.tensor(np.sin(3 * x[:, :1].numpy()) + 0.1 * rng.standard_normal((12, 1)))
+    theta = [torch.tensor(np.log(0.4), requires_grad=True), torch.tensor(np.log(0.05), requires_grad=True)]
+    nll, alpha2 = gp_nll(x, y, *theta)
+    grads = torch.autograd.grad(nll, theta)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(gp_nll, fullgraph=True)  # fullgraph: no graph break anywhere
+    nll_c, alpha2_c = compiled(x, y, *theta)
+    grads_c = torch.autograd.grad(nll_c, theta)
+    torch.testing.assert_close(nll_c, nll, rtol=1e-12, atol=0)
+    torch.testing.assert_close(alpha2_c, alpha2, rtol=1e-10, atol=1e-12)
+    for g, gc in zip(grads, grads_c):
+        torch.testing.assert_close(gc, g, rtol=1e-10, atol=1e-12)
+    # a second call with new values reuses the compiled graph
+    theta2 = [torch.tensor(np.log(0.3), requires_grad=True), torch.tensor(np.log(0.1), requires_grad=True)]
+    torch.testing.assert_close(compiled(x, y, *theta2)[0], gp_nll(x, y, *theta2)[0], rtol=1e-12, atol=0)
+
+
+def test_compiled_failure_gives_nan():
+    a = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
+    a[1, 0, 0] = -1.0
+    torch._dynamo.reset()
+    out = torch.compile(xt.potrf, backend="aot_eager", fullgraph=True)(a)
+    assert torch.isnan(out[1]).all() and torch.isfinite(out[0]).all()
+
+
+@pytest.mark.parametrize("name, params", OPS)
+def test_every_operator_traces_without_graph_break(name, params):
+    rng = np.random.default_rng(1)
+    xs = tensors(inputs(name, params, rng), requires_grad=True)
+    f = structured(name, params)
+
+    def loss(*args):
+        return sum(y.sum() for y in f(*args))
+
+    torch._dynamo.reset()
+    compiled = torch.compile(loss, backend="aot_eager", fullgraph=True)
+    got = torch.autograd.grad(compiled(*xs), xs)
+    want = torch.autograd.grad(loss(*xs), xs)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
