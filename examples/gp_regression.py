@@ -83,7 +83,7 @@ def torch_objective(sqdist, eye, y):
         theta = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
         nll = negative_log_likelihood(kernel_matrix(torch.exp, theta, sqdist, eye), y)
         nll.backward()
-        return float(nll), theta.grad.numpy()
+        return float(nll.detach()), theta.grad.numpy()
 
     return value_and_grad
 

@@ -195,6 +195,8 @@ def check_failure(call: Call, inputs, outputs) -> None:
     op, xp = call.op, call.xp
     if op.failure is None or any(call.kern.is_traced(y) for y in outputs):
         return
+    if all(bool(xp.all(xp.isfinite(y))) for y in outputs):  # the common case: one pass each
+        return
     bad = None
     for y, spec in zip(outputs, op.outputs):
         entry_ok = _all_finite(xp, y, spec.ndim)

@@ -19,6 +19,11 @@ def _unop(xp, g, transpose):
     return mT(xp, g) if transpose else g
 
 
+def _scale(c, x):
+    """``c · x``, skipping the pass over ``x`` when ``c`` is 1."""
+    return x if c == 1 else c * x
+
+
 def _product_check(shapes, params):
     a, b = shapes[0], shapes[1]
     k_a = a[0] if params["transpose_a"] else a[1]
@@ -39,22 +44,22 @@ def _shape_of_op(shape, transpose):
 
 # ---- gemm2: alpha op(A) op(B) ----------------------------------------------------------------
 def _gemm2_forward(xp, kern, a, b, *, transpose_a, transpose_b, alpha):
-    return (alpha * xp.matmul(_op(xp, a, transpose_a), _op(xp, b, transpose_b)),)
+    return (_scale(alpha, xp.matmul(_op(xp, a, transpose_a), _op(xp, b, transpose_b))),)
 
 
 def _gemm2_jvp(xp, kern, inputs, outputs, tangents, *, transpose_a, transpose_b, alpha):
     a, b = inputs
     da, db = tangents
     opa, opb = _op(xp, a, transpose_a), _op(xp, b, transpose_b)
-    return (alpha * (xp.matmul(_op(xp, da, transpose_a), opb) + xp.matmul(opa, _op(xp, db, transpose_b))),)
+    return (_scale(alpha, xp.matmul(_op(xp, da, transpose_a), opb) + xp.matmul(opa, _op(xp, db, transpose_b))),)
 
 
 def _gemm2_vjp(xp, kern, inputs, outputs, cotangents, *, transpose_a, transpose_b, alpha):
     a, b = inputs
     (g,) = cotangents
     opa, opb = _op(xp, a, transpose_a), _op(xp, b, transpose_b)
-    ga = alpha * xp.matmul(g, mT(xp, opb))
-    gb = alpha * xp.matmul(mT(xp, opa), g)
+    ga = _scale(alpha, xp.matmul(g, mT(xp, opb)))
+    gb = _scale(alpha, xp.matmul(mT(xp, opa), g))
     return _unop(xp, ga, transpose_a), _unop(xp, gb, transpose_b)
 
 
@@ -80,21 +85,21 @@ VJP:      ``op(A)‾ = α Ḡ op(B)ᵀ``,  ``op(B)‾ = α op(A)ᵀ Ḡ``.""",
 # ---- gemm: alpha op(A) op(B) + beta C ---------------------------------------------------------
 def _gemm_forward(xp, kern, a, b, c, *, transpose_a, transpose_b, alpha, beta):
     (prod,) = _gemm2_forward(xp, kern, a, b, transpose_a=transpose_a, transpose_b=transpose_b, alpha=alpha)
-    return (prod + beta * c,)
+    return (prod + _scale(beta, c),)
 
 
 def _gemm_jvp(xp, kern, inputs, outputs, tangents, *, transpose_a, transpose_b, alpha, beta):
     (dprod,) = _gemm2_jvp(
         xp, kern, inputs[:2], None, tangents[:2], transpose_a=transpose_a, transpose_b=transpose_b, alpha=alpha
     )
-    return (dprod + beta * tangents[2],)
+    return (dprod + _scale(beta, tangents[2]),)
 
 
 def _gemm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose_a, transpose_b, alpha, beta):
     ga, gb = _gemm2_vjp(
         xp, kern, inputs[:2], None, cotangents, transpose_a=transpose_a, transpose_b=transpose_b, alpha=alpha
     )
-    return ga, gb, beta * cotangents[0]
+    return ga, gb, _scale(beta, cotangents[0])
 
 
 gemm = register(
@@ -118,18 +123,18 @@ VJP:      ``op(A)‾ = α Ḡ op(B)ᵀ``,  ``op(B)‾ = α op(A)ᵀ Ḡ``,  ``C�
 
 # ---- syrk: alpha A Aᵀ or alpha Aᵀ A ------------------------------------------------------------
 def _syrk_forward(xp, kern, a, *, transpose, alpha):
-    return (alpha * xp.matmul(_op(xp, a, transpose), _op(xp, a, not transpose)),)
+    return (_scale(alpha, xp.matmul(_op(xp, a, transpose), _op(xp, a, not transpose))),)
 
 
 def _syrk_jvp(xp, kern, inputs, outputs, tangents, *, transpose, alpha):
     (a,), (da,) = inputs, tangents
     d = xp.matmul(_op(xp, da, transpose), _op(xp, a, not transpose))
-    return (alpha * (d + mT(xp, d)),)
+    return (_scale(alpha, d + mT(xp, d)),)
 
 
 def _syrk_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, alpha):
     (a,), (g,) = inputs, cotangents
-    gs = alpha * (g + mT(xp, g))
+    gs = _scale(alpha, g + mT(xp, g))
     return (xp.matmul(a, gs) if transpose else xp.matmul(gs, a),)
 
 
@@ -163,15 +168,15 @@ def _triangular_check(shapes, params):
 
 def _trmm_forward(xp, kern, a, b, *, transpose, rightside, lower, alpha):
     opa = _op(xp, a, transpose)
-    return (alpha * (xp.matmul(b, opa) if rightside else xp.matmul(opa, b)),)
+    return (_scale(alpha, xp.matmul(b, opa) if rightside else xp.matmul(opa, b)),)
 
 
 def _trmm_jvp(xp, kern, inputs, outputs, tangents, *, transpose, rightside, lower, alpha):
     (a, b), (da, db) = inputs, tangents
     opa, opda = _op(xp, a, transpose), _op(xp, da, transpose)
     if rightside:
-        return (alpha * (xp.matmul(db, opa) + xp.matmul(b, opda)),)
-    return (alpha * (xp.matmul(opda, b) + xp.matmul(opa, db)),)
+        return (_scale(alpha, xp.matmul(db, opa) + xp.matmul(b, opda)),)
+    return (_scale(alpha, xp.matmul(opda, b) + xp.matmul(opa, db)),)
 
 
 def _trmm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, rightside, lower, alpha):
@@ -181,7 +186,7 @@ def _trmm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, rightside, lo
         g_opa, gb = xp.matmul(mT(xp, b), g), xp.matmul(g, mT(xp, opa))
     else:
         g_opa, gb = xp.matmul(g, mT(xp, b)), xp.matmul(mT(xp, opa), g)
-    return alpha * _unop(xp, g_opa, transpose), alpha * gb
+    return _scale(alpha, _unop(xp, g_opa, transpose)), _scale(alpha, gb)
 
 
 trmm = register(
@@ -207,13 +212,13 @@ VJP:      ``op(A)‾ = α Ḡ Bᵀ``, ``B̄ = α op(A)ᵀ Ḡ`` (rightside: ``α
 
 def _trsm_forward(xp, kern, a, b, *, transpose, rightside, lower, alpha):
     x = kern.solve_triangular(a, b, lower=lower, transpose=transpose, left=not rightside)
-    return (alpha * x,)
+    return (_scale(alpha, x),)
 
 
 def _trsm_jvp(xp, kern, inputs, outputs, tangents, *, transpose, rightside, lower, alpha):
     (a, b), (x,), (da, db) = inputs, outputs, tangents
     opda = _op(xp, da, transpose)
-    rhs = alpha * db - (xp.matmul(x, opda) if rightside else xp.matmul(opda, x))
+    rhs = _scale(alpha, db) - (xp.matmul(x, opda) if rightside else xp.matmul(opda, x))
     return (kern.solve_triangular(a, rhs, lower=lower, transpose=transpose, left=not rightside),)
 
 
@@ -222,7 +227,7 @@ def _trsm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, rightside, lo
     # Y = op(A)⁻ᵀ Ḡ (rightside: Ḡ op(A)⁻ᵀ);  B̄ = α Y;  op(A)‾ = -Y Xᵀ (rightside: -Xᵀ Y).
     y = kern.solve_triangular(a, g, lower=lower, transpose=not transpose, left=not rightside)
     g_opa = -(xp.matmul(mT(xp, x), y) if rightside else xp.matmul(y, mT(xp, x)))
-    return _unop(xp, g_opa, transpose), alpha * y
+    return _unop(xp, g_opa, transpose), _scale(alpha, y)
 
 
 trsm = register(
