@@ -25,6 +25,7 @@ import inspect
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..core import apply
 from ..core.operator import Operator
@@ -48,18 +49,22 @@ def differentiable(op: Operator, params: dict):
 
 
 def _make(op: Operator, params: dict):
-    @jax.custom_jvp
-    def fn(*arrays):
+    def primal(*arrays):
+        arrays = tuple(jnp.asarray(x) for x in arrays)
         call = apply.prepare(op, arrays, params, xp=jnp)
         return apply.forward(call)  # raises LinAlgError only for concrete values
 
+    primal.__name__ = primal.__qualname__ = op.name
+    fn = jax.custom_jvp(primal)
+
     def fn_jvp(primals, tangents):
+        primals = tuple(jnp.asarray(x) for x in primals)
+        tangents = tuple(jnp.asarray(t) for t in tangents)
         call = apply.prepare(op, primals, params, xp=jnp)
         outputs = fn(*primals)  # through fn, so higher orders use these rules again
         return outputs, apply.jvp(call, outputs, tangents)
 
     fn.defjvp(fn_jvp)
-    fn.__name__ = fn.__qualname__ = f"{op.name}_custom_jvp"
     return fn
 
 
@@ -79,6 +84,9 @@ def bind(op: Operator):
             raise TypeError(
                 f"{op.name}: expected {len(op.args)} array argument(s) ({', '.join(op.arg_names)}), got {len(arrays)}"
             )
+        # NumPy arrays are taken as JAX functions take them (jnp.asarray); any other library
+        # mixed in is rejected by the namespace check.
+        arrays = tuple(jnp.asarray(x) if isinstance(x, np.ndarray) else x for x in arrays)
         xp = apply.namespace(op, arrays)
         apply.validate(op, xp, arrays, params)
         outputs = differentiable(op, params)(*arrays)

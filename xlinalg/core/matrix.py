@@ -20,11 +20,11 @@ def sym(xp, x):
 
 
 def from_triangle(xp, x, lower: bool):
-    """The symmetric matrix whose ``lower``/upper triangle is that of ``x`` (one pass)."""
-    n = x.shape[-1]
-    idx = xp.arange(n, device=_device(xp, x))
-    keep = idx[:, None] >= idx[None, :] if lower else idx[:, None] <= idx[None, :]
-    return xp.where(keep, x, mT(xp, x))
+    """The symmetric matrix whose ``lower``/upper triangle is that of ``x``.
+
+    Not ``where(keep, X, Xᵀ)``: compiled by XLA for the CPU (jax 0.10), a select between an
+    array and its transpose segfaults for n ≳ 1000."""
+    return tri(xp, x, lower) + mT(xp, tri(xp, x, lower, k=-1))
 
 
 def phi(xp, x):
