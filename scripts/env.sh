@@ -9,12 +9,13 @@ ensure_env() {
   local stamp="$dir/.xlinalg-stamp" want
   want="$(sha256sum "$req" | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "== building $1 from $2"
+    echo "== building $1 from $2" >&2
     rm -rf "$dir"
     "$PYTHON" -m venv "$dir"
-    "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$dir/bin/python" -m pip install -q -r "$req"
-    "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT"
+    # (stdout goes to stderr: the callers capture only the interpreter's path)
+    "$dir/bin/python" -m pip install -q --upgrade pip >&2
+    "$dir/bin/python" -m pip install -q -r "$req" >&2
+    "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT" >&2
     echo "$want" >"$stamp"
   fi
 }
