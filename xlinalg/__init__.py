@@ -6,46 +6,18 @@ NumPy, CuPy, array-api-strict, PyTorch, JAX or MXNet arrays; the result has the 
 dtype and device. PyTorch, JAX and MXNet arrays are differentiable in their own autograd; for
 every library :func:`vjp` and :func:`jvp` give derivatives explicitly.
 
+Operators: gemm, gemm2, potrf, potri, potrs, trsm, trmm, syrk, sumlogdiag, gelqf, syevd,
+extractdiag, makediag, extracttrian, maketrian, inverse, det, slogdet; aliases with Array API
+names: cholesky, eigh, inv, solve_triangular.
+
 Importing xlinalg imports no framework.
 """
 
-from .api import FUNCTIONS as _FUNCTIONS
-from .api import EighResult, cholesky, eigh, inv, jvp, solve_triangular, vjp
+from . import api as _api
+from .api import EighResult, jvp, vjp
 from .errors import LinAlgError
 
 __version__ = "0.1.0"
 
-OPERATORS = tuple(_FUNCTIONS)
-
-gemm = _FUNCTIONS["gemm"]
-gemm2 = _FUNCTIONS["gemm2"]
-potrf = _FUNCTIONS["potrf"]
-potri = _FUNCTIONS["potri"]
-potrs = _FUNCTIONS["potrs"]
-trsm = _FUNCTIONS["trsm"]
-trmm = _FUNCTIONS["trmm"]
-syrk = _FUNCTIONS["syrk"]
-sumlogdiag = _FUNCTIONS["sumlogdiag"]
-gelqf = _FUNCTIONS["gelqf"]
-syevd = _FUNCTIONS["syevd"]
-extractdiag = _FUNCTIONS["extractdiag"]
-makediag = _FUNCTIONS["makediag"]
-extracttrian = _FUNCTIONS["extracttrian"]
-maketrian = _FUNCTIONS["maketrian"]
-inverse = _FUNCTIONS["inverse"]
-det = _FUNCTIONS["det"]
-slogdet = _FUNCTIONS["slogdet"]
-
-__all__ = [
-    *OPERATORS,
-    "vjp",
-    "jvp",
-    "cholesky",
-    "eigh",
-    "inv",
-    "solve_triangular",
-    "EighResult",
-    "LinAlgError",
-    "OPERATORS",
-    "__version__",
-]
+globals().update(_api.namespace(_api.FUNCTIONS, __name__))
+__all__ = [*__all__, "vjp", "jvp", "__version__"]  # noqa: F821  (set by namespace())

@@ -109,7 +109,7 @@ def jvp(op, primals, tangents, **params):
     return _pack(spec, outputs), _pack(spec, apply.jvp(c, outputs, tangents))
 
 
-# ---- public operator functions ----------------------------------------------------------------
+# ---- public operator functions and namespaces -------------------------------------------------
 def _make_all():
     from . import core  # noqa: F401  (registers the operators)
 
@@ -117,32 +117,49 @@ def _make_all():
 
 
 FUNCTIONS = _make_all()
-
-
-# ---- Array API-named aliases ------------------------------------------------------------------
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 
 
-def cholesky(x, /, *, upper=False):
-    """Cholesky factor, with the Array API signature: ``potrf(x, lower=not upper)``."""
-    return FUNCTIONS["potrf"](x, lower=not upper)
+def aliases(functions) -> dict:
+    """The Array API-named aliases over a table of operator functions (``functions[name]``):
+    the same four for ``xlinalg``, ``xlinalg.torch`` and ``xlinalg.jax``."""
+    potrf, syevd, inverse, trsm = (functions[k] for k in ("potrf", "syevd", "inverse", "trsm"))
+
+    def cholesky(x, /, *, upper=False):
+        """Cholesky factor, with the Array API signature: ``potrf(x, lower=not upper)``."""
+        return potrf(x, lower=not upper)
+
+    def eigh(x, /):
+        """``(eigenvalues, eigenvectors)`` with eigenvectors in columns (Array API layout):
+        ``syevd`` transposed, including its sign convention and degenerate-gradient policy."""
+        u, lam = syevd(x)
+        return EighResult(lam, _transpose(u))
+
+    def inv(x, /):
+        """Matrix inverse, with the Array API name: ``inverse(x)``."""
+        return inverse(x)
+
+    def solve_triangular(a, b, /, *, upper=False, left=True):
+        """``a⁻¹ b`` (``left``) or ``b a⁻¹`` for triangular ``a``: ``trsm`` with the names of
+        SciPy and ``torch.linalg`` (``upper`` defaults to False)."""
+        return trsm(a, b, lower=not upper, rightside=not left)
+
+    return {"cholesky": cholesky, "eigh": eigh, "inv": inv, "solve_triangular": solve_triangular}
 
 
-def eigh(x, /):
-    """``(eigenvalues, eigenvectors)`` with eigenvectors in columns (Array API layout):
-    ``syevd`` transposed, including its sign convention and degenerate-gradient policy."""
-    u, lam = FUNCTIONS["syevd"](x)
-    return EighResult(lam, _transpose(u))
-
-
-def inv(x, /):
-    """Matrix inverse, with the Array API name: ``inverse(x)``."""
-    return FUNCTIONS["inverse"](x)
-
-
-def solve_triangular(a, b, /, *, upper=False, left=True):
-    """``a⁻¹ b`` (``left``) or ``b a⁻¹`` for triangular ``a``: ``trsm`` with SciPy/torch names."""
-    return FUNCTIONS["trsm"](a, b, lower=not upper, rightside=not left)
+def namespace(functions, module: str) -> dict:
+    """Module attributes of a namespace of operators: each function, the aliases,
+    ``FUNCTIONS``, ``OPERATORS`` and ``__all__``."""
+    extra = aliases(functions)
+    for name, fn in extra.items():
+        fn.__module__, fn.__qualname__ = module, name
+    table = {**functions, **extra}
+    return {
+        **table,
+        "FUNCTIONS": dict(functions),
+        "OPERATORS": tuple(functions),
+        "__all__": [*table, "EighResult", "LinAlgError", "FUNCTIONS", "OPERATORS"],
+    }
 
 
 def _transpose(x):
