@@ -3,6 +3,7 @@ dtypes or batch index (DESIGN §4), for every Array API library without autograd
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 import numpy as np
@@ -137,3 +138,20 @@ def test_vjp_and_jvp_check_shapes(xp):
         xlinalg.jvp("inverse", (a,), (arr(xp, np.ones((2, 2))),))
     with pytest.raises(ValueError, match="not an xlinalg operator: 'cholesky_of'"):
         xlinalg.vjp("cholesky_of", a)
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_numpy_mixed_with_a_framework_array(framework):
+    if importlib.util.find_spec(framework) is None:
+        pytest.skip(f"{framework} is not installed")
+    if framework == "torch":
+        import torch
+
+        other = torch.eye(2, dtype=torch.float64)
+    else:
+        import jax.numpy as jnp
+
+        other = jnp.eye(2)
+    for a, b in ((np.eye(2), other), (other, np.eye(2))):
+        with pytest.raises(TypeError, match="gemm2: arrays of different libraries"):
+            xlinalg.gemm2(a, b)

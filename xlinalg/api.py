@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 from collections import namedtuple
 
+from array_api_compat import is_array_api_obj
+
 from . import adapters
 from .core import apply
 from .core.operator import Operator, get, operators
@@ -29,6 +31,8 @@ def call(op: Operator, arrays, params):
     the core rules on the arrays' own namespace."""
     adapter = adapters.adapter_for(arrays)
     if adapter is not None:
+        if any(is_array_api_obj(x) and not adapter.is_array(x) for x in arrays):
+            raise apply.mixed_libraries(op, arrays)
         return adapters.bound(adapter, op)(*arrays, **params)
     c = apply.prepare(op, arrays, params)
     return _pack(op, apply.forward(c))

@@ -72,8 +72,13 @@ def namespace(op: Operator, arrays) -> Any:
     try:
         return array_api_compat.array_namespace(*arrays)
     except TypeError:
-        kinds = ", ".join(f"{n}: {type(x).__module__}.{type(x).__name__}" for n, x in zip(op.arg_names, arrays))
-        raise TypeError(f"{op.name}: arrays of different libraries ({kinds})") from None
+        raise mixed_libraries(op, arrays) from None
+
+
+def mixed_libraries(op: Operator, arrays) -> TypeError:
+    """The error for arguments from different array libraries."""
+    kinds = ", ".join(f"{n}: {type(x).__module__}.{type(x).__name__}" for n, x in zip(op.arg_names, arrays))
+    return TypeError(f"{op.name}: arrays of different libraries ({kinds})")
 
 
 def prepare(op: Operator, arrays, params: Mapping[str, Any], xp=None) -> Call:

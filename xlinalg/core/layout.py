@@ -47,16 +47,17 @@ _index_cache: dict = {}
 
 
 def _index(xp, positions, like):
-    """``positions`` as an index array of ``like``'s library and device (made once)."""
+    """``positions`` as an index array of ``like``'s library and device (made once per
+    library, device and default index dtype, which JAX's x64 switch changes)."""
     from ..kernels import kernels_for
 
     device = array_api_compat.device(like)
+    dtype = xp.arange(1, device=device).dtype  # the library's default index dtype
     if kernels_for(xp).is_traced(like):  # a compiler is tracing: no side effects (torch.compile)
-        return xp.asarray(positions, dtype=xp.arange(1, device=device).dtype, device=device)
-    key = (id(positions), xp.__name__, str(device))
+        return xp.asarray(positions, dtype=dtype, device=device)
+    key = (id(positions), xp.__name__, str(device), str(dtype))
     hit = _index_cache.get(key)
     if hit is None or hit[0] is not positions:
-        dtype = xp.arange(1, device=device).dtype  # the library's default index dtype
         if len(_index_cache) > 256:
             _index_cache.clear()
         hit = _index_cache[key] = (positions, xp.asarray(positions, dtype=dtype, device=device))
