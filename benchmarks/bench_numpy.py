@@ -1,7 +1,7 @@
 """NumPy backend baseline: xlinalg forward and forward+backward (``xlinalg.vjp``) against
 NumPy/SciPy's own forward, in the same process and run.
 
-    python benchmarks/bench_numpy.py [--ops potrf trsm] [--dtypes float64] [--sizes 8 32]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_numpy.py [--ops potrf trsm] [--sizes 8 32]
 
 NumPy has no backward pass, so the reference is its forward only: ``fwd ratio`` is the
 adapter-free overhead of xlinalg's forward, ``fwd+bwd / np fwd`` the cost of the gradient in

@@ -44,14 +44,19 @@ def public_function(op: Operator):
     def fn(*arrays, **params):
         return call(op, arrays, params)
 
-    parameters = [inspect.Parameter(a.name, inspect.Parameter.POSITIONAL_ONLY) for a in op.args]
-    parameters += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in op.params.items()]
-    fn.__signature__ = inspect.Signature(parameters)
+    fn.__signature__ = signature(op)
     fn.__name__ = fn.__qualname__ = op.name
     fn.__module__ = "xlinalg"
     fn.__doc__ = docstring(op)
     fn.operator = op
     return fn
+
+
+def signature(op: Operator) -> inspect.Signature:
+    """``(arrays..., /, *, params...)``: the signature of every function bound from ``op``."""
+    parameters = [inspect.Parameter(a.name, inspect.Parameter.POSITIONAL_ONLY) for a in op.args]
+    parameters += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in op.params.items()]
+    return inspect.Signature(parameters)
 
 
 def docstring(op: Operator) -> str:

@@ -21,8 +21,6 @@ come out NaN (or inf) while the others are unaffected.
 
 from __future__ import annotations
 
-import inspect
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,11 +90,9 @@ def bind(op: Operator):
         outputs = differentiable(op, params)(*arrays)
         return tuple(outputs) if op.multiple_outputs else outputs[0]
 
-    from ..api import docstring
+    from ..api import docstring, signature
 
-    parameters = [inspect.Parameter(a.name, inspect.Parameter.POSITIONAL_ONLY) for a in op.args]
-    parameters += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in op.params.items()]
-    fn.__signature__ = inspect.Signature(parameters)
+    fn.__signature__ = signature(op)
     fn.__name__ = fn.__qualname__ = op.name
     fn.__module__ = "xlinalg.jax"
     fn.__doc__ = docstring(op) + _NOTE

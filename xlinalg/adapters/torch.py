@@ -136,9 +136,9 @@ def bind(op: Operator):
             return traceable.apply(*call.inputs, static)
         return cls.apply(*call.inputs, static)
 
-    from ..api import docstring, public_function
+    from ..api import docstring, signature
 
-    fn.__signature__ = public_function(op).__signature__
+    fn.__signature__ = signature(op)
     fn.__doc__ = docstring(op)
     fn.__name__ = fn.__qualname__ = op.name
     fn.__module__ = "xlinalg.torch"
