@@ -293,15 +293,24 @@ def check_fd_grad(ctx: Context, s: Sample) -> Outcome:
                 err = err if np.isfinite(err) else math.inf
                 items.append((err / den / tol, f"JVP of {o.name} along {arg.name}: relative error {err / den:.2e} vs finite differences (tol {tol:.1e})"))
         if g is not None:
-            lhs = inner(g[i], v)
-            rhs = sum(inner(ui, fi) for ui, fi in zip(u, fd))
-            den = norm(g[i]) * norm(v) + sum(norm(ui) * norm(fi) for ui, fi in zip(u, fd)) or 1e-300
-            err = abs(lhs - rhs) / den
-            err = err if np.isfinite(err) else math.inf
-            items.append((err / tol, f"VJP of {arg.name}: <vjp(u), v> = {lhs:.6g} but finite differences give {rhs:.6g} (relative {err:.2e}, tol {tol:.1e})"))
+            lhs, rhs, err = pairing_error(g[i], v, u, fd)
+            if err is not None:
+                items.append((err / tol, f"VJP of {arg.name}: <vjp(u), v> = {lhs:.6g} but finite differences give {rhs:.6g} (relative {err:.2e}, tol {tol:.1e})"))
     if not items:
         raise NotApplicable("empty inputs")
     return Outcome(*_worst(items))
+
+
+def pairing_error(g, v, u, t):
+    """``(⟨g, v⟩, Σ ⟨u_k, t_k⟩, relative difference)``: a VJP ``g`` paired with a direction ``v``
+    against output cotangents ``u`` paired with output tangents ``t`` (from a JVP or finite
+    differences). The difference is ``None`` when every norm is zero, ``inf`` if not finite."""
+    lhs, rhs = inner(g, v), sum(inner(ui, ti) for ui, ti in zip(u, t))
+    den = norm(g) * norm(v) + sum(norm(ui) * norm(ti) for ui, ti in zip(u, t))
+    if den == 0:
+        return lhs, rhs, None
+    err = abs(lhs - rhs) / den
+    return lhs, rhs, err if np.isfinite(err) else math.inf
 
 
 # ---- adjoint ---------------------------------------------------------------------------------
@@ -323,12 +332,9 @@ def check_adjoint(ctx: Context, s: Sample) -> Outcome:
         tangents[i] = v
         t = run_jvp(ctx.backend, s.op, s.inputs, tangents, s.params)
         check_shapes("JVP output", t, outs)
-        lhs, rhs = inner(g[i], v), sum(inner(ui, ti) for ui, ti in zip(u, t))
-        den = norm(g[i]) * norm(v) + sum(norm(ui) * norm(ti) for ui, ti in zip(u, t))
-        if den == 0:
+        lhs, rhs, err = pairing_error(g[i], v, u, t)
+        if err is None:
             continue
-        err = abs(lhs - rhs) / den
-        err = err if np.isfinite(err) else math.inf
         items.append((err / tol, f"argument {arg.name}: <vjp(u), v> = {lhs:.6g}, <u, jvp(v)> = {rhs:.6g} (relative {err:.2e}, tol {tol:.1e})"))
     if not items:
         raise NotApplicable("empty inputs")
