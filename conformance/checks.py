@@ -275,9 +275,7 @@ def check_fd_grad(ctx: Context, s: Sample) -> Outcome:
         if x.size == 0:
             continue
         v = direction(rng, x, arg, lower)
-        # relative step: ‖h v‖ = FD_STEP ‖x‖ (Frobenius, over the part of x that is read)
-        read = x if arg.structure == "general" else (np.tril(x) if lower else np.triu(x))
-        h = FD_STEP * max(norm(read), 1.0) / norm(v)
+        h = FD_STEP * read_norm(x, arg, lower) / norm(v)
         fd = _fd(ctx.backend, s, i, v, h)
         if ctx.has("jvp"):
             tangents = [np.zeros_like(y) for y in s.inputs]
@@ -299,6 +297,13 @@ def check_fd_grad(ctx: Context, s: Sample) -> Outcome:
     if not items:
         raise NotApplicable("empty inputs")
     return Outcome(*_worst(items))
+
+
+def read_norm(x, arg, lower) -> float:
+    """``max(‖x‖, 1)``, the Frobenius norm over the part of ``x`` that is read: the scale of
+    finite-difference steps (``‖h v‖ = FD_STEP · read_norm``)."""
+    read = x if arg.structure == "general" else (np.tril(x) if lower else np.triu(x))
+    return max(norm(read), 1.0)
 
 
 def pairing_error(g, v, u, t):
@@ -588,8 +593,7 @@ def check_second_order(ctx: Context, s: Sample) -> Outcome:
         if x.size == 0:
             continue
         v = direction(rng, x, arg, lower)
-        read = x if arg.structure == "general" else (np.tril(x) if lower else np.triu(x))
-        scale = max(norm(read), 1.0)
+        scale = read_norm(x, arg, lower)
         h = FD_STEP * scale / norm(v)
 
         def phi(t):
