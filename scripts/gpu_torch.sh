@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PyTorch on a CUDA GPU, within a few minutes: the torch tests (tests/torch/test_cuda.py runs
+# PyTorch on a CUDA GPU, within a few minutes: the torch tests (tests/torch_adapter/test_cuda.py runs
 # only here), the conformance suite on CUDA tensors, and the benchmark on the GPU.
 #   scripts/gpu_torch.sh [PYTHON]     (default: the main environment built by scripts/env.sh)
 set -euo pipefail
@@ -18,8 +18,8 @@ if not torch.cuda.is_available():
 print("torch", torch.__version__, "on", torch.cuda.get_device_name(0))
 PY
 status=0
-echo "== tests/torch/test_cuda.py: values, gradients, double backward, errors on CUDA tensors"
-"$py" -m pytest -q -p no:cacheprovider tests/torch/test_cuda.py || status=$?
+echo "== tests/torch_adapter/test_cuda.py: values, gradients, double backward, errors on CUDA tensors"
+"$py" -m pytest -q -p no:cacheprovider tests/torch_adapter/test_cuda.py || status=$?
 echo "== conformance suite, CUDA tensors"
 "$py" -m conformance --backend conformance.backends.torch:CUDA_BACKEND || status=$?
 echo "== benchmark on the GPU (forward+backward, xlinalg vs torch.linalg)"

@@ -104,7 +104,7 @@ def test_pytest_plugin_reports_each_cell(tmp_path):
 # ---- second order: a minimal backend over torch's own functions ---------------------------------
 def _torch_native_backend(detached_backward: bool):
     torch = pytest.importorskip("torch")
-    if getattr(torch, "__file__", None) is None:  # a namespace package (e.g. the tests/torch folder)
+    if getattr(torch, "__file__", None) is None:  # a namespace package (e.g. the tests/torch_adapter folder)
         pytest.skip("torch is not installed")
     from conformance.backends import Backend
 

@@ -10,7 +10,7 @@ JVP), ``errors`` (raised eagerly, at the call). Not declared: ``vmap`` (MXNet ha
 The checks use the core's layouts: 0-d outputs (det of one matrix), empty batches and 0×0
 matrices. MXNet expresses them only with NumPy shape semantics, so the backend runs every call
 under ``mx.util.np_shape(True)``; MXNet's legacy shapes (``(1,)`` for det of a matrix) are
-covered by ``tests/mxnet/test_parity.py``.
+covered by ``tests/mxnet_adapter/test_parity.py``.
 """
 
 from __future__ import annotations

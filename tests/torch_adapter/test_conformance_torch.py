@@ -1,7 +1,7 @@
 """The conformance suite on the torch backend: every operator × check is one test item
 (``test_conformance_torch[potrf-fd_grad]``, ...), including the cross check with NumPy."""
 
-from tests.torch._helpers import torch  # noqa: F401  (skips the module without torch)
+from tests.torch_adapter._helpers import torch  # noqa: F401  (skips the module without torch)
 
 from conformance.plugin import conformance_tests
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.torch._helpers import OPS, inputs, structured, tensors, torch
+from tests.torch_adapter._helpers import OPS, inputs, structured, tensors, torch
 
 import xlinalg  # noqa: E402
 import xlinalg.torch as xt  # noqa: E402

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 # ``find_spec`` rather than ``pytest.importorskip``: with ``tests`` on ``sys.path`` (pytest's
-# ``pythonpath``) the directory ``tests/torch`` is a namespace package named ``torch``, which
+# ``pythonpath``) the directory ``tests/torch_adapter`` is a namespace package named ``torch``, which
 # an import finds where torch is not installed.
 _spec = importlib.util.find_spec("torch")
 TORCH_INSTALLED = _spec is not None and _spec.origin is not None

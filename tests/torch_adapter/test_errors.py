@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.torch._helpers import torch
+from tests.torch_adapter._helpers import torch
 
 import xlinalg  # noqa: E402
 import xlinalg.torch as xt  # noqa: E402

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.torch._helpers import inputs, tensors, torch
+from tests.torch_adapter._helpers import inputs, tensors, torch
 
 import xlinalg.torch as xt  # noqa: E402
 
