@@ -1,4 +1,4 @@
-"""``python -m conformance --backend NAME``: run the conformance suite and print the verdict."""
+"""``python -m xlinalg_conformance --backend NAME``: run the conformance suite and print the verdict."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .samples import DTYPES
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m xlinalg_conformance", description=__doc__)
     p.add_argument("--backend", default="numpy", help=f"one of {', '.join(BACKENDS)}, or module:attr")
     p.add_argument("--ops", nargs="*", default=None, help="operators (default: all)")
     p.add_argument("--checks", nargs="*", default=None, choices=C.CHECKS, help="checks (default: all)")
@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     print(f"\n{len(results) - len(failed)}/{len(results)} cells pass ({sum(r.status == 'skip' for r in results)} skipped) in {seconds:.1f}s")
     if args.json:
         with open(args.json, "w") as f:
-            f.write(to_json(results, backend.name, reference=args.reference, seconds=seconds))
+            f.write(to_json(results, backend.name, reference=args.reference, seconds=seconds,
+                            capabilities={c: backend.sources.get(c, "declared") for c in sorted(backend.capabilities)}))
     return 1 if failed else 0
 
 

@@ -1,6 +1,6 @@
 """Deliberately broken backends: the suite must reject each for the right reason.
 
-Rule-level breakages are :class:`~conformance.backends.CoreRulesBackend` instances running
+Rule-level breakages are :class:`~xlinalg_conformance.backends.CoreRulesBackend` instances running
 modified :class:`xlinalg.core.Operator` specs through the generic pipeline; adapter-level
 breakages wrap a working backend. :data:`BROKEN` maps a name to ``(factory, failing)``, where
 ``failing`` maps each operator to run to the checks that must fail (all others must pass).
@@ -37,7 +37,7 @@ def potrf_unsymmetrized_vjp():
     def jvp(xp, kern, inputs, outputs, tangents, *, lower):
         return op.jvp(xp, kern, (from_triangle(xp, inputs[0], lower),), outputs, (sym(xp, tangents[0]),), lower=lower)
 
-    broken = replace(op, args=(Arg("A", square=True),), forward=forward, jvp=jvp)
+    broken = replace(op, args=(Arg("A", dims=("n", "n"), domain="spd"),), forward=forward, jvp=jvp)
     return NumpyBackend(operators={"potrf": broken}, name="broken-potrf-vjp-unsymmetrized")
 
 
@@ -227,7 +227,7 @@ BROKEN = {
 
 
 def __getattr__(name):
-    """``conformance.broken:POTRF_VJP_UNSYMMETRIZED`` etc.: the broken backends by
+    """``xlinalg_conformance.broken:POTRF_VJP_UNSYMMETRIZED`` etc.: the broken backends by
     ``module:attr`` name, built on first access."""
     key = name.lower()
     if key in BROKEN:

@@ -1,5 +1,5 @@
 """The checks: each compares one backend's behaviour on one sample (or one operator) with the
-conventions of DESIGN §4 and returns the worst error/tolerance ratio (pass: ratio ≤ 1).
+conventions (docs/conventions.md) and returns the worst error/tolerance ratio (pass: ratio ≤ 1).
 
 Every tolerance is ``error / tolerance`` with the tolerance built from the dtype's machine
 epsilon ``ε``, the size ``n`` of the problem and the sample's condition bound ``κ``; the
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from .samples import Sample
+from .samples import Sample, param_combos
 
 #: Tolerance constants (see docs/conformance.md):
 #: forward/adjoint/batching: ``C · ε · max(n, 1) · κ``;  fd_grad: ``C · κ²`` (float64, 4-point
@@ -185,7 +185,7 @@ def norm(a) -> float:
 # ---- forward ---------------------------------------------------------------------------------
 def check_forward(ctx: Context, s: Sample) -> Outcome:
     """Outputs against the float64 reference (computed from the sample's rounded inputs), and
-    the defining invariants of syevd and gelqf."""
+    the operator's registry invariants (syevd's and gelqf's defining properties)."""
     outs = run_call(ctx.backend, s.op, s.inputs, s.params)
     refs = ref.reference(s.op, s.params, *s.inputs)
     check_shapes("output", outs, refs)
@@ -198,46 +198,10 @@ def check_forward(ctx: Context, s: Sample) -> Outcome:
             continue
         e, idx = rel_err(y, r, o.ndim)
         items.append((e / tol, f"{o.name}: relative error {e:.2e} vs reference{_where(idx)} (tol {tol:.1e})"))
-    if s.op == "syevd":
-        items += _syevd_invariants(s, outs, tol)
-    if s.op == "gelqf":
-        items += _gelqf_invariants(s, outs, tol)
+    invariants = spec(s.op).invariants
+    if invariants is not None:
+        items += invariants(s.inputs, outs, tol)
     return Outcome(*_worst(items))
-
-
-def _syevd_invariants(s, outs, tol):
-    u, lam = outs
-    if u.size == 0:
-        return []
-    x = np.asarray(s.inputs[0], np.float64)
-    sym = np.tril(x) + np.swapaxes(np.tril(x, -1), -1, -2)  # syevd reads the lower triangle
-    scale = np.max(np.abs(sym)) or 1.0
-    recon = np.swapaxes(u, -1, -2) @ (lam[..., :, None] * u)
-    eye = np.eye(u.shape[-1])
-    items = [
-        (np.max(np.abs(recon - sym)) / scale / tol, "Uᵀ diag(λ) U differs from A"),
-        (np.max(np.abs(u @ np.swapaxes(u, -1, -2) - eye)) / tol, "U Uᵀ differs from I"),
-        (np.max(np.maximum(-np.diff(lam, axis=-1), 0.0), initial=0.0) / scale / tol, "eigenvalues not ascending"),
-    ]
-    signs = ref.sign_rule(u)
-    items.append((math.inf if np.any(signs < 0) else 0.0, "a row of U breaks the sign rule (largest-magnitude entry must be positive)"))
-    return items
-
-
-def _gelqf_invariants(s, outs, tol):
-    q, el = outs
-    a = np.asarray(s.inputs[0], np.float64)
-    if a.size == 0 or q.size == 0:
-        return []
-    scale = np.max(np.abs(a)) or 1.0
-    eye = np.eye(q.shape[-2])
-    lmax = np.max(np.abs(el)) or 1.0
-    return [
-        (np.max(np.abs(el @ q - a)) / scale / tol, "L Q differs from A"),
-        (np.max(np.abs(q @ np.swapaxes(q, -1, -2) - eye)) / tol, "Q Qᵀ differs from I"),
-        (np.max(np.abs(np.triu(el, 1))) / lmax / tol, "L is not lower triangular"),
-        (np.max(np.maximum(-np.diagonal(el, axis1=-2, axis2=-1), 0.0), initial=0.0) / lmax / tol, "diag(L) has negative entries"),
-    ]
 
 
 # ---- finite differences ----------------------------------------------------------------------
@@ -616,12 +580,13 @@ def check_second_order(ctx: Context, s: Sample) -> Outcome:
 
 # ---- degenerate eigenvalues ------------------------------------------------------------------
 def degenerate_inputs() -> list[tuple[str, np.ndarray]]:
-    """Symmetric matrices with a repeated eigenvalue and an isolated largest one: DESIGN's
+    """Symmetric matrices with a repeated eigenvalue and an isolated largest one:
     diag(1, 1, 2), a rotation of it, and a batch mixing diag(3, 3, 3, 7), a rotated
     diag(−1, 2, 2, 5) and a non-degenerate matrix. (A fully degenerate ``c I`` is covered by
     the eigenvalue loss only: it has no isolated eigenvector.)"""
+    from xlinalg.core.samples import orthogonal
+
     rng = np.random.default_rng(5)
-    from .samples import orthogonal
 
     q3, q4 = orthogonal(rng, (), 3), orthogonal(rng, (), 4)
     rot = q3 @ np.diag([1.0, 1.0, 2.0]) @ q3.T
@@ -714,17 +679,57 @@ class ErrorCase:
 
 
 def _good_inputs(op: str, dtype="float64"):
-    """Valid unbatched inputs of order 4 (from the samples' generators)."""
-    from .samples import GENERATORS, param_combos
+    """Valid unbatched inputs of order 4 (drawn from the arguments' domains)."""
+    from xlinalg.core.samples import draw
 
     params = param_combos(op)[0]
-    rng = np.random.default_rng(7)
-    arrays, _ = GENERATORS[op](rng, [(), (), ()], 4, params)
+    arrays, _ = draw(spec(op), np.random.default_rng(7), [()], 4, params)
     return [np.asarray(x, dtype) for x in arrays], params
 
 
+def _rejected_shapes(o, good, params) -> list[tuple[str, tuple, dict]]:
+    """Bad shapes and parameters derived from the registry's shape rule: each argument's core
+    shape with one axis one longer or shorter, or its axes swapped, and each integer parameter
+    set to the matrix order; those the rule rejects (at most two per argument)."""
+    from xlinalg.core.shapes import ShapeError, output_shapes
+
+    cores = [tuple(x.shape) for x in good]
+    found = []
+
+    def rejected(shapes, p):
+        try:
+            output_shapes(o, shapes, p)
+        except ShapeError:
+            return True
+        return False
+
+    for i, (arg, core) in enumerate(zip(o.args, cores)):
+        variants = [core[:j] + (core[j] + d,) + core[j + 1:] for j in range(len(core)) for d in (1, -1) if core[j] + d >= 0]
+        variants.append(core[::-1])
+        bad = [v for v in variants if v != core and not (arg.square and v[0] != v[1]) and rejected(cores[:i] + [v] + cores[i + 1:], params)]
+        for v in bad[:2]:
+            arrays = tuple(np.ones(v) if j == i else x for j, x in enumerate(good))
+            found.append((f"{arg.name} of shape {v}", arrays, params, v))
+    for name, default in params.items():
+        if isinstance(default, int) and not isinstance(default, bool):
+            changed = {**params, name: 4}
+            if rejected(cores, changed):
+                found.append((f"{name}=4", tuple(good), changed, cores[0]))
+    return found
+
+
+def _failing(o, good, params, batch, index) -> tuple:
+    """``good`` broadcast to ``batch`` with the entry at ``index`` broken by the registry's
+    ``breaks``."""
+    arrays = [np.broadcast_to(x, batch + x.shape).copy() for x in good]
+    broken = o.breaks([x[index] for x in arrays], params)
+    for x, b in zip(arrays, broken):
+        x[index] = b
+    return tuple(arrays)
+
+
 def error_cases(op: str) -> list[ErrorCase]:
-    """The bad inputs of DESIGN §4 that apply to ``op``."""
+    """The documented bad inputs that apply to ``op``, all derived from its registry entry."""
     import xlinalg
 
     o = spec(op)
@@ -752,35 +757,12 @@ def error_cases(op: str) -> list[ErrorCase]:
         cases.append(ErrorCase("batch (2,) vs (3,)", bad_batch, params, ValueError, (op, "(2, ", "(3, ")))
         cases.append(ErrorCase("arrays of two libraries", tuple(good), params, TypeError, (op,), foreign=1))
     cases.append(ErrorCase("unknown parameter", tuple(good), {**params, "bogus": 1}, TypeError, (op, "bogus")))
-    # operator-specific shape rules
-    if op in ("gemm", "gemm2"):
-        cases.append(ErrorCase("inner dimensions differ", replaced(1, np.ones((3, 6))), params, ValueError, (op, "(3, 6)")))
-    if op == "gemm":
-        cases.append(ErrorCase("C has the wrong shape", replaced(2, np.ones((4, 5))), params, ValueError, (op, "(4, 5)")))
-    if op in ("trsm", "trmm", "potrs"):
-        cases.append(ErrorCase("B does not match A", replaced(1, np.ones((3, 2))), params, ValueError, (op, "(3, 2)")))
-    if op == "gelqf":
-        cases.append(ErrorCase("m > n", (np.ones((5, 3)),), params, ValueError, (op, "(5, 3)")))
-    if op == "maketrian":
-        cases.append(ErrorCase("length 4 is not triangular", (np.ones(4),), params, ValueError, (op, "(4,)")))
-    if op in ("extractdiag", "extracttrian"):
-        cases.append(ErrorCase("offset out of range", (np.ones((3, 3)),), {**params, "offset": 3}, ValueError, (op, "(3, 3)")))
-    # numerical failures inside a batch
-    if op == "potrf":
-        a = np.broadcast_to(good[0], (2, 3, 4, 4)).copy()
-        a[1, 2] = np.diag([1.0, -1.0, 2.0, 3.0])
-        cases.append(ErrorCase("not positive definite at (1, 2)", (a,), params, xlinalg.LinAlgError, (op,), index=(1, 2)))
-        a = np.broadcast_to(good[0], (3, 4, 4)).copy()
-        a[1] = -np.eye(4)
-        cases.append(ErrorCase("not positive definite at (1,)", (a,), params, xlinalg.LinAlgError, (op,), index=(1,)))
-    if op in ("potri", "potrs", "trsm"):
-        f = np.broadcast_to(good[0], (3, 4, 4)).copy()
-        f[1, 2, 2] = 0.0
-        cases.append(ErrorCase("zero on the diagonal of the factor at (1,)", replaced(0, f), params, xlinalg.LinAlgError, (op,), index=(1,)))
-    if op == "inverse":
-        a = np.broadcast_to(good[0], (2, 3, 4, 4)).copy()
-        a[0, 2, 1, :] = 0.0
-        cases.append(ErrorCase("singular at (0, 2)", (a,), params, xlinalg.LinAlgError, (op,), index=(0, 2)))
+    for label, arrays, p, shape in _rejected_shapes(o, good, params):
+        cases.append(ErrorCase(f"shape rule: {label}", arrays, p, ValueError, (op, str(tuple(shape)))))
+    if o.failure is not None and o.breaks is not None:
+        for batch, index in (((2, 3), (1, 2)), ((3,), (1,))):
+            label = f"{o.failure} at {index}"
+            cases.append(ErrorCase(label, _failing(o, good, params, batch, index), params, xlinalg.LinAlgError, (op,), index=index))
     return cases
 
 
@@ -833,7 +815,7 @@ def _error_case(ctx: Context, op: str, case: ErrorCase) -> tuple[str, str | None
 
 
 def check_errors(ctx: Context, op: str) -> tuple[Outcome, list[str]]:
-    """The bad inputs of DESIGN §4 raise the documented error naming the operator (and the
+    """The documented bad inputs raise the documented error naming the operator (and the
     shapes, and the batch index of a numerical failure). Returns the outcome and the list of
     skipped cases."""
     failures, skipped = [], []

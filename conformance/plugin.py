@@ -2,7 +2,7 @@
 
 Two ways in:
 
-* command line — ``pytest -p conformance.plugin --conformance-backend=torch`` adds the items
+* command line — ``pytest -p xlinalg_conformance.plugin --conformance-backend=torch`` adds the items
   ``conformance[torch-potrf-fd_grad]``, ... to whatever else is collected (options
   ``--conformance-ops``, ``--conformance-checks``, ``--conformance-reference``; the backend
   option may be repeated);

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import xlinalg
 from xlinalg.core import operators
+from xlinalg.core.docs import shape_text
 
 TARGET = Path(__file__).with_name("operators.md")
 
@@ -27,19 +28,24 @@ def render() -> str:
         "`Φ(X) = tril(X) − diag(X)/2`. Leading axes are batch axes and broadcast between arguments.",
         "Each VJP is the adjoint of the JVP under ⟨X, Y⟩ = Σ X_ij Y_ij; the conformance suite checks",
         "this identity and finite differences for every operator and parameter combination.",
+        "Shapes name each core axis; equal names must have equal sizes, and `...` are batch axes",
+        "([conventions](conventions.md)).",
         "",
     ]
     for name, op in operators().items():
         fn = getattr(xlinalg, name)
         lines += [f"## `{name}{inspect.signature(fn)}`", "", op.summary, ""]
-        args = ", ".join(
-            f"`{a.name}` ({'vector' if a.ndim == 1 else 'matrix'}{', square' if a.square else ''}{', ' + a.structure if a.structure != 'general' else ''})"
+        args = "; ".join(
+            f"`{a.name}` {shape_text(a).replace('``', '`')}{' ' + a.structure if a.structure != 'general' else ''}"
             for a in op.args
         )
-        outs = ", ".join(f"`{o.name}` ({['number', 'vector', 'matrix'][o.ndim]} per batch entry)" for o in op.outputs)
+        outs = "; ".join(f"`{o.name}` {shape_text(o).replace('``', '`')}" for o in op.outputs)
         lines += [f"- arguments: {args}", f"- returns: {outs}"]
         if op.failure:
-            lines.append(f"- raises `LinAlgError` (eagerly) when {op.failure}; under `jax.jit`/`torch.compile` that entry is NaN")
+            lines.append(
+                f"- raises `LinAlgError` (eagerly) when {op.failure} or the read input is not finite; "
+                "under a compiler or `vmap` that batch entry is NaN ([conventions](conventions.md#failures-and-non-finite-input))"
+            )
         lines += ["", "```text", op.math.replace("``", ""), "```", ""]
     return "\n".join(lines)
 

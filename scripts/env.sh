@@ -7,7 +7,8 @@ PYTHON="${PYTHON:-python3}"
 ensure_env() {
   local dir="$ROOT/$1" req="$ROOT/$2"
   local stamp="$dir/.xlinalg-stamp" want
-  want="$(sha256sum "$req" | cut -c1-16)"
+  # (pyproject.toml too: the editable install maps package names from it)
+  want="$(cat "$req" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "== building $1 from $2" >&2
     rm -rf "$dir"

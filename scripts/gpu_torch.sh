@@ -21,7 +21,7 @@ status=0
 echo "== tests/torch_adapter/test_cuda.py: values, gradients, double backward, errors on CUDA tensors"
 "$py" -m pytest -q -p no:cacheprovider tests/torch_adapter/test_cuda.py || status=$?
 echo "== conformance suite, CUDA tensors"
-"$py" -m conformance --backend conformance.backends.torch:CUDA_BACKEND || status=$?
+"$py" -m xlinalg_conformance --backend xlinalg_conformance.backends.torch:CUDA_BACKEND || status=$?
 echo "== benchmark on the GPU (forward+backward, xlinalg vs torch.linalg)"
 "$py" benchmarks/bench_torch.py --device cuda --quick || status=$?
 exit $status

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 import xlinalg
-from conformance import reference as R
-from conformance.checks import CHECKS, error_cases, rel_err
-from conformance.plugin import conformance_tests
-from conformance.samples import ORDERS, _base_samples, param_combos, samples
+from xlinalg_conformance.checks import CHECKS, error_cases, rel_err
+from xlinalg_conformance.plugin import conformance_tests
+from xlinalg_conformance.samples import ORDERS, _base_samples, param_combos, samples
 
 # every operator × check, one test item each: test_numpy[potrf-fd_grad], ...
 test_numpy = conformance_tests("numpy")
@@ -63,37 +62,45 @@ def test_structured_samples_have_garbage_in_the_unread_triangle():
 
 
 # ---- references ----------------------------------------------------------------------------
-def test_reference_does_not_use_xlinalg():
+@pytest.mark.parametrize("op", xlinalg.OPERATORS)
+def test_references_are_independent_of_the_rules(op):
+    """Each registry reference is NumPy/SciPy code that calls no rule, kernel or xlinalg."""
     import inspect
 
-    source = inspect.getsource(R)
-    assert "import xlinalg" not in source and "from xlinalg" not in source
+    spec = xlinalg.core.operators()[op]
+    source = inspect.getsource(spec.reference)
+    for name in ("kern", "xp", "xlinalg", "apply", spec.forward.__name__, spec.vjp.__name__):
+        assert f"{name}." not in source and f"{name}(" not in source, (op, name)
+
+
+def R(name):
+    return xlinalg.core.operators()[name].reference
 
 
 def test_reference_layouts_match_mxnet_documentation():
     a = np.array([[1.0, 2.0], [3.0, 4.0]])
-    assert R.extracttrian(a, offset=0, lower=True)[0].tolist() == [1.0, 3.0, 4.0]
-    assert R.extracttrian(a, offset=0, lower=False)[0].tolist() == [1.0, 2.0, 4.0]
-    assert R.extracttrian(a, offset=1, lower=True)[0].tolist() == [2.0]
-    assert R.extracttrian(a, offset=-1, lower=True)[0].tolist() == [3.0]
+    assert R("extracttrian")(a, offset=0, lower=True)[0].tolist() == [1.0, 3.0, 4.0]
+    assert R("extracttrian")(a, offset=0, lower=False)[0].tolist() == [1.0, 2.0, 4.0]
+    assert R("extracttrian")(a, offset=1, lower=True)[0].tolist() == [2.0]
+    assert R("extracttrian")(a, offset=-1, lower=True)[0].tolist() == [3.0]
     v = np.array([1.0, 2.0, 3.0])
-    assert R.maketrian(v, offset=0, lower=True)[0].tolist() == [[1, 0], [2, 3]]
-    assert R.maketrian(v, offset=0, lower=False)[0].tolist() == [[1, 2], [0, 3]]
-    assert R.maketrian(v, offset=1, lower=True)[0].tolist() == [[0, 1, 2], [0, 0, 3], [0, 0, 0]]
-    assert R.maketrian(v, offset=-1, lower=True)[0].tolist() == [[0, 0, 0], [1, 0, 0], [2, 3, 0]]
-    assert R.makediag(np.array([1.0, 2.0]), offset=1)[0].tolist() == [[0, 1, 0], [0, 0, 2], [0, 0, 0]]
+    assert R("maketrian")(v, offset=0, lower=True)[0].tolist() == [[1, 0], [2, 3]]
+    assert R("maketrian")(v, offset=0, lower=False)[0].tolist() == [[1, 2], [0, 3]]
+    assert R("maketrian")(v, offset=1, lower=True)[0].tolist() == [[0, 1, 2], [0, 0, 3], [0, 0, 0]]
+    assert R("maketrian")(v, offset=-1, lower=True)[0].tolist() == [[0, 0, 0], [1, 0, 0], [2, 3, 0]]
+    assert R("makediag")(np.array([1.0, 2.0]), offset=1)[0].tolist() == [[0, 1, 0], [0, 0, 2], [0, 0, 0]]
 
 
 def test_reference_conventions():
     rng = np.random.default_rng(0)
     s = rng.standard_normal((4, 4))
-    u, lam = R.syevd(s + s.T)
+    u, lam = R("syevd")(s + s.T)
     assert np.all(np.diff(lam) > 0)
     rows = np.arange(4)
     assert np.all(u[rows, np.argmax(np.abs(u), axis=1)] > 0)
-    q, el = R.gelqf(rng.standard_normal((3, 5)))
+    q, el = R("gelqf")(rng.standard_normal((3, 5)))
     assert np.all(np.diag(el) >= 0) and np.allclose(np.triu(el, 1), 0)
-    sign, logabs = R.slogdet(np.diag([-2.0, 3.0]))
+    sign, logabs = R("slogdet")(np.diag([-2.0, 3.0]))
     assert sign == -1.0 and math.isclose(logabs, math.log(6.0))
 
 
@@ -121,13 +128,17 @@ def test_error_cases_cover_design(op):
         assert "batch (2,) vs (3,)" in labels and "two libraries" in labels
     if any(a.square for a in spec.args):
         assert "non-square" in labels
-    expected_linalg = {"potrf": 2, "potri": 1, "potrs": 1, "trsm": 1, "inverse": 1}.get(op, 0)
+    expected_linalg = 2 if spec.failure else 0  # batch (2, 3) at (1, 2) and batch (3,) at (1,)
+    assert spec.failure is None or spec.breaks is not None, f"{op} declares a failure but no breaks"
     assert sum(c.index is not None for c in error_cases(op)) == expected_linalg
+    shape_rule_cases = [c for c in error_cases(op) if c.label.startswith("shape rule")]
+    if op in ("gemm", "gemm2", "trsm", "trmm", "potrs", "gelqf", "maketrian", "extractdiag", "extracttrian"):
+        assert shape_rule_cases, f"{op}: no bad shape derived from its shape rule"
 
 
 # ---- command line --------------------------------------------------------------------------
 def test_cli_table_and_json(tmp_path, capsys):
-    from conformance.__main__ import main
+    from xlinalg_conformance.__main__ import main
 
     out = tmp_path / "r.json"
     assert main(["--backend", "numpy", "--ops", "det", "makediag", "--json", str(out)]) == 0
@@ -138,3 +149,5 @@ def test_cli_table_and_json(tmp_path, capsys):
     assert {(r["op"], r["check"]) for r in data["results"]} == {(o, c) for o in ("det", "makediag") for c in CHECKS}
     cross = next(r for r in data["results"] if r["op"] == "det" and r["check"] == "cross")
     assert cross["status"] == "skip" and "reference" in cross["reason"]
+    assert set(data["capabilities"]) == {"vjp", "jvp", "errors"}  # what the NumPy backend declares
+    assert "xlinalg.vjp" in data["capabilities"]["vjp"]

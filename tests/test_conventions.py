@@ -1,4 +1,4 @@
-"""The conventions of DESIGN §4 that hold for every operator, checked on the libraries
+"""The conventions (docs/conventions.md) that hold for every operator, checked on the libraries
 without autograd (NumPy, array-api-strict) through the public functions and vjp/jvp."""
 
 from __future__ import annotations

@@ -86,6 +86,131 @@ def test_parameters_are_checked(xp):
         xlinalg.potrf(a, True)  # parameters are keyword-only
 
 
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("extractdiag", {"offset": "a"}, "extractdiag: parameter offset must be an int, got 'a' (str)"),
+        ("extractdiag", {"offset": None}, "extractdiag: parameter offset must be an int, got None (NoneType)"),
+        ("extractdiag", {"offset": True}, "extractdiag: parameter offset must be an int, got True (bool)"),
+        ("extractdiag", {"offset": np.array([0, 1])}, "extractdiag: parameter offset must be an int, got array([0, 1]) (ndarray)"),
+        ("gemm2", {"alpha": "2"}, "gemm2: parameter alpha must be a real number, got '2' (str)"),
+        ("gemm2", {"alpha": None}, "gemm2: parameter alpha must be a real number, got None (NoneType)"),
+        ("gemm2", {"alpha": True}, "gemm2: parameter alpha must be a real number, got True (bool)"),
+        ("gemm2", {"alpha": 1j}, "gemm2: parameter alpha must be a real number, got 1j (complex)"),
+        ("gemm2", {"alpha": np.ones(2)}, "gemm2: parameter alpha must be a real number, got array([1., 1.]) (ndarray)"),
+        ("potrf", {"lower": "x"}, "potrf: parameter lower must be a bool, got 'x' (str)"),
+        ("potrf", {"lower": None}, "potrf: parameter lower must be a bool, got None (NoneType)"),
+        ("potrf", {"lower": 2}, "potrf: parameter lower must be a bool, got 2 (int)"),
+        ("potrf", {"lower": 1.0}, "potrf: parameter lower must be a bool, got 1.0 (float)"),
+        ("potrf", {"lower": np.array([True])}, "potrf: parameter lower must be a bool, got array([ True]) (ndarray)"),
+    ],
+)
+def test_ill_typed_parameter_values(name, params, message):
+    args = (np.eye(3),) * (2 if name == "gemm2" else 1)
+    with pytest.raises(TypeError) as info:
+        getattr(xlinalg, name)(*args, **params)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "name, params, resolved",
+    [
+        ("potrf", {"lower": np.True_}, {"lower": True}),
+        ("potrf", {"lower": np.False_}, {"lower": False}),
+        ("potrf", {"lower": np.array(True)}, {"lower": True}),
+        ("potrf", {"lower": np.array(0)}, {"lower": False}),
+        ("potrf", {"lower": np.int64(1)}, {"lower": True}),
+        ("potrf", {"lower": 0}, {"lower": False}),
+        ("extractdiag", {"offset": np.int32(-1)}, {"offset": -1}),
+        ("extractdiag", {"offset": np.array(1)}, {"offset": 1}),
+        ("extractdiag", {"offset": 1.0}, {"offset": 1}),
+        ("gemm2", {"alpha": np.float32(0.5)}, {"alpha": 0.5}),
+        ("gemm2", {"alpha": np.array(2.0)}, {"alpha": 2.0}),
+        ("gemm2", {"alpha": 3}, {"alpha": 3.0}),
+        ("gemm2", {"alpha": __import__("fractions").Fraction(1, 4)}, {"alpha": 0.25}),
+    ],
+)
+def test_numbers_and_0d_arrays_are_accepted_as_parameters(name, params, resolved):
+    from xlinalg.core import apply, get
+
+    out = apply.resolve_params(get(name), params)
+    for key, value in resolved.items():
+        assert out[key] == value and type(out[key]) is type(value)
+    args = (np.eye(3),) * (2 if name == "gemm2" else 1)
+    plain = getattr(xlinalg, name)(*args, **resolved)
+    np.testing.assert_array_equal(getattr(xlinalg, name)(*args, **params), plain)
+
+
+def test_rank_error_says_how_to_pass_a_vector():
+    from xlinalg.core import apply, get
+
+    def message(name, shape, **params):
+        op = get(name)
+        return str(apply.rank_error(op, op.args[-1], shape, params))
+
+    for name in ("potrs", "trsm", "trmm"):
+        text = message(name, (3,))
+        assert text.startswith(f"{name}: argument B must have at least 2 dimensions (a matrix (..., n, k) per batch entry), got shape (3,)")
+        assert text.endswith("; for a vector b pass b[..., None]")
+    text = message("trsm", (3,), rightside=True)
+    assert "(a matrix (..., k, n) per batch entry)" in text and text.endswith("; for a vector b pass b[..., None, :]")
+    # no vector hint where a vector is not a right-hand side
+    assert "for a vector" not in message("gemm2", (3,))
+    assert "for a vector" not in message("gelqf", (3,))
+    assert "for a vector" not in message("potrf", (3,))
+    assert message("trsm", ()).endswith("got shape ()")
+    assert message("makediag", ()) == "makediag: argument a must have at least 1 dimensions (a vector (..., m) per batch entry), got shape ()"
+    assert isinstance(apply.rank_error(get("potrs"), get("potrs").args[1], (3,)), ValueError)
+
+
+def test_linalg_error_is_also_numpys_error():
+    """From NumPy arrays a failure is an ``xlinalg.LinAlgError``, a ``ValueError`` and a
+    ``numpy.linalg.LinAlgError`` (``except np.linalg.LinAlgError`` keeps working); it pickles."""
+    import pickle
+
+    with pytest.raises(np.linalg.LinAlgError) as info:
+        xlinalg.potrf(-np.eye(3))
+    exc = info.value
+    assert isinstance(exc, xlinalg.LinAlgError) and isinstance(exc, ValueError)
+    assert (exc.operator, exc.index) == ("potrf", ())
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is type(exc) and str(back) == str(exc) and (back.operator, back.index) == ("potrf", ())
+
+
+def test_error_class_is_made_once_per_base():
+    from xlinalg.errors import LinAlgError, error_class
+
+    class Base(RuntimeError):
+        pass
+
+    cls = error_class(Base)
+    assert cls is error_class(Base) is error_class((Base,))
+    assert issubclass(cls, LinAlgError) and issubclass(cls, Base) and issubclass(cls, ValueError)
+    assert error_class(None) is LinAlgError and error_class(()) is LinAlgError
+    assert error_class(ValueError) is LinAlgError  # already a base
+
+
+def test_portable_library_raises_plain_linalg_error():
+    strict = pytest.importorskip("array_api_strict")
+    with pytest.raises(xlinalg.LinAlgError) as info:
+        xlinalg.potrf(strict.asarray(-np.eye(3)))
+    assert type(info.value) is xlinalg.LinAlgError
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax", "mxnet"])
+def test_missing_framework_names_the_extra(framework):
+    """``import xlinalg.<framework>`` without the framework says which extra installs it."""
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.modules[{framework!r}] = None\nimport xlinalg.{framework}"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError: xlinalg."), last
+    assert f'pip install "xlinalg[{framework}]"' in last, last
+
+
 def test_not_positive_definite_names_batch_index(xp, rng):
     a = spd(rng, (2, 3, 4, 4))
     a[1, 2, 3, 3] = -5.0  # entry (1, 2) is indefinite

@@ -3,13 +3,13 @@ Array API-named aliases."""
 
 from __future__ import annotations
 
-import inspect
 from collections import namedtuple
 
 from array_api_compat import is_array_api_obj
 
 from . import adapters
 from .core import apply
+from .core.docs import bind_metadata
 from .core.operator import Operator, get, operators
 
 
@@ -44,40 +44,7 @@ def public_function(op: Operator):
     def fn(*arrays, **params):
         return call(op, arrays, params)
 
-    fn.__signature__ = signature(op)
-    fn.__name__ = fn.__qualname__ = op.name
-    fn.__module__ = "xlinalg"
-    fn.__doc__ = docstring(op)
-    fn.operator = op
-    return fn
-
-
-def signature(op: Operator) -> inspect.Signature:
-    """``(arrays..., /, *, params...)``: the signature of every function bound from ``op``."""
-    parameters = [inspect.Parameter(a.name, inspect.Parameter.POSITIONAL_ONLY) for a in op.args]
-    parameters += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in op.params.items()]
-    return inspect.Signature(parameters)
-
-
-def docstring(op: Operator) -> str:
-    args = "\n".join(
-        f"{a.name} : array, shape (..., {'n, n' if a.square else ('m, n' if a.ndim == 2 else 'k')})"
-        + (f"\n    {a.structure.capitalize()}: only the triangle named by ``lower`` is read." if a.structure != "general" else "")
-        for a in op.args
-    )
-    params = "\n".join(f"{k} : {type(v).__name__}, default {v!r}" for k, v in op.params.items())
-    outs = ", ".join(o.name for o in op.outputs)
-    sections = [
-        op.summary,
-        "Parameters\n----------\n" + args + ("\n" + params if params else ""),
-        "Returns\n-------\n" + (f"({outs}) : tuple of arrays" if op.multiple_outputs else f"{outs} : array"),
-        "Notes\n-----\nLeading axes are batch axes and broadcast between arguments. Works on arrays of\n"
-        "any Array API library; torch, JAX and MXNet arrays are differentiable in their framework.\n\n"
-        + op.math,
-    ]
-    if op.failure:
-        sections.append(f"Raises\n------\nLinAlgError\n    Eagerly, when {op.failure}; the message names the batch index.")
-    return "\n\n".join(sections)
+    return bind_metadata(fn, op, "xlinalg")
 
 
 # ---- explicit derivatives ---------------------------------------------------------------------

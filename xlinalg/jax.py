@@ -7,11 +7,14 @@ same function. Parameters are static Python values. Plus the Array API-named ali
 """
 
 from . import adapters as _adapters
-from . import api as _api
-from .adapters import jax as _adapter
-from .api import EighResult  # noqa: F401
-from .core.operator import operators as _operators
-from .errors import LinAlgError  # noqa: F401
+
+_adapters.require("jax")  # a missing JAX names the pip extra that installs it
+
+from . import api as _api  # noqa: E402
+from .adapters import jax as _adapter  # noqa: E402
+from .api import EighResult  # noqa: F401,E402
+from .core.operator import operators as _operators  # noqa: E402
+from .errors import LinAlgError  # noqa: F401,E402
 
 globals().update(
     _api.namespace({name: _adapters.bound(_adapter, op) for name, op in _operators().items()}, __name__)

@@ -11,12 +11,22 @@ Importing this module imports MXNet.
 
 from __future__ import annotations
 
-import mxnet as _mx  # noqa: F401  (this namespace is for MXNet arrays)
+from .adapters import require as _require
+
+_mx = _require("mxnet")  # this namespace is for MXNet arrays; a missing MXNet names the pip extra
 
 from . import core as _core
 from .adapters import bound as _bound
 from .adapters import mxnet as _adapter
-from .api import docstring as _docstring
+from .core.docs import docstring as _docstring
+
+
+#: Appended to every operator's docstring (the end of its Notes section).
+_NOTE = (
+    "\n\nIn ``xlinalg.mxnet`` the function takes MXNet NDArrays (differentiable with\n"
+    "``mx.autograd``) or Symbols, with the signature of ``mx.nd.linalg``: array arguments A, B, C\n"
+    "(positional or by keyword), then the parameters, ``out`` and ``name``."
+)
 
 
 def _make(name):
@@ -24,34 +34,16 @@ def _make(name):
     _adapter.register(op)  # so that exported graphs using it load after this import
     fn = _bound(_adapter, op)
     fn.__module__ = __name__
-    fn.__doc__ = _docstring(op).replace(
-        "Works on arrays of\nany Array API library; torch, JAX and MXNet arrays are differentiable in their framework.",
-        "Takes MXNet NDArrays\n(differentiable with ``mx.autograd``) or Symbols; array arguments are named A, B, C as in\n"
-        "``mx.nd.linalg``.",
-    )
+    fn.__doc__ = _docstring(op) + _NOTE
     return fn
 
 
-gemm = _make("gemm")
-gemm2 = _make("gemm2")
-potrf = _make("potrf")
-potri = _make("potri")
-potrs = _make("potrs")
-trmm = _make("trmm")
-trsm = _make("trsm")
-syrk = _make("syrk")
-sumlogdiag = _make("sumlogdiag")
-gelqf = _make("gelqf")
-syevd = _make("syevd")
-extractdiag = _make("extractdiag")
-makediag = _make("makediag")
-extracttrian = _make("extracttrian")
-maketrian = _make("maketrian")
-inverse = _make("inverse")
-det = _make("det")
-slogdet = _make("slogdet")
+#: Every registered operator by name, bound to MXNet: a new core operator appears here (and in
+#: ``__all__``) by being registered.
+FUNCTIONS = {name: _make(name) for name in _core.operators()}
+_clash = sorted(set(FUNCTIONS) & set(globals()))
+if _clash:
+    raise ImportError(f"xlinalg.mxnet: operator name(s) {', '.join(_clash)} clash with the module's own names")
+globals().update(FUNCTIONS)
 
-__all__ = [
-    "gemm", "gemm2", "potrf", "potri", "potrs", "trmm", "trsm", "syrk", "sumlogdiag", "gelqf",
-    "syevd", "extractdiag", "makediag", "extracttrian", "maketrian", "inverse", "det", "slogdet",
-]
+__all__ = list(FUNCTIONS)

@@ -7,11 +7,14 @@ the operator's spec; plus the Array API-named aliases ``cholesky``, ``eigh``, ``
 """
 
 from . import adapters as _adapters
-from . import api as _api
-from .adapters import torch as _adapter
-from .api import EighResult  # noqa: F401
-from .core.operator import operators as _operators
-from .errors import LinAlgError  # noqa: F401
+
+_adapters.require("torch")  # a missing torch names the pip extra that installs it
+
+from . import api as _api  # noqa: E402
+from .adapters import torch as _adapter  # noqa: E402
+from .api import EighResult  # noqa: F401,E402
+from .core.operator import operators as _operators  # noqa: E402
+from .errors import LinAlgError  # noqa: F401,E402
 
 globals().update(
     _api.namespace({name: _adapters.bound(_adapter, op) for name, op in _operators().items()}, __name__)

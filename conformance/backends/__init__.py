@@ -37,6 +37,8 @@ class Backend:
 
     name = "abstract"
     capabilities: frozenset = frozenset()
+    #: where each capability comes from, e.g. ``{"vjp": "torch.autograd.grad"}`` (in the JSON report)
+    sources: dict = {}
 
     def available(self) -> str | None:
         """``None`` when usable, else the reason it is not (e.g. a missing import)."""
@@ -103,6 +105,8 @@ class CoreRulesBackend(Backend):
     """
 
     capabilities = frozenset({"vjp", "jvp", "errors"})
+    sources = {"vjp": "xlinalg.vjp (the core VJP rules)", "jvp": "xlinalg.jvp (the core JVP rules)",
+               "errors": "raised eagerly by the core"}
 
     def __init__(self, operators=None, name=None):
         self.operators = dict(operators or {})
@@ -181,13 +185,12 @@ class ArrayApiStrictBackend(CoreRulesBackend):
 
 #: name -> "module:attribute" of a backend object, loaded on demand.
 BACKENDS = {
-    "numpy": "conformance.backends:NUMPY",
-    "array_api_strict": "conformance.backends:ARRAY_API_STRICT",
-    "torch": "conformance.backends.torch:BACKEND",
-    "jax": "conformance.backends.jax:BACKEND",
-    "jax_jit": "conformance.backends.jax:JIT_BACKEND",
-    "mxnet": "conformance.backends.mxnet:BACKEND",
-    "cupy": "conformance.backends.cupy:BACKEND",
+    "numpy": f"{__name__}:NUMPY",
+    "array_api_strict": f"{__name__}:ARRAY_API_STRICT",
+    "torch": f"{__name__}.torch:BACKEND",
+    "jax": f"{__name__}.jax:BACKEND",
+    "jax_jit": f"{__name__}.jax:JIT_BACKEND",
+    "mxnet": f"{__name__}.mxnet:BACKEND",
 }
 
 NUMPY = NumpyBackend()

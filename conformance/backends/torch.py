@@ -6,7 +6,7 @@ Capabilities: ``vjp`` (``torch.autograd.grad`` with the cotangents as ``grad_out
 (``torch.autograd.grad`` of the VJP built with ``create_graph=True``: double backward),
 ``vmap`` (``torch.func.vmap``), ``errors`` (raised eagerly, at the call).
 
-``BACKEND`` runs on the CPU; ``CUDA_BACKEND`` (``--backend conformance.backends.torch:CUDA_BACKEND``)
+``BACKEND`` runs on the CPU; ``CUDA_BACKEND`` (``--backend xlinalg_conformance.backends.torch:CUDA_BACKEND``)
 puts every tensor on the current CUDA device and is available only where torch sees a GPU.
 """
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import itertools
 
 import numpy as np
 
 import xlinalg
+from xlinalg.core import samples
 from xlinalg.core.operator import operators
 
-_spec = importlib.util.find_spec("jax")
-JAX_INSTALLED = _spec is not None and _spec.origin is not None
+JAX_INSTALLED = importlib.util.find_spec("jax") is not None
 
 
 def spd(rng, shape, dtype="float64"):
@@ -20,76 +19,22 @@ def spd(rng, shape, dtype="float64"):
     return (a @ np.swapaxes(a, -1, -2) / max(n, 1) + np.eye(n)).astype(dtype)
 
 
-def tri(rng, shape, lower=True, dtype="float64"):
-    n = shape[-1]
-    t = rng.standard_normal(shape) + 3 * np.eye(n)
-    return (np.tril(t) if lower else np.triu(t)).astype(dtype)
-
-
-def param_grid(name):
-    """Every combination of ``name``'s parameters: both values of each flag, offsets 0/±1,
-    non-default ``alpha``/``beta``."""
-    op = operators()[name]
-    axes = []
-    for key, default in op.params.items():
-        if isinstance(default, bool):
-            axes.append([(key, False), (key, True)])
-        elif key == "offset":
-            axes.append([(key, 0), (key, 1), (key, -1)])
-        elif key == "alpha":
-            axes.append([(key, 0.5)])
-        elif key == "beta":
-            axes.append([(key, -1.5)])
-    return [dict(c) for c in itertools.product(*axes)]
-
-
 def grid():
-    """``(name, params)`` for every operator and parameter combination."""
-    return [(name, p) for name in sorted(operators()) for p in param_grid(name)]
+    """``(name, params)`` for every operator and every combination of its registry grid."""
+    return [(name, p) for name in sorted(operators()) for p in operators()[name].param_grid()]
 
 
 def case_id(name, params):
-    return name + "".join(f"-{k}={v}" for k, v in params.items())
+    return samples.case_id(name, params)
 
 
-def inputs(name, params, rng, batch=(), n=3, k=2, dtype="float64"):
-    """Well-conditioned NumPy inputs of ``name`` with ``params``, batch axes ``batch``."""
-
-    def mat(r, c):
-        return rng.standard_normal((*batch, r, c)).astype(dtype)
-
-    lower = params.get("lower", True)
-    ta, tb = params.get("transpose_a", False), params.get("transpose_b", False)
-    side = params.get("rightside", False)
-    if name in ("gemm", "gemm2"):
-        a = mat(k, n) if ta else mat(n, k)
-        b = mat(2, k) if tb else mat(k, 2)
-        return (a, b, mat(n, 2)) if name == "gemm" else (a, b)
-    if name == "syrk":
-        return (mat(n, k),)
-    if name in ("trmm", "trsm"):
-        return tri(rng, (*batch, n, n), lower, dtype), mat(k, n) if side else mat(n, k)
-    if name == "potri":
-        return (tri(rng, (*batch, n, n), lower, dtype),)
-    if name == "potrs":
-        return tri(rng, (*batch, n, n), lower, dtype), mat(n, k)
-    if name in ("potrf", "sumlogdiag"):
-        return (spd(rng, (*batch, n, n), dtype),)
-    if name == "syevd":  # well separated eigenvalues
-        q, _ = np.linalg.qr(rng.standard_normal((*batch, n, n)))
-        lam = np.arange(1, n + 1, dtype="float64") * 1.5
-        return (((q * lam[..., None, :]) @ np.swapaxes(q, -1, -2)).astype(dtype),)
-    if name == "gelqf":
-        return (mat(n - 1, n),)
-    if name in ("extractdiag", "extracttrian"):
-        return (mat(n, n),)
-    if name == "makediag":
-        return (rng.standard_normal((*batch, n)).astype(dtype),)
-    if name == "maketrian":
-        return (rng.standard_normal((*batch, n * (n + 1) // 2)).astype(dtype),)
-    if name in ("inverse", "det", "slogdet"):
-        return (mat(n, n) + 3 * np.eye(n, dtype=dtype),)
-    raise KeyError(name)
+def inputs(name, params, rng, batch=(), n=3, dtype="float64"):
+    """Well-conditioned NumPy inputs of ``name`` (registry entry) with ``params`` (defaults
+    filled in) and batch axes ``batch``; symmetric arguments symmetric, triangular ones zero
+    outside their triangle."""
+    op = operators()[name]
+    arrays, _ = samples.draw(op, rng, [batch], n, {**op.params, **params}, garbage=False)
+    return tuple(x.astype(dtype) for x in arrays)
 
 
 def structured(name, params, fn):

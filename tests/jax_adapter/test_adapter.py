@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from jax_cases import as_tuple, inputs, numpy_reference, spd, structured, weights  # noqa: E402
+from tests.jax_adapter.jax_cases import as_tuple, inputs, numpy_reference, spd, structured, weights  # noqa: E402
 
 import xlinalg  # noqa: E402
 import xlinalg.jax as xj  # noqa: E402
@@ -231,11 +231,16 @@ def test_errors_as_with_numpy(name, arrays, params):
     jarrays = [jnp.asarray(x) for x in arrays]
     for fn in (getattr(xlinalg, name), getattr(xj, name)):
         got = _raised(lambda: fn(*jarrays, **params))
-        assert type(got) is type(expected), (got, expected)
         assert str(got) == str(expected)
         if isinstance(expected, xlinalg.LinAlgError):
+            # JAX has no error class of its own: plain xlinalg.LinAlgError (NumPy's is also a
+            # numpy.linalg.LinAlgError)
+            assert type(got) is xlinalg.LinAlgError, type(got)
+            assert isinstance(expected, np.linalg.LinAlgError)
             assert got.index == expected.index == (1,)
             assert got.operator == name
+        else:
+            assert type(got) is type(expected), (got, expected)
 
 
 def test_failure_raises_under_eager_differentiation():
@@ -251,6 +256,56 @@ def test_mixed_libraries_rejected():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="gemm2: arrays of different libraries"):
         xj.gemm2(jnp.ones((2, 2)), torch.ones((2, 2), dtype=torch.float64))
+
+
+def test_other_library_arrays_name_what_jax_functions_take():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"^potrf: expected JAX arrays \(or NumPy arrays\), got torch\.Tensor for A$"):
+        xj.potrf(torch.eye(3, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"^trsm: expected JAX arrays \(or NumPy arrays\), got torch\.Tensor for A, torch\.Tensor for B$"):
+        xj.trsm(torch.eye(3), torch.ones(3, 2))
+    with pytest.raises(TypeError, match="potrf: argument A must be an array, got list"):
+        xj.potrf([[1.0, 0.0], [0.0, 1.0]])
+
+
+def _nan_batch(name):
+    """``(bad, clean)``: NumPy batches of 3 where entry 1 of ``bad`` holds a NaN in the lower
+    triangle (the part the operator reads) of its first argument."""
+    rng = np.random.default_rng(12)
+    a = spd(rng, (3, 4, 4))
+    clean = {
+        "potrf": (a,),
+        "inverse": (a,),
+        "potri": (np.linalg.cholesky(a),),
+        "potrs": (np.linalg.cholesky(a), rng.standard_normal((3, 4, 2))),
+        "trsm": (np.linalg.cholesky(a), rng.standard_normal((3, 4, 2))),
+    }[name]
+    bad = [x.copy() for x in clean]
+    bad[0][1, 2, 1] = np.nan
+    return tuple(map(jnp.asarray, bad)), tuple(map(jnp.asarray, clean))
+
+
+@pytest.mark.parametrize("name", ["potrf", "potri", "potrs", "trsm", "inverse"])
+def test_non_finite_input_policy(name):
+    """Eagerly a NaN in the read triangle raises naming batch index 1; under jit and vmap that
+    entry's outputs are NaN in every element (a factor's zero triangle too), the others exact."""
+    bad, clean = _nan_batch(name)
+    fn = getattr(xj, name)
+    with pytest.raises(xlinalg.LinAlgError, match=rf"^{name}: input contains NaN or inf at batch index \(1,\)") as info:
+        fn(*bad)
+    assert info.value.index == (1,) and type(info.value) is xlinalg.LinAlgError
+    want = np.asarray(fn(*clean))
+    for run in (jax.jit(fn), jax.vmap(fn)):
+        out = np.asarray(run(*bad))
+        assert np.isnan(out[1]).all(), out[1]
+        np.testing.assert_allclose(out[[0, 2]], want[[0, 2]], rtol=1e-12, atol=1e-13)
+
+
+def test_non_finite_input_of_operator_without_failure_is_ieee():
+    a = np.stack([np.eye(3)] * 2)
+    a[1, 0, 0] = np.nan
+    out = np.asarray(xj.gemm2(jnp.asarray(a), jnp.asarray(a)))
+    assert np.isnan(out[1]).any() and np.isfinite(out[0]).all()
 
 
 @pytest.mark.parametrize("name", ["potrf", "inverse", "trsm", "potrs"])
@@ -269,7 +324,7 @@ def test_failures_under_jit_and_vmap_are_nan_per_entry(name):
     expected = fn(*map(jnp.asarray, good))
     for run in (jax.jit(fn), jax.vmap(fn)):
         out = run(*map(jnp.asarray, bad))
-        assert not bool(jnp.all(jnp.isfinite(out[1])))
+        assert bool(jnp.all(jnp.isnan(out[1])))  # every element, a factor's zero triangle too
         np.testing.assert_allclose(out[jnp.array([0, 2])], expected[jnp.array([0, 2])], rtol=1e-12)
     grads = jax.jit(jax.grad(lambda x: jnp.sum(fn(x, *map(jnp.asarray, bad[1:])))))(jnp.asarray(bad[0]))
     assert bool(jnp.all(jnp.isfinite(grads[jnp.array([0, 2])])))

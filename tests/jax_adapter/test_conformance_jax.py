@@ -4,7 +4,7 @@
 By default a subset of operators that covers every path of the adapter (a symmetric argument
 with a multi-output eigensolver, triangular arguments with broadcasting, scalar outputs, a
 gather): the whole suite compiles hundreds of shapes and takes many minutes on two cores. Set
-``XLINALG_CONFORMANCE_FULL=1`` for every operator (``python -m conformance --backend jax`` and
+``XLINALG_CONFORMANCE_FULL=1`` for every operator (``python -m xlinalg_conformance --backend jax`` and
 ``--backend jax_jit`` print the same verdict as a table).
 """
 
@@ -14,8 +14,8 @@ import os
 
 import pytest
 
-from conformance.plugin import conformance_tests  # noqa: E402
-from jax_cases import JAX_INSTALLED  # noqa: E402
+from xlinalg_conformance.plugin import conformance_tests  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)

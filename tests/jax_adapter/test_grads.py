@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from jax.test_util import check_grads  # noqa: E402
-from jax_cases import as_tuple, case_id, grid, inputs, structured, weights  # noqa: E402
+from tests.jax_adapter.jax_cases import as_tuple, case_id, grid, inputs, structured, weights  # noqa: E402
 
 import xlinalg  # noqa: E402
 import xlinalg.jax as xj  # noqa: E402
@@ -96,7 +96,7 @@ def test_grad_jacfwd_jacrev_hessian(name):
 
 
 def test_syevd_degenerate_gradients_are_finite():
-    """DESIGN §4: sum(W * V exp(Λ) Vᵀ) at diag(1, 1, 2) — JAX's own eigh gives NaN, ours does
+    """The conventions (docs/conventions.md): sum(W * V exp(Λ) Vᵀ) at diag(1, 1, 2) — JAX's own eigh gives NaN, ours does
     not, in first and second order."""
     a = jnp.diag(jnp.array([1.0, 1.0, 2.0]))
     w = jnp.asarray(np.random.default_rng(3).standard_normal((3, 3)))

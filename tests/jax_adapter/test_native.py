@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)
@@ -14,7 +14,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import jax.scipy.linalg as jsl  # noqa: E402
 from jax import lax  # noqa: E402
-from jax_cases import spd  # noqa: E402
+from tests.jax_adapter.jax_cases import spd  # noqa: E402
 
 import xlinalg.jax as xj  # noqa: E402
 
@@ -53,7 +53,7 @@ def test_potrf_equals_jnp_cholesky_which_symmetrizes(lower):
 def test_potrf_gradient_is_lax_cholesky_gradient_symmetrized():
     """``lax.linalg.cholesky(symmetrize_input=False)`` (what ``jnp.linalg.cholesky`` calls after
     symmetrizing) reads the lower triangle like ``potrf`` but returns the unsymmetric gradient
-    ``L⁻ᵀ Φ(Lᵀ L̄) L⁻¹``; DESIGN §4 wants the symmetric one. Symmetrizing it gives ours."""
+    ``L⁻ᵀ Φ(Lᵀ L̄) L⁻¹``; the conventions want the symmetric one. Symmetrizing it gives ours."""
     rng = _rng()
     a = jnp.asarray(spd(rng, (4, 4)))
     w = jnp.asarray(rng.standard_normal((4, 4)))
@@ -102,7 +102,7 @@ def test_syevd_equals_jnp_eigh_up_to_eigenvector_signs():
 
 
 def test_syevd_differs_from_jnp_eigh_at_degenerate_eigenvalues():
-    """DESIGN §4: at A = diag(1, 1, 2) JAX's eigh gradient of sum(W ∘ V exp(Λ) Vᵀ) is NaN;
+    """The conventions (docs/conventions.md): at A = diag(1, 1, 2) JAX's eigh gradient of sum(W ∘ V exp(Λ) Vᵀ) is NaN;
     syevd's is finite (degenerate pairs drop out of the eigenvector term)."""
     a = jnp.diag(jnp.array([1.0, 1.0, 2.0]))
     w = jnp.asarray(_rng().standard_normal((3, 3)))

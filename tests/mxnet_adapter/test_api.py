@@ -10,11 +10,9 @@ import sys
 
 import pytest
 
-import mxnet_adapter_support as h
+from tests.mxnet_adapter import _helpers as h  # skips this module when MXNet is not installed
 
-if not h.mxnet_installed():
-    pytest.skip("mxnet is not installed", allow_module_level=True)
-mx = pytest.importorskip("mxnet")
+mx = h.mx
 
 import numpy as np  # noqa: E402
 
@@ -33,10 +31,49 @@ def _mxnet_defaults(op):
     return out
 
 
-def test_namespace_has_every_operator():
-    assert set(la.__all__) == set(h.OPERATORS)
-    for op in h.OPERATORS:
-        assert callable(getattr(la, op))
+def test_namespace_has_every_operator(rng):
+    """Every registered operator, and nothing else, is in xlinalg.mxnet and callable on NDArrays
+    (with the MXNet note appended to the core docstring)."""
+    registered = xlinalg.core.operators()
+    assert sorted(la.__all__) == sorted(registered) and set(la.FUNCTIONS) == set(registered)
+    for name, spec in registered.items():
+        fn = getattr(la, name)
+        assert fn is la.FUNCTIONS[name] and fn.operator is spec and fn.__module__ == "xlinalg.mxnet"
+        assert fn.__doc__.startswith(spec.summary) and "``mx.nd.linalg``" in fn.__doc__
+        params = next(h.param_combinations(name))
+        arrays = h.inputs(name, params, rng)
+        outs = h.as_tuple(fn(*[mx.nd.array(a, dtype=a.dtype) for a in arrays], **params))
+        expected = h.as_tuple(xlinalg.FUNCTIONS[name](*arrays, **params))
+        assert len(outs) == len(spec.outputs) and all(isinstance(y, mx.nd.NDArray) for y in outs)
+        for y, r in zip(outs, expected):
+            assert h.rel_err(y.asnumpy(), np.asarray(r).reshape(y.shape)) <= 1e-12, name
+
+
+def test_namespace_follows_the_registry():
+    """An operator registered before ``import xlinalg.mxnet`` is bound there without a change to
+    the module (a fresh interpreter: the registry is process-wide)."""
+    code = (
+        "import dataclasses, numpy as np, mxnet as mx\n"
+        "from xlinalg.core import operator\n"
+        "spec = dataclasses.replace(operator.get('inverse'), name='inverse_again')\n"
+        "operator.register(spec)\n"
+        "import xlinalg.mxnet as la\n"
+        "assert 'inverse_again' in la.__all__, la.__all__\n"
+        "a = np.eye(3) * 2.0 + 0.1\n"
+        "x = mx.nd.array(a, dtype='float64')\n"
+        "x.attach_grad()\n"
+        "with mx.autograd.record():\n"
+        "    y = la.inverse_again(x)\n"
+        "y.backward(mx.nd.ones((3, 3), dtype='float64'))\n"
+        "inv = np.linalg.inv(a)\n"
+        "np.testing.assert_allclose(y.asnumpy(), inv, rtol=1e-13)\n"
+        "np.testing.assert_allclose(x.grad.asnumpy(), -inv.T @ np.ones((3, 3)) @ inv.T, rtol=1e-12)\n"
+        "sym = la.inverse_again(mx.sym.var('A'))\n"
+        "assert sym.infer_shape(A=(2, 3, 3))[1] == [(2, 3, 3)]\n"
+    )
+    root = str(__import__("pathlib").Path(xlinalg.__file__).parents[1])
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 @pytest.mark.parametrize("op", h.MXNET_OPERATORS)

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-import mxnet_adapter_support as h
+from tests.mxnet_adapter import _helpers as h  # skips this module when MXNet is not installed
 
-if not h.mxnet_installed():
-    pytest.skip("mxnet is not installed", allow_module_level=True)
-mx = pytest.importorskip("mxnet")
+mx = h.mx
 
-runner = pytest.importorskip("conformance.runner")
+runner = pytest.importorskip("xlinalg_conformance.runner")
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def test_conformance_mxnet_backend():
-    from conformance.backends import get_backend
+    from xlinalg_conformance.backends import get_backend
 
     backend = get_backend("mxnet")
     assert backend.available() is None

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-import mxnet_adapter_support as h
+from tests.mxnet_adapter import _helpers as h  # skips this module when MXNet is not installed
 
-if not h.mxnet_installed():
-    pytest.skip("mxnet is not installed", allow_module_level=True)
-mx = pytest.importorskip("mxnet")
+mx = h.mx
 
 import numpy as np  # noqa: E402
 

@@ -1,13 +1,11 @@
-"""The PyTorch adapter tests; every module skips itself when torch is not installed
-(through ``_helpers``, which checks with ``find_spec``: with ``tests`` on ``sys.path`` this
-directory is a namespace package named ``torch`` that a plain import would find)."""
+"""The PyTorch adapter tests; every module skips itself when torch is not installed (through
+``_helpers``)."""
 
 import importlib.util
 
 import pytest
 
-_spec = importlib.util.find_spec("torch")
-TORCH_INSTALLED = _spec is not None and _spec.origin is not None
+TORCH_INSTALLED = importlib.util.find_spec("torch") is not None
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,10 @@ slow)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
+
 import numpy as np
 import pytest
 
@@ -33,9 +37,10 @@ def test_gp_nll_compiled_matches_eager():
     grads = torch.autograd.grad(nll, theta)
 
     torch._dynamo.reset()
-    compiled = torch.compile(gp_nll, fullgraph=True)  # fullgraph: no graph break anywhere
-    nll_c, alpha2_c = compiled(x, y, *theta)
-    grads_c = torch.autograd.grad(nll_c, theta)
+    with _silent():
+        compiled = torch.compile(gp_nll, fullgraph=True)  # fullgraph: no graph break anywhere
+        nll_c, alpha2_c = compiled(x, y, *theta)
+        grads_c = torch.autograd.grad(nll_c, theta)
     torch.testing.assert_close(nll_c, nll, rtol=1e-12, atol=0)
     torch.testing.assert_close(alpha2_c, alpha2, rtol=1e-10, atol=1e-12)
     for g, gc in zip(grads, grads_c):
@@ -53,8 +58,73 @@ def test_compiled_failure_gives_nan():
     assert torch.isnan(out[1]).all() and torch.isfinite(out[0]).all()
 
 
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _silent():
+    """Fail on any warning and on any WARNING-level record of ``torch._dynamo`` inside."""
+    handler = _Records()
+    logger = logging.getLogger("torch._dynamo")
+    logger.addHandler(handler)
+    cache = getattr(torch._dynamo.utils, "warn_once_cache", None)
+    saved = set(cache) if cache is not None else None
+    if cache is not None:
+        cache.clear()  # Dynamo warns once per message and process: forget earlier compilations
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            # torch's notices about its own internals, raised from torch's modules whatever is
+            # compiled (Dynamo instantiates every ``autograd.Function`` inside a
+            # ``catch_warnings`` that keeps this "error" filter; Inductor's first import uses
+            # ``torch.jit.script_method``; its lowering of ``diagonal`` a deprecated check), are
+            # not xlinalg's
+            for category in (DeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category, module=r"torch(\.|$)")
+            yield
+    finally:
+        logger.removeHandler(handler)
+        if cache is not None:
+            cache.update(saved)
+    loud = [f"{r.levelname} {r.name}: {r.getMessage()[:200]}" for r in handler.records if r.levelno >= logging.WARNING]
+    assert not loud, loud
+
+
+def _gp_nll_xt(x, y, log_ls, log_noise):
+    """A GP negative log likelihood written with ``xlinalg.torch`` only."""
+    d = (x[:, None, :] - x[None, :, :]).pow(2).sum(-1)
+    k = torch.exp(-0.5 * d / torch.exp(2 * log_ls)) + torch.exp(log_noise) * torch.eye(x.shape[0], dtype=x.dtype)
+    el = xt.potrf(k)
+    a = xt.trsm(el, y)
+    return 0.5 * (a * a).sum() + xt.sumlogdiag(el)
+
+
+def test_compile_is_silent_with_inputs_requiring_grad():
+    """Compiling (Inductor, ``fullgraph``) a model whose inputs require grad, forward and
+    backward, emits no warning and no WARNING-level record of ``torch._dynamo``: xlinalg calls
+    no ``functools.lru_cache``-wrapped helper while Dynamo traces."""
+    rng = np.random.default_rng(3)
+    x = torch.tensor(rng.uniform(size=(10, 2)))
+    y = torch.tensor(rng.standard_normal((10, 1)))
+    theta = [torch.tensor(np.log(0.4), requires_grad=True), torch.tensor(np.log(0.05), requires_grad=True)]
+    want = torch.autograd.grad(_gp_nll_xt(x, y, *theta), theta)
+    torch._dynamo.reset()
+    with _silent():
+        nll = torch.compile(_gp_nll_xt, fullgraph=True)(x, y, *theta)
+        got = torch.autograd.grad(nll, theta)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("name, params", OPS)
 def test_every_operator_traces_without_graph_break(name, params):
+    """Forward and backward of every operator compile in one graph, silently."""
     rng = np.random.default_rng(1)
     xs = tensors(inputs(name, params, rng), requires_grad=True)
     f = structured(name, params)
@@ -63,8 +133,30 @@ def test_every_operator_traces_without_graph_break(name, params):
         return sum(y.sum() for y in f(*args))
 
     torch._dynamo.reset()
-    compiled = torch.compile(loss, backend="aot_eager", fullgraph=True)
-    got = torch.autograd.grad(compiled(*xs), xs)
+    with _silent():
+        compiled = torch.compile(loss, backend="aot_eager", fullgraph=True)
+        got = torch.autograd.grad(compiled(*xs), xs)
     want = torch.autograd.grad(loss(*xs), xs)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_device_helper_answers_tensors_by_type():
+    """``xlinalg.kernels.portable.device``: what the core asks for a device, without
+    ``array_api_compat``'s ``lru_cache`` helpers for tensors."""
+    from xlinalg.kernels.portable import device
+
+    t = torch.ones(2, dtype=torch.float64)
+    assert device(t) == t.device
+    assert device(np.ones(2)) == "cpu"
+    calls = []
+
+    def compiled_device(x):
+        calls.append(device(x))
+        return x * 2
+
+    torch._dynamo.reset()
+    with _silent():
+        torch.compile(compiled_device, backend="aot_eager", fullgraph=True)(t)
+    assert calls and calls[-1] == t.device
+

@@ -3,6 +3,6 @@
 
 from tests.torch_adapter._helpers import torch  # noqa: F401  (skips the module without torch)
 
-from conformance.plugin import conformance_tests
+from xlinalg_conformance.plugin import conformance_tests
 
 test_conformance_torch = conformance_tests("torch")

@@ -81,7 +81,7 @@ def test_solve_triangular_alias_reads_one_triangle_as_torch_does(rng):
 def test_potri_vs_cholesky_inverse(lower, rng):
     """Values agree. Gradients agree on the factor's triangle; off it torch.cholesky_inverse
     returns non-zero entries (it differentiates as if the whole input were the factor
-    although its forward reads one triangle), potri masks them (DESIGN §4)."""
+    although its forward reads one triangle), potri masks them (docs/conventions.md)."""
     (f,) = tensors(inputs("potri", {"lower": lower}, rng))
     tri = (lambda x: x.tril()) if lower else (lambda x: x.triu())
     f = tri(f)
@@ -129,7 +129,7 @@ def _eigh_cols(a):
 
 def test_syevd_gradient_is_symmetric_eigh_is_not(rng):
     """torch.linalg.eigh returns the unsymmetrized V (diag(w̄) + F ∘ VᵀV̄) Vᵀ when the loss
-    depends on the eigenvectors; syevd returns its symmetric part (DESIGN §4). Both agree on
+    depends on the eigenvectors; syevd returns its symmetric part (docs/conventions.md). Both agree on
     symmetric directions, i.e. sym(torch's gradient) equals syevd's."""
     (a,) = tensors(inputs("syevd", {}, rng))
     _, (g_ours,) = _grads(xt.syevd, (a,), rng)
@@ -142,7 +142,7 @@ def test_syevd_degenerate_gradient_is_finite_where_eigh_is_nan():
     """At A = diag(1, 1, 2) the loss sum(W ∘ V exp(Λ) Vᵀ) has NaN gradients with
     torch.linalg.eigh; syevd's are finite. They equal the exact gradient sym(W) ∘ D (D the
     divided differences of exp) except inside the degenerate block, where the g′ term
-    (e · sym(W)_01) is dropped: exact matrix-function gradients need g′ (DESIGN §4)."""
+    (e · sym(W)_01) is dropped: exact matrix-function gradients need g′ (docs/conventions.md)."""
     a = torch.diag(torch.tensor([1.0, 1.0, 2.0], dtype=torch.float64))
     w = torch.tensor(np.random.default_rng(0).standard_normal((3, 3)))
 

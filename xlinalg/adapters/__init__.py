@@ -49,6 +49,46 @@ def bound(adapter, op):
     return fn
 
 
+#: framework -> (modules whose absence means the framework is not installed, pip extra)
+EXTRAS = {
+    "torch": (("torch",), "torch"),
+    "jax": (("jax", "jaxlib"), "jax"),
+    "mxnet": (("mxnet",), "mxnet"),
+}
+
+
+def require(framework: str):
+    """Import and return ``framework``'s module, or say how to install it.
+
+    Parameters
+    ----------
+    framework : str
+        ``"torch"``, ``"jax"`` or ``"mxnet"``.
+
+    Returns
+    -------
+    module
+        The framework's top-level module.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When the framework (or a module it needs, such as ``jaxlib``) is not installed; the
+        message names the pip extra that installs it, e.g. ``pip install "xlinalg[torch]"``.
+    """
+    modules, extra = EXTRAS[framework]
+    try:
+        return importlib.import_module(framework)
+    except ModuleNotFoundError as exc:
+        if exc.name not in modules:
+            raise
+        raise ModuleNotFoundError(
+            f"xlinalg.{framework} needs {exc.name}, which is not installed ({exc}); "
+            f'install it with: pip install "xlinalg[{extra}]"',
+            name=exc.name,
+        ) from exc
+
+
 def _import(module):
     loaded = sys.modules.get(module)  # no import machinery on the hot path (torch.compile traces it)
     if loaded is not None:

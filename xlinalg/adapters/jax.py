@@ -21,11 +21,13 @@ come out NaN (or inf) while the others are unaffected.
 
 from __future__ import annotations
 
+import array_api_compat
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..core import apply
+from ..core.docs import bind_metadata
 from ..core.operator import Operator
 
 _functions: dict[tuple, object] = {}
@@ -84,20 +86,47 @@ def bind(op: Operator):
             )
         # NumPy arrays are taken as JAX functions take them (jnp.asarray); any other library
         # mixed in is rejected by the namespace check.
-        arrays = tuple(jnp.asarray(x) if isinstance(x, np.ndarray) else x for x in arrays)
+        arrays = tuple(jnp.asarray(x) if isinstance(x, (np.ndarray, np.generic)) else x for x in arrays)
+        if not any(isinstance(x, jax.Array) for x in arrays):
+            _reject_other_library(op, arrays)
         xp = apply.namespace(op, arrays)
         apply.validate(op, xp, arrays, params)
         outputs = differentiable(op, params)(*arrays)
         return tuple(outputs) if op.multiple_outputs else outputs[0]
 
-    from ..api import docstring, signature
+    return bind_metadata(fn, op, "xlinalg.jax", _NOTE)
 
-    fn.__signature__ = signature(op)
-    fn.__name__ = fn.__qualname__ = op.name
-    fn.__module__ = "xlinalg.jax"
-    fn.__doc__ = docstring(op) + _NOTE
-    fn.operator = op
-    return fn
+
+def _reject_other_library(op: Operator, arrays) -> None:
+    """Raise ``TypeError`` when arrays of another library (torch, MXNet, ...) and no JAX array
+    are passed to a JAX function; anything else is left to the namespace check.
+
+    Parameters
+    ----------
+    op : Operator
+        The operator called.
+    arrays : tuple
+        The call's array arguments, NumPy arrays already converted.
+
+    Raises
+    ------
+    TypeError
+        ``"<op>: expected JAX arrays (or NumPy arrays), got torch.Tensor for A"``.
+    """
+    other = [(name, x) for name, x in zip(op.arg_names, arrays) if array_api_compat.is_array_api_obj(x) or _is_ndarray_like(x)]
+    if other:
+        kinds = ", ".join(f"{_kind(x)} for {name}" for name, x in other)
+        raise TypeError(f"{op.name}: expected JAX arrays (or NumPy arrays), got {kinds}")
+
+
+def _is_ndarray_like(x) -> bool:
+    """Arrays that are no Array API objects but plainly arrays (MXNet's NDArray)."""
+    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, (list, tuple))
+
+
+def _kind(x) -> str:
+    cls = type(x)
+    return f"{cls.__module__.split('.')[0]}.{cls.__name__}"
 
 
 _NOTE = """

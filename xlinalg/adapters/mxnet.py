@@ -6,8 +6,8 @@ Symbols with the signature of ``mx.nd.linalg.<op>``. One generic custom operator
 ``xlinalg_<op>``; it runs the core rules (:mod:`xlinalg.core.apply`) on NumPy views of the
 data (CPU; DLPack, zero-copy) or on CuPy views (GPU; DLPack), so the operators work in
 imperative autograd (``grad_req`` "write" and "add"), in ``mx.sym`` graphs and in hybridized
-blocks. On the CPU the core's kernel table is NumPy's with MXNet's own batched LAPACK calls
-for the factorizations and solves (:func:`cpu_kernels`).
+blocks. On the CPU the core runs with :mod:`xlinalg.kernels.mxnet`'s table (NumPy's, with
+MXNet's own batched LAPACK calls for the factorizations and solves; :func:`cpu_kernels`).
 
 Imperatively the forward rule runs at the call, in the calling thread, so bad input raises
 :class:`~xlinalg.LinAlgError` (or ``ValueError``/``TypeError``) synchronously; the custom
@@ -30,7 +30,6 @@ import threading
 import numpy as np
 
 from ..core import apply
-from ..core import batch as _batch
 
 #: MXNet names the array arguments of every linalg operator A, B, C in order.
 ARG_NAMES = ("A", "B", "C")
@@ -126,11 +125,6 @@ def _decode(op, text: str) -> tuple[dict, dict]:
 
 
 # ---- validation and shapes without data -------------------------------------------------------------
-def _stand_in(shape, dtype):
-    """A NumPy array of ``shape``/``dtype`` that holds no memory (all strides zero)."""
-    return np.lib.stride_tricks.as_strided(np.zeros((), dtype=dtype), shape=tuple(shape), strides=(0,) * len(shape))
-
-
 def _dtype(d):
     try:
         return np.dtype(d)
@@ -139,48 +133,22 @@ def _dtype(d):
 
 
 def validate(op, shapes, dtypes, core: dict, extras: dict) -> tuple:
-    """Check a call from shapes and dtypes alone (the core's checks, same messages); return
-    the shapes as the core sees them (``axis`` moved to the second-to-last place)."""
+    """Check a call from shapes and dtypes alone (the core's signature check, same messages);
+    return the shapes as the core sees them (``axis`` moved to the second-to-last place)."""
     if len(shapes) != len(op.args):
         raise TypeError(f"{op.name}: expected {len(op.args)} array argument(s), got {len(shapes)}")
     shapes = tuple(_swap(tuple(s), _row_axis(op, extras, len(s)) if len(s) >= 2 else None) for s in shapes)
-    for d, arg in zip(dtypes, op.args):
-        name = _dtype(d).name
-        if name not in apply.SUPPORTED_DTYPES:
-            raise TypeError(f"{op.name}: argument {arg.name} has unsupported dtype {name}; supported: {', '.join(apply.SUPPORTED_DTYPES)}")
-    apply.validate(op, np, [_stand_in(s, d) for s, d in zip(shapes, dtypes)], core)
+    apply.check_signature(op, shapes, [_dtype(d).name for d in dtypes], core)
     return shapes
 
 
 def output_shapes(op, core_shapes_in, core: dict, extras: dict) -> tuple:
-    """MXNet output shapes for (validated, axis-moved) input shapes."""
-    batch = _batch.broadcast_batch([_batch.batch_shape(s, a.ndim) for s, a in zip(core_shapes_in, op.args)])
-    cores = tuple(tuple(s[len(s) - a.ndim:]) for s, a in zip(core_shapes_in, op.args))
-    outs = _core_output_shapes(op.name, cores, tuple(sorted(core.items())))
-    ndim = len(batch) + 2
-    axis = _row_axis(op, extras, ndim) if extras else None
+    """MXNet output shapes for (validated, axis-moved) input shapes: the spec's shape rule."""
+    _, outs, _ = apply.check_signature(op, core_shapes_in, ["float64"] * len(op.args), core)
     return tuple(
-        mxnet_shape(_swap((*batch, *c), axis if len(c) == 2 else None)) for c in outs
+        mxnet_shape(_swap(s, _row_axis(op, extras, len(s)) if extras and o.ndim == 2 else None))
+        for s, o in zip(outs, op.outputs)
     )
-
-
-_probe_cache: dict = {}
-
-
-def _core_output_shapes(name, cores, params_items) -> tuple:
-    """Core output shapes of one matrix, found once per (operator, core shapes, parameters) by
-    running the forward rule on zeros (failures are NaN, not errors)."""
-    key = (name, cores, params_items)
-    shapes = _probe_cache.get(key)
-    if shapes is None:
-        from ..core.operator import get
-
-        op = get(name)
-        with np.errstate(all="ignore"):
-            call = apply.prepare(op, [np.zeros(c) for c in cores], dict(params_items))
-            outs = apply.forward(call, check=False)
-        shapes = _probe_cache[key] = tuple(tuple(y.shape) for y in outs)
-    return shapes
 
 
 # ---- data between MXNet and the core -------------------------------------------------------------------
@@ -264,82 +232,19 @@ def _host(value):
 
 
 # ---- kernels ----------------------------------------------------------------------------------------
-def cpu_kernels():
-    """The kernel table the adapter runs the core with on the CPU: NumPy's, with MXNet's own
-    batched LAPACK/BLAS calls for the primitives where NumPy's gufuncs are slow on batches of
-    small matrices (see :class:`MxnetCpuKernels`)."""
-    global _cpu_kernels
-    if _cpu_kernels is None:
-        _cpu_kernels = _make_cpu_kernels()
-    return _cpu_kernels
-
-
 _cpu_kernels = None
 
 
-def _make_cpu_kernels():
-    import array_api_compat.numpy as xp_numpy
+def cpu_kernels():
+    """The kernel table the core runs with on data from CPU NDArrays: NumPy's, with MXNet's own
+    batched LAPACK calls for the factorizations and solves
+    (:class:`xlinalg.kernels.mxnet.MxnetKernels`; imported, with MXNet, on first use)."""
+    global _cpu_kernels
+    if _cpu_kernels is None:
+        from ..kernels import mxnet as _kernels
 
-    from ..kernels.numpy import NumpyKernels
-
-    mx = _mx()
-
-    class MxnetCpuKernels(NumpyKernels):
-        """NumPy kernels whose Cholesky, triangular solve, inverse and eigendecomposition run
-        in MXNet's C++ operators (``mx.nd.linalg``: one batched call instead of NumPy's
-        per-matrix gufunc loop). Where MXNet reports a LAPACK failure (a matrix not positive
-        definite, a singular matrix) the NumPy kernel redoes the call, giving NaN for the failing
-        entries as the kernel contract asks."""
-
-        name = "mxnet-cpu"
-
-        def cholesky(self, a):
-            if a.shape[-1] < CHOLESKY_MIN_ORDER:  # NumPy's batched Cholesky is as fast
-                return super().cholesky(a)
-            return self._native(lambda x: mx.nd.linalg.potrf(x), super().cholesky, a)
-
-        def inv(self, a):
-            return self._native(lambda x: mx.nd.linalg.inverse(x), super().inv, a)
-
-        def eigh(self, a):
-            if not _usable(a):
-                return super().eigh(a)
-            u, lam = mx.nd.linalg.syevd(_nd(a))
-            return _np(lam), np.swapaxes(_np(u), -1, -2)
-
-        def solve_triangular(self, a, b, *, lower, transpose=False, left=True):
-            a, b = np.asarray(a), np.asarray(b)
-            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-            if not (_usable(a) and _usable(b)):
-                return super().solve_triangular(a, b, lower=lower, transpose=transpose, left=left)
-            if a.shape[:-2] != batch:
-                a = np.broadcast_to(a, batch + a.shape[-2:])
-            if b.shape[:-2] != batch:
-                b = np.broadcast_to(b, batch + b.shape[-2:])
-            x = mx.nd.linalg.trsm(_nd(a), _nd(b), transpose=transpose, rightside=not left, lower=lower)
-            return _np(x)
-
-        def _native(self, fn, fallback, a):
-            if not _usable(a):
-                return fallback(a)
-            try:
-                return _np(fn(_nd(a)))
-            except mx.base.MXNetError:
-                return fallback(a)
-
-    return MxnetCpuKernels(xp_numpy)
-
-
-#: Below this many elements an MXNet call costs more than NumPy's gufunc loop.
-MIN_SIZE = 4096
-#: From this order on MXNet's Cholesky beats NumPy's (batched or not).
-CHOLESKY_MIN_ORDER = 64
-
-
-def _usable(a) -> bool:
-    """Whether to hand ``a`` to MXNet: large enough to pay for the call, and not empty
-    (MXNet's legacy shapes cannot hold empty arrays)."""
-    return a.ndim >= 2 and a.size >= MIN_SIZE
+        _cpu_kernels = _kernels.cpu_kernels()
+    return _cpu_kernels
 
 
 def _nd(a):
@@ -353,11 +258,6 @@ def _nd(a):
     out = mx.nd.empty(a.shape, dtype=a.dtype)
     out._sync_copyfrom(a)
     return out
-
-
-def _np(x):
-    """A NumPy view (or copy) of the CPU NDArray ``x``."""
-    return np.from_dlpack(_ReadView(x)) if _DLPACK and x.size else x.asnumpy()
 
 
 def _prepare(op, inputs, core):

@@ -27,6 +27,7 @@ import torch
 
 from ..core import apply
 from ..core.apply import Call
+from ..core.docs import bind_metadata
 from ..core.operator import Operator
 from ..kernels import kernels_for
 
@@ -136,12 +137,5 @@ def bind(op: Operator):
             return traceable.apply(*call.inputs, static)
         return cls.apply(*call.inputs, static)
 
-    from ..api import docstring, signature
-
-    fn.__signature__ = signature(op)
-    fn.__doc__ = docstring(op)
-    fn.__name__ = fn.__qualname__ = op.name
-    fn.__module__ = "xlinalg.torch"
-    fn.operator = op
     fn.function = cls
-    return fn
+    return bind_metadata(fn, op, "xlinalg.torch")

@@ -3,22 +3,26 @@
 Every entry point (the public functions, ``vjp``/``jvp``, the framework adapters) goes through
 here: :func:`prepare` validates and broadcasts the inputs, :func:`forward` reads structured
 arguments and runs the forward rule, :func:`jvp`/:func:`vjp` project tangents and cotangents
-onto the arguments' structure around the rules, :func:`check_failure` turns non-finite outputs
-of finite inputs into :class:`~xlinalg.LinAlgError` (eagerly only).
+onto the arguments' structure around the rules, :func:`check_failure` applies the failure
+policy (eagerly a :class:`~xlinalg.LinAlgError` naming the batch entry whose input is not finite
+or whose output is not; traced, that entry's outputs entirely NaN).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import array_api_compat
 
-from ..errors import LinAlgError
+from ..errors import LinAlgError, error_class  # noqa: F401  (LinAlgError: the documented type)
 from ..kernels import kernels_for
 from . import batch as _batch
 from .matrix import from_triangle, sym, tri
 from .operator import Operator
+from .shapes import ShapeError, doc_shape, output_shapes
 
 SUPPORTED_DTYPES = ("float32", "float64")
 
@@ -37,31 +41,89 @@ class Call:
 
 
 def resolve_params(op: Operator, params: Mapping[str, Any]) -> dict:
-    """Defaults filled in; unknown names and ill-typed values rejected."""
+    """The operator's parameters with defaults filled in, each as a plain Python value.
+
+    Parameters
+    ----------
+    op : Operator
+        The operator called.
+    params : mapping
+        The keyword parameters of the call. A parameter whose default is a ``bool`` takes a
+        bool, ``0``/``1`` or a 0-d boolean or integer array (``numpy.True_``); one whose default is
+        an ``int`` an integral number or a 0-d integer array; one whose default is a ``float``
+        any ``numbers.Real`` or a 0-d real array. Strings, ``None`` and arrays of more than one
+        element are rejected.
+
+    Returns
+    -------
+    dict
+        Every parameter of ``op``, as ``bool``, ``int`` or ``float``.
+
+    Raises
+    ------
+    TypeError
+        For an unknown name or an ill-typed value, naming the operator, the parameter and the
+        value with its type.
+    """
     unknown = set(params) - set(op.params)
     if unknown:
         allowed = ", ".join(op.params) or "none"
         raise TypeError(f"{op.name}: unexpected parameter(s) {', '.join(sorted(unknown))}; allowed: {allowed}")
     out = dict(op.params)
-    out.update(params)
-    for name, value in out.items():
+    for name, value in params.items():
         default = op.params[name]
-        if isinstance(default, bool):
-            if not isinstance(value, (bool, int)) or value not in (0, 1):
-                raise TypeError(f"{op.name}: parameter {name} must be a bool, got {value!r}")
-            out[name] = bool(value)
-        elif isinstance(default, int):
-            if isinstance(value, bool) or int(value) != value:
-                raise TypeError(f"{op.name}: parameter {name} must be an int, got {value!r}")
-            out[name] = int(value)
-        elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                try:
-                    value = float(value)
-                except (TypeError, ValueError):
-                    raise TypeError(f"{op.name}: parameter {name} must be a real number, got {value!r}") from None
-            out[name] = float(value)
+        if type(value) is type(default):  # the common case, also while a compiler traces
+            out[name] = value
+            continue
+        kind = "bool" if isinstance(default, bool) else "int" if isinstance(default, int) else "float"
+        out[name] = _param_value(op, name, value, kind)
     return out
+
+
+_PARAM_KINDS = {"bool": "a bool", "int": "an int", "float": "a real number"}
+
+
+def _param_value(op: Operator, name: str, value, kind: str):
+    """``value`` as the Python ``bool``/``int``/``float`` a parameter of ``kind`` takes, or a
+    ``TypeError`` naming the operator, the parameter and the value."""
+    scalar = _python_scalar(value)
+    if kind == "bool":
+        if isinstance(scalar, bool) or (isinstance(scalar, int) and scalar in (0, 1)):
+            return bool(scalar)
+    elif kind == "int":
+        if isinstance(scalar, int) and not isinstance(scalar, bool):
+            return scalar
+        if isinstance(scalar, float) and scalar.is_integer():
+            return int(scalar)
+    elif isinstance(scalar, (int, float)) and not isinstance(scalar, bool):
+        return float(scalar)
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    raise TypeError(f"{op.name}: parameter {name} must be {_PARAM_KINDS[kind]}, got {text} ({type(value).__name__})")
+
+
+def _python_scalar(value):
+    """``value`` as a Python ``bool``, ``int`` or ``float`` when it is a real number or a 0-d
+    array holding one; otherwise ``None``."""
+    if value is None or isinstance(value, (str, bytes)):
+        return None
+    if isinstance(value, numbers.Number):
+        if isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            return float(value)
+        return None  # complex
+    shape = getattr(value, "shape", None)
+    if shape is None or tuple(shape) != () or not hasattr(value, "item"):
+        return None  # not a 0-d array (NumPy's bool_ scalar is one: shape ())
+    try:
+        item = value.item()
+    except Exception:  # a symbolic value without data
+        return None
+    return item if isinstance(item, (bool, int, float)) else None
 
 
 def namespace(op: Operator, arrays) -> Any:
@@ -87,42 +149,58 @@ def prepare(op: Operator, arrays, params: Mapping[str, Any], xp=None) -> Call:
         raise TypeError(f"{op.name}: expected {len(op.args)} array argument(s) ({', '.join(op.arg_names)}), got {len(arrays)}")
     params = resolve_params(op, params)
     xp = namespace(op, arrays) if xp is None else xp
-    validate(op, xp, arrays, params)
+    batch = validate(op, xp, arrays, params)[0]
     shapes = tuple(tuple(x.shape) for x in arrays)
-    batch = _batch.broadcast_batch([_batch.batch_shape(s, a.ndim) for s, a in zip(shapes, op.args)])
     inputs = tuple(_batch.broadcast_to_batch(xp, x, batch, a.ndim) for x, a in zip(arrays, op.args))
     return Call(op, xp, kernels_for(xp), inputs, shapes, batch, params)
 
 
-def validate(op: Operator, xp, arrays, params) -> None:
-    dtypes = set()
-    for arg, x in zip(op.args, arrays):
-        dtype = _dtype_name(xp, x.dtype)
+def validate(op: Operator, xp, arrays, params) -> tuple:
+    """Check a call's arrays against ``op``'s signature; see :func:`check_signature`."""
+    return check_signature(op, [tuple(x.shape) for x in arrays], [_dtype_name(xp, x.dtype) for x in arrays], params)
+
+
+def check_signature(op: Operator, shapes, dtypes, params) -> tuple:
+    """Validate argument ``shapes`` and ``dtypes`` (names) against ``op``'s signature and
+    shape rule, with messages naming the operator, the arguments and their shapes.
+
+    Returns ``(batch, output shapes, dtype)``: the broadcast batch shape, the full shape of
+    each output and the outputs' dtype (the inputs' common dtype)."""
+    shapes = [tuple(s) for s in shapes]
+    desc = ", ".join(f"{a.name}: {s}" for a, s in zip(op.args, shapes))
+    for arg, shape, dtype in zip(op.args, shapes, dtypes):
         if dtype not in SUPPORTED_DTYPES:
             raise TypeError(
                 f"{op.name}: argument {arg.name} has unsupported dtype {dtype}; supported: {', '.join(SUPPORTED_DTYPES)}"
             )
-        dtypes.add(dtype)
-        if x.ndim < arg.ndim:
-            kind = "a matrix" if arg.ndim == 2 else "a vector"
-            raise ValueError(
-                f"{op.name}: argument {arg.name} must have at least {arg.ndim} dimensions ({kind} per batch entry), got shape {tuple(x.shape)}"
-            )
-        if arg.square and x.shape[-1] != x.shape[-2]:
-            raise ValueError(f"{op.name}: argument {arg.name} must be square, got shape {tuple(x.shape)}")
-    if len(dtypes) > 1:
-        desc = ", ".join(f"{a.name}: {_dtype_name(xp, x.dtype)}" for a, x in zip(op.args, arrays))
-        raise TypeError(f"{op.name}: arguments must share one dtype, got {desc}")
-    batches = [_batch.batch_shape(tuple(x.shape), a.ndim) for x, a in zip(arrays, op.args)]
-    if _batch.broadcast_batch(batches) is None:
-        desc = ", ".join(f"{a.name}: {tuple(x.shape)}" for a, x in zip(op.args, arrays))
+        if len(shape) < arg.ndim:
+            raise ValueError(f"{op.name}: {_rank_message(op, arg, shape)}")
+        if arg.square and shape[-1] != shape[-2]:
+            raise ValueError(f"{op.name}: argument {arg.name} must be square, got shape {shape}")
+    if len(set(dtypes)) > 1:
+        kinds = ", ".join(f"{a.name}: {d}" for a, d in zip(op.args, dtypes))
+        raise TypeError(f"{op.name}: arguments must share one dtype, got {kinds}")
+    batch = _batch.broadcast_batch([_batch.batch_shape(s, a.ndim) for s, a in zip(shapes, op.args)])
+    if batch is None:
         raise ValueError(f"{op.name}: batch dimensions do not broadcast ({desc})")
-    if op.check is not None:
-        core = tuple(tuple(x.shape[x.ndim - a.ndim:]) for x, a in zip(arrays, op.args))
-        message = op.check(core, params)
-        if message:
-            desc = ", ".join(f"{a.name}: {tuple(x.shape)}" for a, x in zip(op.args, arrays))
-            raise ValueError(f"{op.name}: {message} ({desc})")
+    core = [s[len(s) - a.ndim:] for s, a in zip(shapes, op.args)]
+    try:
+        out = output_shapes(op, core, params)
+    except ShapeError as exc:
+        raise ValueError(f"{op.name}: {exc} ({desc})") from None
+    return batch, tuple(batch + s for s in out), dtypes[0] if dtypes else None
+
+
+def _rank_message(op: Operator, arg, shape) -> str:
+    """Why ``shape`` is too small for ``arg``, and how to pass a vector as a matrix."""
+    kind = "a matrix" if arg.ndim == 2 else "a vector"
+    text = (
+        f"argument {arg.name} must have at least {arg.ndim} dimensions ({kind} {doc_shape(arg.dims)} "
+        f"per batch entry), got shape {tuple(shape)}"
+    )
+    if arg.ndim == 2 and len(shape) == 1 and not arg.square:
+        text += "; for a vector b pass b[..., None] (a matrix with one column)"
+    return text
 
 
 def _dtype_name(xp, dtype) -> str:
@@ -163,12 +241,12 @@ def project(call: Call, values) -> tuple:
 
 # ---- rules ----------------------------------------------------------------------------------
 def forward(call: Call, inputs=None, *, check: bool = True) -> tuple:
-    """Outputs of the forward rule (a tuple); raises on failure when ``check`` and eager."""
+    """Outputs of the forward rule (a tuple) under the failure policy (:func:`check_failure`):
+    raises on failure when ``check`` and eager; traced, or without ``check``, a failing batch
+    entry's outputs are entirely NaN."""
     read_inputs = read(call, inputs)
     outputs = tuple(call.op.forward(call.xp, call.kern, *read_inputs, **call.params))
-    if check:
-        check_failure(call, read_inputs, outputs)
-    return outputs
+    return check_failure(call, read_inputs, outputs, eager=check)
 
 
 def jvp(call: Call, outputs, tangents, inputs=None) -> tuple:
@@ -194,30 +272,151 @@ def vjp(call: Call, outputs, cotangents, inputs=None, *, unbroadcast: bool = Tru
 
 
 # ---- failures -------------------------------------------------------------------------------
-def check_failure(call: Call, inputs, outputs) -> None:
-    """Raise :class:`LinAlgError` naming the first batch entry whose outputs are not finite
-    although its inputs are (skipped for traced values and for operators without failures)."""
+def check_failure(call: Call, inputs, outputs, *, eager: bool = True) -> tuple:
+    """The failure policy of operators that declare a ``failure`` (potrf, potri, potrs, trsm,
+    inverse, ...), the same in every framework.
+
+    A batch entry fails when an input it reads is not finite (only the named triangle of a
+    symmetric or triangular argument is read) or when its outputs are not finite although its
+    inputs are (the operator's ``failure``: not positive definite, singular). Eagerly the first
+    failing entry raises; traced (``jax.jit``, ``vmap``, ``torch.compile``: no data to test)
+    every element of every output of a failing entry is NaN and the other entries are
+    unchanged. Operators without a ``failure`` keep IEEE semantics: outputs pass unchanged.
+
+    Parameters
+    ----------
+    call : Call
+        The prepared call.
+    inputs : tuple of arrays
+        The inputs as the forward rule read them (:func:`read`), batch axes broadcast.
+    outputs : tuple of arrays
+        The forward rule's outputs.
+    eager : bool, default True
+        ``False`` where a caller cannot raise at the call (a symbolic graph): failing entries
+        come out NaN as when traced.
+
+    Returns
+    -------
+    tuple of arrays
+        ``outputs``, with failing entries NaN when traced or not ``eager``.
+
+    Raises
+    ------
+    LinAlgError
+        Eagerly, naming the operator, the cause (``input contains NaN or inf`` or the
+        operator's ``failure``), the first failing batch index and the argument shapes. Its
+        class is :func:`xlinalg.errors.error_class` of the kernel table's ``error_base``, so it
+        is also the library's own error (``numpy.linalg.LinAlgError``,
+        ``torch.linalg.LinAlgError``) where the library has one.
+    """
     op, xp = call.op, call.xp
-    if op.failure is None or any(call.kern.is_traced(y) for y in outputs):
-        return
-    if all(bool(xp.all(xp.isfinite(y))) for y in outputs):  # the common case: one pass each
-        return
-    bad = None
-    for y, spec in zip(outputs, op.outputs):
-        entry_ok = _all_finite(xp, y, spec.ndim)
-        bad = ~entry_ok if bad is None else bad | ~entry_ok
-    bad = xp.reshape(bad, (-1,))
+    outputs = tuple(outputs)
+    if op.failure is None:
+        return outputs
+    if not eager or any(call.kern.is_traced(v) for v in (*outputs, *inputs)):
+        return fill_failed(call, inputs, outputs)
+    ok = None
+    for v in (*outputs, *inputs):  # the common case: one pass over each array, one sync
+        finite = xp.all(xp.isfinite(v))
+        ok = finite if ok is None else ok & finite
+    if ok is None or bool(ok):
+        return outputs
+    bad_input = xp.reshape(_failed_entries(call, inputs, outputs=False), (-1,))
+    bad = bad_input | xp.reshape(_failed_entries(call, outputs, outputs=True), (-1,))
     if bad.shape[0] == 0 or not bool(xp.any(bad)):
-        return
-    for x, arg in zip(inputs, op.args):  # non-finite inputs give non-finite outputs: no error
-        bad = bad & xp.reshape(_all_finite(xp, x, arg.ndim), (-1,))
-    if not bool(xp.any(bad)):
-        return
+        return outputs
     first = int(xp.argmax(xp.astype(bad, xp.int8)))
+    cause = NON_FINITE_INPUT if bool(bad_input[first]) else op.failure
     index = _batch.unravel(first, call.batch)
     where = f"batch index {index}" if call.batch else "the input"
     desc = ", ".join(f"{a.name}: {s}" for a, s in zip(op.args, call.shapes))
-    raise LinAlgError(f"{op.name}: {op.failure} at {where} ({desc})", operator=op.name, index=index)
+    cls = error_class(getattr(call.kern, "error_base", None))
+    raise cls(f"{op.name}: {cause} at {where} ({desc})", operator=op.name, index=index)
+
+
+#: The cause named by :func:`check_failure` for a batch entry whose input is not finite.
+NON_FINITE_INPUT = "input contains NaN or inf"
+
+
+def fill_failed(call: Call, inputs, outputs) -> tuple:
+    """``outputs`` with every element of the failing batch entries NaN (no data-dependent
+    control flow: traceable by every compiler).
+
+    Parameters
+    ----------
+    call : Call
+        The prepared call.
+    inputs : tuple of arrays
+        The inputs as the forward rule read them (:func:`read`).
+    outputs : tuple of arrays
+        The forward rule's outputs.
+
+    Returns
+    -------
+    tuple of arrays
+        The outputs, each batch entry whose inputs are not finite or whose outputs are not
+        finite entirely NaN, including elements the rule sets to zero (a factor's other
+        triangle); dtypes and shapes unchanged.
+    """
+    xp = call.xp
+    bad = _failed_entries(call, inputs, outputs=False) | _failed_entries(call, outputs, outputs=True)
+    filled = []
+    for y, spec in zip(outputs, call.op.outputs):
+        mask = bad[(...,) + (None,) * spec.ndim] if spec.ndim else bad
+        z = xp.where(mask, math.nan, y)
+        filled.append(z if z.dtype == y.dtype else xp.astype(z, y.dtype))
+    return tuple(filled)
+
+
+def _failed_entries(call: Call, arrays, *, outputs: bool):
+    """Boolean array of batch shape: which entries of ``arrays`` (the call's outputs, or its
+    read inputs) hold a non-finite element."""
+    specs = call.op.outputs if outputs else call.op.args
+    bad = None
+    for x, spec in zip(arrays, specs):
+        entry = ~_all_finite(call.xp, x, spec.ndim)
+        bad = entry if bad is None else bad | entry
+    return bad
+
+
+def rank_error(op: Operator, arg, shape, params: Mapping[str, Any] | None = None) -> ValueError:
+    """The error for an argument with fewer axes than its core rank.
+
+    Parameters
+    ----------
+    op : Operator
+        The operator called.
+    arg : Arg
+        The argument's spec (one of ``op.args``).
+    shape : tuple of int
+        The shape the caller passed for it.
+    params : mapping, optional
+        The call's (resolved) parameters; a ``flip`` parameter (``rightside``) decides the
+        orientation of the expected matrix and so how a vector becomes one.
+
+    Returns
+    -------
+    ValueError
+        Naming the operator, the argument, the shape expected and the shape given. For a vector
+        passed as a non-square matrix argument that shares a dimension with a square argument
+        (the right-hand side ``B`` of ``potrs``, ``trsm``, ``trmm``), it also says how to pass
+        the vector: ``b[..., None]`` (a column) or, where the shared dimension is the columns
+        (``rightside=True``), ``b[..., None, :]`` (a row).
+    """
+    shape = tuple(shape)
+    dims = arg.dims_for(params or {})
+    kind = "a matrix" if arg.ndim == 2 else "a vector"
+    text = (
+        f"{op.name}: argument {arg.name} must have at least {arg.ndim} dimensions ({kind} {doc_shape(dims)} "
+        f"per batch entry), got shape {shape}"
+    )
+    if arg.ndim == 2 and len(shape) == 1 and not arg.square:
+        square = {a.dims[0] for a in op.args if a.square}
+        if dims[0] in square:
+            text += "; for a vector b pass b[..., None]"
+        elif dims[1] in square:
+            text += "; for a vector b pass b[..., None, :]"
+    return ValueError(text)
 
 
 def _all_finite(xp, x, core_ndim: int):

@@ -63,21 +63,44 @@ def _gemm2_vjp(xp, kern, inputs, outputs, cotangents, *, transpose_a, transpose_
     return _unop(xp, ga, transpose_a), _unop(xp, gb, transpose_b)
 
 
+def _gemm2_reference(a, b, *, transpose_a, transpose_b, alpha):
+    return (alpha * ((a.T if transpose_a else a) @ (b.T if transpose_b else b)),)
+
+
+def _product_condition(arrays, params):
+    """Componentwise rounding bound of the product (and sum) relative to its size."""
+    import numpy as np
+
+    a, b = arrays[0], arrays[1]
+    opa = np.swapaxes(a, -1, -2) if params["transpose_a"] else a
+    opb = np.swapaxes(b, -1, -2) if params["transpose_b"] else b
+    bound = abs(params["alpha"]) * (np.abs(opa) @ np.abs(opb))
+    exact = params["alpha"] * (opa @ opb)
+    if len(arrays) == 3:
+        bound = bound + abs(params["beta"]) * np.abs(arrays[2])
+        exact = exact + params["beta"] * arrays[2]
+    if bound.size == 0:
+        return 1.0
+    return max(1.0, float(np.max(bound)) / max(float(np.max(np.abs(exact))), 1e-300))
+
+
 gemm2 = register(
     Operator(
         name="gemm2",
-        args=(Arg("A"), Arg("B")),
-        outputs=(Output("out"),),
+        args=(Arg("A", dims=("m", "k"), flip="transpose_a"), Arg("B", dims=("k", "p"), flip="transpose_b")),
+        outputs=(Output("out", dims=("m", "p")),),
         params={"transpose_a": False, "transpose_b": False, "alpha": 1.0},
         forward=_gemm2_forward,
         jvp=_gemm2_jvp,
         vjp=_gemm2_vjp,
-        check=_product_check,
         summary="General matrix product ``alpha * op(A) @ op(B)``.",
         math="""\
 Forward:  ``Out = α op(A) op(B)``.
 JVP:      ``dOut = α (op(dA) op(B) + op(A) op(dB))``.
 VJP:      ``op(A)‾ = α Ḡ op(B)ᵀ``,  ``op(B)‾ = α op(A)ᵀ Ḡ``.""",
+        grid={"transpose_a": (False, True), "transpose_b": (False, True), "alpha": (1.0, -0.7)},
+        reference=_gemm2_reference,
+        condition=_product_condition,
     )
 )
 
@@ -102,21 +125,31 @@ def _gemm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose_a, transpose_b
     return ga, gb, _scale(beta, cotangents[0])
 
 
+def _gemm_reference(a, b, c, *, transpose_a, transpose_b, alpha, beta):
+    return (alpha * ((a.T if transpose_a else a) @ (b.T if transpose_b else b)) + beta * c,)
+
+
 gemm = register(
     Operator(
         name="gemm",
-        args=(Arg("A"), Arg("B"), Arg("C")),
-        outputs=(Output("out"),),
+        args=(
+            Arg("A", dims=("m", "k"), flip="transpose_a"),
+            Arg("B", dims=("k", "p"), flip="transpose_b"),
+            Arg("C", dims=("m", "p")),
+        ),
+        outputs=(Output("out", dims=("m", "p")),),
         params={"transpose_a": False, "transpose_b": False, "alpha": 1.0, "beta": 1.0},
         forward=_gemm_forward,
         jvp=_gemm_jvp,
         vjp=_gemm_vjp,
-        check=_product_check,
         summary="General matrix product and sum ``alpha * op(A) @ op(B) + beta * C``.",
         math="""\
 Forward:  ``Out = α op(A) op(B) + β C``.
 JVP:      ``dOut = α (op(dA) op(B) + op(A) op(dB)) + β dC``.
 VJP:      ``op(A)‾ = α Ḡ op(B)ᵀ``,  ``op(B)‾ = α op(A)ᵀ Ḡ``,  ``C̄ = β Ḡ``.""",
+        grid={"transpose_a": (False, True), "transpose_b": (False, True), ("alpha", "beta"): ((1.0, 1.0), (-0.7, 2.5))},
+        reference=_gemm_reference,
+        condition=_product_condition,
     )
 )
 
@@ -138,11 +171,15 @@ def _syrk_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, alpha):
     return (xp.matmul(a, gs) if transpose else xp.matmul(gs, a),)
 
 
+def _syrk_reference(a, *, transpose, alpha):
+    return (alpha * (a.T @ a if transpose else a @ a.T),)
+
+
 syrk = register(
     Operator(
         name="syrk",
-        args=(Arg("A"),),
-        outputs=(Output("out"),),
+        args=(Arg("A", dims=("n", "k"), flip="transpose"),),
+        outputs=(Output("out", dims=("n", "n")),),
         params={"transpose": False, "alpha": 1.0},
         forward=_syrk_forward,
         jvp=_syrk_jvp,
@@ -152,6 +189,8 @@ syrk = register(
 Forward:  ``Out = α A Aᵀ`` (``transpose``: ``α Aᵀ A``).
 JVP:      ``dOut = α (dA Aᵀ + A dAᵀ)``.
 VJP:      ``Ā = α (Ḡ + Ḡᵀ) A`` (``transpose``: ``α A (Ḡ + Ḡᵀ)``).""",
+        grid={"transpose": (False, True), "alpha": (1.0, 0.6)},
+        reference=_syrk_reference,
     )
 )
 
@@ -189,16 +228,26 @@ def _trmm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, rightside, lo
     return _scale(alpha, _unop(xp, g_opa, transpose)), _scale(alpha, gb)
 
 
+def _trmm_reference(a, b, *, transpose, rightside, lower, alpha):
+    import numpy as np
+
+    t = np.tril(a) if lower else np.triu(a)
+    opa = t.T if transpose else t
+    return (alpha * (b @ opa if rightside else opa @ b),)
+
+
 trmm = register(
     Operator(
         name="trmm",
-        args=(Arg("A", square=True, structure="triangular"), Arg("B")),
-        outputs=(Output("out"),),
+        args=(
+            Arg("A", dims=("n", "n"), structure="triangular", domain="triangular"),
+            Arg("B", dims=("n", "k"), flip="rightside"),
+        ),
+        outputs=(Output("out", dims=("n", "k"), flip="rightside"),),
         params={"transpose": False, "rightside": False, "lower": True, "alpha": 1.0},
         forward=_trmm_forward,
         jvp=_trmm_jvp,
         vjp=_trmm_vjp,
-        check=_triangular_check,
         summary="Triangular matrix product ``alpha * op(A) @ B`` (or ``alpha * B @ op(A)``).",
         math="""\
 Forward:  ``Out = α op(A) B`` (``rightside``: ``α B op(A)``); only the ``lower``/upper
@@ -206,6 +255,8 @@ Forward:  ``Out = α op(A) B`` (``rightside``: ``α B op(A)``); only the ``lower
 JVP:      ``dOut = α (op(dA) B + op(A) dB)``.
 VJP:      ``op(A)‾ = α Ḡ Bᵀ``, ``B̄ = α op(A)ᵀ Ḡ`` (rightside: ``α Bᵀ Ḡ``, ``α Ḡ op(A)ᵀ``);
           ``Ā`` is masked to the triangle.""",
+        grid={"transpose": (False, True), "rightside": (False, True), "lower": (True, False), "alpha": (1.0, -1.5)},
+        reference=_trmm_reference,
     )
 )
 
@@ -230,16 +281,37 @@ def _trsm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, rightside, lo
     return _unop(xp, g_opa, transpose), _scale(alpha, y)
 
 
+def _trsm_reference(a, b, *, transpose, rightside, lower, alpha):
+    import numpy as np
+    import scipy.linalg
+
+    t = np.tril(a) if lower else np.triu(a)
+    if a.shape[0] == 0:
+        return (alpha * b,)
+    if rightside:  # X op(A) = B  <=>  op(A)ᵀ Xᵀ = Bᵀ
+        return (alpha * scipy.linalg.solve_triangular(t, b.T, lower=lower, trans=0 if transpose else 1).T,)
+    return (alpha * scipy.linalg.solve_triangular(t, b, lower=lower, trans=1 if transpose else 0),)
+
+
+def _zero_diagonal(arrays, params):
+    """A triangular first argument with a zero on its diagonal (singular)."""
+    a = arrays[0].copy()
+    a[..., -1, -1] = 0.0
+    return (a, *arrays[1:])
+
+
 trsm = register(
     Operator(
         name="trsm",
-        args=(Arg("A", square=True, structure="triangular"), Arg("B")),
-        outputs=(Output("out"),),
+        args=(
+            Arg("A", dims=("n", "n"), structure="triangular", domain="triangular"),
+            Arg("B", dims=("n", "k"), flip="rightside"),
+        ),
+        outputs=(Output("out", dims=("n", "k"), flip="rightside"),),
         params={"transpose": False, "rightside": False, "lower": True, "alpha": 1.0},
         forward=_trsm_forward,
         jvp=_trsm_jvp,
         vjp=_trsm_vjp,
-        check=_triangular_check,
         failure="the triangular matrix A is singular (zero on its diagonal)",
         summary="Triangular solve ``alpha * op(A)⁻¹ @ B`` (or ``alpha * B @ op(A)⁻¹``).",
         math="""\
@@ -248,5 +320,8 @@ Forward:  ``X = α op(A)⁻¹ B`` (``rightside``: ``α B op(A)⁻¹``); only the
 JVP:      ``dX = op(A)⁻¹ (α dB − op(dA) X)`` (rightside: ``(α dB − X op(dA)) op(A)⁻¹``).
 VJP:      ``Y = op(A)⁻ᵀ Ḡ``, ``B̄ = α Y``, ``op(A)‾ = −Y Xᵀ``
           (rightside: ``Y = Ḡ op(A)⁻ᵀ``, ``op(A)‾ = −Xᵀ Y``); ``Ā`` masked to the triangle.""",
+        grid={"transpose": (False, True), "rightside": (False, True), "lower": (True, False), "alpha": (1.0, -1.5)},
+        reference=_trsm_reference,
+        breaks=_zero_diagonal,
     )
 )

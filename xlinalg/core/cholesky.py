@@ -4,6 +4,19 @@
 ``U = Lᵀ`` upper triangular. Rules are written for the lower factor; the upper case transposes
 (``U = Lᵀ`` so ``dU = dLᵀ`` and ``L̄ = Ūᵀ``). Derivatives as in Murray (2016), "Differentiation
 of the Cholesky decomposition", with ``Φ(X) = tril(X) − diag(X)/2``.
+
+``potri`` and ``potrs`` differentiate the triangular solves they are computed with, never
+``A = L Lᵀ`` itself: with ``Y = L⁻¹ B``, ``X = L⁻ᵀ Y = A⁻¹ B``, ``Z = L⁻¹ Ḡ`` and ``B̄ = L⁻ᵀ Z``,
+
+``potrs``: ``dX = L⁻ᵀ (L⁻¹ (dB − dL Y) − dLᵀ X)``, ``L̄ = −tril(B̄ Yᵀ + X Zᵀ)``;
+``potri``: ``dX = −(P + Pᵀ)`` with ``P = X dL L⁻¹``, ``L̄ = −tril(X (Ḡ + Ḡᵀ) L⁻ᵀ)``.
+
+Each VJP is the adjoint of its JVP (JAX transposes the JVP into exactly that VJP). They equal
+``dX = −A⁻¹ dA X`` (``dA = dL Lᵀ + L dLᵀ``) and ``L̄ = tril((M + Mᵀ) L)``, ``M = −B̄ Xᵀ``
+(``potri``: ``M = −X Ḡ X``) in exact arithmetic, but never form ``dA`` or ``M``: ``potrs``
+needs only ``n × k`` intermediates and ``O(n² k)`` work (``dA X`` costs ``O(n³)``), and
+``(M + Mᵀ) L`` cancels: ``M`` is of order ``κ(A)`` where the stable forms are of order
+``√κ(A)``, losing about ``√κ(A)`` in relative accuracy.
 """
 
 from __future__ import annotations
@@ -39,11 +52,29 @@ def _potrf_vjp(xp, kern, inputs, outputs, cotangents, *, lower):
     return (kern.solve_triangular(el, p, lower=True, left=False),)
 
 
+def _potrf_reference(a, *, lower):
+    import numpy as np
+    import scipy.linalg
+
+    t = np.tril(a) if lower else np.triu(a)
+    s = t + t.T - np.diag(np.diag(a))
+    return (scipy.linalg.cholesky(s, lower=lower) if s.shape[0] else s,)
+
+
+def _indefinite(arrays, params):
+    """A symmetric matrix with a negative eigenvalue."""
+    import numpy as np
+
+    a = arrays[0].copy()
+    a[..., -1, -1] = -1.0 - np.abs(a).sum()
+    return (a,)
+
+
 potrf = register(
     Operator(
         name="potrf",
-        args=(Arg("A", square=True, structure="symmetric"),),
-        outputs=(Output("out"),),
+        args=(Arg("A", dims=("n", "n"), structure="symmetric", domain="spd"),),
+        outputs=(Output("out", dims=("n", "n")),),
         params={"lower": True},
         forward=_potrf_forward,
         jvp=_potrf_jvp,
@@ -54,23 +85,14 @@ potrf = register(
 Forward:  ``A = L Lᵀ`` (``lower``) or ``A = Uᵀ U``; the other triangle of the result is zero.
 JVP:      ``dL = L Φ(L⁻¹ dA L⁻ᵀ)``,  ``Φ(X) = tril(X) − diag(X)/2``.
 VJP:      ``Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹)``,  ``sym(X) = (X + Xᵀ)/2``.""",
+        grid={"lower": (True, False)},
+        reference=_potrf_reference,
+        breaks=_indefinite,
     )
 )
 
 
 # ---- potri ------------------------------------------------------------------------------------
-def _factor_product_tangent(xp, f, df, lower):
-    """``dA`` for ``A = F Fᵀ`` (lower) or ``A = Fᵀ F`` (upper)."""
-    d = xp.matmul(df, mT(xp, f)) if lower else xp.matmul(mT(xp, df), f)
-    return d + mT(xp, d)
-
-
-def _factor_product_cotangent(xp, f, ga, lower):
-    """``F̄`` from ``Ā`` for ``A = F Fᵀ`` (lower) or ``A = Fᵀ F`` (upper)."""
-    s = ga + mT(xp, ga)
-    return xp.matmul(s, f) if lower else xp.matmul(f, s)
-
-
 def _cholesky_inverse(xp, kern, f, lower):
     el = _as_lower(xp, f, lower)
     linv = kern.solve_triangular(el, identity_like(xp, el), lower=True)
@@ -83,21 +105,47 @@ def _potri_forward(xp, kern, f, *, lower):
 
 def _potri_jvp(xp, kern, inputs, outputs, tangents, *, lower):
     (f,), (x,), (df,) = inputs, outputs, tangents
-    da = _factor_product_tangent(xp, f, df, lower)
-    return (-xp.matmul(x, xp.matmul(da, x)),)
+    el, dl = _as_lower(xp, f, lower), _as_lower(xp, df, lower)
+    # dX = −X dA X = −(P + Pᵀ) with P = X dL L⁻¹ (as X L = L⁻ᵀ): no product with dA formed
+    p = kern.solve_triangular(el, xp.matmul(x, dl), lower=True, left=False)
+    return (-(p + mT(xp, p)),)
 
 
 def _potri_vjp(xp, kern, inputs, outputs, cotangents, *, lower):
     (f,), (x,), (g,) = inputs, outputs, cotangents
-    ga = -xp.matmul(x, xp.matmul(g, x))
-    return (_factor_product_cotangent(xp, f, ga, lower),)
+    el = _as_lower(xp, f, lower)
+    # L̄ = −X (Ḡ + Ḡᵀ) L⁻ᵀ, the adjoint of the JVP above (masked to the triangle by the caller)
+    s = xp.matmul(x, g + mT(xp, g))
+    gl = -kern.solve_triangular(el, s, lower=True, transpose=True, left=False)
+    return (_as_lower(xp, gl, lower),)
+
+
+def _spd_from_factor(f, lower):
+    import numpy as np
+
+    t = np.tril(f) if lower else np.triu(f)
+    return t @ t.T if lower else t.T @ t
+
+
+def _potri_reference(f, *, lower):
+    import numpy as np
+
+    a = _spd_from_factor(f, lower)
+    return (np.linalg.inv(a) if a.shape[0] else a,)
+
+
+def _singular_factor(arrays, params):
+    """A factor with a zero on its diagonal."""
+    f = arrays[0].copy()
+    f[..., -1, -1] = 0.0
+    return (f, *arrays[1:])
 
 
 potri = register(
     Operator(
         name="potri",
-        args=(Arg("F", square=True, structure="triangular"),),
-        outputs=(Output("out"),),
+        args=(Arg("F", dims=("n", "n"), structure="triangular", domain="factor"),),
+        outputs=(Output("out", dims=("n", "n")),),
         params={"lower": True},
         forward=_potri_forward,
         jvp=_potri_jvp,
@@ -106,8 +154,13 @@ potri = register(
         summary="Inverse ``A⁻¹`` of ``A = F Fᵀ`` (or ``Fᵀ F``) from its Cholesky factor ``F``.",
         math="""\
 Forward:  ``X = (F Fᵀ)⁻¹`` (``lower``) or ``(Fᵀ F)⁻¹``; the full symmetric matrix.
-JVP:      ``dX = −X dA X``,  ``dA = dF Fᵀ + F dFᵀ`` (upper: ``dFᵀ F + Fᵀ dF``).
-VJP:      ``M = −X Ḡ X``,  ``F̄ = (M + Mᵀ) F`` (upper: ``F (M + Mᵀ)``), masked to the triangle.""",
+JVP:      ``dX = −X dA X = −(P + Pᵀ)``,  ``P = X dL L⁻¹``  (``L = F``; upper: ``L = Fᵀ``,
+          ``dL = dFᵀ``).
+VJP:      ``L̄ = −tril(X (Ḡ + Ḡᵀ) L⁻ᵀ)`` (upper: ``F̄ = L̄ᵀ``); the stable form of
+          ``tril((M + Mᵀ) L)``, ``M = −X Ḡ X``.""",
+        grid={"lower": (True, False)},
+        reference=_potri_reference,
+        breaks=_singular_factor,
     )
 )
 
@@ -125,15 +178,23 @@ def _potrs_forward(xp, kern, f, b, *, lower):
 
 def _potrs_jvp(xp, kern, inputs, outputs, tangents, *, lower):
     (f, b), (x,), (df, db) = inputs, outputs, tangents
-    da = _factor_product_tangent(xp, f, df, lower)
-    return (_cholesky_solve(xp, kern, f, db - xp.matmul(da, x), lower),)
+    el, dl = _as_lower(xp, f, lower), _as_lower(xp, df, lower)
+    # The derivative of the two solves Y = L⁻¹ B, X = L⁻ᵀ Y:
+    # dY = L⁻¹ (dB − dL Y),  dX = L⁻ᵀ (dY − dLᵀ X); only n × k intermediates.
+    y = kern.solve_triangular(el, b, lower=True)
+    dy = kern.solve_triangular(el, db - xp.matmul(dl, y), lower=True)
+    return (kern.solve_triangular(el, dy - xp.matmul(mT(xp, dl), x), lower=True, transpose=True),)
 
 
 def _potrs_vjp(xp, kern, inputs, outputs, cotangents, *, lower):
     (f, b), (x,), (g,) = inputs, outputs, cotangents
-    gb = _cholesky_solve(xp, kern, f, g, lower)
-    ga = -xp.matmul(gb, mT(xp, x))
-    return _factor_product_cotangent(xp, f, ga, lower), gb
+    el = _as_lower(xp, f, lower)
+    # The adjoint of the JVP: Z = L⁻¹ Ḡ, B̄ = L⁻ᵀ Z, L̄ = −(B̄ Yᵀ + X Zᵀ) (masked by the caller)
+    y = kern.solve_triangular(el, b, lower=True)
+    z = kern.solve_triangular(el, g, lower=True)
+    gb = kern.solve_triangular(el, z, lower=True, transpose=True)
+    gl = -(xp.matmul(gb, mT(xp, y)) + xp.matmul(x, mT(xp, z)))
+    return _as_lower(xp, gl, lower), gb
 
 
 def _potrs_check(shapes, params):
@@ -143,22 +204,33 @@ def _potrs_check(shapes, params):
     return None
 
 
+def _potrs_reference(f, b, *, lower):
+    import numpy as np
+
+    a = _spd_from_factor(f, lower)
+    return (np.linalg.solve(a, b) if a.shape[0] else b,)
+
+
 potrs = register(
     Operator(
         name="potrs",
-        args=(Arg("F", square=True, structure="triangular"), Arg("B")),
-        outputs=(Output("out"),),
+        args=(Arg("F", dims=("n", "n"), structure="triangular", domain="factor"), Arg("B", dims=("n", "k"))),
+        outputs=(Output("out", dims=("n", "k")),),
         params={"lower": True},
         forward=_potrs_forward,
         jvp=_potrs_jvp,
         vjp=_potrs_vjp,
-        check=_potrs_check,
         failure="the Cholesky factor is singular (zero on its diagonal)",
         summary="Solve ``A X = B`` given the Cholesky factor ``F`` of ``A``.",
         math="""\
 Forward:  ``X = A⁻¹ B``,  ``A = F Fᵀ`` (``lower``) or ``Fᵀ F``: two triangular solves.
-JVP:      ``dX = A⁻¹ (dB − dA X)``,  ``dA = dF Fᵀ + F dFᵀ`` (upper: ``dFᵀ F + Fᵀ dF``).
-VJP:      ``B̄ = A⁻¹ Ḡ``,  ``M = −B̄ Xᵀ``,  ``F̄ = (M + Mᵀ) F`` (upper: ``F (M + Mᵀ)``), masked.""",
+JVP:      ``Y = L⁻¹ B``:  ``dX = L⁻ᵀ (L⁻¹ (dB − dL Y) − dLᵀ X)`` ``= A⁻¹ (dB − dA X)``
+          (``L = F``; upper: ``L = Fᵀ``, ``dL = dFᵀ``); ``O(n² k)``, no ``n × n`` product.
+VJP:      ``Z = L⁻¹ Ḡ``,  ``B̄ = L⁻ᵀ Z = A⁻¹ Ḡ``,  ``L̄ = −tril(B̄ Yᵀ + X Zᵀ)`` (upper:
+          ``F̄ = L̄ᵀ``); the stable form of ``tril((M + Mᵀ) L)``, ``M = −B̄ Xᵀ``.""",
+        grid={"lower": (True, False)},
+        reference=_potrs_reference,
+        breaks=_singular_factor,
     )
 )
 
@@ -178,11 +250,17 @@ def _sumlogdiag_vjp(xp, kern, inputs, outputs, cotangents):
     return (diag_embed(xp, g[..., None] / diagonal(xp, a)),)
 
 
+def _sumlogdiag_reference(a):
+    import numpy as np
+
+    return (np.sum(np.log(np.diag(a))),)
+
+
 sumlogdiag = register(
     Operator(
         name="sumlogdiag",
-        args=(Arg("A", square=True),),
-        outputs=(Output("out", ndim=0),),
+        args=(Arg("A", dims=("n", "n"), domain="positive_diagonal"),),
+        outputs=(Output("out", dims=()),),
         forward=_sumlogdiag_forward,
         jvp=_sumlogdiag_jvp,
         vjp=_sumlogdiag_vjp,
@@ -191,5 +269,6 @@ sumlogdiag = register(
 Forward:  ``s = Σᵢ log A_ii`` (for the Cholesky factor ``L`` of ``A``: ``log det A = 2 s``).
 JVP:      ``ds = Σᵢ dA_ii / A_ii``.
 VJP:      ``Ā = diag(ḡ / A_ii)``.""",
+        reference=_sumlogdiag_reference,
     )
 )

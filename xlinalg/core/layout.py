@@ -46,14 +46,12 @@ def _inverse_positions(positions: tuple[int, ...], n: int) -> tuple[int, ...]:
 _index_cache: dict = {}
 
 
-def _index(xp, positions, like):
+def _index(xp, kern, positions, like):
     """``positions`` as an index array of ``like``'s library and device (made once per
     library, device and default index dtype, which JAX's x64 switch changes)."""
-    from ..kernels import kernels_for
-
     device = array_api_compat.device(like)
     dtype = xp.arange(1, device=device).dtype  # the library's default index dtype
-    if kernels_for(xp).is_traced(like):  # a compiler is tracing: no side effects (torch.compile)
+    if kern.is_traced(like):  # a compiler is tracing: no side effects (torch.compile)
         return xp.asarray(positions, dtype=dtype, device=device)
     key = (id(positions), xp.__name__, str(device), str(dtype))
     hit = _index_cache.get(key)
@@ -64,36 +62,36 @@ def _index(xp, positions, like):
     return hit[1]
 
 
-def _gather(xp, a, positions):
+def _gather(xp, kern, a, positions):
     n = a.shape[-1]
     flat = xp.reshape(a, (*a.shape[:-2], n * n))
-    return xp.take(flat, _index(xp, positions, a), axis=-1)
+    return xp.take(flat, _index(xp, kern, positions, a), axis=-1)
 
 
-def _place(xp, v, positions, n):
+def _place(xp, kern, v, positions, n):
     zero = xp.zeros((*v.shape[:-1], 1), dtype=v.dtype, device=array_api_compat.device(v))
     padded = xp.concat([v, zero], axis=-1)
-    flat = xp.take(padded, _index(xp, _inverse_positions(positions, n), v), axis=-1)
+    flat = xp.take(padded, _index(xp, kern, _inverse_positions(positions, n), v), axis=-1)
     return xp.reshape(flat, (*v.shape[:-1], n, n))
 
 
 def _linear(positions_of, extract: bool):
     """forward/jvp/vjp of a gather (``extract``) or of its transpose, the placement."""
 
-    def apply(xp, x, params, transpose=False):
+    def apply(xp, kern, x, params, transpose=False):
         if extract != transpose:  # gather from a matrix
-            return _gather(xp, x, positions_of(x.shape[-1], params))
+            return _gather(xp, kern, x, positions_of(x.shape[-1], params))
         n = _order_from_length(x.shape[-1], params, positions_of)
-        return _place(xp, x, positions_of(n, params), n)
+        return _place(xp, kern, x, positions_of(n, params), n)
 
     def forward(xp, kern, x, **params):
-        return (apply(xp, x, params),)
+        return (apply(xp, kern, x, params),)
 
     def jvp(xp, kern, inputs, outputs, tangents, **params):
-        return (apply(xp, tangents[0], params),)
+        return (apply(xp, kern, tangents[0], params),)
 
     def vjp(xp, kern, inputs, outputs, cotangents, **params):
-        return (apply(xp, cotangents[0], params, transpose=True),)
+        return (apply(xp, kern, cotangents[0], params, transpose=True),)
 
     return forward, jvp, vjp
 
@@ -134,16 +132,86 @@ def _length_check(shapes, params):
     return None
 
 
+def _extract_shape(positions_of):
+    def shape(shapes, params):
+        return ((len(positions_of(shapes[0][-1], params)),),)
+
+    return shape
+
+
+def _make_shape(positions_of):
+    def shape(shapes, params):
+        n = _order_from_length(shapes[0][-1], params, positions_of)
+        return ((n, n),)
+
+    return shape
+
+
+# ---- references: NumPy, one matrix at a time, independent of the index maps above -------------
+def _diag_rc(n, offset):
+    import numpy as np
+
+    k = offset
+    rows = np.arange(max(n - abs(k), 0))
+    return (rows, rows + k) if k >= 0 else (rows - k, rows)
+
+
+def _trian_rc(n, offset, lower=True):
+    """(rows, cols) in MXNet's packing order: the lower triangle (``k < 0`` or ``k = 0`` and
+    ``lower``) row by row, the upper one column by column (the lower of the transpose)."""
+    import numpy as np
+
+    k = offset
+    d = abs(k)
+    pairs = [(i, j) for i in range(n) for j in range(0, i - d + 1)]
+    rows = np.array([p[0] for p in pairs], dtype=int)
+    cols = np.array([p[1] for p in pairs], dtype=int)
+    return (rows, cols) if (k < 0 or (k == 0 and lower)) else (cols, rows)
+
+
+def _ref_extract(rc):
+    def reference(a, **params):
+        r, c = rc(a.shape[0], **params)
+        return (a[r, c],)
+
+    return reference
+
+
+def _ref_make(rc, order):
+    def reference(v, **params):
+        import numpy as np
+
+        n = order(v.shape[0], params["offset"])
+        out = np.zeros((n, n))
+        r, c = rc(n, **params)
+        out[r, c] = v
+        return (out,)
+
+    return reference
+
+
 def _register(name, extract, positions_of, params, summary, math_text):
     forward, jvp, vjp = _linear(positions_of, extract)
-    arg = Arg("A", square=True) if extract else Arg("a", ndim=1)
-    out = Output("out", ndim=1 if extract else 2)
+    diag = positions_of is _diag_of
+    if extract:
+        arg, out = Arg("A", dims=("n", "n")), Output("out", dims=("n-|offset|",) if diag else ("t",))
+        reference = _ref_extract(_diag_rc if diag else _trian_rc)
+        shape = _extract_shape(positions_of)
+    else:
+        arg = Arg("a", dims=("m",) if diag else ("t",))
+        out = Output("out", dims=("m+|offset|", "m+|offset|") if diag else ("n", "n"))
+        order = (lambda m, k: m + abs(k)) if diag else (lambda t, k: triangle_side(t) + abs(k))
+        reference = _ref_make(_diag_rc if diag else _trian_rc, order)
+        shape = _make_shape(positions_of)
     if extract:
         check = _offset_check
-    elif positions_of is _trian_of:
+    elif not diag:
         check = _length_check
     else:
         check = None
+    grid = {"offset": (0, 1, -1)}
+    if "lower" in params:
+        grid["lower"] = (True, False)
     return register(
         Operator(
             name=name,
@@ -154,11 +222,13 @@ def _register(name, extract, positions_of, params, summary, math_text):
             jvp=jvp,
             vjp=vjp,
             check=check,
+            shape=shape,
             summary=summary,
             math=math_text,
+            grid=grid,
+            reference=reference,
         )
     )
-
 
 extractdiag = _register(
     "extractdiag", True, _diag_of, {"offset": 0},

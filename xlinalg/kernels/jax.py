@@ -15,7 +15,8 @@ from .portable import Kernels
 
 
 class JaxKernels(Kernels):
-    """Kernels over ``jax.numpy``: failures come out NaN/inf, nothing raises."""
+    """Kernels over ``jax.numpy``: failures come out NaN/inf, nothing raises. JAX has no
+    linear-algebra error class of its own (``error_base`` stays ``None``)."""
 
     name = "jax"
 

@@ -15,6 +15,7 @@ TRSM_MIN_ORDER = 64
 
 class NumpyKernels(Kernels):
     name = "numpy"
+    error_base = np.linalg.LinAlgError
 
     def cholesky(self, a):
         return self._guarded(np.linalg.cholesky, np.asarray(a))

@@ -20,19 +20,23 @@ Contract of every table (all functions batched over leading axes, dtype preserve
     as ``xp.linalg``; ``inv`` of a singular batch entry comes out non-finite (never raises).
 ``is_traced(x)``
     whether ``x`` is a symbolic value under a compiler (no data to check eagerly).
+``error_base``
+    the library's own linear-algebra error class (``None``: it has none); the
+    :class:`~xlinalg.LinAlgError` raised for arrays of the library is also an instance of it.
 """
 
 from __future__ import annotations
 
 import math
-
-from ..core.batch import size
+import sys
 
 
 class Kernels:
     """Portable kernels over the namespace ``xp``."""
 
     name = "portable"
+    #: The library's own error class for failures, or ``None`` (see the module docstring).
+    error_base = None
 
     def __init__(self, xp):
         self.xp = xp
@@ -93,22 +97,70 @@ class Kernels:
     def is_traced(self, x) -> bool:
         return False
 
+    def _failure_errors(self) -> tuple:
+        """The exceptions the library raises for a matrix it cannot factor or invert (not
+        positive definite, singular): NumPy's ``LinAlgError``, which NumPy, array-api-strict
+        and CuPy raise, and the namespace's own ``linalg.LinAlgError`` where it has one. Only
+        these mean a failing batch entry; anything else is an error in the call and propagates.
+
+        Returns
+        -------
+        tuple of type
+            Exception classes for ``except``.
+        """
+        import numpy
+
+        own = getattr(getattr(self.xp, "linalg", None), "LinAlgError", None)
+        errors = (numpy.linalg.LinAlgError,)
+        if isinstance(own, type) and issubclass(own, Exception) and own not in errors:
+            errors += (own,)
+        return errors
+
     def _guarded(self, fn, a):
         """``fn(a)``; where the library raises for a failing batch entry, redo it matrix by
-        matrix and fill the failing entries with NaN (the contract above)."""
+        matrix and fill the failing entries with NaN (the contract above). Only the library's
+        linear-algebra errors (:meth:`_failure_errors`) are caught; any other exception is a
+        bug in the call, not a failing matrix, and propagates."""
+        errors = self._failure_errors()
         try:
             return fn(a)
-        except Exception:
+        except errors:
             pass
         xp = self.xp
         batch, core = a.shape[:-2], a.shape[-2:]
-        flat = xp.reshape(a, (size(batch), *core))
+        flat = xp.reshape(a, (math.prod(batch), *core))
         outs = []
         for i in range(flat.shape[0]):
             try:
                 outs.append(fn(flat[i, ...]))
-            except Exception:
+            except errors:
                 outs.append(xp.full(core, math.nan, dtype=a.dtype))
         if not outs:
             return fn(a)
         return xp.reshape(xp.stack(outs), a.shape)
+
+
+def device(x):
+    """The device of the array ``x``, as ``array_api_compat.device``.
+
+    Torch tensors are recognised by type (through ``sys.modules``, importing nothing) and answer
+    ``x.device`` directly: ``array_api_compat.device`` tests the array against every library
+    with ``functools.lru_cache``-wrapped helpers, which ``torch.compile`` warns about when it
+    traces them.
+
+    Parameters
+    ----------
+    x : array
+        An array of any Array API library.
+
+    Returns
+    -------
+    device
+        The library's device object.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.device
+    import array_api_compat
+
+    return array_api_compat.device(x)

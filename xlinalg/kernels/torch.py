@@ -31,6 +31,7 @@ class TorchKernels(Kernels):
     """Kernels over ``array_api_compat.torch`` (the namespace of torch tensors)."""
 
     name = "torch"
+    error_base = torch.linalg.LinAlgError
 
     def cholesky(self, a):
         el, info = torch.linalg.cholesky_ex(a)
