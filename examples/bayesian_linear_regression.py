@@ -57,6 +57,7 @@ def log_evidence(F, theta, Phi, y, eye):
 
 
 def negative_log_evidence(F, theta, Phi, y, eye):
+    """``−log p(y | α, β)``: the objective the optimizer minimizes."""
     return -log_evidence(F, theta, Phi, y, eye)
 
 

@@ -287,7 +287,6 @@ class Framework:
     concat: object
     scan: object
     _to_array: object = field(repr=False)
-    _to_numpy: object = field(repr=False)
     _value_and_grad: object = field(repr=False)
     _evaluate: object = field(repr=False)
     _vmap: object = field(default=None, repr=False)
@@ -296,10 +295,6 @@ class Framework:
         """NumPy arrays → this framework's float64 arrays (constants of the model)."""
         out = tuple(self._to_array(np.asarray(a, dtype=np.float64)) for a in arrays)
         return out if len(out) != 1 else out[0]
-
-    def numpy(self, x):
-        """A framework array (or nested tuple of them) → NumPy."""
-        return _tree_map(lambda a: np.asarray(self._to_numpy(a)), x)
 
     def value_and_grad(self, model):
         """``(theta, *data) -> (value, gradient)`` of the scalar ``model(F, theta, *data)``;
@@ -337,7 +332,7 @@ def _numpy():
 
     return Framework(
         "numpy", _taped_exp, _taped_log, _taped_sum, _taped_stack, _taped_concat, _loop_scan(_taped_stack),
-        _to_array=lambda a: a, _to_numpy=_value, _value_and_grad=value_and_grad, _evaluate=evaluate,
+        _to_array=lambda a: a, _value_and_grad=value_and_grad, _evaluate=evaluate,
     )
 
 
@@ -383,7 +378,7 @@ def _torch():
         lambda xs, axis=0: torch.stack(list(xs), dim=axis),
         lambda xs, axis=0: torch.cat(list(xs), dim=axis),
         _loop_scan(lambda xs: torch.stack(list(xs))),
-        _to_array=torch.from_numpy, _to_numpy=lambda t: t.detach().numpy(),
+        _to_array=torch.from_numpy,
         _value_and_grad=value_and_grad, _evaluate=evaluate,
     )
 
@@ -414,7 +409,7 @@ def _jax():
         "jax", jnp.exp, jnp.log, lambda x, axis=None: jnp.sum(x, axis=axis),
         lambda xs, axis=0: jnp.stack(list(xs), axis=axis),
         lambda xs, axis=0: jnp.concatenate(list(xs), axis=axis),
-        scan, _to_array=jnp.asarray, _to_numpy=np.asarray,
+        scan, _to_array=jnp.asarray,
         _value_and_grad=value_and_grad, _evaluate=evaluate, _vmap=jax.vmap,
     )
 
@@ -447,7 +442,7 @@ def _mxnet():
         lambda xs, axis=0: mx.nd.stack(*xs, axis=axis),
         lambda xs, axis=0: mx.nd.concat(*xs, dim=axis),
         _loop_scan(lambda xs: mx.nd.stack(*xs)),
-        _to_array=to_array, _to_numpy=lambda a: a.asnumpy(),
+        _to_array=to_array,
         _value_and_grad=value_and_grad, _evaluate=evaluate,
     )
 

@@ -96,7 +96,7 @@ def evaluate(name: str, data, repeats: int = 3):
     return {"nlp0": nlp, "grad0": grad, "eval_seconds": float(np.median(times))}, value_and_grad, arrays
 
 
-def newton(value_and_grad, values, theta, iterations=50, tol=1e-8, fd_step=1e-6, out=None):
+def newton(value_and_grad, values, theta, iterations=100, tol=1e-7, fd_step=1e-6):
     """Minimize every problem's ``nlp_b`` at once by damped Newton steps (Levenberg–Marquardt).
 
     Parameters
@@ -120,10 +120,12 @@ def newton(value_and_grad, values, theta, iterations=50, tol=1e-8, fd_step=1e-6,
 
     Notes
     -----
-    Each problem steps by ``δ_b = −(H_b + λ_b I)⁻¹ g_b`` (entries clipped to ±1), taken when it is
-    a descent direction and does not raise ``nlp_b`` (beyond rounding); ``λ_b`` shrinks by 3
-    after a taken step and grows by 10 after a refused one. Each problem's path depends on its
-    own numbers only.
+    Each problem steps by ``δ_b = −(|H_b| + λ_b I)⁻¹ g_b`` (entries clipped to ±1), where
+    ``|H_b| = V |diag(w)| Vᵀ`` for ``H_b = V diag(w) Vᵀ``: a Newton step where ``H_b`` is positive
+    definite, and a descent step that leaves saddle points along negative curvature where it is
+    not. The step is taken when it does not raise ``nlp_b`` (beyond rounding); ``λ_b`` shrinks
+    by 3 after a taken step and grows by 10 after a refused one. Each problem's path depends on
+    its own numbers only; the fit is the local minimum that path reaches.
     """
     problems = theta.shape[1]
 
@@ -147,12 +149,14 @@ def newton(value_and_grad, values, theta, iterations=50, tol=1e-8, fd_step=1e-6,
             e = np.zeros((3, 1, 1, 1))
             e[j] = fd_step
             H[:, :, j] = (grads(theta + e) - g) / fd_step
-        H = 0.5 * (H + H.transpose(0, 2, 1)) + lam[:, None, None] * np.eye(3)
-        delta = np.clip(-np.linalg.solve(H, g[:, :, None])[:, :, 0], -1.0, 1.0)
+        w, V = np.linalg.eigh(0.5 * (H + H.transpose(0, 2, 1)))
+        scale = 1 / (np.abs(w) + lam[:, None])  # (|H_b| + λ_b I)⁻¹ in H_b's eigenbasis
+        delta = -np.einsum("bij,bj,bkj,bk->bi", V, scale, V, g)
+        delta = np.clip(delta, -1.0, 1.0)
         move = active & (np.sum(delta * g, axis=1) < 0)
         trial = theta + np.where(move[:, None], delta, 0.0).T.reshape(3, problems, 1, 1)
         f_trial = safe_values(trial)
-        take = move & (f_trial <= f + 1e-13 * (1 + np.abs(f)))
+        take = move & (f_trial <= f + 1e-9 * (1 + np.abs(f)))
         theta = np.where(take[None, :, None, None], trial, theta)
         f = np.where(take, f_trial, f)
         lam = np.where(take, lam / 3, np.where(active, lam * 10, lam))
@@ -187,7 +191,7 @@ def run(frameworks=FRAMEWORKS, size="default", problems=None, out=print):
         err = np.mean(np.abs(r["theta"] - theta_true))
         out(f"{name:<10}{1e3 * r['eval_seconds']:>9.2f}{np.mean(r['nlp0']):>15.6f}{np.mean(r['nlp']):>14.6f}"
             f"{err:>14.4f}{r['converged']:>11}{r['iterations']:>7}{r['seconds']:>9.2f}")
-    check_agreement(results, {"nlp0": 1e-10, "grad0": 1e-9, "theta": 1e-4, "nlp": 1e-6}, out)
+    check_agreement(results, {"nlp0": 1e-8, "grad0": 1e-7, "theta": 1e-6, "nlp": 1e-8}, out)
     return results, data
 
 

@@ -59,6 +59,8 @@ class Constants(NamedTuple):
 
 
 def constants() -> Constants:
+    """The matrices of the tracking model (2-D position and velocity, unit time step), as NumPy
+    arrays: ``x_0 ~ N(0, I)``."""
     i2, o2 = np.eye(2), np.zeros((2, 2))
     return Constants(
         A0=np.block([[i2, i2], [o2, o2]]), A1=np.block([[o2, o2], [o2, i2]]),
@@ -98,6 +100,7 @@ def kalman_filter(F, theta, ys, k):
 
 
 def negative_log_likelihood(F, theta, ys, k):
+    """``−log p(y_{1:T} | θ)``: the objective the optimizer minimizes."""
     return -kalman_filter(F, theta, ys, k)[0]
 
 

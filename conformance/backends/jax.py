@@ -10,6 +10,36 @@ Capabilities: ``vjp`` (``jax.vjp``: JAX's transpose of the adapter's ``custom_jv
 reverse), ``vmap`` (``jax.vmap``), and ``errors`` eagerly only: under ``jax.jit`` nothing can
 raise on values, so failing batch entries come out NaN (shape, dtype and parameter errors are
 still raised, at trace time).
+
+Compiled programs. The suite calls each operator on hundreds of input shapes, and compiling
+(XLA) dominates: a separate ``jax.jit`` function for each call, JVP and VJP of each sample
+compiles thousands of tiny programs. So each compiled function evaluates one kind of function
+for *every* parameter combination of the operator's registry grid that accepts the same input
+shapes and dtypes, in one ``jax.jit`` program compiled once and cached (a "bundle"):
+``first`` — the call, the JVP and the VJP; ``grad_of_vjp``; ``vmap``. A request for one
+combination runs the whole program, with its own arrays in its slot (the inputs and tangents
+are shared by the combinations; the other slots get zero cotangents) and returns its slot. Each
+slot is exactly the function a single-combination ``jax.jit`` would trace (``fn(*xs)``,
+``jax.jvp``, the ``jax.vjp`` pullback, ...) of the same adapter function, so every result is
+computed as before, only compiled together with its neighbours. Anything else — parameters
+outside the grid (the ``errors`` check's bad parameters), shapes a combination rejects at trace
+time, arrays of other libraries — goes through a plain ``jax.jit`` of the single function.
+
+The eager backend (``jax``) runs ``call`` eagerly, always: the ``forward``, ``batching``,
+``dtype``, ``no_mutation``, ``cross`` and ``errors`` checks and every finite-difference point
+of ``fd_grad`` see the adapter exactly as a user calling it on concrete arrays does — eager
+validation, eager ``LinAlgError``, eager outputs. ``vjp`` and ``jvp`` run eagerly too
+(``jax.vjp``/``jax.jvp`` with concrete primals, where the forward rule can raise) on the
+first request for each operator, parameter combination and input signature; repeated requests
+with that signature (the float32/float64 samples of ``adjoint``, ``fd_grad``, ``structure``,
+``batching``, ``dtype``, ``no_mutation``, ``cross`` and the finite differences of
+``second_order`` ask for the same function on new values many times) run the same function
+through the compiled bundles above. Eager differentiation differs from compiled
+differentiation only in where values are concrete, which the first, eager request covers for
+every operator × combination × shape; its result must also agree with the compiled one to the
+``batching`` tolerance or the request raises. ``grad_of_vjp`` and ``vmap`` are compiled
+(``jax.vmap`` traces its function whatever the mode, and reverse over reverse has no eager
+error behaviour to test).
 """
 
 from __future__ import annotations
@@ -19,6 +49,76 @@ import importlib.util
 import numpy as np
 
 from . import Backend
+
+_KINDS = ("first", "grad_of_vjp", "vmap")  # bundle kinds; "first" holds call, jvp and vjp
+
+
+def _params_key(params) -> tuple:
+    """A hashable key for a parameter dict that tells ``True`` from ``1`` and ``1`` from ``1.0``."""
+    return tuple(sorted((k, type(v).__name__, v) for k, v in params.items()))
+
+
+def _aval(x) -> tuple:
+    return tuple(x.shape), np.dtype(x.dtype)
+
+
+class _Bundle:
+    """One compiled program evaluating ``kind`` for every member parameter combination of
+    ``op`` at fixed input shapes and dtypes (see the module docstring)."""
+
+    def __init__(self, backend, kind, op, arrays, members):
+        jax = backend._jax()
+        jnp = jax.numpy
+        self.kind = kind
+        self.index = {_params_key(p): i for i, p in enumerate(members)}
+        self.in_avals = tuple(_aval(x) for x in arrays)
+        fns = [backend._functions(op, p) for p in members]
+        if kind == "vmap":
+            self.program = jax.jit(lambda xs: [f["vmap"](*xs) for f in fns])
+            return
+        out_avals = []
+        for f in fns:
+            shapes = jax.eval_shape(f["call"], *arrays)
+            out_avals.append(tuple(_aval(y) for y in shapes))
+        self.out_avals = out_avals
+        # zero tangents / cotangents for the slots a request does not use
+        self.zeros_in = tuple(jnp.zeros(s, d) for s, d in self.in_avals)
+        self.zeros_out = [tuple(jnp.zeros(s, d) for s, d in avals) for avals in out_avals]
+        if kind == "first":
+            def first(xs, ts, cts):
+                return [(f["call"](*xs), f["jvp"](xs, ts), f["vjp"](xs, c)) for f, c in zip(fns, cts)]
+
+            self.program = jax.jit(first)
+        else:
+            self.program = jax.jit(lambda xs, cts, ws: [f["grad_of_vjp"](xs, c, ws) for f, c in zip(fns, cts)])
+
+    def fits(self, arrays) -> bool:
+        return tuple(_aval(x) for x in arrays) == self.in_avals
+
+    def call(self, i, xs):
+        return self.program(tuple(xs), self.zeros_in, self.zeros_out)[i][0]
+
+    def jvp(self, i, xs, ts):
+        if not self.fits(ts):
+            return None
+        return self.program(tuple(xs), tuple(ts), self.zeros_out)[i][1]
+
+    def vjp(self, i, xs, cts):
+        if tuple(_aval(c) for c in cts) != self.out_avals[i]:
+            return None
+        slots = list(self.zeros_out)
+        slots[i] = tuple(cts)
+        return self.program(tuple(xs), self.zeros_in, slots)[i][2]
+
+    def grad_of_vjp(self, i, xs, cts, ws):
+        if tuple(_aval(c) for c in cts) != self.out_avals[i] or not self.fits(ws):
+            return None
+        slots = list(self.zeros_out)
+        slots[i] = tuple(cts)
+        return self.program(tuple(xs), slots, tuple(ws))[i]
+
+    def vmap(self, i, xs):
+        return self.program(tuple(xs))[i]
 
 
 class JaxBackend(Backend):
@@ -32,12 +132,21 @@ class JaxBackend(Backend):
         "errors": "raised eagerly by the adapter",
     }
 
-    def __init__(self, jit: bool = False, name: str | None = None):
+    def __init__(self, jit: bool = False, name: str | None = None, bundle: bool = True):
         self.jit = jit
+        self.bundle = bundle  # compile per operator and input signature (module docstring)
         self._cache: dict = {}
+        self._bundles: dict = {}
+        self._eager_seen: set = set()
         if jit:
             self.capabilities = self.capabilities - {"errors"}
             self.sources = {**self.sources, "errors": "none under jax.jit: failing entries are NaN"}
+        else:
+            self.sources = {**self.sources,
+                            "vjp": self.sources["vjp"] + "; eager on the first request per signature, then jitted",
+                            "jvp": self.sources["jvp"] + "; eager on the first request per signature, then jitted",
+                            "second_order": self.sources["second_order"] + ", jitted",
+                            "vmap": "jax.vmap, jitted"}
         if name is not None:
             self.name = name
 
@@ -96,19 +205,98 @@ class JaxBackend(Backend):
 
         return fn
 
-    def _compiled(self, kind, op, params, make):
-        """``make()`` (a function of JAX arrays), jitted and cached for the jit backend."""
-        if not self.jit:
-            return make()
-        key = (kind, op, tuple(sorted(params.items())))
+    def _functions(self, op, params) -> dict:
+        """The functions of JAX arrays the capabilities evaluate, for one (op, params):
+        ``call(*xs)``, ``jvp(xs, ts)``, ``vjp(xs, cts)``, ``grad_of_vjp(xs, cts, ws)``,
+        ``vmap(*xs)`` (not jitted)."""
+        jax = self._jax()
+        fn = self._fn(op, params)
+
+        def call(*xs):
+            return fn(*xs)
+
+        def jvp(xs, ts):
+            return jax.jvp(fn, tuple(xs), tuple(ts))[1]
+
+        def vjp(xs, cts):
+            _, pullback = jax.vjp(fn, *xs)
+            return pullback(tuple(cts))
+
+        def grad_of_vjp(xs, cts, ws):
+            def inner(xs):
+                _, pullback = jax.vjp(fn, *xs)
+                return sum(jax.numpy.sum(g * w) for g, w in zip(pullback(tuple(cts)), ws))
+
+            return jax.grad(inner)(tuple(xs))
+
+        return {"call": call, "jvp": jvp, "vjp": vjp, "grad_of_vjp": grad_of_vjp, "vmap": jax.vmap(fn)}
+
+    def _compiled(self, kind, op, params):
+        """The single function ``kind`` of (op, params), jitted and cached."""
+        key = (kind, op, _params_key(params))
         fn = self._cache.get(key)
         if fn is None:
-            fn = self._cache[key] = self._jax().jit(make())
+            fn = self._cache[key] = self._jax().jit(self._functions(op, params)[kind])
         return fn
+
+    def _bundle(self, kind, op, arrays, params):
+        """``(bundle, slot)`` for ``params`` at the shapes and dtypes of ``arrays``, or ``None``
+        where a single-function program must be used (see the module docstring)."""
+        if not self.bundle:
+            return None
+        jax = self._jax()
+        if not all(isinstance(x, jax.Array) for x in arrays):
+            return None
+        key = (kind, op, tuple(_aval(x) for x in arrays))
+        if key not in self._bundles:
+            self._bundles[key] = self._make_bundle(kind, op, arrays)
+        b = self._bundles[key]
+        if b is None:
+            return None
+        i = b.index.get(_params_key(params))
+        return None if i is None else (b, i)
+
+    def _make_bundle(self, kind, op, arrays):
+        from xlinalg.core import operators
+
+        jax = self._jax()
+        members = []
+        for p in operators()[op].param_grid():
+            fns = self._functions(op, p)
+            try:  # the combinations that take these shapes (the others raise at trace time)
+                jax.eval_shape(fns["vmap" if kind == "vmap" else "call"], *arrays)
+            except Exception:
+                continue
+            members.append(p)
+        if not members:
+            return None
+        return _Bundle(self, kind, op, arrays, members)
+
+    def _run(self, kind, method, op, arrays, params, *args):
+        """``method`` of the bundle holding (op, params) at these shapes, or ``None``."""
+        found = self._bundle(kind, op, arrays, params)
+        if found is None:
+            return None
+        b, i = found
+        try:
+            return getattr(b, method)(i, arrays, *args)
+        except Exception:  # the bundle does not trace or compile: single functions from now on
+            self._bundles[(kind, op, tuple(_aval(x) for x in arrays))] = None
+            return None
+
+    def _first_eager(self, what, op, arrays, params, *others) -> bool:
+        """Whether this eager request is the first with its signature (then it runs eagerly)."""
+        key = (what, op, _params_key(params), tuple(_aval(x) for x in (*arrays, *others)))
+        if key in self._eager_seen:
+            return False
+        self._eager_seen.add(key)
+        return True
 
     def call(self, op, arrays, params):
         jax = self._jax()
-        if self.jit and not all(isinstance(x, jax.Array) for x in arrays):
+        if not self.jit:
+            return self._functions(op, params)["call"](*arrays)
+        if not all(isinstance(x, jax.Array) for x in arrays):
             # another library's array cannot be a jit argument: close over it, so that the
             # adapter (not jax.jit) sees and rejects it
             fn = self._fn(op, params)
@@ -120,51 +308,48 @@ class JaxBackend(Backend):
                 return fn(*(held[i] if i in held else next(it) for i in range(len(arrays))))
 
             return jax.jit(partial)(*free)
-        return self._compiled("call", op, params, lambda: self._fn(op, params))(*arrays)
+        out = self._run("first", "call", op, arrays, params)
+        return tuple(out) if out is not None else self._compiled("call", op, params)(*arrays)
+
+    def _checked_eager(self, what, op, arrays, params, extra, compiled):
+        """The eager result of ``what``, compared with the compiled one of the same request."""
+        eager = tuple(self._functions(op, params)[what](tuple(arrays), tuple(extra)))
+        if compiled is not None:
+            for k, (e, c) in enumerate(zip(eager, compiled)):
+                e, c = np.asarray(e, np.float64), np.asarray(c, np.float64)
+                scale = max(float(np.max(np.abs(e), initial=0.0)), 1e-300)
+                tol = 1e3 * float(np.finfo(np.dtype(arrays[0].dtype)).eps) * max(e.shape[-2:] + (1,))
+                if e.shape != c.shape or not np.allclose(e, c, rtol=0, atol=tol * scale, equal_nan=True):
+                    raise AssertionError(f"eager {what} {k} differs from the jitted one")
+        return eager
 
     def vjp(self, op, arrays, params, cotangents):
-        jax = self._jax()
-
-        def make():
-            fn = self._fn(op, params)
-
-            def vjp(xs, cts):
-                _, pullback = jax.vjp(fn, *xs)
-                return pullback(tuple(cts))
-
-            return vjp
-
-        return tuple(self._compiled("vjp", op, params, make)(tuple(arrays), tuple(cotangents)))
+        out = self._run("first", "vjp", op, arrays, params, tuple(cotangents))
+        if not self.jit and self._first_eager("vjp", op, arrays, params, *cotangents):
+            return self._checked_eager("vjp", op, arrays, params, cotangents, out)
+        if out is None:
+            out = self._compiled("vjp", op, params)(tuple(arrays), tuple(cotangents))
+        return tuple(out)
 
     def jvp(self, op, arrays, tangents, params):
-        jax = self._jax()
-
-        def make():
-            fn = self._fn(op, params)
-            return lambda xs, ts: jax.jvp(fn, tuple(xs), tuple(ts))[1]
-
-        return tuple(self._compiled("jvp", op, params, make)(tuple(arrays), tuple(tangents)))
+        out = self._run("first", "jvp", op, arrays, params, tuple(tangents))
+        if not self.jit and self._first_eager("jvp", op, arrays, params, *tangents):
+            return self._checked_eager("jvp", op, arrays, params, tangents, out)
+        if out is None:
+            out = self._compiled("jvp", op, params)(tuple(arrays), tuple(tangents))
+        return tuple(out)
 
     def vmap(self, op, arrays, params):
-        jax = self._jax()
-        return tuple(self._compiled("vmap", op, params, lambda: jax.vmap(self._fn(op, params)))(*arrays))
+        out = self._run("vmap", "vmap", op, arrays, params)
+        if out is None:
+            out = self._compiled("vmap", op, params)(*arrays)
+        return tuple(out)
 
     def grad_of_vjp(self, op, arrays, params, cotangents, weights):
-        jax = self._jax()
-
-        def make():
-            fn = self._fn(op, params)
-
-            def grad_of_vjp(xs, cts, ws):
-                def inner(xs):
-                    _, pullback = jax.vjp(fn, *xs)
-                    return sum(jax.numpy.sum(g * w) for g, w in zip(pullback(tuple(cts)), ws))
-
-                return jax.grad(inner)(tuple(xs))
-
-            return grad_of_vjp
-
-        return tuple(self._compiled("grad_of_vjp", op, params, make)(tuple(arrays), tuple(cotangents), tuple(weights)))
+        out = self._run("grad_of_vjp", "grad_of_vjp", op, arrays, params, tuple(cotangents), tuple(weights))
+        if out is None:
+            out = self._compiled("grad_of_vjp", op, params)(tuple(arrays), tuple(cotangents), tuple(weights))
+        return tuple(out)
 
 
 BACKEND = JaxBackend()

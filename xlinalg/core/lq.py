@@ -77,6 +77,13 @@ def _reference(a):
     return (q * s).T, r.T * s
 
 
+def _rank_deficient(arrays, params):
+    """A matrix whose last row is zero: rank m − 1."""
+    a = arrays[0].copy()
+    a[..., -1, :] = 0.0
+    return (a,)
+
+
 def _invariants(inputs, outputs, tol):
     """``L Q = A``, ``Q Qᵀ = I``, ``L`` lower triangular with ``diag(L) ≥ 0``."""
     import numpy as np
@@ -115,5 +122,6 @@ JVP:      ``C = L⁻¹ dA Qᵀ``, ``Ω = triu(C,1) − triu(C,1)ᵀ``: ``dL = L 
 VJP:      ``M = Lᵀ L̄ − Q̄ Qᵀ``,  ``Ā = L⁻ᵀ (Q̄ + copyltu(M) Q)``.""",
         reference=_reference,
         invariants=_invariants,
+        breaks=_rank_deficient,
     )
 )

@@ -35,6 +35,7 @@ An entry holds
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 #: Argument structures. ``symmetric`` and ``triangular`` read one triangle, chosen by the
@@ -70,12 +71,12 @@ class Arg:
         if self.structure != "general" and not self.square:
             raise ValueError(f"argument {self.name}: a {self.structure} argument must be square")
 
-    @property
+    @cached_property
     def ndim(self) -> int:
         """Number of core axes (2: matrix, 1: vector)."""
         return len(self.dims)
 
-    @property
+    @cached_property
     def square(self) -> bool:
         return self.ndim == 2 and self.dims[0] == self.dims[1]
 
@@ -93,7 +94,7 @@ class Output:
     dims: tuple[str, ...] = ("m", "n")
     flip: str | None = None
 
-    @property
+    @cached_property
     def ndim(self) -> int:
         return len(self.dims)
 
