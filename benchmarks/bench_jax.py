@@ -17,16 +17,15 @@ import json
 import subprocess
 import sys
 
-import numpy as np
-
 import jax
+import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import jax.scipy.linalg as jsl  # noqa: E402
+from harness import cases, median_time, parser, print_table  # noqa: E402
 
 import xlinalg.jax as xj  # noqa: E402
-from harness import cases, median_time, parser, print_table  # noqa: E402
 
 TARGET = 1.10
 

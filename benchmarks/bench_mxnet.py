@@ -20,10 +20,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import mxnet as mx  # noqa: E402
+import mxnet as mx
+from harness import cases, median_time, parser, print_table
 
-import xlinalg.mxnet as xl  # noqa: E402
-from harness import cases, median_time, parser, print_table  # noqa: E402
+import xlinalg.mxnet as xl
 
 TARGET = 1.5
 

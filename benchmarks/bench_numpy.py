@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+from harness import cases, median_time, parser
 
 import xlinalg
-from harness import cases, median_time, parser
 
 
 def inputs(op, n, batch, dtype, rng):

@@ -24,8 +24,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import xlinalg.torch as xt  # noqa: E402
-from harness import cases, median_time, parser, print_table  # noqa: E402
+from harness import cases, median_time, parser, print_table
+
+import xlinalg.torch as xt
 
 TARGET = 1.15
 

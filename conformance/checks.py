@@ -37,7 +37,7 @@ TOLERANCES = {
 FD_STEP = 1e-3
 
 CHECKS = ("forward", "fd_grad", "adjoint", "structure", "second_order", "degenerate", "batching", "vmap", "dtype",
-          "no_mutation", "errors", "cross")
+          "no_mutation", "errors", "nan_policy", "cross")
 #: checks that run once per operator on their own inputs rather than on the samples (below)
 OPERATOR_CHECKS: dict = {}
 
@@ -833,12 +833,20 @@ def applicable(op: str, check: str) -> bool:
     or triangular argument, ``degenerate`` eigenvalues)."""
     if check == "structure":
         return any(a.structure != "general" for a in spec(op).args)
+    if check == "nan_policy":
+        from .nan_policy import applies
+
+        return applies(op)
     if check == "degenerate":
         return op == "syevd"
     return True
 
 
 OPERATOR_CHECKS.update(errors=check_errors, degenerate=check_degenerate)
+
+from .nan_policy import check_nan_policy  # noqa: E402  (it imports this module's helpers)
+
+OPERATOR_CHECKS.update(nan_policy=check_nan_policy)
 
 SAMPLE_CHECKS = {
     "forward": check_forward,

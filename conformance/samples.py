@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -66,7 +66,7 @@ class Sample:
         """A generator for directions and cotangents, fixed by the sample and ``salt``."""
         return np.random.default_rng([self.seed, zlib.crc32(salt.encode())])
 
-    def with_dtype(self, dtype: str) -> "Sample":
+    def with_dtype(self, dtype: str) -> Sample:
         return Sample(self.op, self.params, tuple(x.astype(dtype) for x in self.inputs), dtype,
                       self.n, self.batch, self.kappa, self.seed)
 
@@ -99,7 +99,7 @@ def _configs(op, nargs, combos):
     yield 0, 5, "(0,)"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _base_samples(op: str) -> tuple:
     from xlinalg.core import operators
     from xlinalg.core.samples import draw

@@ -28,7 +28,6 @@ import argparse
 import math
 
 import numpy as np
-
 from frameworks import FRAMEWORKS, LOG_2PI, check_agreement, framework, minimize, select
 
 SIZES = {"small": (200, 5), "default": (1000, 20), "full": (2000, 50)}  # (N, D)

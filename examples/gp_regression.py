@@ -23,9 +23,9 @@ import time
 
 import numpy as np
 import scipy.optimize
+from frameworks import FRAMEWORKS, check_agreement, select
 
 import xlinalg
-from frameworks import FRAMEWORKS, check_agreement, select
 
 SIZES = {"small": 20, "default": 60, "full": 400}  # number of training points
 

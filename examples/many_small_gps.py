@@ -25,9 +25,9 @@ import argparse
 import time
 
 import numpy as np
+from frameworks import FRAMEWORKS, LOG_2PI, check_agreement, framework, select
 
 import xlinalg
-from frameworks import FRAMEWORKS, LOG_2PI, check_agreement, framework, select
 
 SIZES = {"small": 200, "default": 2000, "full": 10_000}  # B, the number of problems
 POINTS = 8  # n, the points per problem
@@ -140,7 +140,7 @@ def newton(value_and_grad, values, theta, iterations=100, tol=1e-7, fd_step=1e-6
 
     f, g = np.asarray(values(theta)), grads(theta)
     lam = np.full(problems, 1e-3)
-    for it in range(iterations):
+    for it in range(iterations):  # noqa: B007  (the count is returned)
         active = np.max(np.abs(g), axis=1) >= tol
         if not active.any():
             break

@@ -37,7 +37,6 @@ import argparse
 from typing import NamedTuple
 
 import numpy as np
-
 from frameworks import FRAMEWORKS, LOG_2PI, check_agreement, framework, minimize, select
 
 SIZES = {"small": 15, "default": 50, "full": 200}  # T

@@ -8,6 +8,8 @@ py="$(main_env)"
 mxpy="$(mxnet_env)"
 export PYTHONHASHSEED=0 XLA_FLAGS="${XLA_FLAGS:---xla_force_host_platform_device_count=1}"
 status=0
+echo "== lint (ruff)"
+"$py" -m ruff check "$ROOT" || status=$?
 echo "== MXNet environment (numpy 1.23, mxnet 1.9.1)"
 "$mxpy" -m pytest -q -p no:cacheprovider tests "$@" || status=$?
 echo "== main environment (numpy 2, array-api-strict, torch, jax)"

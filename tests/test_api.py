@@ -85,3 +85,20 @@ def test_jvp_returns_outputs_and_tangents(rng):
 
 def test_linalg_error_is_a_value_error():
     assert issubclass(xlinalg.LinAlgError, ValueError)
+
+
+def test_numpy_calls_import_no_adapter_when_frameworks_are_loaded():
+    """With torch and JAX imported by someone else, a NumPy call still runs the core directly:
+    no framework adapter is imported for it."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    code = (
+        "import sys, numpy as np, torch, jax, xlinalg\n"
+        "xlinalg.potrf(np.eye(3)); xlinalg.syevd(np.eye(2))\n"
+        "loaded = [m for m in sys.modules if m.startswith('xlinalg.adapters.')]\n"
+        "assert not loaded, loaded\n"
+        "xlinalg.potrf(torch.eye(3))\n"
+        "assert 'xlinalg.adapters.torch' in sys.modules and 'xlinalg.adapters.jax' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr

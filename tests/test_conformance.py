@@ -8,11 +8,11 @@ import math
 
 import numpy as np
 import pytest
-
-import xlinalg
 from xlinalg_conformance.checks import CHECKS, error_cases, rel_err
 from xlinalg_conformance.plugin import conformance_tests
 from xlinalg_conformance.samples import ORDERS, _base_samples, param_combos, samples
+
+import xlinalg
 
 # every operator × check, one test item each: test_numpy[potrf-fd_grad], ...
 test_numpy = conformance_tests("numpy")

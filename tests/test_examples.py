@@ -17,12 +17,12 @@ import pytest
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 sys.path.insert(0, EXAMPLES)
 
-import bayesian_linear_regression as blr  # noqa: E402
-import frameworks  # noqa: E402
-import gp_regression  # noqa: E402
-import many_small_gps as msg  # noqa: E402
-import state_space_model as ssm  # noqa: E402
-from frameworks import Var, framework, installed  # noqa: E402
+import bayesian_linear_regression as blr
+import frameworks
+import gp_regression
+import many_small_gps as msg
+import state_space_model as ssm
+from frameworks import Var, framework, installed
 
 # MXNet's nd.array warns about a SciPy name whenever it copies a NumPy array.
 pytestmark = pytest.mark.filterwarnings("ignore:Please use `csr_matrix`:DeprecationWarning")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import itertools
 
+import array_api_compat.numpy as xnp
 import numpy as np
 import pytest
 
 from tests.cases import spd
 from xlinalg.kernels import Kernels, kernels_for
 from xlinalg.kernels.numpy import TRSM_MIN_ORDER, NumpyKernels
-
-import array_api_compat.numpy as xnp
 
 FLAGS = list(itertools.product([True, False], repeat=3))
 

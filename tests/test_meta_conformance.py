@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from xlinalg_conformance.backends import NUMPY
 from xlinalg_conformance.broken import BROKEN, LoopVmap
 from xlinalg_conformance.checks import CHECKS

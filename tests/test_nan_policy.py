@@ -78,6 +78,13 @@ def test_inf_input_is_rejected_even_when_the_output_is_finite():
         xlinalg.inverse(a)
 
 
+def test_finite_inputs_whose_sum_overflows_are_no_failure(xp):
+    """Large finite float32 entries (their sum overflows) are valid input."""
+    a = np.stack([np.diag([3e38, 3e38, 1.0])] * 2).astype(np.float32)
+    out = np.asarray(xlinalg.potrf(arr(xp, a)))
+    np.testing.assert_allclose(out, np.sqrt(a), rtol=1e-6)
+
+
 def test_first_failing_entry_is_named_whatever_its_cause(rng):
     a = np.stack([np.eye(3)] * 3)
     a[1] = -np.eye(3)  # not positive definite

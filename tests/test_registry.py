@@ -169,15 +169,19 @@ def test_shape_rule_messages_name_the_axes():
     assert output_shapes(op, [(4, 3), (4, 2), (3, 2)], {**op.params, "transpose_a": True}) == ((3, 2),)
 
 
-def test_bindings_are_cached_by_operator_identity():
-    """A modified spec with an existing name gets its own binding: the public function of the
-    registered operator is not replaced by it."""
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_bindings_are_cached_by_operator_identity(framework):
+    """A modified spec that reuses a registered name gets a binding of its own, and the
+    framework's binding of the registered operator is not replaced by it (either order)."""
     from dataclasses import replace
 
     from xlinalg import api
 
+    lib = pytest.importorskip(framework)
     op = operators()["inverse"]
-    doubled = replace(op, forward=lambda xp, kern, a: (2 * kern.inv(a),), name="inverse")
-    a = np.diag([2.0, 4.0])
-    assert np.allclose(api.call(doubled, (a,), {}), 2 * np.linalg.inv(a))
-    assert np.allclose(xlinalg.inverse(a), np.linalg.inv(a))
+    doubled = replace(op, forward=lambda xp, kern, a: (2 * kern.inv(a),))
+    a_np = np.diag([2.0, 4.0])
+    a = lib.numpy.asarray(a_np) if framework == "jax" else lib.tensor(a_np)
+    assert np.allclose(np.asarray(xlinalg.inverse(a)), np.linalg.inv(a_np))
+    assert np.allclose(np.asarray(api.call(doubled, (a,), {})), 2 * np.linalg.inv(a_np))
+    assert np.allclose(np.asarray(xlinalg.inverse(a)), np.linalg.inv(a_np))

@@ -14,8 +14,8 @@ Importing xlinalg imports no framework.
 """
 
 from . import api as _api
-from .api import EighResult, jvp, vjp
-from .errors import LinAlgError
+from .api import EighResult, jvp, vjp  # noqa: F401  (exported through __all__ below)
+from .errors import LinAlgError  # noqa: F401  (exported through __all__ below)
 
 __version__ = "0.1.0"
 

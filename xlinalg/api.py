@@ -31,7 +31,7 @@ def call(op: Operator, arrays, params):
     the core rules on the arrays' own namespace."""
     adapter = adapters.adapter_for(arrays)
     if adapter is not None:
-        if any(is_array_api_obj(x) and not adapter.is_array(x) for x in arrays):
+        if any(not adapter.is_array(x) and is_array_api_obj(x) for x in arrays):  # tensors first: no lru_cache helper under torch.compile
             raise apply.mixed_libraries(op, arrays)
         return adapters.bound(adapter, op)(*arrays, **params)
     c = apply.prepare(op, arrays, params)

@@ -15,11 +15,10 @@ from .adapters import require as _require
 
 _mx = _require("mxnet")  # this namespace is for MXNet arrays; a missing MXNet names the pip extra
 
-from . import core as _core
-from .adapters import bound as _bound
-from .adapters import mxnet as _adapter
-from .core.docs import docstring as _docstring
-
+from . import core as _core  # noqa: E402  (after the framework check above)
+from .adapters import bound as _bound  # noqa: E402
+from .adapters import mxnet as _adapter  # noqa: E402
+from .core.docs import docstring as _docstring  # noqa: E402
 
 #: Appended to every operator's docstring (the end of its Notes section).
 _NOTE = (

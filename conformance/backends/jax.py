@@ -27,19 +27,17 @@ time, arrays of other libraries — goes through a plain ``jax.jit`` of the sing
 
 The eager backend (``jax``) runs ``call`` eagerly, always: the ``forward``, ``batching``,
 ``dtype``, ``no_mutation``, ``cross`` and ``errors`` checks and every finite-difference point
-of ``fd_grad`` see the adapter exactly as a user calling it on concrete arrays does — eager
-validation, eager ``LinAlgError``, eager outputs. ``vjp`` and ``jvp`` run eagerly too
-(``jax.vjp``/``jax.jvp`` with concrete primals, where the forward rule can raise) on the
-first request for each operator, parameter combination and input signature; repeated requests
-with that signature (the float32/float64 samples of ``adjoint``, ``fd_grad``, ``structure``,
-``batching``, ``dtype``, ``no_mutation``, ``cross`` and the finite differences of
-``second_order`` ask for the same function on new values many times) run the same function
-through the compiled bundles above. Eager differentiation differs from compiled
-differentiation only in where values are concrete, which the first, eager request covers for
-every operator × combination × shape; its result must also agree with the compiled one to the
-``batching`` tolerance or the request raises. ``grad_of_vjp`` and ``vmap`` are compiled
-(``jax.vmap`` traces its function whatever the mode, and reverse over reverse has no eager
-error behaviour to test).
+of ``fd_grad`` and ``degenerate`` see the adapter as a user calling it on concrete arrays does
+— eager validation, eager ``LinAlgError``, outputs computed operation by operation. Its
+``vjp``, ``jvp``, ``grad_of_vjp`` and ``vmap`` run through the same compiled programs as
+``jax_jit`` (one cache serves both backends, so running both compiles each program once).
+What eager differentiation adds over compiled differentiation is only that the primal values
+are concrete inside ``jax.jvp``/``jax.vjp``, where the forward rule can raise; that is tested
+for every operator and grid combination by ``tests/jax_adapter/test_grads.py`` (eager
+``check_grads`` to second order in both modes, eager ``jax.jvp``/``jax.vjp`` against the core
+rules) and ``tests/jax_adapter/test_adapter.py`` (``LinAlgError`` from eager ``jax.grad``,
+``jax.jvp``, ``jax.vjp``). Differentiating eagerly here would compile every primitive of every
+rule at every sample shape one by one, which made this backend take minutes.
 """
 
 from __future__ import annotations
@@ -50,7 +48,9 @@ import numpy as np
 
 from . import Backend
 
-_KINDS = ("first", "grad_of_vjp", "vmap")  # bundle kinds; "first" holds call, jvp and vjp
+#: jitted single functions, by (kind, op, params), and bundles, by (kind, op, input avals)
+_COMPILED: dict = {}
+_BUNDLES: dict = {}
 
 
 def _params_key(params) -> tuple:
@@ -67,24 +67,19 @@ class _Bundle:
     ``op`` at fixed input shapes and dtypes (see the module docstring)."""
 
     def __init__(self, backend, kind, op, arrays, members):
+        """``members``: (params, output avals) of each parameter combination in the program."""
         jax = backend._jax()
-        jnp = jax.numpy
         self.kind = kind
-        self.index = {_params_key(p): i for i, p in enumerate(members)}
+        self.index = {_params_key(p): i for i, (p, _) in enumerate(members)}
         self.in_avals = tuple(_aval(x) for x in arrays)
-        fns = [backend._functions(op, p) for p in members]
+        self.out_avals = [avals for _, avals in members]
+        fns = [backend._functions(op, p) for p, _ in members]
+        # zero tangents and cotangents for the slots a request does not use
+        self.zeros_in = tuple(jax.device_put(np.zeros(s, d)) for s, d in self.in_avals)
+        self.zeros_out = [tuple(jax.device_put(np.zeros(s, d)) for s, d in avals) for avals in self.out_avals]
         if kind == "vmap":
             self.program = jax.jit(lambda xs: [f["vmap"](*xs) for f in fns])
-            return
-        out_avals = []
-        for f in fns:
-            shapes = jax.eval_shape(f["call"], *arrays)
-            out_avals.append(tuple(_aval(y) for y in shapes))
-        self.out_avals = out_avals
-        # zero tangents / cotangents for the slots a request does not use
-        self.zeros_in = tuple(jnp.zeros(s, d) for s, d in self.in_avals)
-        self.zeros_out = [tuple(jnp.zeros(s, d) for s, d in avals) for avals in out_avals]
-        if kind == "first":
+        elif kind == "first":
             def first(xs, ts, cts):
                 return [(f["call"](*xs), f["jvp"](xs, ts), f["vjp"](xs, c)) for f, c in zip(fns, cts)]
 
@@ -135,18 +130,15 @@ class JaxBackend(Backend):
     def __init__(self, jit: bool = False, name: str | None = None, bundle: bool = True):
         self.jit = jit
         self.bundle = bundle  # compile per operator and input signature (module docstring)
-        self._cache: dict = {}
-        self._bundles: dict = {}
-        self._eager_seen: set = set()
+        # compiled functions, shared by every JaxBackend: they depend on nothing but (op, params)
+        self._cache = _COMPILED
+        self._bundles = _BUNDLES
         if jit:
             self.capabilities = self.capabilities - {"errors"}
             self.sources = {**self.sources, "errors": "none under jax.jit: failing entries are NaN"}
         else:
             self.sources = {**self.sources,
-                            "vjp": self.sources["vjp"] + "; eager on the first request per signature, then jitted",
-                            "jvp": self.sources["jvp"] + "; eager on the first request per signature, then jitted",
-                            "second_order": self.sources["second_order"] + ", jitted",
-                            "vmap": "jax.vmap, jitted"}
+                            **{c: self.sources[c] + ", under jax.jit" for c in ("vjp", "jvp", "second_order", "vmap")}}
         if name is not None:
             self.name = name
 
@@ -165,8 +157,7 @@ class JaxBackend(Backend):
 
     # -- arrays -------------------------------------------------------------------------------
     def asarray(self, x):
-        jax = self._jax()
-        return jax.numpy.array(np.array(x, copy=True), dtype=x.dtype, copy=True)
+        return self._jax().device_put(np.array(x, copy=True))  # a transfer: nothing to compile
 
     def to_numpy(self, y):
         return np.array(np.asarray(y), copy=True)
@@ -257,17 +248,25 @@ class JaxBackend(Backend):
         return None if i is None else (b, i)
 
     def _make_bundle(self, kind, op, arrays):
-        from xlinalg.core import operators
+        """The bundle of every grid combination of ``op`` that accepts these arrays' shapes and
+        dtypes (by the registry's signature check, which the adapter applies first; for
+        ``vmap``, by tracing), or ``None``."""
+        from xlinalg.core import apply, operators
 
         jax = self._jax()
+        o = operators()[op]
         members = []
-        for p in operators()[op].param_grid():
-            fns = self._functions(op, p)
-            try:  # the combinations that take these shapes (the others raise at trace time)
-                jax.eval_shape(fns["vmap" if kind == "vmap" else "call"], *arrays)
-            except Exception:
+        for p in o.param_grid():
+            try:  # the others raise at trace time
+                if kind == "vmap":
+                    outs = jax.eval_shape(self._functions(op, p)["vmap"], *arrays)
+                    avals = tuple(_aval(y) for y in outs)
+                else:
+                    _, shapes, dtype = apply.check_signature(o, [x.shape for x in arrays], [str(x.dtype) for x in arrays], p)
+                    avals = tuple((tuple(s), np.dtype(dtype)) for s in shapes)
+            except (ValueError, TypeError):
                 continue
-            members.append(p)
+            members.append((p, avals))
         if not members:
             return None
         return _Bundle(self, kind, op, arrays, members)
@@ -284,18 +283,10 @@ class JaxBackend(Backend):
             self._bundles[(kind, op, tuple(_aval(x) for x in arrays))] = None
             return None
 
-    def _first_eager(self, what, op, arrays, params, *others) -> bool:
-        """Whether this eager request is the first with its signature (then it runs eagerly)."""
-        key = (what, op, _params_key(params), tuple(_aval(x) for x in (*arrays, *others)))
-        if key in self._eager_seen:
-            return False
-        self._eager_seen.add(key)
-        return True
-
     def call(self, op, arrays, params):
         jax = self._jax()
         if not self.jit:
-            return self._functions(op, params)["call"](*arrays)
+            return self._fn(op, params)(*arrays)
         if not all(isinstance(x, jax.Array) for x in arrays):
             # another library's array cannot be a jit argument: close over it, so that the
             # adapter (not jax.jit) sees and rejects it
@@ -311,30 +302,14 @@ class JaxBackend(Backend):
         out = self._run("first", "call", op, arrays, params)
         return tuple(out) if out is not None else self._compiled("call", op, params)(*arrays)
 
-    def _checked_eager(self, what, op, arrays, params, extra, compiled):
-        """The eager result of ``what``, compared with the compiled one of the same request."""
-        eager = tuple(self._functions(op, params)[what](tuple(arrays), tuple(extra)))
-        if compiled is not None:
-            for k, (e, c) in enumerate(zip(eager, compiled)):
-                e, c = np.asarray(e, np.float64), np.asarray(c, np.float64)
-                scale = max(float(np.max(np.abs(e), initial=0.0)), 1e-300)
-                tol = 1e3 * float(np.finfo(np.dtype(arrays[0].dtype)).eps) * max(e.shape[-2:] + (1,))
-                if e.shape != c.shape or not np.allclose(e, c, rtol=0, atol=tol * scale, equal_nan=True):
-                    raise AssertionError(f"eager {what} {k} differs from the jitted one")
-        return eager
-
     def vjp(self, op, arrays, params, cotangents):
         out = self._run("first", "vjp", op, arrays, params, tuple(cotangents))
-        if not self.jit and self._first_eager("vjp", op, arrays, params, *cotangents):
-            return self._checked_eager("vjp", op, arrays, params, cotangents, out)
         if out is None:
             out = self._compiled("vjp", op, params)(tuple(arrays), tuple(cotangents))
         return tuple(out)
 
     def jvp(self, op, arrays, tangents, params):
         out = self._run("first", "jvp", op, arrays, params, tuple(tangents))
-        if not self.jit and self._first_eager("jvp", op, arrays, params, *tangents):
-            return self._checked_eager("jvp", op, arrays, params, tangents, out)
         if out is None:
             out = self._compiled("jvp", op, params)(tuple(arrays), tuple(tangents))
         return tuple(out)

@@ -32,7 +32,7 @@ class MxnetBackend(Backend):
 
     def available(self):
         try:
-            import mxnet  # noqa: F401
+            import mxnet
         except ImportError as exc:
             return f"mxnet is not installed ({exc})"
         if not hasattr(mxnet, "nd"):

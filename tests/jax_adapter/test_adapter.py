@@ -6,18 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from tests.jax_adapter.jax_cases import as_tuple, inputs, numpy_reference, spd, structured, weights  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-import xlinalg  # noqa: E402
-import xlinalg.jax as xj  # noqa: E402
-from xlinalg import adapters  # noqa: E402
-from xlinalg.adapters import jax as jax_adapter  # noqa: E402
+import xlinalg
+import xlinalg.jax as xj
+from tests.jax_adapter.jax_cases import as_tuple, inputs, numpy_reference, spd, structured, weights
+from xlinalg import adapters
+from xlinalg.adapters import jax as jax_adapter
 
 OPS = sorted(xlinalg.OPERATORS)
 
@@ -219,7 +219,7 @@ BAD = _bad_inputs()
 def _raised(fn):
     try:
         fn()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return exc
     return None
 

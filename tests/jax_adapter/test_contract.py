@@ -18,13 +18,13 @@ from tests.jax_adapter.jax_cases import JAX_INSTALLED, as_tuple, case_id, grid, 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-import xlinalg  # noqa: E402
-import xlinalg.jax as xj  # noqa: E402
-from xlinalg.adapters import jax as adapter  # noqa: E402
-from xlinalg.core import operators  # noqa: E402
+import xlinalg
+import xlinalg.jax as xj
+from xlinalg.adapters import jax as adapter
+from xlinalg.core import operators
 
 GRID = grid()
 

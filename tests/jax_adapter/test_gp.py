@@ -8,16 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import jax.scipy.linalg as jsl  # noqa: E402
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 
-import xlinalg  # noqa: E402
-import xlinalg.jax as xj  # noqa: E402
+import xlinalg
+import xlinalg.jax as xj
 
 
 def _data():

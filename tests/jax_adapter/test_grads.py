@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from jax.test_util import check_grads  # noqa: E402
-from tests.jax_adapter.jax_cases import as_tuple, case_id, grid, inputs, structured, weights  # noqa: E402
+import jax
+import jax.numpy as jnp
+from jax.test_util import check_grads
 
-import xlinalg  # noqa: E402
-import xlinalg.jax as xj  # noqa: E402
+import xlinalg
+import xlinalg.jax as xj
+from tests.jax_adapter.jax_cases import as_tuple, case_id, grid, inputs, structured, weights
 
 GRID = grid()
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import jax.scipy.linalg as jsl  # noqa: E402
-from jax import lax  # noqa: E402
-from tests.jax_adapter.jax_cases import spd  # noqa: E402
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+from jax import lax
 
-import xlinalg.jax as xj  # noqa: E402
+import xlinalg.jax as xj
+from tests.jax_adapter.jax_cases import spd
 
 RTOL = 1e-11
 

@@ -13,7 +13,7 @@ import pytest
 
 mx = pytest.importorskip("mxnet")
 
-from tests.mxnet_adapter.conftest import (  # noqa: E402,F401  (re-exported)
+from tests.mxnet_adapter.conftest import (  # noqa: F401  (re-exported)
     OPERATORS,
     inputs,
     param_combinations,

@@ -17,10 +17,10 @@ from tests.mxnet_adapter import _helpers as h  # skips this module when MXNet is
 
 mx = h.mx
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import xlinalg.mxnet as la  # noqa: E402
-from xlinalg.kernels import mxnet as mk  # noqa: E402
+import xlinalg.mxnet as la
+from xlinalg.kernels import mxnet as mk
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

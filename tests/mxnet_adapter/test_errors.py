@@ -9,10 +9,10 @@ from tests.mxnet_adapter import _helpers as h  # skips this module when MXNet is
 
 mx = h.mx
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import xlinalg  # noqa: E402
-import xlinalg.mxnet as la  # noqa: E402
+import xlinalg
+import xlinalg.mxnet as la
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -127,3 +127,13 @@ def test_symbolic_shape_error_fails_shape_inference():
 def test_numpy_interface_arrays_are_rejected():
     with pytest.raises(TypeError, match=r"potrf: argument A is an mx.np array"):
         la.potrf(mx.np.array(np.eye(2)))
+
+
+def test_failures_are_also_mxnet_errors():
+    """Code written against ``mx.nd.linalg`` catches ``mx.base.MXNetError``; the same clause
+    catches xlinalg's failure, which stays an ``xlinalg.LinAlgError`` (and ``ValueError``)."""
+    a = mx.nd.array(np.stack([np.eye(3), -np.eye(3)]), dtype="float64")
+    with pytest.raises(mx.base.MXNetError) as info:
+        la.potrf(a)
+    assert isinstance(info.value, xlinalg.LinAlgError) and isinstance(info.value, ValueError)
+    assert info.value.index == (1,)

@@ -11,15 +11,15 @@ from tests.mxnet_adapter import _helpers as h  # skips this module when MXNet is
 
 mx = h.mx
 
-import array_api_compat.numpy as xp  # noqa: E402
-import numpy as np  # noqa: E402
+import array_api_compat.numpy as xp
+import numpy as np
 
-import xlinalg  # noqa: E402
-import xlinalg.mxnet as la  # noqa: E402
-from xlinalg.adapters import mxnet as adapter  # noqa: E402
-from xlinalg.kernels import kernels_for  # noqa: E402
-from xlinalg.kernels import mxnet as mk  # noqa: E402
-from xlinalg.kernels.numpy import NumpyKernels  # noqa: E402
+import xlinalg
+import xlinalg.mxnet as la
+from xlinalg.adapters import mxnet as adapter
+from xlinalg.kernels import kernels_for
+from xlinalg.kernels import mxnet as mk
+from xlinalg.kernels.numpy import NumpyKernels
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 BATCH = 400  # 400 · 4 · 4 and 400 · 4 · 3 >= MIN_SIZE: batches of small matrices go to MXNet

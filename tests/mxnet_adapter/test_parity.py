@@ -13,9 +13,9 @@ from tests.mxnet_adapter import _helpers as h  # skips this module when MXNet is
 
 mx = h.mx
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import xlinalg.mxnet as la  # noqa: E402
+import xlinalg.mxnet as la
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 RTOL = {"float64": 1e-10, "float32": 2e-4}

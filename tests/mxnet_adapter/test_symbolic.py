@@ -9,10 +9,10 @@ from tests.mxnet_adapter import _helpers as h  # skips this module when MXNet is
 
 mx = h.mx
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import xlinalg  # noqa: E402
-import xlinalg.mxnet as la  # noqa: E402
+import xlinalg
+import xlinalg.mxnet as la
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

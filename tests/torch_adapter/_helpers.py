@@ -14,10 +14,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import xlinalg  # noqa: E402
-import xlinalg.torch as xt  # noqa: E402
-from xlinalg.core.operator import get  # noqa: E402
-from xlinalg.core.samples import case_id, draw  # noqa: E402
+import xlinalg
+import xlinalg.torch as xt
+from xlinalg.core.operator import get
+from xlinalg.core.samples import case_id, draw
 
 
 def _cases():

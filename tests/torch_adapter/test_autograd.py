@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import xlinalg
+import xlinalg.torch as xt
 from tests.torch_adapter._helpers import CASES, OPS, inputs, structured, tensors, torch
-
-import xlinalg  # noqa: E402
-import xlinalg.torch as xt  # noqa: E402
 
 #: Tighter than gradcheck's defaults (rtol 1e-3): central differences in float64 with
 #: eps 1e-6 are accurate to about 1e-9 on these well-conditioned inputs, and a relative error

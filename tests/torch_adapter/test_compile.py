@@ -10,10 +10,9 @@ import warnings
 import numpy as np
 import pytest
 
+import xlinalg
+import xlinalg.torch as xt
 from tests.torch_adapter._helpers import OPS, inputs, structured, tensors, torch
-
-import xlinalg  # noqa: E402
-import xlinalg.torch as xt  # noqa: E402
 
 
 def gp_nll(x, y, log_ls, log_noise):
@@ -142,9 +141,9 @@ def test_every_operator_traces_without_graph_break(name, params):
 
 
 def test_device_helper_answers_tensors_by_type():
-    """``xlinalg.kernels.portable.device``: what the core asks for a device, without
+    """``xlinalg.core.matrix.device``: what the core asks for a device, without
     ``array_api_compat``'s ``lru_cache`` helpers for tensors."""
-    from xlinalg.kernels.portable import device
+    from xlinalg.core.matrix import device
 
     t = torch.ones(2, dtype=torch.float64)
     assert device(t) == t.device

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import xlinalg
+import xlinalg.torch as xt
 from tests.torch_adapter._helpers import OPS, inputs, structured, torch
-
-import xlinalg  # noqa: E402
-import xlinalg.torch as xt  # noqa: E402
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

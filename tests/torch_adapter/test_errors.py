@@ -9,10 +9,9 @@ import re
 import numpy as np
 import pytest
 
+import xlinalg
+import xlinalg.torch as xt
 from tests.torch_adapter._helpers import torch
-
-import xlinalg  # noqa: E402
-import xlinalg.torch as xt  # noqa: E402
 
 
 def _bad_calls():

@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 
+import xlinalg
+import xlinalg.torch as xt
 from tests.torch_adapter._helpers import OPS, inputs, structured, tensors, torch
-
-import xlinalg  # noqa: E402
-import xlinalg.torch as xt  # noqa: E402
 
 TOL = {"rtol": 1e-10, "atol": 1e-10}
 

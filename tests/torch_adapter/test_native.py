@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import xlinalg.torch as xt
 from tests.torch_adapter._helpers import inputs, tensors, torch
-
-import xlinalg.torch as xt  # noqa: E402
 
 TOL = {"rtol": 1e-10, "atol": 1e-12}
 

@@ -26,23 +26,40 @@ ADAPTERS = {
     "mxnet": ("mxnet", "xlinalg.adapters.mxnet"),
 }
 
-_bound: dict[tuple[str, str], object] = {}
+
+def _array_types(framework: str, module) -> tuple:
+    """The array types of an imported framework (read from the module, importing nothing)."""
+    if framework == "torch":
+        return (module.Tensor,)
+    if framework == "jax":
+        return (module.Array,)
+    nd, sym = getattr(module, "nd", None), getattr(module, "sym", None)
+    return tuple(t for t in (getattr(nd, "NDArray", None), getattr(sym, "Symbol", None)) if isinstance(t, type))
+
+
+_bound: dict[tuple[str, object], object] = {}
 
 
 def adapter_for(arrays):
-    """The adapter module for ``arrays``' framework, or ``None`` (no autograd framework)."""
+    """The adapter module for ``arrays``' framework, or ``None`` (no autograd framework).
+
+    A framework is only considered when it is imported already (no array of it can exist
+    otherwise), and its adapter is imported only when one of ``arrays`` belongs to it: NumPy
+    arrays never import an adapter, whatever else the process has imported."""
     for framework, (marker, module) in ADAPTERS.items():
-        if marker not in sys.modules:
-            continue  # no array of that framework can exist
-        adapter = _import(module)
-        if adapter is not None and any(adapter.is_array(x) for x in arrays):
-            return adapter
+        loaded = sys.modules.get(marker)
+        if loaded is None:
+            continue
+        types = _array_types(framework, loaded)
+        if types and any(isinstance(x, types) for x in arrays):
+            return _import(module)
     return None
 
 
 def bound(adapter, op):
-    """``adapter.bind(op)``, made once per (adapter, operator)."""
-    key = (adapter.__name__, op.name)
+    """``adapter.bind(op)``, made once per (adapter, operator object): a modified spec that
+    reuses a registered name gets a binding of its own."""
+    key = (adapter.__name__, op)
     fn = _bound.get(key)
     if fn is None:
         fn = _bound[key] = adapter.bind(op)

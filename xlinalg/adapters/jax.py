@@ -7,8 +7,11 @@ operations (matmul, triangular solves against primal factors, masks, gathers). J
 linearizes and transposes it for reverse mode, so ``grad``/``vjp``/``jacrev`` use the same
 rules as ``jvp``/``jacfwd``; the JVP rule evaluates the outputs through the bound function
 itself, so derivatives of any order keep using xlinalg's rules; ``jit`` and ``vmap`` trace
-through both. No operator needs a ``custom_vjp`` (which would break forward mode over reverse
-mode), so none uses one.
+through both. The contract this needs — every JVP rule linear in the tangents in a way JAX can
+transpose, its transpose equal to the VJP rule — is tested for every operator. An operator
+whose JVP cannot be written that way declares ``jax_reverse="vjp"`` and gets a
+``jax.custom_vjp`` over the core VJP rule instead, giving up forward mode (``jax.jvp``,
+``jax.hessian``); none of the built-in operators needs it.
 
 Parameters (``lower``, ``alpha``, ...) are static Python values: each (operator, parameters)
 pair gets its own ``custom_jvp`` function, made once and cached.
@@ -39,23 +42,29 @@ def is_array(x) -> bool:
 
 
 def differentiable(op: Operator, params: dict):
-    """The ``custom_jvp`` function of ``op`` with fixed (resolved) ``params``: arrays in, a tuple
-    of outputs out. Cached per (operator, parameters)."""
-    key = (op.name, tuple(sorted(params.items())))
+    """The differentiable JAX function of ``op`` with fixed (resolved) ``params``: arrays in, a
+    tuple of outputs out. Cached per (operator object, parameters)."""
+    key = (op, tuple(sorted(params.items())))
     fn = _functions.get(key)
     if fn is None:
-        fn = _functions[key] = _make(op, dict(params))
+        make = _make_vjp if op.jax_reverse == "vjp" else _make
+        fn = _functions[key] = make(op, dict(params))
     return fn
 
 
-def _make(op: Operator, params: dict):
+def _primal(op: Operator, params: dict):
     def primal(*arrays):
         arrays = tuple(jnp.asarray(x) for x in arrays)
         call = apply.prepare(op, arrays, params, xp=jnp)
         return apply.forward(call)  # raises LinAlgError only for concrete values
 
     primal.__name__ = primal.__qualname__ = op.name
-    fn = jax.custom_jvp(primal)
+    return primal
+
+
+def _make(op: Operator, params: dict):
+    """A ``jax.custom_jvp`` whose rule is the core JVP; JAX transposes it for reverse mode."""
+    fn = jax.custom_jvp(_primal(op, params))
 
     def fn_jvp(primals, tangents):
         primals = tuple(jnp.asarray(x) for x in primals)
@@ -65,6 +74,25 @@ def _make(op: Operator, params: dict):
         return outputs, apply.jvp(call, outputs, tangents)
 
     fn.defjvp(fn_jvp)
+    return fn
+
+
+def _make_vjp(op: Operator, params: dict):
+    """A ``jax.custom_vjp`` whose backward pass is the core VJP (``jax_reverse="vjp"``): for an
+    operator whose JVP JAX cannot transpose; forward mode is unavailable for it."""
+    primal = _primal(op, params)
+    fn = jax.custom_vjp(primal)
+
+    def fwd(*arrays):
+        outputs = primal(*arrays)
+        return outputs, (tuple(jnp.asarray(x) for x in arrays), outputs)
+
+    def bwd(residuals, cotangents):
+        arrays, outputs = residuals
+        call = apply.prepare(op, arrays, params, xp=jnp)
+        return tuple(apply.vjp(call, outputs, cotangents))
+
+    fn.defvjp(fwd, bwd)
     return fn
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import array_api_compat
 
@@ -174,7 +175,7 @@ def check_signature(op: Operator, shapes, dtypes, params) -> tuple:
                 f"{op.name}: argument {arg.name} has unsupported dtype {dtype}; supported: {', '.join(SUPPORTED_DTYPES)}"
             )
         if len(shape) < arg.ndim:
-            raise ValueError(f"{op.name}: {_rank_message(op, arg, shape)}")
+            raise rank_error(op, arg, shape, params)
         if arg.square and shape[-1] != shape[-2]:
             raise ValueError(f"{op.name}: argument {arg.name} must be square, got shape {shape}")
     if len(set(dtypes)) > 1:
@@ -191,18 +192,6 @@ def check_signature(op: Operator, shapes, dtypes, params) -> tuple:
     return batch, tuple(batch + s for s in out), dtypes[0] if dtypes else None
 
 
-def _rank_message(op: Operator, arg, shape) -> str:
-    """Why ``shape`` is too small for ``arg``, and how to pass a vector as a matrix."""
-    kind = "a matrix" if arg.ndim == 2 else "a vector"
-    text = (
-        f"argument {arg.name} must have at least {arg.ndim} dimensions ({kind} {doc_shape(arg.dims)} "
-        f"per batch entry), got shape {tuple(shape)}"
-    )
-    if arg.ndim == 2 and len(shape) == 1 and not arg.square:
-        text += "; for a vector b pass b[..., None] (a matrix with one column)"
-    return text
-
-
 def _dtype_name(xp, dtype) -> str:
     for name in ("float32", "float64"):
         if dtype == getattr(xp, name, None):
@@ -211,12 +200,12 @@ def _dtype_name(xp, dtype) -> str:
 
 
 # ---- structure ------------------------------------------------------------------------------
-def read(call: Call, inputs=None) -> tuple:
+def read(call: Call) -> tuple:
     """The inputs as the forward rule sees them: symmetric arguments completed from their
     named triangle, triangular arguments masked to it."""
     xp, lower = call.xp, call.op.lower(call.params)
     out = []
-    for arg, x in zip(call.op.args, call.inputs if inputs is None else inputs):
+    for arg, x in zip(call.op.args, call.inputs):
         if arg.structure == "symmetric":
             x = from_triangle(xp, x, lower)
         elif arg.structure == "triangular":
@@ -240,31 +229,29 @@ def project(call: Call, values) -> tuple:
 
 
 # ---- rules ----------------------------------------------------------------------------------
-def forward(call: Call, inputs=None, *, check: bool = True) -> tuple:
+def forward(call: Call, *, check: bool = True) -> tuple:
     """Outputs of the forward rule (a tuple) under the failure policy (:func:`check_failure`):
     raises on failure when ``check`` and eager; traced, or without ``check``, a failing batch
     entry's outputs are entirely NaN."""
-    read_inputs = read(call, inputs)
+    read_inputs = read(call)
     outputs = tuple(call.op.forward(call.xp, call.kern, *read_inputs, **call.params))
     return check_failure(call, read_inputs, outputs, eager=check)
 
 
-def jvp(call: Call, outputs, tangents, inputs=None) -> tuple:
+def jvp(call: Call, outputs, tangents) -> tuple:
     """Output tangents; ``tangents`` (``None``: zero) match the broadcast inputs."""
-    inputs = call.inputs if inputs is None else inputs
     tangents = tuple(
         call.xp.zeros_like(x) if t is None else _batch.broadcast_to_batch(call.xp, t, call.batch, a.ndim)
-        for x, t, a in zip(inputs, tangents, call.op.args)
+        for x, t, a in zip(call.inputs, tangents, call.op.args)
     )
-    return tuple(call.op.jvp(call.xp, call.kern, read(call, inputs), tuple(outputs), project(call, tangents), **call.params))
+    return tuple(call.op.jvp(call.xp, call.kern, read(call), tuple(outputs), project(call, tangents), **call.params))
 
 
-def vjp(call: Call, outputs, cotangents, inputs=None, *, unbroadcast: bool = True) -> tuple:
+def vjp(call: Call, outputs, cotangents, *, unbroadcast: bool = True) -> tuple:
     """Input cotangents, summed back to the inputs' original shapes when ``unbroadcast``;
     ``cotangents`` (``None``: zero) match ``outputs``."""
-    inputs = call.inputs if inputs is None else inputs
     cotangents = tuple(call.xp.zeros_like(y) if g is None else g for y, g in zip(outputs, cotangents))
-    grads = call.op.vjp(call.xp, call.kern, read(call, inputs), tuple(outputs), cotangents, **call.params)
+    grads = call.op.vjp(call.xp, call.kern, read(call), tuple(outputs), cotangents, **call.params)
     grads = project(call, grads)
     if unbroadcast:
         grads = tuple(_batch.sum_to_shape(call.xp, g, s) for g, s in zip(grads, call.shapes))
@@ -315,11 +302,13 @@ def check_failure(call: Call, inputs, outputs, *, eager: bool = True) -> tuple:
         return outputs
     if not eager or any(call.kern.is_traced(v) for v in (*outputs, *inputs)):
         return fill_failed(call, inputs, outputs)
-    ok = None
-    for v in (*outputs, *inputs):  # the common case: one pass over each array, one sync
-        finite = xp.all(xp.isfinite(v))
-        ok = finite if ok is None else ok & finite
-    if ok is None or bool(ok):
+    # The common case in one pass over each array and one sync: a sum is finite when every
+    # term is (an overflowing sum of finite terms only costs the exact test below).
+    total = None
+    for v in (*outputs, *inputs):
+        partial = xp.sum(v)
+        total = partial if total is None else total + partial
+    if total is None or bool(xp.isfinite(total)):
         return outputs
     bad_input = xp.reshape(_failed_entries(call, inputs, outputs=False), (-1,))
     bad = bad_input | xp.reshape(_failed_entries(call, outputs, outputs=True), (-1,))

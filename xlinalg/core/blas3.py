@@ -267,14 +267,14 @@ def _trsm_forward(xp, kern, a, b, *, transpose, rightside, lower, alpha):
 
 
 def _trsm_jvp(xp, kern, inputs, outputs, tangents, *, transpose, rightside, lower, alpha):
-    (a, b), (x,), (da, db) = inputs, outputs, tangents
+    (a, _), (x,), (da, db) = inputs, outputs, tangents
     opda = _op(xp, da, transpose)
     rhs = _scale(alpha, db) - (xp.matmul(x, opda) if rightside else xp.matmul(opda, x))
     return (kern.solve_triangular(a, rhs, lower=lower, transpose=transpose, left=not rightside),)
 
 
 def _trsm_vjp(xp, kern, inputs, outputs, cotangents, *, transpose, rightside, lower, alpha):
-    (a, b), (x,), (g,) = inputs, outputs, cotangents
+    (a, _), (x,), (g,) = inputs, outputs, cotangents
     # Y = op(A)⁻ᵀ Ḡ (rightside: Ḡ op(A)⁻ᵀ);  B̄ = α Y;  op(A)‾ = -Y Xᵀ (rightside: -Xᵀ Y).
     y = kern.solve_triangular(a, g, lower=lower, transpose=not transpose, left=not rightside)
     g_opa = -(xp.matmul(mT(xp, x), y) if rightside else xp.matmul(y, mT(xp, x)))

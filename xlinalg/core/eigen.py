@@ -26,7 +26,7 @@ keeps its term.
 
 from __future__ import annotations
 
-from .matrix import diag_embed, diagonal, mT
+from .matrix import device, diag_embed, diagonal, mT
 from .operator import Arg, Operator, Output, register
 
 #: Pairs of eigenvalues closer than this many ``ε · max|λ|`` count as degenerate: twice the
@@ -40,7 +40,7 @@ def fix_signs(xp, v):
     if n == 0:
         return v
     idx = xp.argmax(xp.abs(v), axis=-2)  # first occurrence on ties
-    rows = xp.arange(n, device=_device(v))
+    rows = xp.arange(n, device=device(v))
     pick = xp.astype(rows[:, None] == idx[..., None, :], v.dtype)
     sign = 1.0 - 2.0 * xp.astype(xp.sum(v * pick, axis=-2) < 0, v.dtype)
     return v * sign[..., None, :]
@@ -76,12 +76,6 @@ def _vjp(xp, kern, inputs, outputs, cotangents):
     v = mT(xp, u)
     inner = diag_embed(xp, gw) + gap_inverse(xp, w) * xp.matmul(u, mT(xp, gu))  # Vᵀ V̄
     return (xp.matmul(v, xp.matmul(inner, u)),)
-
-
-def _device(x):
-    import array_api_compat
-
-    return array_api_compat.device(x)
 
 
 def _sign_rule(u):

@@ -13,14 +13,31 @@ triangle of ``Aᵀ``.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+import sys
 
-import array_api_compat
-
+from .matrix import device as _device_of
 from .operator import Arg, Operator, Output, register
 
 
-@lru_cache(maxsize=64)
+def _memo(fn):
+    """``fn`` memoized in a plain dict: ``torch.compile`` warns when it traces an
+    ``functools.lru_cache`` wrapper, and must not see the dict written (a side effect)."""
+    cache = {}
+
+    def wrapper(*args):
+        hit = cache.get(args)
+        if hit is None:
+            hit = fn(*args)
+            torch = sys.modules.get("torch")
+            if torch is None or not torch.compiler.is_compiling():
+                cache[args] = hit
+        return hit
+
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+@_memo
 def _diag_positions(n: int, offset: int) -> tuple[int, ...]:
     m = n - abs(offset)
     if offset >= 0:
@@ -28,7 +45,7 @@ def _diag_positions(n: int, offset: int) -> tuple[int, ...]:
     return tuple((i - offset) * n + i for i in range(m))
 
 
-@lru_cache(maxsize=64)
+@_memo
 def _trian_positions(n: int, offset: int, lower: bool) -> tuple[int, ...]:
     lower = offset < 0 or (offset == 0 and lower)
     k = -abs(offset)  # a lower triangle of A or of Aᵀ, k on or below the diagonal
@@ -36,7 +53,7 @@ def _trian_positions(n: int, offset: int, lower: bool) -> tuple[int, ...]:
     return tuple(i * n + j if lower else j * n + i for i, j in pairs)
 
 
-@lru_cache(maxsize=64)
+@_memo
 def _inverse_positions(positions: tuple[int, ...], n: int) -> tuple[int, ...]:
     """For each of the ``n*n`` entries, its index in ``positions`` (``len(positions)``: zero)."""
     where = {p: i for i, p in enumerate(positions)}
@@ -49,7 +66,7 @@ _index_cache: dict = {}
 def _index(xp, kern, positions, like):
     """``positions`` as an index array of ``like``'s library and device (made once per
     library, device and default index dtype, which JAX's x64 switch changes)."""
-    device = array_api_compat.device(like)
+    device = _device_of(like)
     dtype = xp.arange(1, device=device).dtype  # the library's default index dtype
     if kern.is_traced(like):  # a compiler is tracing: no side effects (torch.compile)
         return xp.asarray(positions, dtype=dtype, device=device)
@@ -69,7 +86,7 @@ def _gather(xp, kern, a, positions):
 
 
 def _place(xp, kern, v, positions, n):
-    zero = xp.zeros((*v.shape[:-1], 1), dtype=v.dtype, device=array_api_compat.device(v))
+    zero = xp.zeros((*v.shape[:-1], 1), dtype=v.dtype, device=_device_of(v))
     padded = xp.concat([v, zero], axis=-1)
     flat = xp.take(padded, _index(xp, kern, _inverse_positions(positions, n), v), axis=-1)
     return xp.reshape(flat, (*v.shape[:-1], n, n))

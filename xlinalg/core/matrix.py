@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def mT(xp, x):
     """Transpose of the last two axes."""
@@ -30,7 +32,7 @@ def from_triangle(xp, x, lower: bool):
 def phi(xp, x):
     """``tril(X)`` with its diagonal halved (the Cholesky derivative's mask), in one pass."""
     n = x.shape[-1]
-    idx = xp.arange(n, device=_device(xp, x))
+    idx = xp.arange(n, device=device(x))
     weights = xp.astype(idx[:, None] > idx[None, :], x.dtype) + 0.5 * xp.astype(idx[:, None] == idx[None, :], x.dtype)
     return x * weights
 
@@ -49,13 +51,13 @@ def _diag_gather(xp, x):
 def diag_embed(xp, v):
     """The diagonal matrix ``(..., n, n)`` with diagonal ``v`` ``(..., n)``."""
     n = v.shape[-1]
-    eye = xp.eye(n, dtype=v.dtype, device=_device(xp, v))
+    eye = xp.eye(n, dtype=v.dtype, device=device(v))
     return v[..., None] * eye
 
 
 def identity_like(xp, x):
     """Identity matrices with the shape, dtype and device of the square ``x``."""
-    eye = xp.eye(x.shape[-1], dtype=x.dtype, device=_device(xp, x))
+    eye = xp.eye(x.shape[-1], dtype=x.dtype, device=device(x))
     return xp.broadcast_to(eye, x.shape)
 
 
@@ -64,7 +66,27 @@ def trace_of_product(xp, a, b):
     return xp.sum(a * b, axis=(-2, -1))
 
 
-def _device(xp, x):
+def device(x):
+    """The device of the array ``x``, as ``array_api_compat.device``.
+
+    Torch tensors are recognised by type (through ``sys.modules``, importing nothing) and answer
+    ``x.device`` directly: ``array_api_compat.device`` tests the array against every library
+    with ``functools.lru_cache``-wrapped helpers, which ``torch.compile`` warns about when it
+    traces them.
+
+    Parameters
+    ----------
+    x : array
+        An array of any Array API library.
+
+    Returns
+    -------
+    device
+        The library's device object.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.device
     import array_api_compat
 
     return array_api_compat.device(x)

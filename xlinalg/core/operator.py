@@ -34,9 +34,9 @@ An entry holds
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, Callable, Mapping
+from typing import Any
 
 #: Argument structures. ``symmetric`` and ``triangular`` read one triangle, chosen by the
 #: operator's ``lower`` parameter.
@@ -71,12 +71,12 @@ class Arg:
         if self.structure != "general" and not self.square:
             raise ValueError(f"argument {self.name}: a {self.structure} argument must be square")
 
-    @cached_property
+    @property
     def ndim(self) -> int:
         """Number of core axes (2: matrix, 1: vector)."""
         return len(self.dims)
 
-    @cached_property
+    @property
     def square(self) -> bool:
         return self.ndim == 2 and self.dims[0] == self.dims[1]
 
@@ -94,7 +94,7 @@ class Output:
     dims: tuple[str, ...] = ("m", "n")
     flip: str | None = None
 
-    @cached_property
+    @property
     def ndim(self) -> int:
         return len(self.dims)
 

@@ -10,7 +10,8 @@ built here and nowhere else.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class ShapeError(ValueError):

@@ -29,7 +29,7 @@ import ctypes
 import array_api_compat.numpy as _xp_numpy
 import mxnet as mx
 import numpy as np
-from mxnet.base import OpHandle, _LIB, c_str, check_call
+from mxnet.base import _LIB, OpHandle, c_str, check_call
 from mxnet.ndarray.register import _make_ndarray_function
 
 from .numpy import NumpyKernels
@@ -87,6 +87,10 @@ class MxnetKernels(NumpyKernels):
     :data:`CHOLESKY_MIN_ORDER`). Where MXNet reports a LAPACK failure (a matrix not positive
     definite, a singular matrix) the NumPy kernel redoes the call, giving NaN for the failing
     entries as the kernel contract asks. Inputs are left untouched, their flags included."""
+
+    #: an xlinalg.LinAlgError raised on MXNet arrays is also an ``mx.base.MXNetError``, which
+    #: MXNet's own linalg operators raise, so existing ``except`` clauses keep working
+    error_base = (np.linalg.LinAlgError, mx.base.MXNetError)
 
     name = "mxnet"
 

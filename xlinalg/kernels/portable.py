@@ -28,7 +28,6 @@ Contract of every table (all functions batched over leading axes, dtype preserve
 from __future__ import annotations
 
 import math
-import sys
 
 
 class Kernels:
@@ -138,29 +137,3 @@ class Kernels:
         if not outs:
             return fn(a)
         return xp.reshape(xp.stack(outs), a.shape)
-
-
-def device(x):
-    """The device of the array ``x``, as ``array_api_compat.device``.
-
-    Torch tensors are recognised by type (through ``sys.modules``, importing nothing) and answer
-    ``x.device`` directly: ``array_api_compat.device`` tests the array against every library
-    with ``functools.lru_cache``-wrapped helpers, which ``torch.compile`` warns about when it
-    traces them.
-
-    Parameters
-    ----------
-    x : array
-        An array of any Array API library.
-
-    Returns
-    -------
-    device
-        The library's device object.
-    """
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
-        return x.device
-    import array_api_compat
-
-    return array_api_compat.device(x)
