@@ -842,11 +842,15 @@ def applicable(op: str, check: str) -> bool:
     return True
 
 
-OPERATOR_CHECKS.update(errors=check_errors, degenerate=check_degenerate)
+def _check_nan_policy(ctx: Context, op: str) -> tuple[Outcome, list[str]]:
+    """:func:`xlinalg_conformance.nan_policy.check_nan_policy` (imported on use: that module
+    builds on this one's helpers)."""
+    from .nan_policy import check_nan_policy
 
-from .nan_policy import check_nan_policy  # noqa: E402  (it imports this module's helpers)
+    return check_nan_policy(ctx, op)
 
-OPERATOR_CHECKS.update(nan_policy=check_nan_policy)
+
+OPERATOR_CHECKS.update(errors=check_errors, degenerate=check_degenerate, nan_policy=_check_nan_policy)
 
 SAMPLE_CHECKS = {
     "forward": check_forward,

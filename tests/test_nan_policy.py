@@ -153,15 +153,15 @@ def test_fill_failed_keeps_dtype_float32():
 
 # ---- the conformance check ----------------------------------------------------------------------
 def _context(backend):
-    from conformance.checks import Context
+    from xlinalg_conformance.checks import Context
 
     return Context(backend)
 
 
 @pytest.mark.parametrize("name", FAILING)
 def test_conformance_check_passes_for_the_core(name):
-    from conformance.backends import NumpyBackend
-    from conformance.nan_policy import check_nan_policy
+    from xlinalg_conformance.backends import NumpyBackend
+    from xlinalg_conformance.nan_policy import check_nan_policy
 
     outcome, skipped = check_nan_policy(_context(NumpyBackend()), name)
     assert outcome.ratio <= 1, outcome.message
@@ -169,9 +169,9 @@ def test_conformance_check_passes_for_the_core(name):
 
 
 def test_conformance_check_is_not_applicable_without_failure():
-    from conformance.backends import NumpyBackend
-    from conformance.checks import NotApplicable
-    from conformance.nan_policy import applies, check_nan_policy
+    from xlinalg_conformance.backends import NumpyBackend
+    from xlinalg_conformance.checks import NotApplicable
+    from xlinalg_conformance.nan_policy import applies, check_nan_policy
 
     assert not applies("gemm2") and applies("potrf")
     with pytest.raises(NotApplicable):
@@ -181,8 +181,8 @@ def test_conformance_check_is_not_applicable_without_failure():
 def test_conformance_check_finds_a_backend_that_ignores_nan():
     """An eager backend that returns results for a NaN entry, and a traced one whose NaN entry
     is NaN only in part, fail the check."""
-    from conformance.backends import NumpyBackend
-    from conformance.nan_policy import check_nan_policy
+    from xlinalg_conformance.backends import NumpyBackend
+    from xlinalg_conformance.nan_policy import check_nan_policy
 
     class Silent(NumpyBackend):
         name = "silent"

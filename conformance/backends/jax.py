@@ -51,6 +51,7 @@ from . import Backend
 #: jitted single functions, by (kind, op, params), and bundles, by (kind, op, input avals)
 _COMPILED: dict = {}
 _BUNDLES: dict = {}
+_ZEROS: dict = {}
 
 
 def _params_key(params) -> tuple:
@@ -63,57 +64,74 @@ def _aval(x) -> tuple:
 
 
 class _Bundle:
-    """One compiled program evaluating ``kind`` for every member parameter combination of
-    ``op`` at fixed input shapes and dtypes (see the module docstring)."""
+    """The compiled programs of one ``kind`` for ``op`` at one input signature: one program
+    per output signature, a ``lax.switch`` over the grid combinations that have it (see the
+    module docstring)."""
 
-    def __init__(self, backend, kind, op, arrays, members):
-        """``members``: (params, output avals) of each parameter combination in the program."""
+    def __init__(self, backend, kind, op, in_avals, members):
+        """``members``: (params, output avals) of each grid combination that takes ``in_avals``."""
         jax = backend._jax()
-        self.kind = kind
-        self.index = {_params_key(p): i for i, (p, _) in enumerate(members)}
-        self.in_avals = tuple(_aval(x) for x in arrays)
-        self.out_avals = [avals for _, avals in members]
-        fns = [backend._functions(op, p) for p, _ in members]
-        # zero tangents and cotangents for the slots a request does not use
-        self.zeros_in = tuple(jax.device_put(np.zeros(s, d)) for s, d in self.in_avals)
-        self.zeros_out = [tuple(jax.device_put(np.zeros(s, d)) for s, d in avals) for avals in self.out_avals]
+        groups: dict = {}
+        for p, out_avals in members:
+            groups.setdefault(out_avals, []).append(p)
+        self.in_avals = in_avals
+        self.slots = {}  # params key -> (program, branch, output avals)
+        for out_avals, ps in groups.items():
+            program = self._program(jax, kind, [backend._functions(op, p) for p in ps])
+            for i, p in enumerate(ps):
+                self.slots[_params_key(p)] = (program, np.int32(i), out_avals)
+
+    @staticmethod
+    def _program(jax, kind, fns):
+        switch = jax.lax.switch
         if kind == "vmap":
-            self.program = jax.jit(lambda xs: [f["vmap"](*xs) for f in fns])
-        elif kind == "first":
-            def first(xs, ts, cts):
-                return [(f["call"](*xs), f["jvp"](xs, ts), f["vjp"](xs, c)) for f, c in zip(fns, cts)]
+            return jax.jit(lambda i, xs: switch(i, [lambda xs, f=f: f["vmap"](*xs) for f in fns], xs))
+        if kind == "first":
+            # the call, the JVP and the VJP of one combination: those a request does not use get
+            # zeros (one program instead of three; the primal is computed once)
+            branches = [lambda xs, ts, cts, f=f: (f["call"](*xs), f["jvp"](xs, ts), f["vjp"](xs, cts)) for f in fns]
+            return jax.jit(lambda i, xs, ts, cts: switch(i, branches, xs, ts, cts))
+        branches = [lambda xs, cts, ws, f=f: f["grad_of_vjp"](xs, cts, ws) for f in fns]
+        return jax.jit(lambda i, xs, cts, ws: switch(i, branches, xs, cts, ws))
 
-            self.program = jax.jit(first)
-        else:
-            self.program = jax.jit(lambda xs, cts, ws: [f["grad_of_vjp"](xs, c, ws) for f, c in zip(fns, cts)])
+    def fits(self, arrays, avals) -> bool:
+        return tuple(_aval(x) for x in arrays) == avals
 
-    def fits(self, arrays) -> bool:
-        return tuple(_aval(x) for x in arrays) == self.in_avals
+    def call(self, key, xs):
+        program, i, out_avals = self.slots[key]
+        return program(i, tuple(xs), _zeros(self.in_avals), _zeros(out_avals))[0]
 
-    def call(self, i, xs):
-        return self.program(tuple(xs), self.zeros_in, self.zeros_out)[i][0]
-
-    def jvp(self, i, xs, ts):
-        if not self.fits(ts):
+    def jvp(self, key, xs, ts):
+        program, i, out_avals = self.slots[key]
+        if not self.fits(ts, self.in_avals):
             return None
-        return self.program(tuple(xs), tuple(ts), self.zeros_out)[i][1]
+        return program(i, tuple(xs), tuple(ts), _zeros(out_avals))[1]
 
-    def vjp(self, i, xs, cts):
-        if tuple(_aval(c) for c in cts) != self.out_avals[i]:
+    def vjp(self, key, xs, cts):
+        program, i, out_avals = self.slots[key]
+        if not self.fits(cts, out_avals):
             return None
-        slots = list(self.zeros_out)
-        slots[i] = tuple(cts)
-        return self.program(tuple(xs), self.zeros_in, slots)[i][2]
+        return program(i, tuple(xs), _zeros(self.in_avals), tuple(cts))[2]
 
-    def grad_of_vjp(self, i, xs, cts, ws):
-        if tuple(_aval(c) for c in cts) != self.out_avals[i] or not self.fits(ws):
+    def grad_of_vjp(self, key, xs, cts, ws):
+        program, i, out_avals = self.slots[key]
+        if not (self.fits(cts, out_avals) and self.fits(ws, self.in_avals)):
             return None
-        slots = list(self.zeros_out)
-        slots[i] = tuple(cts)
-        return self.program(tuple(xs), slots, tuple(ws))[i]
+        return program(i, tuple(xs), tuple(cts), tuple(ws))
 
-    def vmap(self, i, xs):
-        return self.program(tuple(xs))[i]
+    def vmap(self, key, xs):
+        program, i, _ = self.slots[key]
+        return program(i, tuple(xs))
+
+
+def _zeros(avals) -> tuple:
+    """Zero JAX arrays of these (shape, dtype) pairs (made once)."""
+    z = _ZEROS.get(avals)
+    if z is None:
+        import jax
+
+        z = _ZEROS[avals] = tuple(jax.device_put(np.zeros(s, d)) for s, d in avals)
+    return z
 
 
 class JaxBackend(Backend):
@@ -242,10 +260,8 @@ class JaxBackend(Backend):
         if key not in self._bundles:
             self._bundles[key] = self._make_bundle(kind, op, arrays)
         b = self._bundles[key]
-        if b is None:
-            return None
-        i = b.index.get(_params_key(params))
-        return None if i is None else (b, i)
+        k = _params_key(params)
+        return None if b is None or k not in b.slots else (b, k)
 
     def _make_bundle(self, kind, op, arrays):
         """The bundle of every grid combination of ``op`` that accepts these arrays' shapes and
@@ -269,7 +285,7 @@ class JaxBackend(Backend):
             members.append((p, avals))
         if not members:
             return None
-        return _Bundle(self, kind, op, arrays, members)
+        return _Bundle(self, kind, op, tuple(_aval(x) for x in arrays), members)
 
     def _run(self, kind, method, op, arrays, params, *args):
         """``method`` of the bundle holding (op, params) at these shapes, or ``None``."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from xlinalg_conformance.plugin import conformance_tests
 
-from xlinalg_conformance.plugin import conformance_tests  # noqa: E402
-from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)

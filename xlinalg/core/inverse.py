@@ -95,7 +95,8 @@ def _cofactor(xp, kern, a):
     rd_safe = xp.where(xp.abs(rd) < info.smallest_normal, bump, rd)
     r_safe = r + diag_embed(xp, rd_safe - rd)
     # det(Q) = ±1 is locally constant: its sign, with derivative zero
-    det_q = 1.0 - 2.0 * xp.astype(kern.det(q) < 0, a.dtype)
+    one = xp.ones_like(rd[..., 0])  # an array even for one matrix: no scalar promotion
+    det_q = xp.where(kern.det(q) < 0, -one, one)
     q_rinvt = kern.solve_triangular(r_safe, q, lower=False, transpose=True, left=False)  # Q R⁻ᵀ
     return (det_q * xp.prod(rd_safe, axis=-1))[..., None, None] * q_rinvt
 
