@@ -37,7 +37,7 @@ def _array_types(framework: str, module) -> tuple:
     return tuple(t for t in (getattr(nd, "NDArray", None), getattr(sym, "Symbol", None)) if isinstance(t, type))
 
 
-_bound: dict[tuple[str, object], object] = {}
+_bound: dict[tuple[str, int], tuple] = {}
 
 
 def adapter_for(arrays):
@@ -59,11 +59,11 @@ def adapter_for(arrays):
 def bound(adapter, op):
     """``adapter.bind(op)``, made once per (adapter, operator object): a modified spec that
     reuses a registered name gets a binding of its own."""
-    key = (adapter.__name__, op)
-    fn = _bound.get(key)
-    if fn is None:
-        fn = _bound[key] = adapter.bind(op)
-    return fn
+    key = (adapter.__name__, id(op))  # the id: torch.compile traces this lookup, and hashes keys by value
+    hit = _bound.get(key)
+    if hit is None or hit[0] is not op:
+        hit = _bound[key] = (op, adapter.bind(op))
+    return hit[1]
 
 
 #: framework -> (modules whose absence means the framework is not installed, pip extra)
