@@ -30,6 +30,7 @@ import threading
 import numpy as np
 
 from ..core import apply
+from ..kernels.mxnet_memory import DLPACK, to_ndarray, to_numpy
 
 #: MXNet names the array arguments of every linalg operator A, B, C in order.
 ARG_NAMES = ("A", "B", "C")
@@ -152,26 +153,6 @@ def output_shapes(op, core_shapes_in, core: dict, extras: dict) -> tuple:
 
 
 # ---- data between MXNet and the core -------------------------------------------------------------------
-#: NumPy >= 1.22 exchanges CPU memory with MXNet through DLPack without copying.
-_DLPACK = hasattr(np, "from_dlpack") and hasattr(np.ndarray, "__dlpack__")
-
-
-class _ReadView:
-    """A DLPack producer for ``np.from_dlpack``: a read-only view of a CPU NDArray (waits for
-    pending writes to it first)."""
-
-    __slots__ = ("nd",)
-
-    def __init__(self, nd):
-        self.nd = nd
-
-    def __dlpack__(self, stream=None):
-        return self.nd.to_dlpack_for_read()
-
-    def __dlpack_device__(self):
-        return (1, 0)  # kDLCPU
-
-
 def to_core(x, axis=None):
     """The data of NDArray ``x`` as an array the core runs on: on the CPU a read-only NumPy
     view (DLPack, zero-copy; a copy with NumPy < 1.22), on a GPU a CuPy view (DLPack)."""
@@ -179,10 +160,8 @@ def to_core(x, axis=None):
         import cupy
 
         y = cupy.from_dlpack(x.to_dlpack_for_read())
-    elif _DLPACK and x.size:
-        y = np.from_dlpack(_ReadView(x))
     else:
-        y = x.asnumpy()
+        y = to_numpy(x)
     return _swap(y, axis)
 
 
@@ -194,8 +173,8 @@ def from_core(y, ctx, dtype):
         y = np.asarray(y)
     if not isinstance(y, np.ndarray):  # pragma: no cover - CuPy on a GPU
         return mx.nd.from_dlpack(y.toDlpack()).as_in_context(ctx)
-    if _DLPACK and y.size and ctx.device_type == "cpu" and y.dtype == np.dtype(dtype):
-        return _nd(y)
+    if DLPACK and y.size and ctx.device_type == "cpu" and y.dtype == np.dtype(dtype):
+        return to_ndarray(y)
     out = mx.nd.empty(y.shape, ctx=ctx, dtype=dtype)
     if y.size:
         out[:] = y
@@ -245,19 +224,6 @@ def cpu_kernels():
 
         _cpu_kernels = _kernels.cpu_kernels()
     return _cpu_kernels
-
-
-def _nd(a):
-    """A CPU NDArray holding the NumPy array ``a``: ``a``'s own memory (zero-copy, ``a`` is
-    marked read-only) when ``a`` is C-contiguous, else a contiguous copy's."""
-    mx = _mx()
-    if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
-    if _DLPACK:
-        return mx.nd.from_numpy(a, zero_copy=True)
-    out = mx.nd.empty(a.shape, dtype=a.dtype)
-    out._sync_copyfrom(a)
-    return out
 
 
 def _prepare(op, inputs, core):

@@ -32,6 +32,7 @@ import numpy as np
 from mxnet.base import _LIB, OpHandle, c_str, check_call
 from mxnet.ndarray.register import _make_ndarray_function
 
+from .mxnet_memory import to_ndarray, to_numpy
 from .numpy import NumpyKernels
 
 #: Below this many elements a call into MXNet costs more than NumPy's gufunc loop.
@@ -41,7 +42,6 @@ MIN_SIZE = 4096
 CHOLESKY_MIN_ORDER = 64
 
 #: NumPy >= 1.22 exchanges CPU memory with MXNet through DLPack without copying.
-_DLPACK = hasattr(np, "from_dlpack") and hasattr(np.ndarray, "__dlpack__")
 
 
 def native_operator(op_name: str):
@@ -107,8 +107,8 @@ class MxnetKernels(NumpyKernels):
         a = np.asarray(a)
         if not usable(a):
             return super().eigh(a)
-        u, lam = _syevd(_nd(a))
-        return _np(lam), np.swapaxes(_np(u), -1, -2)
+        u, lam = _syevd(to_ndarray(a))
+        return to_numpy(lam), np.swapaxes(to_numpy(u), -1, -2)
 
     def solve_triangular(self, a, b, *, lower, transpose=False, left=True):
         a, b = np.asarray(a), np.asarray(b)
@@ -119,14 +119,14 @@ class MxnetKernels(NumpyKernels):
             a = np.broadcast_to(a, batch + a.shape[-2:])
         if b.shape[:-2] != batch:
             b = np.broadcast_to(b, batch + b.shape[-2:])
-        x = _trsm(_nd(a), _nd(b), transpose=transpose, rightside=not left, lower=lower)
-        return _np(x)
+        x = _trsm(to_ndarray(a), to_ndarray(b), transpose=transpose, rightside=not left, lower=lower)
+        return to_numpy(x)
 
     def _native(self, fn, fallback, a):
         if not usable(a):
             return fallback(a)
         try:
-            return _np(fn(_nd(a)))  # waits for MXNet: a LAPACK failure raises here
+            return to_numpy(fn(to_ndarray(a)))  # waits for MXNet: a LAPACK failure raises here
         except mx.base.MXNetError:
             return fallback(a)
 
@@ -135,39 +135,6 @@ def usable(a) -> bool:
     """Whether to hand ``a`` to MXNet: large enough to pay for the call, and not empty
     (MXNet's legacy shapes cannot hold empty arrays)."""
     return a.ndim >= 2 and a.size >= MIN_SIZE
-
-
-def _nd(a):
-    """A CPU NDArray holding the NumPy array ``a``: ``a``'s own memory (zero-copy, through a
-    view that MXNet marks read-only, so ``a``'s flags stay as they are) when ``a`` is
-    C-contiguous, else a contiguous copy's."""
-    a = a.view() if a.flags.c_contiguous else np.ascontiguousarray(a)
-    if _DLPACK:
-        return mx.nd.from_numpy(a, zero_copy=True)
-    out = mx.nd.empty(a.shape, dtype=a.dtype)
-    out._sync_copyfrom(a)
-    return out
-
-
-class _ReadView:
-    """A DLPack producer for ``np.from_dlpack``: a read-only view of a CPU NDArray (waits for
-    pending writes to it first)."""
-
-    __slots__ = ("nd",)
-
-    def __init__(self, nd):
-        self.nd = nd
-
-    def __dlpack__(self, stream=None):
-        return self.nd.to_dlpack_for_read()
-
-    def __dlpack_device__(self):
-        return (1, 0)  # kDLCPU
-
-
-def _np(x):
-    """A NumPy view (or copy) of the CPU NDArray ``x``."""
-    return np.from_dlpack(_ReadView(x)) if _DLPACK and x.size else x.asnumpy()
 
 
 _table = None
