@@ -34,12 +34,13 @@ def docstring(op: Operator, note: str = "") -> str:
     """The numpydoc docstring of ``op``: summary, parameters with shapes, returns, errors,
     and the forward/JVP/VJP formulas; ``note`` is appended."""
     args = []
+    triangle = "the triangle named by ``lower``" if "lower" in op.params else "the lower triangle"
     for a in op.args:
         line = f"{a.name} : array, shape {shape_text(a)}"
         if a.structure == "symmetric":
-            line += "\n    Symmetric: only the triangle named by ``lower`` is read; its gradient is symmetric."
+            line += f"\n    Symmetric: only {triangle} is read; its gradient is symmetric."
         elif a.structure == "triangular":
-            line += "\n    Triangular: only the triangle named by ``lower`` is read; its gradient is masked to it."
+            line += f"\n    Triangular: only {triangle} is read; its gradient is masked to it."
         args.append(line)
     params = [f"{k} : {_TYPES.get(type(v), type(v).__name__)}, default {v!r}" for k, v in op.params.items()]
     outs = [f"{o.name} : array, shape {shape_text(o)}" for o in op.outputs]
