@@ -64,64 +64,53 @@ def _aval(x) -> tuple:
 
 
 class _Bundle:
-    """The compiled programs of one ``kind`` for ``op`` at one input signature: one program
-    per output signature, a ``lax.switch`` over the grid combinations that have it (see the
-    module docstring)."""
+    """The compiled programs of one kind for ``op`` at one input signature: one program per
+    output signature, a ``lax.switch`` over the grid combinations that have it, each branch
+    evaluating the functions named in ``parts`` (see the module docstring)."""
 
-    def __init__(self, backend, kind, op, in_avals, members):
+    def __init__(self, backend, parts, op, in_avals, members):
         """``members``: (params, output avals) of each grid combination that takes ``in_avals``."""
         jax = backend._jax()
         groups: dict = {}
         for p, out_avals in members:
             groups.setdefault(out_avals, []).append(p)
-        self.in_avals = in_avals
+        self.parts, self.in_avals = parts, in_avals
         self.slots = {}  # params key -> (program, branch, output avals)
         for out_avals, ps in groups.items():
-            program = self._program(jax, kind, [backend._functions(op, p) for p in ps])
+            branches = [self._branch([backend._functions(op, p)[name] for name in parts]) for p in ps]
+            program = jax.jit(lambda i, xs, ts, cts, ws, branches=branches: jax.lax.switch(i, branches, xs, ts, cts, ws),
+                              compiler_options=backend.compiler_options)
             for i, p in enumerate(ps):
                 self.slots[_params_key(p)] = (program, np.int32(i), out_avals)
 
-    @staticmethod
-    def _program(jax, kind, fns):
-        switch = jax.lax.switch
-        if kind == "vmap":
-            return jax.jit(lambda i, xs: switch(i, [lambda xs, f=f: f["vmap"](*xs) for f in fns], xs))
-        if kind == "first":
-            # the call, the JVP and the VJP of one combination: those a request does not use get
-            # zeros (one program instead of three; the primal is computed once)
-            branches = [lambda xs, ts, cts, f=f: (f["call"](*xs), f["jvp"](xs, ts), f["vjp"](xs, cts)) for f in fns]
-            return jax.jit(lambda i, xs, ts, cts: switch(i, branches, xs, ts, cts))
-        branches = [lambda xs, cts, ws, f=f: f["grad_of_vjp"](xs, cts, ws) for f in fns]
-        return jax.jit(lambda i, xs, cts, ws: switch(i, branches, xs, cts, ws))
+    def _branch(self, fns):
+        def branch(xs, ts, cts, ws):
+            return tuple(_ARGS[name](f, xs, ts, cts, ws) for name, f in zip(self.parts, fns))
 
-    def fits(self, arrays, avals) -> bool:
-        return tuple(_aval(x) for x in arrays) == avals
+        return branch
 
-    def call(self, key, xs):
+    def run(self, part, key, xs, ts=None, cts=None, ws=None):
+        """``part`` of the combination ``key`` at ``xs`` (tangents ``ts``, cotangents ``cts``,
+        weights ``ws`` as that function takes them; zeros for the others), or ``None`` when an
+        argument does not have the signature the program was made for."""
         program, i, out_avals = self.slots[key]
-        return program(i, tuple(xs), _zeros(self.in_avals), _zeros(out_avals))[0]
-
-    def jvp(self, key, xs, ts):
-        program, i, out_avals = self.slots[key]
-        if not self.fits(ts, self.in_avals):
+        if any(a is not None and tuple(_aval(x) for x in a) != avals
+               for a, avals in ((ts, self.in_avals), (cts, out_avals), (ws, self.in_avals))):
             return None
-        return program(i, tuple(xs), tuple(ts), _zeros(out_avals))[1]
+        z_in, z_out = _zeros(self.in_avals), _zeros(out_avals)
+        out = program(i, tuple(xs), z_in if ts is None else tuple(ts), z_out if cts is None else tuple(cts),
+                      z_in if ws is None else tuple(ws))
+        return out[self.parts.index(part)]
 
-    def vjp(self, key, xs, cts):
-        program, i, out_avals = self.slots[key]
-        if not self.fits(cts, out_avals):
-            return None
-        return program(i, tuple(xs), _zeros(self.in_avals), tuple(cts))[2]
 
-    def grad_of_vjp(self, key, xs, cts, ws):
-        program, i, out_avals = self.slots[key]
-        if not (self.fits(cts, out_avals) and self.fits(ws, self.in_avals)):
-            return None
-        return program(i, tuple(xs), tuple(cts), tuple(ws))
-
-    def vmap(self, key, xs):
-        program, i, _ = self.slots[key]
-        return program(i, tuple(xs))
+#: how each function takes the program's arguments
+_ARGS = {
+    "call": lambda f, xs, ts, cts, ws: f(*xs),
+    "jvp": lambda f, xs, ts, cts, ws: f(xs, ts),
+    "vjp": lambda f, xs, ts, cts, ws: f(xs, cts),
+    "grad_of_vjp": lambda f, xs, ts, cts, ws: f(xs, cts, ws),
+    "vmap": lambda f, xs, ts, cts, ws: f(*xs),
+}
 
 
 def _zeros(avals) -> tuple:
@@ -145,9 +134,10 @@ class JaxBackend(Backend):
         "errors": "raised eagerly by the adapter",
     }
 
-    def __init__(self, jit: bool = False, name: str | None = None, bundle: bool = True):
+    def __init__(self, jit: bool = False, name: str | None = None, bundle: bool = True, compiler_options=None):
         self.jit = jit
         self.bundle = bundle  # compile per operator and input signature (module docstring)
+        self.compiler_options = compiler_options
         # compiled functions, shared by every JaxBackend: they depend on nothing but (op, params)
         self._cache = _COMPILED
         self._bundles = _BUNDLES
@@ -248,24 +238,38 @@ class JaxBackend(Backend):
             fn = self._cache[key] = self._jax().jit(self._functions(op, params)[kind])
         return fn
 
-    def _bundle(self, kind, op, arrays, params):
-        """``(bundle, slot)`` for ``params`` at the shapes and dtypes of ``arrays``, or ``None``
-        where a single-function program must be used (see the module docstring)."""
-        if not self.bundle:
-            return None
+    def _parts(self, kind, arrays) -> tuple:
+        """The functions a program of ``kind`` evaluates at these arrays: ``first`` holds the
+        call, the JVP and the VJP, and, in float64 (where ``second_order`` differentiates
+        twice), the second derivative too."""
+        if kind != "first":
+            return (kind,)
+        second = all(np.dtype(x.dtype) == np.float64 for x in arrays)
+        return ("call", "jvp", "vjp", "grad_of_vjp") if second else ("call", "jvp", "vjp")
+
+    def _run(self, kind, part, op, arrays, params, **args):
+        """``part`` (a function of ``_functions``) of (op, params) from the program of
+        ``kind`` for the shapes and dtypes of ``arrays``; ``None`` where a single-function
+        program must be used (see the module docstring)."""
         jax = self._jax()
-        if not all(isinstance(x, jax.Array) for x in arrays):
+        if not self.bundle or not all(isinstance(x, jax.Array) for x in arrays):
             return None
         key = (kind, op, tuple(_aval(x) for x in arrays))
         if key not in self._bundles:
-            self._bundles[key] = self._make_bundle(kind, op, arrays)
+            self._bundles[key] = self._make_bundle(self._parts(kind, arrays), op, arrays)
         b = self._bundles[key]
         k = _params_key(params)
-        return None if b is None or k not in b.slots else (b, k)
+        if b is None or k not in b.slots or part not in b.parts:
+            return None
+        try:
+            return b.run(part, k, arrays, **args)
+        except Exception:  # the program does not trace or compile: single functions from now on
+            self._bundles[key] = None
+            return None
 
-    def _make_bundle(self, kind, op, arrays):
-        """The bundle of every grid combination of ``op`` that accepts these arrays' shapes and
-        dtypes (by the registry's signature check, which the adapter applies first; for
+    def _make_bundle(self, parts, op, arrays):
+        """The programs of every grid combination of ``op`` that accepts these arrays' shapes
+        and dtypes (by the registry's signature check, which the adapter applies first; for
         ``vmap``, by tracing), or ``None``."""
         from xlinalg.core import apply, operators
 
@@ -274,7 +278,7 @@ class JaxBackend(Backend):
         members = []
         for p in o.param_grid():
             try:  # the others raise at trace time
-                if kind == "vmap":
+                if parts == ("vmap",):
                     outs = jax.eval_shape(self._functions(op, p)["vmap"], *arrays)
                     avals = tuple(_aval(y) for y in outs)
                 else:
@@ -285,19 +289,7 @@ class JaxBackend(Backend):
             members.append((p, avals))
         if not members:
             return None
-        return _Bundle(self, kind, op, tuple(_aval(x) for x in arrays), members)
-
-    def _run(self, kind, method, op, arrays, params, *args):
-        """``method`` of the bundle holding (op, params) at these shapes, or ``None``."""
-        found = self._bundle(kind, op, arrays, params)
-        if found is None:
-            return None
-        b, i = found
-        try:
-            return getattr(b, method)(i, arrays, *args)
-        except Exception:  # the bundle does not trace or compile: single functions from now on
-            self._bundles[(kind, op, tuple(_aval(x) for x in arrays))] = None
-            return None
+        return _Bundle(self, parts, op, tuple(_aval(x) for x in arrays), members)
 
     def call(self, op, arrays, params):
         jax = self._jax()
@@ -319,13 +311,13 @@ class JaxBackend(Backend):
         return tuple(out) if out is not None else self._compiled("call", op, params)(*arrays)
 
     def vjp(self, op, arrays, params, cotangents):
-        out = self._run("first", "vjp", op, arrays, params, tuple(cotangents))
+        out = self._run("first", "vjp", op, arrays, params, cts=cotangents)
         if out is None:
             out = self._compiled("vjp", op, params)(tuple(arrays), tuple(cotangents))
         return tuple(out)
 
     def jvp(self, op, arrays, tangents, params):
-        out = self._run("first", "jvp", op, arrays, params, tuple(tangents))
+        out = self._run("first", "jvp", op, arrays, params, ts=tangents)
         if out is None:
             out = self._compiled("jvp", op, params)(tuple(arrays), tuple(tangents))
         return tuple(out)
@@ -337,7 +329,10 @@ class JaxBackend(Backend):
         return tuple(out)
 
     def grad_of_vjp(self, op, arrays, params, cotangents, weights):
-        out = self._run("grad_of_vjp", "grad_of_vjp", op, arrays, params, tuple(cotangents), tuple(weights))
+        args = dict(cts=cotangents, ws=weights)
+        out = self._run("first", "grad_of_vjp", op, arrays, params, **args)
+        if out is None:
+            out = self._run("grad_of_vjp", "grad_of_vjp", op, arrays, params, **args)
         if out is None:
             out = self._compiled("grad_of_vjp", op, params)(tuple(arrays), tuple(cotangents), tuple(weights))
         return tuple(out)

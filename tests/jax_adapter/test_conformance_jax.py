@@ -11,9 +11,9 @@ backend's own cost is its eager calls. ``python -m xlinalg_conformance --backend
 from __future__ import annotations
 
 import pytest
+from xlinalg_conformance.plugin import conformance_tests
 
-from xlinalg_conformance.plugin import conformance_tests  # noqa: E402
-from tests.jax_adapter.jax_cases import JAX_INSTALLED  # noqa: E402
+from tests.jax_adapter.jax_cases import JAX_INSTALLED
 
 if not JAX_INSTALLED:
     pytest.skip("jax is not installed", allow_module_level=True)
