@@ -2,12 +2,13 @@
 same process and run (CPU).
 
     python benchmarks/bench_mxnet.py [--ops potrf trsm] [--dtypes float64] [--sizes 8 32] [--quick]
+                                     [--forward] [--json PATH]
 
 Each timed step records the operator under ``mx.autograd.record()``, runs ``backward`` with
 random head gradients into ``grad_req="write"`` buffers and waits for the gradients. Native
 and xlinalg are timed alternately ``--rounds`` times and the lowest median of each is kept.
-Ratio = xlinalg / native (target ≤ 1.5). ``--forward`` adds a table of the forward alone, outside
-autograd.
+Ratio = xlinalg / native (target ≤ 1.5). ``--forward`` (implied by ``--json``) adds a table of
+the forward alone, outside autograd.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mxnet as mx
-from harness import cases, median_time, parser, print_table
+from harness import cases, environment, median_time, parser, print_table, record, write_json
 
 import xlinalg.mxnet as xl
 
@@ -76,9 +77,10 @@ def main():
     p.add_argument("--forward", action="store_true", help="also time the forward alone")
     p.add_argument("--rounds", type=int, default=2, help="alternate native/xlinalg this many times, keep the lowest median")
     args = p.parse_args()
+    args.forward = args.forward or bool(args.json)
     repeat = 3 if args.quick else args.repeat
     rng = np.random.default_rng(0)
-    rows, fwd_rows = [], []
+    rows, fwd_rows, records = [], [], []
     for op, dtype, n, batch in cases(args):
         arrays = [mx.nd.array(x, dtype=dtype) for x in inputs(op, n, batch, dtype, rng)]
         for x in arrays:
@@ -93,11 +95,24 @@ def main():
         if args.forward:
             f_ours, f_native = _interleaved(forward_fn(ours, arrays), forward_fn(native, arrays), repeat, args.rounds)
             fwd_rows.append(dict(op=op, dtype=dtype, n=n, batch=batch, xlinalg=f_ours, reference=f_native))
+            records.append(record(
+                op, dtype, n, batch, native_fwd=f_native, xlinalg_fwd=f_ours, native_fwd_bwd=t_native, xlinalg_fwd_bwd=t_ours
+            ))
     print(f"forward+backward, CPU, MXNet {mx.__version__}, {os.cpu_count()} cores")
     print_table(rows, reference="mx.nd.linalg", target=TARGET)
     if fwd_rows:
         print("\nforward only (not recording)")
         print_table(fwd_rows, reference="mx.nd.linalg")
+    if args.json:
+        write_json(
+            args.json, framework="mxnet", args=args, records=records,
+            native={op: f"mx.nd.linalg.{op}" for op in args.ops},
+            measures="forward: the operator outside autograd, waiting for its outputs; forward+backward: the "
+            "operator under mx.autograd.record(), backward with random head gradients into grad_req='write' "
+            "buffers, waiting for the gradients",
+            target={"ratio": "ratio_fwd_bwd", "max": TARGET, "min_n": 0},
+            env=environment(packages=("mxnet", "numpy")),
+        )
 
 
 if __name__ == "__main__":

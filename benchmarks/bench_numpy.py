@@ -2,6 +2,7 @@
 NumPy/SciPy's own forward, in the same process and run.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_numpy.py [--ops potrf trsm] [--sizes 8 32]
+                                                            [--json PATH]
 
 NumPy has no backward pass, so the reference is its forward only: ``fwd ratio`` is the
 adapter-free overhead of xlinalg's forward, ``fwd+bwd / np fwd`` the cost of the gradient in
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-from harness import cases, median_time, parser
+from harness import cases, environment, median_time, parser, record, write_json
 
 import xlinalg
 
@@ -46,6 +47,14 @@ def native(op):
     return trsm
 
 
+NATIVE = {
+    "potrf": "numpy.linalg.cholesky",
+    "trsm": "scipy.linalg.solve_triangular(lower=True)",
+    "syevd": "numpy.linalg.eigh",
+    "inverse": "numpy.linalg.inv",
+}
+
+
 def main():
     args = parser(__doc__.splitlines()[0]).parse_args()
     repeat = 3 if args.quick else args.repeat
@@ -53,6 +62,7 @@ def main():
     head = f"{'op':<9}{'dtype':<9}{'n':>6}{'batch':>7}{'np fwd ms':>12}{'xl fwd ms':>12}{'xl fwd+bwd ms':>15}{'fwd ratio':>11}{'fwd+bwd / np fwd':>18}"
     print(head)
     print("-" * len(head))
+    records = []
     for op, dtype, n, batch in cases(args):
         x = inputs(op, n, batch, dtype, rng)
         fn, ref = getattr(xlinalg, op), native(op)
@@ -65,6 +75,14 @@ def main():
         t_fwd = median_time(lambda: fn(*x), repeat=repeat)
         t_all = median_time(fwd_bwd, repeat=repeat)
         print(f"{op:<9}{dtype:<9}{n:>6}{batch:>7}{t_ref * 1e3:>12.3f}{t_fwd * 1e3:>12.3f}{t_all * 1e3:>15.3f}{t_fwd / t_ref:>11.2f}{t_all / t_ref:>18.2f}", flush=True)
+        records.append(record(op, dtype, n, batch, native_fwd=t_ref, xlinalg_fwd=t_fwd, xlinalg_fwd_bwd=t_all))
+    if args.json:
+        write_json(
+            args.json, framework="numpy", args=args, records=records, native={op: NATIVE[op] for op in args.ops},
+            measures="native: NumPy/SciPy's forward (NumPy has no backward pass); xlinalg: its forward, and "
+            "value and gradient with xlinalg.vjp and a pullback of ones",
+            env=environment(packages=("numpy", "scipy")),
+        )
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@ equivalent, in the same process and run (CPU, ``torch.set_num_threads(2)`` by de
 
     python benchmarks/bench_torch.py [--ops potrf trsm] [--dtypes float64] [--sizes 8 32]
                                      [--device cuda] [--threads 2] [--clock cpu] [--quick]
+                                     [--forward] [--json PATH]
 
 Each case times ``forward + torch.autograd.grad`` of a random-weighted sum of the outputs
 (median of repeated rounds, alternating between the two): potrf vs ``torch.linalg.cholesky``, trsm vs
 ``torch.linalg.solve_triangular``, syevd vs ``torch.linalg.eigh``, inverse vs
 ``torch.linalg.inv``. Then the per-call overhead at n = 4 (one matrix): forward+backward and
-forward only, in µs, for both. Target: ratio ≤ 1.15 for n ≥ 32.
+forward only, in µs, for both. Target: ratio ≤ 1.15 for n ≥ 32. ``--forward`` (implied by
+``--json``) also times the forward alone (under ``torch.no_grad``) and prints its table.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness import cases, median_time, parser, print_table
+from harness import cases, environment, median_time, parser, print_table, record, write_json
 
 import xlinalg.torch as xt
 
 TARGET = 1.15
+NATIVE = {
+    "potrf": "torch.linalg.cholesky",
+    "trsm": "torch.linalg.solve_triangular(upper=False)",
+    "syevd": "torch.linalg.eigh",
+    "inverse": "torch.linalg.inv",
+}
 
 
 def inputs(op, n, batch, dtype, device, rng):
@@ -105,7 +113,9 @@ def main():
         help="wall: elapsed time; cpu: CPU time of this process (steadier on a shared machine)",
     )
     p.add_argument("--no-overhead", action="store_true", help="skip the n = 4 overhead table")
+    p.add_argument("--forward", action="store_true", help="also time the forward alone (implied by --json)")
     args = p.parse_args()
+    args.forward = args.forward or bool(args.json)
     global clock
     clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
@@ -115,17 +125,42 @@ def main():
         f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
         f"{args.clock} clock; forward+backward"
     )
-    rows = []
+    rows, fwd_rows, records, overhead = [], [], [], []
     for op, dtype, n, batch in cases(args):
         xs = inputs(op, n, batch, dtype, args.device, rng)
         ours, native = functions(op)
-        t_xl, t_ref = paired_medians(timers(ours, xs, rng)[1], timers(native, xs, rng)[1], repeat=repeat)
+        (f_xl, fb_xl), (f_nt, fb_nt) = timers(ours, xs, rng), timers(native, xs, rng)
+        t_xl, t_ref = paired_medians(fb_xl, fb_nt, repeat=repeat)
         rows.append({"op": op, "dtype": dtype, "n": n, "batch": batch, "xlinalg": t_xl, "reference": t_ref})
         print_table(rows[-1:], reference="torch") if len(rows) == 1 else _row(rows[-1])
+        if args.forward:
+            tf_xl, tf_ref = paired_medians(f_xl, f_nt, repeat=repeat)
+            fwd_rows.append({**rows[-1], "xlinalg": tf_xl, "reference": tf_ref})
+            records.append(record(
+                op, dtype, n, batch, native_fwd=tf_ref, xlinalg_fwd=tf_xl, native_fwd_bwd=t_ref, xlinalg_fwd_bwd=t_xl
+            ))
     print()
     print_table(rows, reference="torch", target=TARGET)
-    if args.no_overhead:
-        return
+    if fwd_rows:
+        print("\nforward only (torch.no_grad)")
+        print_table(fwd_rows, reference="torch")
+    if not args.no_overhead:
+        overhead = _overhead(args, repeat, rng)
+    if args.json:
+        write_json(
+            args.json, framework="torch", args=args, records=records, native={op: NATIVE[op] for op in args.ops},
+            measures="forward: the operator under torch.no_grad; forward+backward: the operator, a "
+            "random-weighted sum of its outputs and torch.autograd.grad with respect to every input",
+            target={"ratio": "ratio_fwd_bwd", "max": TARGET, "min_n": 32},
+            env=environment(packages=("torch", "numpy"), threads=torch.get_num_threads(), clock=args.clock,
+                            device=args.device),
+            overhead_n4_us=overhead,
+        )
+
+
+def _overhead(args, repeat, rng):
+    """The per-call overhead table at n = 4; its rows (µs)."""
+    rows = []
     print()
     print("per-call overhead at n = 4, one matrix (µs)")
     head = f"{'op':<9}{'dtype':<9}{'xl fwd':>9}{'torch fwd':>11}{'xl fwd+bwd':>12}{'torch fwd+bwd':>15}"
@@ -139,6 +174,9 @@ def main():
             t = [*paired_medians(f_xl, f_nt, repeat=repeat), *paired_medians(fb_xl, fb_nt, repeat=repeat)]
             t = [x * 1e6 for x in t]
             print(f"{op:<9}{dtype:<9}{t[0]:>9.1f}{t[1]:>11.1f}{t[2]:>12.1f}{t[3]:>15.1f}", flush=True)
+            keys = ("xlinalg_fwd_us", "native_fwd_us", "xlinalg_fwd_bwd_us", "native_fwd_bwd_us")
+            rows.append({"op": op, "dtype": dtype, **{k: round(v, 2) for k, v in zip(keys, t)}})
+    return rows
 
 
 def _row(r):
