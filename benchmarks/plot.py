@@ -71,8 +71,12 @@ def _setup_matplotlib():
     plt.rcParams.update({
         "svg.fonttype": "none",  # text stays text: small files, the browser's sans-serif font
         "svg.hashsalt": "xlinalg-benchmarks",  # the same ids at every run: stable diffs
-        "font.size": 9,
-        "axes.titlesize": 10,
+        # about 7.9 inches wide: shown at its own size in the documentation's text column
+        "font.size": 8,
+        "axes.titlesize": 8.5,
+        "xtick.labelsize": 7,
+        "ytick.labelsize": 7,
+        "legend.fontsize": 7.5,
         "axes.grid": True,
         "grid.alpha": 0.3,
         "axes.spines.top": False,
@@ -101,7 +105,7 @@ def plot_times(plt, fw, doc, out: Path) -> Path:
     dtypes = [d for d in DTYPES if any(r["dtype"] == d for r in doc["records"])]
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    fig, axes = plt.subplots(len(dtypes), len(ops), figsize=(2.75 * len(ops) + 0.4, 2.6 * len(dtypes) + 0.9),
+    fig, axes = plt.subplots(len(dtypes), len(ops), figsize=(1.9 * len(ops) + 0.3, 2.1 * len(dtypes) + 0.9),
                              squeeze=False, layout="constrained")
     has_bwd = any(r["native_fwd_bwd_ms"] is not None for r in doc["records"])
     for i, dtype in enumerate(dtypes):
@@ -122,9 +126,9 @@ def plot_times(plt, fw, doc, out: Path) -> Path:
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.yaxis.set_minor_formatter(NullFormatter())
-            ax.set_title(f"{op}, {dtype}")
+            ax.set_title(f"{op}" if i == 0 else "")
             if j == 0:
-                ax.set_ylabel("ms per call")
+                ax.set_ylabel(f"{dtype}: ms per call")
             if i == len(dtypes) - 1:
                 ax.set_xlabel("n (× batch)")
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -132,7 +136,7 @@ def plot_times(plt, fw, doc, out: Path) -> Path:
     fig.suptitle(
         f"{TITLES[fw]}: xlinalg against the native functions"
         + ("" if has_bwd else " (NumPy has no backward pass)") + f"\n{native}",
-        fontsize=10,
+        fontsize=8.5,
     )
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels) if len(ops) > 2 else 2, frameon=False)
     path = out / f"times-{fw}.svg"
@@ -144,8 +148,8 @@ def plot_times(plt, fw, doc, out: Path) -> Path:
 def plot_ratios(plt, runs, out: Path) -> Path:
     """xlinalg / native for every framework: forward (top row), forward+backward (bottom)."""
     ops = [op for op in OPS if any(r["op"] == op for doc in runs.values() for r in doc["records"])]
-    rows = (("ratio_fwd", "forward: xlinalg / native"), ("ratio_fwd_bwd", "forward+backward: xlinalg / native"))
-    fig, axes = plt.subplots(len(rows), len(ops), figsize=(2.75 * len(ops) + 0.4, 5.9), squeeze=False,
+    rows = (("ratio_fwd", "forward"), ("ratio_fwd_bwd", "forward+backward"))
+    fig, axes = plt.subplots(len(rows), len(ops), figsize=(1.9 * len(ops) + 0.3, 5.4), squeeze=False,
                              layout="constrained", sharey="row")
     lo, hi = 1.0, 1.0
     for i, (key, ylabel) in enumerate(rows):
@@ -168,7 +172,7 @@ def plot_ratios(plt, runs, out: Path) -> Path:
             order = sorted(range(len(all_ns)), key=all_ns.__getitem__)
             _n_axis(ax, [all_ns[k] for k in order], [all_batches[k] for k in order])
             ax.set_yscale("log", base=2)
-            ax.set_title(f"{op}" if i == 0 else f"{op}, with gradient")
+            ax.set_title(f"{op}" if i == 0 else f"{op}, forward+backward")
             if j == 0:
                 ax.set_ylabel(ylabel)
             if i == len(rows) - 1:
@@ -185,7 +189,7 @@ def plot_ratios(plt, runs, out: Path) -> Path:
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
-    fig.suptitle("xlinalg / native (below 1: xlinalg faster); solid float64, dashed float32", fontsize=10)
+    fig.suptitle("xlinalg / native (below 1: xlinalg faster); solid float64, dashed float32", fontsize=8.5)
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(4, 2 * len(ops)),
                frameon=False)
     path = out / "ratios.svg"
@@ -283,10 +287,18 @@ def runs_section(runs) -> str:
         return set.intersection(*items)
 
     shared_versions, shared_threads = common("versions"), common("threads")
-    rows = [
-        "| framework | date (UTC) | duration | n | rounds per median | versions | threads | load average (1 min) |",
-        "|---|---|---:|---|---:|---|---|---|",
-    ]
+
+    def sizes(doc):
+        return ", ".join(str(n) for n in sorted({r["n"] for r in doc["records"]} | _missing_sizes(doc)))
+
+    def rounds(doc):
+        return str(doc["settings"].get("rounds_per_median", "?"))
+
+    same_sizes = len({sizes(doc) for doc in runs.values()}) == 1
+    same_rounds = len({rounds(doc) for doc in runs.values()}) == 1
+    head = ["framework", "date (UTC)", "duration"] + ["n"] * (not same_sizes) + ["rounds per median"] * (not same_rounds)
+    head += ["versions", "threads", "load average (1 min)"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if h in ("duration", "rounds per median") else "---" for h in head) + "|"]
     for fw, doc in runs.items():
         env = envs[fw]
         versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v and (k, str(v)) not in shared_versions)
@@ -294,16 +306,22 @@ def runs_section(runs) -> str:
         thr = [f"{fw} {threads['framework']}"] if threads.get("framework") is not None else []
         thr += [f"`{k}={v}`" for k, v in threads.items() if k != "framework" and (k, str(v)) not in shared_threads]
         load = env.get("load_average_1min", {})
-        sizes = ", ".join(str(n) for n in sorted({r["n"] for r in doc["records"]}))
-        rows.append(
-            f"| {TITLES[fw]} | {env['date'].replace('T', ' ').rstrip('Z')} | {env['duration_s']:.0f} s | {sizes} "
-            f"| {doc['settings'].get('rounds_per_median', '?')} | {versions or '–'} | {', '.join(thr) or '–'} "
-            f"| {load.get('start', '?')} → {load.get('end', '?')} |"
-        )
-    text = []
+        cells = [TITLES[fw], env["date"].replace("T", " ").rstrip("Z"), f"{env['duration_s']:.0f} s"]
+        cells += [sizes(doc)] * (not same_sizes) + [rounds(doc)] * (not same_rounds)
+        cells += [versions or "–", ", ".join(thr) or "–", f"{load.get('start', '?')} → {load.get('end', '?')}"]
+        rows.append("| " + " | ".join(cells) + " |")
+    total = sum(e["duration_s"] for e in envs.values())
+    text = [f"{len(runs)} runs, {total / 60:.1f} minutes in all."]
     for cpu, count, plat, device in sorted({(e["cpu"], e["cpu_count"], e["platform"], e.get("device", "cpu")) for e in envs.values()}):
         text.append(f"Machine: {count} cores ({cpu}), {plat}, device {device}.")
     first = next(iter(envs.values()))
+    docs = list(runs.values())
+    if same_sizes:
+        batched = sorted({(r["n"], r["batch"]) for doc in docs for r in doc["records"] if r["batch"] > 1})
+        where = ", ".join(f"{n} × {b}" for n, b in batched)
+        text.append(f"Matrix orders n = {sizes(docs[0])}" + (f" (batched: n × batch = {where})." if where else "."))
+    if same_rounds:
+        text.append(f"{rounds(docs[0])} rounds per median.")
     if shared_versions:
         text.append("In every run: " + ", ".join(f"{k} {v}" for k, v in first["versions"].items() if (k, str(v)) in shared_versions) + ".")
     if shared_threads:
@@ -314,15 +332,22 @@ def runs_section(runs) -> str:
     return "\n".join([" ".join(text), "", *rows])
 
 
+def _missing_sizes(doc) -> set:
+    """The n of the cases in ``doc["missing"]`` (text such as "trsm float64 n=32 batch=256: ...")."""
+    return {int(m) for m in re.findall(r"\bn=(\d+)", " ".join(doc.get("missing", [])))}
+
+
 def plots_section(images, results: Path, page: Path) -> str:
     if not images:
         return "No plots yet: run `bash benchmarks/run_all.sh`."
     out = []
     if "ratios" in images:
-        out += [f"![xlinalg / native for every framework and operator]({_link(results / 'ratios.svg', page)})", ""]
+        link = _link(results / "ratios.svg", page)
+        out += [f"[![xlinalg / native for every framework and operator]({link})]({link})", ""]
     for fw in FRAMEWORKS:
         if fw in images:
-            out += [f"![{TITLES[fw]}: time against n, xlinalg and native]({_link(results / f'times-{fw}.svg', page)})", ""]
+            link = _link(results / f"times-{fw}.svg", page)
+            out += [f"[![{TITLES[fw]}: time against n, xlinalg and native]({link})]({link})", ""]
     return "\n".join(out).rstrip()
 
 
