@@ -19,6 +19,15 @@ ensure_env() {
     "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT" >&2
     echo "$want" >"$stamp"
   fi
+  # The compiled kernel layer is built in place by the editable install: rebuild it when its
+  # sources change (the package itself is not reinstalled).
+  local ext_stamp="$dir/.xlinalg-ext-stamp" ext
+  ext="$(cat "$ROOT/setup.py" "$ROOT"/xlinalg/lapack/src/* | sha256sum | cut -c1-16)"
+  if [ ! -f "$ext_stamp" ] || [ "$(cat "$ext_stamp")" != "$ext" ]; then
+    echo "== building the compiled kernel layer for $1" >&2
+    "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT" >&2
+    echo "$ext" >"$ext_stamp"
+  fi
 }
 
 main_env() { ensure_env .venv requirements/main.txt; echo "$ROOT/.venv/bin/python"; }

@@ -233,6 +233,12 @@ def forward(call: Call, *, check: bool = True) -> tuple:
     """Outputs of the forward rule (a tuple) under the failure policy (:func:`check_failure`):
     raises on failure when ``check`` and eager; traced, or without ``check``, a failing batch
     entry's outputs are entirely NaN."""
+    fast = call.kern.compiled(call.op, "forward", call.inputs)
+    if fast is not None:  # the compiled layer: reads the named triangles itself, NaN-fills failures
+        outputs, status = fast(call.inputs, params=call.params)
+        if check and status is not None and status.any():
+            raise_failure(call, status.reshape(-1) != 0)
+        return outputs
     read_inputs = read(call)
     outputs = tuple(call.op.forward(call.xp, call.kern, *read_inputs, **call.params))
     return check_failure(call, read_inputs, outputs, eager=check)
@@ -251,8 +257,12 @@ def vjp(call: Call, outputs, cotangents, *, unbroadcast: bool = True) -> tuple:
     """Input cotangents, summed back to the inputs' original shapes when ``unbroadcast``;
     ``cotangents`` (``None``: zero) match ``outputs``."""
     cotangents = tuple(call.xp.zeros_like(y) if g is None else g for y, g in zip(outputs, cotangents))
-    grads = call.op.vjp(call.xp, call.kern, read(call), tuple(outputs), cotangents, **call.params)
-    grads = project(call, grads)
+    outputs = tuple(outputs)
+    fast = call.kern.compiled(call.op, "vjp", (*call.inputs, *outputs, *cotangents))
+    if fast is not None:  # projected onto the structure already
+        grads, _ = fast(call.inputs, outputs, cotangents, params=call.params)
+    else:
+        grads = project(call, call.op.vjp(call.xp, call.kern, read(call), outputs, cotangents, **call.params))
     if unbroadcast:
         grads = tuple(_batch.sum_to_shape(call.xp, g, s) for g, s in zip(grads, call.shapes))
     return grads
@@ -314,7 +324,17 @@ def check_failure(call: Call, inputs, outputs, *, eager: bool = True) -> tuple:
     bad = bad_input | xp.reshape(_failed_entries(call, outputs, outputs=True), (-1,))
     if bad.shape[0] == 0 or not bool(xp.any(bad)):
         return outputs
-    first = int(xp.argmax(xp.astype(bad, xp.int8)))
+    raise_failure(call, bad, bad_input)
+
+
+def raise_failure(call: Call, bad, bad_input=None):
+    """Raise the :class:`~xlinalg.LinAlgError` of :func:`check_failure` for the first entry of
+    the flat boolean ``bad``; ``bad_input`` (flat, or ``None``: computed from the inputs as
+    read) tells whether a non-finite input caused it."""
+    op, xp = call.op, call.xp
+    if bad_input is None:
+        bad_input = xp.reshape(_failed_entries(call, read(call), outputs=False), (-1,))
+    first = int(xp.argmax(xp.astype(xp.asarray(bad), xp.int8)))
     cause = NON_FINITE_INPUT if bool(bad_input[first]) else op.failure
     index = _batch.unravel(first, call.batch)
     where = f"batch index {index}" if call.batch else "the input"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from .. import lapack
+from ..lapack.rules import rule as _compiled_rule
 from .portable import Kernels
 
 #: From this order on a triangular solve calls BLAS ``trsm`` matrix by matrix; below it one
@@ -19,6 +21,12 @@ class NumpyKernels(Kernels):
 
     def cholesky(self, a):
         return self._guarded(np.linalg.cholesky, np.asarray(a))
+
+    def compiled(self, op, kind, arrays):
+        fn = _compiled_rule(op, kind)
+        if fn is None:
+            return None
+        return numpy_runner(fn, kind, lapack.threads())
 
     def eigh(self, a):
         w, v = np.linalg.eigh(a, UPLO="L")
@@ -78,3 +86,15 @@ class NumpyKernels(Kernels):
                 except np.linalg.LinAlgError:
                     pass
             return out
+
+
+def numpy_runner(fn, kind: str, threads: int):
+    """A compiled rule (:mod:`xlinalg.lapack.rules`) as the ``run(*groups, params)`` of
+    :meth:`Kernels.compiled`, for arrays that are NumPy arrays (or convert to them)."""
+
+    def run(*groups, params):
+        result = fn(*groups, params, threads)
+        return result if kind == "forward" else (result, None)
+
+    return run
+

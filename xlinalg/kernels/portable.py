@@ -20,6 +20,9 @@ Contract of every table (all functions batched over leading axes, dtype preserve
     as ``xp.linalg``; ``inv`` of a singular batch entry comes out non-finite (never raises).
 ``is_traced(x)``
     whether ``x`` is a symbolic value under a compiler (no data to check eagerly).
+``compiled(op, kind, arrays)``
+    the compiled kernel layer's ``"forward"`` or ``"vjp"`` rule of the operator ``op`` for these
+    arrays (:mod:`xlinalg.lapack.rules`), or ``None`` where the pure rules are to run.
 ``error_base``
     the library's own linear-algebra error class (``None``: it has none); the
     :class:`~xlinalg.LinAlgError` raised for arrays of the library is also an instance of it.
@@ -91,6 +94,16 @@ class Kernels:
                 r = r - xp.squeeze(xp.matmul(a[..., i : i + 1, :i], prev), axis=-2)
             rows.append(r / a[..., i : i + 1, i])
         return xp.stack(rows, axis=-2)
+
+    # -- the compiled layer ------------------------------------------------------------------
+    def compiled(self, op, kind: str, arrays):
+        """The compiled layer's ``kind`` rule of the operator ``op`` for ``arrays``, as a function
+        ``run(*groups, params=...)`` of tuples of this library's arrays (``forward``: the inputs;
+        ``vjp``: inputs, outputs, cotangents) returning ``(outputs, status)``; ``status`` is a
+        NumPy ``int32`` array of the batch shape (non-zero: that entry failed and its outputs are
+        NaN) or ``None``. ``None`` when the pure rules are to run: here always (no library the
+        layer can read)."""
+        return None
 
     # -- helpers ---------------------------------------------------------------------------
     def is_traced(self, x) -> bool:

@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from ..lapack.rules import rule as _compiled_rule
+from .numpy import numpy_runner
 from .portable import Kernels
 
 try:  # present in every torch >= 2.1; guarded for older ones
@@ -63,6 +65,22 @@ class TorchKernels(Kernels):
             batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
             return b.new_zeros((*batch, *b.shape[-2:]))
         return torch.linalg.solve_triangular(a, b, upper=not lower, left=left)
+
+    def compiled(self, op, kind, arrays):
+        """The compiled rule for eager CPU tensors, on their memory (no copy), when no autograd
+        graph is being recorded (double backward differentiates the pure rules)."""
+        if torch.is_grad_enabled() or any(self.is_traced(x) or x.device.type != "cpu" for x in arrays):
+            return None
+        fn = _compiled_rule(op, kind)
+        if fn is None:
+            return None
+        inner = numpy_runner(fn, kind, torch.get_num_threads())
+
+        def run(*groups, params):
+            values, status = inner(*(tuple(x.detach().numpy() for x in g) for g in groups), params=params)
+            return tuple(torch.from_numpy(v) for v in values), status
+
+        return run
 
     def _fill_failed(self, x, info):
         """``x`` with the batch entries whose LAPACK ``info`` is non-zero set to NaN (eagerly

@@ -1,0 +1,155 @@
+"""The compiled CPU kernel layer (xlinalg.lapack): every compiled rule agrees with the pure
+Array-API rule it replaces, on every flag combination, both dtypes, orders on both sides of the
+unblocked/blocked switches and empty inputs; failures, the switch and the build fallback.
+
+Tests that need the layer skip where it is not built or is switched off
+(``XLINALG_KERNELS=python``); the rest of the suite runs through it whenever it is on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xlinalg
+from xlinalg import lapack
+from xlinalg.core import apply, operators, samples
+from xlinalg.lapack.rules import RULES
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_layer = pytest.mark.skipif(lapack.library() is None, reason="compiled kernel layer not active")
+
+#: orders: empty, 1, unblocked small (≤ 24), LAPACK forward, blocked reverse (> 64, with a
+#: remainder block) and two full blocks plus a remainder
+ORDERS = [(0, (2,)), (1, ()), (3, (4,)), (8, (3, 2)), (30, (2,)), (150, ()), (200, (2,))]
+CASES = [
+    pytest.param(name, params, id=f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items())}")
+    for name in RULES
+    for params in operators()[name].param_grid()
+]
+
+
+def _pure(call, cotangents):
+    """Forward outputs (failures NaN) and VJP of the pure rules."""
+    op = call.op
+    read = apply.read(call)
+    outputs = apply.check_failure(call, read, op.forward(call.xp, call.kern, *read, **call.params), eager=False)
+    grads = apply.project(call, op.vjp(call.xp, call.kern, read, tuple(outputs), cotangents, **call.params))
+    return outputs, grads
+
+
+@needs_layer
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name,params", CASES)
+def test_compiled_rules_match_pure_rules(name, params, dtype):
+    op = operators()[name]
+    rng = np.random.default_rng(7)
+    eps = np.finfo(dtype).eps
+    for n, batch in ORDERS:
+        arrays, kappa = samples.draw(op, rng, [batch], n, params)  # garbage in unread triangles
+        arrays = [a.astype(dtype) for a in arrays]
+        before = [a.copy() for a in arrays]
+        call = apply.prepare(op, arrays, params)
+        forward = call.kern.compiled(op, "forward", call.inputs)
+        vjp = call.kern.compiled(op, "vjp", call.inputs)
+        outputs, status = forward(call.inputs, params=call.params)
+        cotangents = tuple(rng.standard_normal(y.shape).astype(dtype) for y in outputs)
+        grads, _ = vjp(call.inputs, tuple(outputs), cotangents, params=call.params)
+        want_outputs, want_grads = _pure(call, cotangents)
+        assert status is None or not status.any()
+        tol = 20 * max(n, 1) * eps * kappa
+        for got, want in zip((*outputs, *grads), (*want_outputs, *want_grads)):
+            assert got.shape == want.shape and got.dtype == want.dtype
+            scale = max(float(np.max(np.abs(want))), 1.0) if want.size else 1.0
+            err = float(np.max(np.abs(got - want))) / scale if want.size else 0.0
+            assert err <= tol, f"{name} {params} n={n} {dtype}: relative error {err:.2e} > {tol:.2e}"
+        for a, b in zip(arrays, before):
+            np.testing.assert_array_equal(a, b)  # inputs untouched
+
+
+@needs_layer
+@pytest.mark.parametrize("name", [n for n in RULES if operators()[n].failure])
+@pytest.mark.parametrize("n", [3, 40])
+def test_failing_entries_are_nan_and_flagged(name, n):
+    op = operators()[name]
+    rng = np.random.default_rng(3)
+    params = op.param_grid()[0]
+    arrays, _ = samples.draw(op, rng, [(3,)], n, params)
+    broken = op.breaks(tuple(a[1:2] for a in arrays), params)
+    arrays = [np.concatenate([a[:1], b, a[2:]]) for a, b in zip(arrays, broken)]
+    call = apply.prepare(op, arrays, params)
+    outputs, status = call.kern.compiled(op, "forward", call.inputs)(call.inputs, params=call.params)
+    assert status.tolist() == [0, 1, 0]
+    assert np.all(np.isnan(outputs[0][1])) and np.all(np.isfinite(outputs[0][[0, 2]]))
+    with pytest.raises(xlinalg.LinAlgError, match=r"batch index \(1,\)") as info:
+        getattr(xlinalg, name)(*arrays, **params)
+    assert op.failure in str(info.value)
+
+
+@needs_layer
+@pytest.mark.parametrize("n", [3, 40])
+def test_non_finite_input_is_named(n):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((2, n, n))
+    a = a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+    a[1, n - 1, 0] = np.nan  # in the read (lower) triangle
+    with pytest.raises(xlinalg.LinAlgError, match=r"input contains NaN or inf at batch index \(1,\)"):
+        xlinalg.potrf(a)
+    a[1, n - 1, 0], a[1, 0, n - 1] = 1.0, np.nan  # only the unread triangle: no failure
+    assert np.all(np.isfinite(xlinalg.potrf(a)))
+
+
+def test_switch_forces_the_pure_rules(monkeypatch):
+    monkeypatch.setenv("XLINALG_KERNELS", "python")
+    assert lapack.library() is None
+    info = lapack.config()
+    assert not info["active"] and info["operators"] == {}
+    a = np.eye(3) * 4.0
+    assert np.array_equal(xlinalg.potrf(a), np.eye(3) * 2.0)
+
+
+def test_compiled_mode_says_why_the_layer_is_missing(monkeypatch):
+    monkeypatch.setenv("XLINALG_KERNELS", "compiled")
+    monkeypatch.setitem(lapack._state, "library", None)
+    monkeypatch.setitem(lapack._state, "reason", "not built (test)")
+    with pytest.raises(ImportError, match="not built"):
+        lapack.library()
+    monkeypatch.setenv("XLINALG_KERNELS", "bogus")
+    with pytest.raises(ValueError, match="XLINALG_KERNELS"):
+        lapack.mode()
+
+
+def test_show_config_names_the_layer(capsys):
+    info = xlinalg.show_config()
+    text = capsys.readouterr().out
+    assert ("compiled" if info["active"] else "pure Array-API rules") in text
+    assert info["active"] == (lapack.library() is not None)
+
+
+def test_installs_and_runs_without_a_compiler(tmp_path):
+    """``pip install .`` with no working C/C++ compiler: installed without the layer, working."""
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip("building the package needs setuptools>=77 in this environment")
+    source = tmp_path / "src"  # a copy: no build/ left over from an earlier build can leak in
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "site", "*.so", "*.egg-info", "__pycache__"))
+    target = tmp_path / "site"
+    env = {**os.environ, "CC": "/bin/false", "CXX": "/bin/false"}
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert (target / "xlinalg" / "lapack" / "rules.py").exists()
+    assert not list(target.glob("xlinalg/lapack/_kernels*"))
+    probe = "import numpy as np, xlinalg; from xlinalg import lapack; print(lapack.library() is None, float(xlinalg.potrf(4 * np.eye(2))[1, 1]))"
+    run = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(target)},
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["True", "2.0"]

@@ -1,0 +1,130 @@
+"""xlinalg's compiled CPU kernel layer.
+
+One C++17 library (sources in ``xlinalg/lapack/src``, C ABI in ``xlinalg.h``) with an entry per
+operator rule: forward passes that read only the named triangle and report failures per batch
+entry from LAPACK's ``info``, and fused reverse passes (for ``potrf`` the blocked, in-place,
+level-3 algorithm of Murray, 2016, "Differentiation of the Cholesky decomposition"). BLAS and
+LAPACK come as function pointers from SciPy (``scipy.linalg.cython_blas``/``cython_lapack``), so
+the library has no link-time dependency. ``pip install .`` compiles it as the extension module
+``xlinalg.lapack._kernels`` where a C++ compiler exists; without one the package installs
+without it and the pure Array-API rules run instead.
+
+The environment variable ``XLINALG_KERNELS`` chooses: ``auto`` (default: the compiled layer
+where it is built), ``python`` (the pure rules everywhere), ``compiled`` (an ``ImportError``
+when the layer is missing). ``XLINALG_NUM_THREADS`` caps the threads that split a batch
+(default: the process's CPUs; torch tensors use ``torch.get_num_threads()``).
+
+The rules themselves (which operator and flags have an entry, how outputs are allocated) are in
+:mod:`xlinalg.lapack.rules`; :func:`config` says what is active.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: The BLAS/LAPACK routines the library calls, for ``s`` (float32) and ``d`` (float64).
+ROUTINES = {"cython_blas": ("gemm", "trsm", "trmm"), "cython_lapack": ("potrf", "potri")}
+
+_state: dict = {}
+
+
+def mode() -> str:
+    """``XLINALG_KERNELS``: ``"auto"``, ``"python"`` or ``"compiled"``."""
+    value = os.environ.get("XLINALG_KERNELS", "auto").strip().lower() or "auto"
+    if value not in ("auto", "python", "compiled"):
+        raise ValueError(f"XLINALG_KERNELS must be auto, python or compiled, got {value!r}")
+    return value
+
+
+def library():
+    """The extension module with its BLAS/LAPACK set, or ``None`` when the pure rules are to
+    run (``XLINALG_KERNELS=python``, or the layer was not built and the mode is ``auto``).
+
+    Raises
+    ------
+    ImportError
+        With ``XLINALG_KERNELS=compiled`` when the layer cannot be loaded, saying why.
+    """
+    if "library" not in _state:
+        _state["library"], _state["reason"] = _load()
+    lib = _state["library"]
+    if lib is None and mode() == "compiled":
+        raise ImportError(f"XLINALG_KERNELS=compiled, but the compiled kernel layer is not available: {_state['reason']}")
+    return None if mode() == "python" else lib
+
+
+def _load():
+    try:
+        from . import _kernels
+    except ImportError as exc:
+        return None, f"xlinalg.lapack._kernels is not built ({exc}); reinstall with a C++17 compiler"
+    try:
+        import importlib
+
+        for module, names in ROUTINES.items():
+            capi = importlib.import_module(f"scipy.linalg.{module}").__pyx_capi__
+            for name in names:
+                for prefix in "sd":
+                    _kernels.set_routine(prefix + name, capi[prefix + name])
+    except (ImportError, KeyError, AttributeError, ValueError) as exc:
+        return None, f"SciPy's BLAS/LAPACK pointers are not available ({type(exc).__name__}: {exc})"
+    if not _kernels.ready():  # pragma: no cover - every routine above is set or an error raised
+        return None, "some BLAS/LAPACK routine is missing"
+    return _kernels, "loaded"
+
+
+def threads() -> int:
+    """Threads a batch may be split across (``XLINALG_NUM_THREADS``, default every CPU of the
+    process)."""
+    if "threads" not in _state:
+        value = os.environ.get("XLINALG_NUM_THREADS")
+        if value:
+            _state["threads"] = max(1, int(value))
+        else:
+            try:
+                _state["threads"] = len(os.sched_getaffinity(0))
+            except AttributeError:  # pragma: no cover - not Linux
+                _state["threads"] = os.cpu_count() or 1
+    return _state["threads"]
+
+
+def config() -> dict:
+    """What runs: the mode, whether the compiled layer is active (and why not), its operators,
+    BLAS/LAPACK and thread settings.
+
+    Returns
+    -------
+    dict
+        ``mode``, ``active``, ``reason``, ``operators`` (name -> rules with an entry),
+        ``blas`` (threadpoolctl's view of the BLAS libraries loaded, where it is installed),
+        ``batch_threads``.
+    """
+    try:
+        lib = library()
+    except ImportError:
+        lib = None
+    from .rules import RULES
+
+    info = {
+        "mode": mode(),
+        "active": lib is not None,
+        "reason": "XLINALG_KERNELS=python" if mode() == "python" else _state.get("reason"),
+        "operators": {name: sorted(r) for name, r in RULES.items()} if lib is not None else {},
+        "batch_threads": threads(),
+        "blas": _blas_info(),
+    }
+    return info
+
+
+def _blas_info() -> list:
+    try:
+        import threadpoolctl
+    except ImportError:
+        return []
+    import scipy.linalg.cython_blas  # noqa: F401  (its OpenBLAS is the one the layer calls)
+
+    return [
+        {k: lib.get(k) for k in ("internal_api", "version", "num_threads", "filepath")}
+        for lib in threadpoolctl.threadpool_info()
+        if lib.get("user_api") == "blas"
+    ]

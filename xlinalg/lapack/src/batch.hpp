@@ -1,0 +1,48 @@
+// Loops over a batch of matrices: per entry, split across threads when the work pays for them.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <thread>
+#include <vector>
+
+namespace xl {
+
+// Below this many flops in all, one thread does the whole batch (starting one costs ≈ 20 µs).
+constexpr double kMinFlopsPerThread = 2e5;
+
+// fn(i) for i in [0, batch); ``threads`` workers at most, each taking a contiguous range.
+template <class Fn>
+void for_each_entry(std::int64_t batch, int threads, double flops_per_entry, Fn&& fn) {
+  std::int64_t workers = threads > 1 ? std::min<std::int64_t>(threads, batch) : 1;
+  if (workers > 1 && batch * flops_per_entry < kMinFlopsPerThread * workers)
+    workers = std::max<std::int64_t>(1, std::int64_t(batch * flops_per_entry / kMinFlopsPerThread));
+  if (workers <= 1) {
+    for (std::int64_t i = 0; i < batch; ++i) fn(i);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(workers - 1);
+  auto range = [&](std::int64_t w) {
+    const std::int64_t lo = batch * w / workers, hi = batch * (w + 1) / workers;
+    for (std::int64_t i = lo; i < hi; ++i) fn(i);
+  };
+  for (std::int64_t w = 1; w < workers; ++w) pool.emplace_back(range, w);
+  range(0);
+  for (auto& t : pool) t.join();
+}
+
+template <class T>
+void fill_nan(T* p, std::int64_t count) {
+  for (std::int64_t i = 0; i < count; ++i) p[i] = std::numeric_limits<T>::quiet_NaN();
+}
+
+template <class T>
+bool all_finite(const T* p, std::int64_t count) {
+  bool ok = true;  // x − x is 0 exactly when x is finite; no branch, so the loop vectorizes
+  for (std::int64_t i = 0; i < count; ++i) ok &= (p[i] - p[i] == T(0));
+  return ok;
+}
+
+}  // namespace xl

@@ -1,0 +1,110 @@
+// BLAS/LAPACK through function pointers set at run time (SciPy's cython_blas/cython_lapack,
+// Fortran calling convention, LP64 int), and strided matrix views that let every routine run on
+// row-major or column-major storage without transposing anything.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+namespace xl {
+
+using Int = int;  // LAPACK's LP64 integer
+
+// ---- the pointer table ------------------------------------------------------------------------
+template <class T>
+struct Routines {
+  void (*gemm)(const char*, const char*, const Int*, const Int*, const Int*, const T*, const T*, const Int*, const T*,
+               const Int*, const T*, T*, const Int*) = nullptr;
+  void (*trsm)(const char*, const char*, const char*, const char*, const Int*, const Int*, const T*, const T*,
+               const Int*, T*, const Int*) = nullptr;
+  void (*trmm)(const char*, const char*, const char*, const char*, const Int*, const Int*, const T*, const T*,
+               const Int*, T*, const Int*) = nullptr;
+  void (*potrf)(const char*, const Int*, T*, const Int*, Int*) = nullptr;
+  void (*potri)(const char*, const Int*, T*, const Int*, Int*) = nullptr;
+  bool complete() const { return gemm && trsm && trmm && potrf && potri; }
+};
+
+template <class T>
+Routines<T>& routines();
+
+// ---- strided views ------------------------------------------------------------------------------
+// Element (i, j) of a view lives at p[i * rs + j * cs]; every view here is column-major (rs == 1)
+// or row-major (cs == 1). A row-major lower factor is a column-major upper one: the same buffer
+// reads as either, and the BLAS calls below pick the flags that make it so.
+template <class T>
+struct View {
+  T* p;
+  std::ptrdiff_t rs, cs;
+  T& operator()(std::ptrdiff_t i, std::ptrdiff_t j) const { return p[i * rs + j * cs]; }
+  View at(std::ptrdiff_t i, std::ptrdiff_t j) const { return {&(*this)(i, j), rs, cs}; }
+  View t() const { return {p, cs, rs}; }  // the transpose, same storage
+  // (a row-major view with one column has rs == cs == 1 too: it counts as row-major)
+  bool colmajor() const { return rs == 1 && cs != 1; }
+  Int ld() const { return static_cast<Int>(std::max<std::ptrdiff_t>(1, colmajor() ? cs : rs)); }
+};
+
+template <class T>
+View<T> rowmajor(T* p, std::ptrdiff_t rows, std::ptrdiff_t cols) {
+  (void)rows;
+  return {p, cols, 1};
+}
+
+// C(m×n) = alpha op(A) op(B) + beta C
+template <class T>
+void gemm(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, Int m, Int n, Int k) {
+  if (m == 0 || n == 0) return;
+  if (!c.colmajor()) {  // Cᵀ = op(B)ᵀ op(A)ᵀ
+    std::swap(a, b);
+    std::swap(ta, tb);
+    std::swap(m, n);
+    ta = !ta;
+    tb = !tb;
+  }
+  // a logical operand op(X) of a column-major call: stored row-major, X is the transpose of its storage
+  const char tra = (ta != !a.colmajor()) ? 'T' : 'N';
+  const char trb = (tb != !b.colmajor()) ? 'T' : 'N';
+  const Int lda = a.ld(), ldb = b.ld(), ldc = c.ld();
+  if (k == 0) {  // BLAS scales C by beta; keep that and avoid a zero-size call
+    for (Int j = 0; j < n; ++j)
+      for (Int i = 0; i < m; ++i) c.p[i + std::ptrdiff_t(j) * ldc] = beta == T(0) ? T(0) : beta * c.p[i + std::ptrdiff_t(j) * ldc];
+    return;
+  }
+  routines<T>().gemm(&tra, &trb, &m, &n, &k, &alpha, a.p, &lda, b.p, &ldb, &beta, c.p, &ldc);
+}
+
+// Triangular solve or product on B (m×n) in place: op(A)⁻¹ or op(A) from the left (``left``) or right.
+template <class T>
+void triangular(bool solve, bool left, bool lower, bool trans, Int m, Int n, T alpha, View<T> a, View<T> b) {
+  if (m == 0 || n == 0) return;
+  if (!b.colmajor()) {  // X op(A) = B  <=>  op(A)ᵀ Xᵀ = Bᵀ
+    left = !left;
+    trans = !trans;
+    std::swap(m, n);
+  }
+  if (!a.colmajor()) {  // the stored column-major matrix is Aᵀ
+    lower = !lower;
+    trans = !trans;
+  }
+  const char side = left ? 'L' : 'R', uplo = lower ? 'L' : 'U', tr = trans ? 'T' : 'N', diag = 'N';
+  const Int lda = a.ld(), ldb = b.ld();
+  auto fn = solve ? routines<T>().trsm : routines<T>().trmm;
+  fn(&side, &uplo, &tr, &diag, &m, &n, &alpha, a.p, &lda, b.p, &ldb);
+}
+
+template <class T>
+void trsm(bool left, bool lower, bool trans, Int m, Int n, T alpha, View<T> a, View<T> b) {
+  triangular(true, left, lower, trans, m, n, alpha, a, b);
+}
+
+template <class T>
+void trmm(bool left, bool lower, bool trans, Int m, Int n, T alpha, View<T> a, View<T> b) {
+  triangular(false, left, lower, trans, m, n, alpha, a, b);
+}
+
+// LAPACK's uplo for the lower (``lower``) triangle of a view
+template <class T>
+char uplo(View<T> a, bool lower) {
+  return (lower == a.colmajor()) ? 'L' : 'U';
+}
+
+}  // namespace xl

@@ -1,0 +1,248 @@
+// Cholesky family per matrix: potrf (forward and Murray's blocked reverse), potrs, potri, sumlogdiag.
+//
+// Every routine works on the *lower* factor L through a view: the caller's row-major lower factor
+// is the view {n, 1}, its row-major upper factor U = Lᵀ the view {1, n} of the same buffer.
+#pragma once
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "blas.hpp"
+#include "batch.hpp"
+
+namespace xl {
+
+// The lower factor L as stored in a row-major buffer holding L (``lower``) or U = Lᵀ.
+template <class T>
+View<T> factor(T* p, Int n, bool lower) {
+  return lower ? View<T>{p, n, 1} : View<T>{p, 1, n};
+}
+
+template <class T>
+void zero_upper(View<T> a, Int n) {  // strictly upper triangle of the view
+  for (Int i = 0; i < n; ++i)
+    for (Int j = i + 1; j < n; ++j) a(i, j) = T(0);
+}
+
+template <class T>
+bool lower_finite(View<T> a, Int n) {
+  bool ok = true;
+  for (Int i = 0; i < n; ++i)
+    for (Int j = 0; j <= i; ++j) ok &= (a(i, j) - a(i, j) == T(0));
+  return ok;
+}
+
+template <class T>
+bool diagonal_finite_positive(View<T> a, Int n) {
+  for (Int i = 0; i < n; ++i)
+    if (!(a(i, i) > T(0)) || !std::isfinite(a(i, i))) return false;
+  return true;
+}
+
+// ---- potrf forward ------------------------------------------------------------------------------
+// Up to this order the unblocked loop below beats a LAPACK call (its overhead dominates).
+constexpr Int kUnblockedMaxOrder = 24;
+
+// Lower Cholesky factor in place (left-looking, unblocked); 0 or LAPACK's info.
+template <class T>
+Int cholesky_unblocked(View<T> l, Int n) {
+  for (Int j = 0; j < n; ++j) {
+    T d = l(j, j);
+    for (Int k = 0; k < j; ++k) d -= l(j, k) * l(j, k);
+    if (!(d > T(0))) return j + 1;  // also NaN
+    d = std::sqrt(d);
+    l(j, j) = d;
+    for (Int i = j + 1; i < n; ++i) {
+      T s = l(i, j);
+      for (Int k = 0; k < j; ++k) s -= l(i, k) * l(j, k);
+      l(i, j) = s / d;
+    }
+  }
+  return 0;
+}
+
+// out = the factor of a's named triangle; false (and out NaN) when a is not positive definite or
+// not finite: a non-finite entry of the read triangle always reaches the factor's diagonal.
+template <class T>
+bool potrf(const T* a, T* out, Int n, bool lower) {
+  std::memcpy(out, a, sizeof(T) * std::size_t(n) * n);
+  View<T> l = factor(out, n, lower);
+  Int info = 0;
+  if (n <= kUnblockedMaxOrder) {
+    info = cholesky_unblocked(l, n);
+  } else {
+    const char u = uplo(l, true);
+    const Int ld = l.ld();
+    routines<T>().potrf(&u, &n, l.p, &ld, &info);
+  }
+  if (info != 0 || !diagonal_finite_positive(l, n)) {
+    fill_nan(out, std::int64_t(n) * n);
+    return false;
+  }
+  zero_upper(l, n);
+  return true;
+}
+
+// ---- potrf reverse (Murray 2016) ----------------------------------------------------------------
+// Unblocked reverse of cholesky_unblocked on an m×m block: ``a`` holds L̄ (lower) on entry and the
+// gradient with respect to the lower triangle of A on exit (off-diagonal entries count both
+// triangles: the symmetric gradient is (Ā + Āᵀ)/2 off the diagonal).
+template <class T>
+void cholesky_reverse_unblocked(View<T> l, View<T> a, Int m) {
+  for (Int j = m - 1; j >= 0; --j) {
+    const T ljj = l(j, j);
+    T ajj = a(j, j);
+    for (Int i = j + 1; i < m; ++i) {
+      const T t = a(i, j) / ljj;  // L_ij = (A_ij − Σ_k L_ik L_jk) / L_jj
+      a(i, j) = t;
+      ajj -= t * l(i, j);
+      for (Int k = 0; k < j; ++k) {
+        a(i, k) -= t * l(j, k);
+        a(j, k) -= t * l(i, k);
+      }
+    }
+    const T s = ajj / (T(2) * ljj);  // L_jj = √(A_jj − Σ_k L_jk²)
+    a(j, j) = s;
+    for (Int k = 0; k < j; ++k) a(j, k) -= T(2) * s * l(j, k);
+  }
+}
+
+// Blocked, in place: the forward's blocks in reverse order, level-3 BLAS between them. For the
+// block rows j:k, with R = L[j:k, :j], D = L[j:k, j:k], B = L[k:, :j], C = L[k:, j:k] and the
+// forward D = chol(A_DD − R Rᵀ), C = (A_CD − B Rᵀ) D⁻ᵀ:
+//   C̄ ← C̄ D⁻¹;  D̄ −= tril(C̄ᵀ C);  B̄ −= C̄ R;  R̄ −= C̄ᵀ B;  D̄ ← reverse_unblocked(D, D̄);
+//   R̄ −= (D̄ + D̄ᵀ) R.
+template <class T>
+void cholesky_reverse(View<T> l, View<T> a, Int n, Int nb, std::vector<T>& work) {
+  if (n <= nb) {
+    cholesky_reverse_unblocked(l, a, n);
+    return;
+  }
+  work.resize(std::size_t(nb) * nb);
+  for (Int k = n; k > 0; k -= nb) {
+    const Int j = std::max<Int>(0, k - nb), m = k - j, r = n - k;
+    const View<T> R = l.at(j, 0), D = l.at(j, j), B = l.at(k, 0), C = l.at(k, j);
+    const View<T> Rb = a.at(j, 0), Db = a.at(j, j), Bb = a.at(k, 0), Cb = a.at(k, j);
+    if (r > 0) {
+      trsm<T>(false, true, false, r, m, T(1), D, Cb);
+      gemm<T>(true, Cb, false, C, T(-1), T(1), Db, m, m, r);  // its strict upper part is never read
+      if (j > 0) {
+        gemm<T>(false, Cb, false, R, T(-1), T(1), Bb, r, j, m);
+        gemm<T>(true, Cb, false, B, T(-1), T(1), Rb, m, j, r);
+      }
+    }
+    cholesky_reverse_unblocked(D, Db, m);
+    if (j > 0) {
+      View<T> w{work.data(), 1, m};  // D̄ + D̄ᵀ from the lower triangle
+      for (Int c = 0; c < m; ++c)
+        for (Int i = 0; i < m; ++i) w(i, c) = i > c ? Db(i, c) : i < c ? Db(c, i) : T(2) * Db(i, i);
+      gemm<T>(false, w, false, R, T(-1), T(1), Rb, m, j, m);
+    }
+  }
+}
+
+// Block size of the reverse: larger blocks pay off for large n (fewer, larger BLAS calls).
+inline Int reverse_block(Int n) { return n >= 1536 ? 128 : 64; }
+
+// Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹) from the factor ``f`` and its cotangent ``g`` (both in the caller's
+// layout: only their named triangle is read); the symmetric result in ``out``.
+template <class T>
+void potrf_vjp(const T* f, const T* g, T* out, Int n, bool lower, std::vector<T>& work) {
+  const View<T> l = factor(const_cast<T*>(f), n, lower), gl = factor(const_cast<T*>(g), n, lower);
+  View<T> a = factor(out, n, lower);
+  for (Int i = 0; i < n; ++i)
+    for (Int j = 0; j <= i; ++j) a(i, j) = gl(i, j);
+  cholesky_reverse(l, a, n, reverse_block(n), work);
+  for (Int i = 0; i < n; ++i)
+    for (Int j = 0; j < i; ++j) a(j, i) = a(i, j) = a(i, j) * T(0.5);
+}
+
+// ---- potrs --------------------------------------------------------------------------------------
+// out (n×k) = A⁻¹ B with A = L Lᵀ; false (out NaN) when the result is not finite.
+template <class T>
+bool potrs(const T* f, const T* b, T* out, Int n, Int k, bool lower) {
+  const View<T> l = factor(const_cast<T*>(f), n, lower);
+  std::memcpy(out, b, sizeof(T) * std::size_t(n) * k);
+  View<T> x = rowmajor(out, n, k);
+  trsm<T>(true, true, false, n, k, T(1), l, x);
+  trsm<T>(true, true, true, n, k, T(1), l, x);
+  const bool ok = k > 0 ? all_finite(out, std::int64_t(n) * k) : lower_finite(l, n);
+  if (!ok) fill_nan(out, std::int64_t(n) * k);
+  return ok;
+}
+
+// B̄ = A⁻¹ Ḡ, L̄ = −tril(B̄ Yᵀ + X Zᵀ) with Y = L⁻¹ B and Z = L⁻¹ Ḡ (Y solved from B, not
+// multiplied back from X: Lᵀ X would carry X's error, of order κ(A), into L̄)
+template <class T>
+void potrs_vjp(const T* f, const T* b, const T* x, const T* g, T* gf, T* gb, Int n, Int k, bool lower,
+               std::vector<T>& work) {
+  const View<T> l = factor(const_cast<T*>(f), n, lower);
+  work.resize(2 * std::size_t(n) * k);
+  T *z = work.data(), *y = z + std::size_t(n) * k;
+  const std::size_t bytes = sizeof(T) * std::size_t(n) * k;
+  std::memcpy(z, g, bytes);
+  std::memcpy(y, b, bytes);
+  const View<T> zv = rowmajor(z, n, k), yv = rowmajor(y, n, k), xv = rowmajor(const_cast<T*>(x), n, k);
+  trsm<T>(true, true, false, n, k, T(1), l, zv);
+  trsm<T>(true, true, false, n, k, T(1), l, yv);
+  std::memcpy(gb, z, bytes);
+  const View<T> gbv = rowmajor(gb, n, k);
+  trsm<T>(true, true, true, n, k, T(1), l, gbv);
+  View<T> gl = factor(gf, n, lower);
+  gemm<T>(false, gbv, true, yv, T(-1), T(0), gl, n, n, k);
+  gemm<T>(false, xv, true, zv, T(-1), T(1), gl, n, n, k);
+  zero_upper(gl, n);
+}
+
+// ---- potri --------------------------------------------------------------------------------------
+// out = (L Lᵀ)⁻¹, both triangles; false (out NaN) when not finite.
+template <class T>
+bool potri(const T* f, T* out, Int n, bool lower) {
+  std::memcpy(out, f, sizeof(T) * std::size_t(n) * n);
+  View<T> l = factor(out, n, lower);
+  Int info = 0;
+  if (n > 0) {
+    const char u = uplo(l, true);
+    const Int ld = l.ld();
+    routines<T>().potri(&u, &n, l.p, &ld, &info);
+  }
+  for (Int i = 0; i < n; ++i)
+    for (Int j = 0; j < i; ++j) l(j, i) = l(i, j);
+  if (info != 0 || !all_finite(out, std::int64_t(n) * n)) {
+    fill_nan(out, std::int64_t(n) * n);
+    return false;
+  }
+  return true;
+}
+
+// L̄ = −tril(X (Ḡ + Ḡᵀ) L⁻ᵀ)
+template <class T>
+void potri_vjp(const T* f, const T* x, const T* g, T* gf, Int n, bool lower, std::vector<T>& work) {
+  const View<T> l = factor(const_cast<T*>(f), n, lower);
+  work.resize(std::size_t(n) * n);
+  View<T> s = rowmajor(work.data(), n, n);
+  const View<T> gv = rowmajor(const_cast<T*>(g), n, n), xv = rowmajor(const_cast<T*>(x), n, n);
+  for (Int i = 0; i < n; ++i)
+    for (Int j = 0; j < n; ++j) s(i, j) = gv(i, j) + gv(j, i);
+  View<T> gl = factor(gf, n, lower);
+  gemm<T>(false, xv, false, s, T(1), T(0), gl, n, n, n);
+  trsm<T>(false, true, true, n, n, T(-1), l, gl);
+  zero_upper(gl, n);
+}
+
+// ---- sumlogdiag ---------------------------------------------------------------------------------
+template <class T>
+T sumlogdiag(const T* a, Int n) {
+  T s = 0;
+  for (Int i = 0; i < n; ++i) s += std::log(a[std::size_t(i) * (n + 1)]);
+  return s;
+}
+
+template <class T>
+void sumlogdiag_vjp(const T* a, T g, T* out, Int n) {
+  std::memset(out, 0, sizeof(T) * std::size_t(n) * n);
+  for (Int i = 0; i < n; ++i) out[std::size_t(i) * (n + 1)] = g / a[std::size_t(i) * (n + 1)];
+}
+
+}  // namespace xl
