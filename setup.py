@@ -11,7 +11,7 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 SRC = Path("xlinalg/lapack/src")
-flags = ["/std:c++17", "/O2"] if sys.platform == "win32" else ["-std=c++17", "-O3", "-g0", "-fvisibility=hidden"]
+flags = ["/std:c++17", "/O2"] if sys.platform == "win32" else ["-std=c++17", "-O3", "-g0", "-fvisibility=hidden", "-fopenmp-simd"]
 
 setup(
     ext_modules=[

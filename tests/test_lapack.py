@@ -105,8 +105,18 @@ def test_non_finite_input_is_named(n):
     assert np.all(np.isfinite(xlinalg.potrf(a)))
 
 
-def test_switch_forces_the_pure_rules(monkeypatch):
-    monkeypatch.setenv("XLINALG_KERNELS", "python")
+@pytest.fixture
+def environment(monkeypatch):
+    """``monkeypatch``, with the layer's decisions re-read from the environment before and
+    after the test."""
+    lapack.reset()
+    yield monkeypatch
+    monkeypatch.undo()
+    lapack.reset()
+
+
+def test_switch_forces_the_pure_rules(environment):
+    environment.setenv("XLINALG_KERNELS", "python")
     assert lapack.library() is None
     info = lapack.config()
     assert not info["active"] and info["operators"] == {}
@@ -114,13 +124,14 @@ def test_switch_forces_the_pure_rules(monkeypatch):
     assert np.array_equal(xlinalg.potrf(a), np.eye(3) * 2.0)
 
 
-def test_compiled_mode_says_why_the_layer_is_missing(monkeypatch):
-    monkeypatch.setenv("XLINALG_KERNELS", "compiled")
-    monkeypatch.setitem(lapack._state, "library", None)
-    monkeypatch.setitem(lapack._state, "reason", "not built (test)")
+def test_compiled_mode_says_why_the_layer_is_missing(environment):
+    environment.setenv("XLINALG_KERNELS", "compiled")
+    environment.setitem(lapack._state, "library", None)
+    environment.setitem(lapack._state, "reason", "not built (test)")
     with pytest.raises(ImportError, match="not built"):
         lapack.library()
-    monkeypatch.setenv("XLINALG_KERNELS", "bogus")
+    lapack.reset()
+    environment.setenv("XLINALG_KERNELS", "bogus")
     with pytest.raises(ValueError, match="XLINALG_KERNELS"):
         lapack.mode()
 

@@ -23,8 +23,12 @@ except ImportError:  # pragma: no cover
         return False
 
 try:
+    from torch._subclasses.fake_tensor import FakeTensor as _FakeTensor
     from torch._subclasses.fake_tensor import is_fake as _is_fake
 except ImportError:  # pragma: no cover
+    class _FakeTensor:
+        pass
+
     def _is_fake(x):
         return False
 
@@ -69,8 +73,11 @@ class TorchKernels(Kernels):
     def compiled(self, op, kind, arrays):
         """The compiled rule for eager CPU tensors, on their memory (no copy), when no autograd
         graph is being recorded (double backward differentiates the pure rules)."""
-        if torch.is_grad_enabled() or any(self.is_traced(x) or x.device.type != "cpu" for x in arrays):
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
             return None
+        for x in arrays:
+            if x.device.type != "cpu" or _is_functorch_wrapped(x) or isinstance(x, _FakeTensor):
+                return None
         fn = _compiled_rule(op, kind)
         if fn is None:
             return None

@@ -9,7 +9,7 @@ the library has no link-time dependency. ``pip install .`` compiles it as the ex
 ``xlinalg.lapack._kernels`` where a C++ compiler exists; without one the package installs
 without it and the pure Array-API rules run instead.
 
-The environment variable ``XLINALG_KERNELS`` chooses: ``auto`` (default: the compiled layer
+The environment variable ``XLINALG_KERNELS`` (read on first use) chooses: ``auto`` (default: the compiled layer
 where it is built), ``python`` (the pure rules everywhere), ``compiled`` (an ``ImportError``
 when the layer is missing). ``XLINALG_NUM_THREADS`` caps the threads that split a batch
 (default: the process's CPUs; torch tensors use ``torch.get_num_threads()``).
@@ -29,11 +29,14 @@ _state: dict = {}
 
 
 def mode() -> str:
-    """``XLINALG_KERNELS``: ``"auto"``, ``"python"`` or ``"compiled"``."""
-    value = os.environ.get("XLINALG_KERNELS", "auto").strip().lower() or "auto"
-    if value not in ("auto", "python", "compiled"):
-        raise ValueError(f"XLINALG_KERNELS must be auto, python or compiled, got {value!r}")
-    return value
+    """``XLINALG_KERNELS``: ``"auto"``, ``"python"`` or ``"compiled"`` (read once; see
+    :func:`reset`)."""
+    if "mode" not in _state:
+        value = os.environ.get("XLINALG_KERNELS", "auto").strip().lower() or "auto"
+        if value not in ("auto", "python", "compiled"):
+            raise ValueError(f"XLINALG_KERNELS must be auto, python or compiled, got {value!r}")
+        _state["mode"] = value
+    return _state["mode"]
 
 
 def library():
@@ -45,12 +48,24 @@ def library():
     ImportError
         With ``XLINALG_KERNELS=compiled`` when the layer cannot be loaded, saying why.
     """
+    try:
+        return _state["active"]
+    except KeyError:
+        pass
     if "library" not in _state:
         _state["library"], _state["reason"] = _load()
     lib = _state["library"]
     if lib is None and mode() == "compiled":
         raise ImportError(f"XLINALG_KERNELS=compiled, but the compiled kernel layer is not available: {_state['reason']}")
-    return None if mode() == "python" else lib
+    _state["active"] = None if mode() == "python" else lib
+    return _state["active"]
+
+
+def reset() -> None:
+    """Forget the decisions read from the environment (``XLINALG_KERNELS``,
+    ``XLINALG_NUM_THREADS``), so that the next call reads it again; the library stays loaded."""
+    for key in ("mode", "active", "threads"):
+        _state.pop(key, None)
 
 
 def _load():

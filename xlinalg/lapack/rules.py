@@ -27,6 +27,8 @@ def _c(x):
 
 def _like(g, y):
     """The cotangent ``g`` of output ``y`` as a C-contiguous array of ``y``'s shape and dtype."""
+    if g.shape == y.shape and g.dtype == y.dtype and g.flags.c_contiguous:
+        return g
     return np.ascontiguousarray(np.broadcast_to(g, y.shape), dtype=y.dtype)
 
 
@@ -141,14 +143,18 @@ RULES = {
 }
 
 
+_by_operator: dict[int, tuple] = {}
+
+
 def rule(op, kind: str):
     """The compiled ``kind`` (``"forward"``/``"vjp"``) rule of the operator ``op``, or ``None``
     when the layer is off or has no such entry. Only the registered spec itself has compiled
     rules: a modified copy (``dataclasses.replace`` of a registered operator) runs its own."""
     if library() is None:
         return None
-    from ..core import operators
+    hit = _by_operator.get(id(op))
+    if hit is None or hit[0] is not op:
+        from ..core import operators
 
-    if operators().get(op.name) is not op:
-        return None
-    return RULES.get(op.name, {}).get(kind)
+        hit = _by_operator[id(op)] = (op, RULES.get(op.name, {}) if operators().get(op.name) is op else {})
+    return hit[1].get(kind)

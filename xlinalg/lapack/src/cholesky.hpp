@@ -44,19 +44,24 @@ bool diagonal_finite_positive(View<T> a, Int n) {
 // Up to this order the unblocked loop below beats a LAPACK call (its overhead dominates).
 constexpr Int kUnblockedMaxOrder = 24;
 
-// Lower Cholesky factor in place (left-looking, unblocked); 0 or LAPACK's info.
+// Lower Cholesky factor in place, stored by rows (left-looking, unblocked); 0 or LAPACK's info.
 template <class T>
-Int cholesky_unblocked(View<T> l, Int n) {
+Int cholesky_rows(T* __restrict__ l, std::ptrdiff_t ld, Int n) {
   for (Int j = 0; j < n; ++j) {
-    T d = l(j, j);
-    for (Int k = 0; k < j; ++k) d -= l(j, k) * l(j, k);
-    if (!(d > T(0))) return j + 1;  // also NaN
-    d = std::sqrt(d);
-    l(j, j) = d;
+    T* lj = l + j * ld;
+    T sq = 0;
+#pragma omp simd reduction(+ : sq)
+    for (Int k = 0; k < j; ++k) sq += lj[k] * lj[k];
+    const T d2 = lj[j] - sq;
+    if (!(d2 > T(0))) return j + 1;  // also NaN
+    const T d = std::sqrt(d2);
+    lj[j] = d;
     for (Int i = j + 1; i < n; ++i) {
-      T s = l(i, j);
-      for (Int k = 0; k < j; ++k) s -= l(i, k) * l(j, k);
-      l(i, j) = s / d;
+      T* li = l + i * ld;
+      T dot = 0;
+#pragma omp simd reduction(+ : dot)
+      for (Int k = 0; k < j; ++k) dot += li[k] * lj[k];
+      li[j] = (li[j] - dot) / d;
     }
   }
   return 0;
@@ -65,13 +70,25 @@ Int cholesky_unblocked(View<T> l, Int n) {
 // out = the factor of a's named triangle; false (and out NaN) when a is not positive definite or
 // not finite: a non-finite entry of the read triangle always reaches the factor's diagonal.
 template <class T>
-bool potrf(const T* a, T* out, Int n, bool lower) {
-  std::memcpy(out, a, sizeof(T) * std::size_t(n) * n);
+bool potrf(const T* a, T* out, Int n, bool lower, std::vector<T>& work) {
   View<T> l = factor(out, n, lower);
   Int info = 0;
-  if (n <= kUnblockedMaxOrder) {
-    info = cholesky_unblocked(l, n);
+  if (n <= kUnblockedMaxOrder) {  // by rows: in place (lower), or through a copy of Uᵀ
+    const std::size_t size = std::size_t(n) * n;
+    if (lower) {
+      std::memcpy(out, a, sizeof(T) * size);
+      info = cholesky_rows(out, n, n);
+    } else {
+      work.resize(size);
+      const View<T> src = factor(const_cast<T*>(a), n, false);
+      for (Int i = 0; i < n; ++i)
+        for (Int k = 0; k <= i; ++k) work[std::size_t(i) * n + k] = src(i, k);
+      info = cholesky_rows(work.data(), n, n);
+      for (Int i = 0; i < n; ++i)
+        for (Int k = 0; k <= i; ++k) l(i, k) = work[std::size_t(i) * n + k];
+    }
   } else {
+    std::memcpy(out, a, sizeof(T) * std::size_t(n) * n);
     const char u = uplo(l, true);
     const Int ld = l.ld();
     routines<T>().potrf(&u, &n, l.p, &ld, &info);
@@ -85,27 +102,50 @@ bool potrf(const T* a, T* out, Int n, bool lower) {
 }
 
 // ---- potrf reverse (Murray 2016) ----------------------------------------------------------------
-// Unblocked reverse of cholesky_unblocked on an m×m block: ``a`` holds L̄ (lower) on entry and the
-// gradient with respect to the lower triangle of A on exit (off-diagonal entries count both
-// triangles: the symmetric gradient is (Ā + Āᵀ)/2 off the diagonal).
+// Unblocked reverse of the left-looking Cholesky on an m×m block stored by rows (l(i, k) at
+// l[i * ldl + k]): ``a`` holds L̄ (lower) on entry and the gradient with respect to the lower
+// triangle of A on exit (off-diagonal entries count both triangles: the symmetric gradient is
+// (Ā + Āᵀ)/2 off the diagonal). Rows are contiguous, so the inner loops vectorize.
 template <class T>
-void cholesky_reverse_unblocked(View<T> l, View<T> a, Int m) {
+void cholesky_reverse_rows(const T* __restrict__ l, std::ptrdiff_t ldl, T* __restrict__ a, std::ptrdiff_t lda, Int m) {
   for (Int j = m - 1; j >= 0; --j) {
-    const T ljj = l(j, j);
-    T ajj = a(j, j);
-    for (Int i = j + 1; i < m; ++i) {
-      const T t = a(i, j) / ljj;  // L_ij = (A_ij − Σ_k L_ik L_jk) / L_jj
-      a(i, j) = t;
-      ajj -= t * l(i, j);
-      for (Int k = 0; k < j; ++k) {
-        a(i, k) -= t * l(j, k);
-        a(j, k) -= t * l(i, k);
-      }
+    const T* lj = l + j * ldl;
+    T* aj = a + j * lda;
+    const T ljj = lj[j];
+    T ajj = aj[j];
+    for (Int i = j + 1; i < m; ++i) {  // L_ij = (A_ij − Σ_k L_ik L_jk) / L_jj
+      const T* li = l + i * ldl;
+      T* ai = a + i * lda;
+      const T t = ai[j] / ljj;
+      ai[j] = t;
+      ajj -= t * li[j];
+      for (Int k = 0; k < j; ++k) ai[k] -= t * lj[k];
+      for (Int k = 0; k < j; ++k) aj[k] -= t * li[k];
     }
     const T s = ajj / (T(2) * ljj);  // L_jj = √(A_jj − Σ_k L_jk²)
-    a(j, j) = s;
-    for (Int k = 0; k < j; ++k) a(j, k) -= T(2) * s * l(j, k);
+    aj[j] = s;
+    for (Int k = 0; k < j; ++k) aj[k] -= T(2) * s * lj[k];
   }
+}
+
+// The same on views of any layout: by rows in place, or through row-major copies of the
+// lower triangles (a column-major view: an upper factor in the caller's row-major buffer).
+template <class T>
+void cholesky_reverse_unblocked(View<T> l, View<T> a, Int m, std::vector<T>& rows) {
+  if (l.cs == 1 && a.cs == 1) {
+    cholesky_reverse_rows(l.p, l.rs, a.p, a.rs, m);
+    return;
+  }
+  rows.resize(2 * std::size_t(m) * m);
+  T *lr = rows.data(), *ar = lr + std::size_t(m) * m;
+  for (Int i = 0; i < m; ++i)
+    for (Int k = 0; k <= i; ++k) {
+      lr[std::size_t(i) * m + k] = l(i, k);
+      ar[std::size_t(i) * m + k] = a(i, k);
+    }
+  cholesky_reverse_rows(lr, m, ar, m, m);
+  for (Int i = 0; i < m; ++i)
+    for (Int k = 0; k <= i; ++k) a(i, k) = ar[std::size_t(i) * m + k];
 }
 
 // Blocked, in place: the forward's blocks in reverse order, level-3 BLAS between them. For the
@@ -116,10 +156,10 @@ void cholesky_reverse_unblocked(View<T> l, View<T> a, Int m) {
 template <class T>
 void cholesky_reverse(View<T> l, View<T> a, Int n, Int nb, std::vector<T>& work) {
   if (n <= nb) {
-    cholesky_reverse_unblocked(l, a, n);
+    cholesky_reverse_unblocked(l, a, n, work);
     return;
   }
-  work.resize(std::size_t(nb) * nb);
+  std::vector<T> sym(std::size_t(nb) * nb);
   for (Int k = n; k > 0; k -= nb) {
     const Int j = std::max<Int>(0, k - nb), m = k - j, r = n - k;
     const View<T> R = l.at(j, 0), D = l.at(j, j), B = l.at(k, 0), C = l.at(k, j);
@@ -132,9 +172,9 @@ void cholesky_reverse(View<T> l, View<T> a, Int n, Int nb, std::vector<T>& work)
         gemm<T>(true, Cb, false, B, T(-1), T(1), Rb, m, j, r);
       }
     }
-    cholesky_reverse_unblocked(D, Db, m);
+    cholesky_reverse_unblocked(D, Db, m, work);
     if (j > 0) {
-      View<T> w{work.data(), 1, m};  // D̄ + D̄ᵀ from the lower triangle
+      View<T> w{sym.data(), 1, m};  // D̄ + D̄ᵀ from the lower triangle
       for (Int c = 0; c < m; ++c)
         for (Int i = 0; i < m; ++i) w(i, c) = i > c ? Db(i, c) : i < c ? Db(c, i) : T(2) * Db(i, i);
       gemm<T>(false, w, false, R, T(-1), T(1), Rb, m, j, m);
@@ -142,8 +182,9 @@ void cholesky_reverse(View<T> l, View<T> a, Int n, Int nb, std::vector<T>& work)
   }
 }
 
-// Block size of the reverse: larger blocks pay off for large n (fewer, larger BLAS calls).
-inline Int reverse_block(Int n) { return n >= 1536 ? 128 : 64; }
+// Block size of the reverse (measured, one thread: 32 is best to n ≈ 256, 64 at 1024; larger
+// blocks pay off for large n: fewer, larger BLAS calls).
+inline Int reverse_block(Int n) { return n <= 384 ? 32 : n < 1536 ? 64 : 128; }
 
 // Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹) from the factor ``f`` and its cotangent ``g`` (both in the caller's
 // layout: only their named triangle is read); the symmetric result in ``out``.

@@ -38,7 +38,7 @@ TriangularParams triangular_params(int flags, double alpha) {
 template <class T>
 void potrf_batch(int lower, std::int64_t batch, Int n, const T* a, T* out, std::int32_t* status, int threads) {
   const std::size_t s = std::size_t(n) * n;
-  for_each_entry(batch, threads, cube(n) / 3, [&](std::int64_t i) { status[i] = !potrf(a + i * s, out + i * s, n, lower); });
+  for_each_entry(batch, threads, cube(n) / 3, [&](std::int64_t i) { status[i] = !potrf(a + i * s, out + i * s, n, lower, scratch<T>()); });
 }
 
 template <class T>
