@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from .. import lapack
 from ..lapack.rules import rule as _compiled_rule
 from .numpy import numpy_runner
 from .portable import Kernels
@@ -81,7 +82,9 @@ class TorchKernels(Kernels):
         fn = _compiled_rule(op, kind)
         if fn is None:
             return None
-        inner = numpy_runner(fn, kind, torch.get_num_threads())
+        threads = torch.get_num_threads()
+        lapack.use_blas_threads(threads)
+        inner = numpy_runner(fn, kind, threads)
 
         def run(*groups, params):
             values, status = inner(*(tuple(x.detach().numpy() for x in g) for g in groups), params=params)

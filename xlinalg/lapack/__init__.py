@@ -12,7 +12,9 @@ without it and the pure Array-API rules run instead.
 The environment variable ``XLINALG_KERNELS`` (read on first use) chooses: ``auto`` (default: the compiled layer
 where it is built), ``python`` (the pure rules everywhere), ``compiled`` (an ``ImportError``
 when the layer is missing). ``XLINALG_NUM_THREADS`` caps the threads that split a batch
-(default: the process's CPUs; torch tensors use ``torch.get_num_threads()``).
+(default: the process's CPUs). For torch tensors both the batch threads and the BLAS threads
+follow ``torch.get_num_threads()`` (set through threadpoolctl: SciPy's OpenBLAS does not read
+torch's setting).
 
 The rules themselves (which operator and flags have an entry, how outputs are allocated) are in
 :mod:`xlinalg.lapack.rules`; :func:`config` says what is active.
@@ -103,6 +105,35 @@ def threads() -> int:
     return _state["threads"]
 
 
+def use_blas_threads(n: int) -> None:
+    """Run the BLAS the layer calls (SciPy's OpenBLAS) on ``n`` threads, as a framework with a
+    thread setting of its own (``torch.set_num_threads``) asks; only when ``n`` differs from
+    the count set last (a cheap test on every call)."""
+    if _state.get("blas_threads") == n:
+        return
+    controller = _blas_controller()
+    if controller is not None:
+        controller.set_num_threads(n)
+    _state["blas_threads"] = n
+
+
+def _blas_controller():
+    """threadpoolctl's controller of SciPy's BLAS (``None`` without threadpoolctl)."""
+    if "blas_controller" not in _state:
+        _state["blas_controller"] = None
+        try:
+            import scipy
+            import scipy.linalg.cython_blas  # loads the library
+            import threadpoolctl
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            return None
+        root = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy")
+        for lib in threadpoolctl.ThreadpoolController().lib_controllers:
+            if lib.user_api == "blas" and lib.filepath.startswith(root):  # scipy/ or scipy.libs/
+                _state["blas_controller"] = lib
+    return _state["blas_controller"]
+
+
 def config() -> dict:
     """What runs: the mode, whether the compiled layer is active (and why not), its operators,
     BLAS/LAPACK and thread settings.
@@ -111,8 +142,7 @@ def config() -> dict:
     -------
     dict
         ``mode``, ``active``, ``reason``, ``operators`` (name -> rules with an entry),
-        ``blas`` (threadpoolctl's view of the BLAS libraries loaded, where it is installed),
-        ``batch_threads``.
+        ``blas`` (the BLAS the layer calls: threadpoolctl's description), ``batch_threads``.
     """
     try:
         lib = library()
@@ -132,14 +162,8 @@ def config() -> dict:
 
 
 def _blas_info() -> list:
-    try:
-        import threadpoolctl
-    except ImportError:
+    lib = _blas_controller()
+    if lib is None:
         return []
-    import scipy.linalg.cython_blas  # noqa: F401  (its OpenBLAS is the one the layer calls)
-
-    return [
-        {k: lib.get(k) for k in ("internal_api", "version", "num_threads", "filepath")}
-        for lib in threadpoolctl.threadpool_info()
-        if lib.get("user_api") == "blas"
-    ]
+    info = lib.info()
+    return [{k: info.get(k) for k in ("internal_api", "version", "num_threads", "filepath")}]
