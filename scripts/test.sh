@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: builds the environments it needs, then runs
-# xlinalg's tests and the conformance suite (main environment: NumPy 2, array-api-strict,
-# PyTorch, JAX), and the MXNet tests in their own environment (NumPy 1.23).
+# The whole test suite on a fresh machine: builds the environments it needs (and the compiled
+# kernel layer in them), then runs xlinalg's tests and the conformance suite twice: with the
+# compiled kernel layer (XLINALG_KERNELS=compiled: a layer that failed to build is an error
+# here) and with the pure Array-API rules (XLINALG_KERNELS=python). Main environment: NumPy 2,
+# array-api-strict, PyTorch, JAX; MXNet tests in their own environment (NumPy 1.23).
+# Tests run on every CPU (pytest-xdist); XLINALG_TEST_WORKERS=1 runs them in one process.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 py="$(main_env)"
 mxpy="$(mxnet_env)"
 export PYTHONHASHSEED=0 XLA_FLAGS="${XLA_FLAGS:---xla_force_host_platform_device_count=1}"
+workers="${XLINALG_TEST_WORKERS:-auto}"
 status=0
 echo "== lint (ruff)"
 "$py" -m ruff check "$ROOT" || status=$?
-echo "== MXNet environment (numpy 1.23, mxnet 1.9.1)"
-"$mxpy" -m pytest -q -p no:cacheprovider tests "$@" || status=$?
-echo "== main environment (numpy 2, array-api-strict, torch, jax)"
-"$py" -m pytest -q -p no:cacheprovider tests "$@" || status=$?
+for kernels in compiled python; do
+  echo "== MXNet environment (numpy 1.23, mxnet 1.9.1), XLINALG_KERNELS=$kernels"
+  XLINALG_KERNELS=$kernels "$mxpy" -m pytest -q -p no:cacheprovider -n "$workers" tests "$@" || status=$?
+  echo "== main environment (numpy 2, array-api-strict, torch, jax), XLINALG_KERNELS=$kernels"
+  XLINALG_KERNELS=$kernels "$py" -m pytest -q -p no:cacheprovider -n "$workers" tests "$@" || status=$?
+done
 exit $status
