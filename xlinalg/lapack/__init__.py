@@ -25,7 +25,10 @@ from __future__ import annotations
 import os
 
 #: The BLAS/LAPACK routines the library calls, for ``s`` (float32) and ``d`` (float64).
-ROUTINES = {"cython_blas": ("gemm", "trsm", "trmm"), "cython_lapack": ("potrf", "potri")}
+ROUTINES = {
+    "cython_blas": ("gemm", "trsm", "trmm"),
+    "cython_lapack": ("potrf", "potri", "syevd", "getrf", "getri", "geqrf", "orgqr"),
+}
 
 _state: dict = {}
 

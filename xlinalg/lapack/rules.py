@@ -132,6 +132,84 @@ def _trmm_vjp(inputs, outputs, cotangents, params, threads):
     return ga, gb
 
 
+# ---- symmetric eigendecomposition ------------------------------------------------------------------
+def _syevd_forward(inputs, params, threads):
+    a = _c(inputs[0])
+    u, w = np.empty_like(a), np.empty(a.shape[:-1], dtype=a.dtype)
+    library().syevd(a, u, w, threads)
+    return (u, w), None
+
+
+def _syevd_vjp(inputs, outputs, cotangents, params, threads):
+    u, w = _c(outputs[0]), _c(outputs[1])
+    gu, gw = _like(cotangents[0], u), _like(cotangents[1], w)
+    ga = np.empty_like(u)
+    library().syevd_vjp(u, w, gu, gw, ga, threads)
+    return (ga,)
+
+
+# ---- inverse, det, slogdet -------------------------------------------------------------------------
+def _inverse_forward(inputs, params, threads):
+    a = _c(inputs[0])
+    out, status = np.empty_like(a), _status(a.shape[:-2])
+    library().inverse(a, out, status, threads)
+    return (out,), status
+
+
+def _inverse_vjp(inputs, outputs, cotangents, params, threads):
+    x = _c(outputs[0])
+    g = _like(cotangents[0], x)
+    ga = np.empty_like(x)
+    library().inverse_vjp(x, g, ga, threads)
+    return (ga,)
+
+
+def _det_forward(inputs, params, threads):
+    a = _c(inputs[0])
+    out = np.empty(a.shape[:-2], dtype=a.dtype)
+    library().det(a, out, threads)
+    return (out,), None
+
+
+def _det_vjp(inputs, outputs, cotangents, params, threads):
+    a = _c(inputs[0])
+    ga = np.empty_like(a)
+    library().det_vjp(a, _like(cotangents[0], outputs[0]), ga, threads)
+    return (ga,)
+
+
+def _slogdet_forward(inputs, params, threads):
+    a = _c(inputs[0])
+    sign, logabsdet = np.empty(a.shape[:-2], dtype=a.dtype), np.empty(a.shape[:-2], dtype=a.dtype)
+    library().slogdet(a, sign, logabsdet, threads)
+    return (sign, logabsdet), None
+
+
+def _slogdet_vjp(inputs, outputs, cotangents, params, threads):
+    # the sign's cotangent is ignored (piecewise constant)
+    a = _c(inputs[0])
+    ga = np.empty_like(a)
+    library().slogdet_vjp(a, _like(cotangents[1], outputs[1]), ga, threads)
+    return (ga,)
+
+
+# ---- LQ factorization ------------------------------------------------------------------------------
+def _gelqf_forward(inputs, params, threads):
+    a = _c(inputs[0])
+    m = a.shape[-2]
+    q, el, status = np.empty_like(a), np.empty(a.shape[:-1] + (m,), dtype=a.dtype), _status(a.shape[:-2])
+    library().gelqf(a, q, el, status, threads)
+    return (q, el), status
+
+
+def _gelqf_vjp(inputs, outputs, cotangents, params, threads):
+    q, el = _c(outputs[0]), _c(outputs[1])
+    gq, gl = _like(cotangents[0], q), _like(cotangents[1], el)
+    ga = np.empty_like(q)
+    library().gelqf_vjp(q, el, gq, gl, ga, threads)
+    return (ga,)
+
+
 #: operator name -> {"forward": fn, "vjp": fn}
 RULES = {
     "potrf": {"forward": _potrf_forward, "vjp": _potrf_vjp},
@@ -140,6 +218,11 @@ RULES = {
     "sumlogdiag": {"forward": _sumlogdiag_forward, "vjp": _sumlogdiag_vjp},
     "trsm": {"forward": _trsm_forward, "vjp": _trsm_vjp},
     "trmm": {"forward": _trmm_forward, "vjp": _trmm_vjp},
+    "syevd": {"forward": _syevd_forward, "vjp": _syevd_vjp},
+    "inverse": {"forward": _inverse_forward, "vjp": _inverse_vjp},
+    "det": {"forward": _det_forward, "vjp": _det_vjp},
+    "slogdet": {"forward": _slogdet_forward, "vjp": _slogdet_vjp},
+    "gelqf": {"forward": _gelqf_forward, "vjp": _gelqf_vjp},
 }
 
 

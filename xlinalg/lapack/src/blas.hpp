@@ -21,11 +21,27 @@ struct Routines {
                const Int*, T*, const Int*) = nullptr;
   void (*potrf)(const char*, const Int*, T*, const Int*, Int*) = nullptr;
   void (*potri)(const char*, const Int*, T*, const Int*, Int*) = nullptr;
-  bool complete() const { return gemm && trsm && trmm && potrf && potri; }
+  // jobz, uplo, n, a, lda, w, work, lwork, iwork, liwork, info
+  void (*syevd)(const char*, const char*, const Int*, T*, const Int*, T*, T*, const Int*, Int*, const Int*,
+                Int*) = nullptr;
+  void (*getrf)(const Int*, const Int*, T*, const Int*, Int*, Int*) = nullptr;                 // m, n, a, lda, ipiv, info
+  void (*getri)(const Int*, T*, const Int*, const Int*, T*, const Int*, Int*) = nullptr;       // n, a, lda, ipiv, work, lwork, info
+  void (*geqrf)(const Int*, const Int*, T*, const Int*, T*, T*, const Int*, Int*) = nullptr;  // m, n, a, lda, tau, work, lwork, info
+  void (*orgqr)(const Int*, const Int*, const Int*, T*, const Int*, const T*, T*, const Int*,
+                Int*) = nullptr;  // m, n, k, a, lda, tau, work, lwork, info
+  bool complete() const {
+    return gemm && trsm && trmm && potrf && potri && syevd && getrf && getri && geqrf && orgqr;
+  }
 };
 
 template <class T>
 Routines<T>& routines();
+
+// A LAPACK workspace size returned as a float (work[0] of a query), rounded up; at least ``least``.
+template <class T>
+Int workspace_size(T w, Int least = 1) {
+  return std::max<Int>(least, static_cast<Int>(double(w) * (1.0 + 1e-6)) + 1);
+}
 
 // ---- strided views ------------------------------------------------------------------------------
 // Element (i, j) of a view lives at p[i * rs + j * cs]; every view here is column-major (rs == 1)
@@ -72,9 +88,10 @@ void gemm(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, In
   routines<T>().gemm(&tra, &trb, &m, &n, &k, &alpha, a.p, &lda, b.p, &ldb, &beta, c.p, &ldc);
 }
 
-// Triangular solve or product on B (m×n) in place: op(A)⁻¹ or op(A) from the left (``left``) or right.
+// Triangular solve or product on B (m×n) in place: op(A)⁻¹ or op(A) from the left (``left``) or right;
+// A's diagonal is taken as ones when ``unit``.
 template <class T>
-void triangular(bool solve, bool left, bool lower, bool trans, Int m, Int n, T alpha, View<T> a, View<T> b) {
+void triangular(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a, View<T> b) {
   if (m == 0 || n == 0) return;
   if (!b.colmajor()) {  // X op(A) = B  <=>  op(A)ᵀ Xᵀ = Bᵀ
     left = !left;
@@ -85,10 +102,15 @@ void triangular(bool solve, bool left, bool lower, bool trans, Int m, Int n, T a
     lower = !lower;
     trans = !trans;
   }
-  const char side = left ? 'L' : 'R', uplo = lower ? 'L' : 'U', tr = trans ? 'T' : 'N', diag = 'N';
+  const char side = left ? 'L' : 'R', uplo = lower ? 'L' : 'U', tr = trans ? 'T' : 'N', diag = unit ? 'U' : 'N';
   const Int lda = a.ld(), ldb = b.ld();
   auto fn = solve ? routines<T>().trsm : routines<T>().trmm;
   fn(&side, &uplo, &tr, &diag, &m, &n, &alpha, a.p, &lda, b.p, &ldb);
+}
+
+template <class T>
+void triangular(bool solve, bool left, bool lower, bool trans, Int m, Int n, T alpha, View<T> a, View<T> b) {
+  triangular(solve, left, lower, trans, false, m, n, alpha, a, b);
 }
 
 template <class T>

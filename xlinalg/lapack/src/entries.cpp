@@ -6,6 +6,9 @@
 
 #include "batch.hpp"
 #include "cholesky.hpp"
+#include "eigen.hpp"
+#include "inverse.hpp"
+#include "lq.hpp"
 #include "triangular.hpp"
 
 namespace xl {
@@ -137,6 +140,99 @@ void trmm_vjp_batch(int flags, double alpha, std::int64_t batch, Int rows, Int c
   });
 }
 
+// ---- syevd ----------------------------------------------------------------------------------------
+template <class T>
+void syevd_batch(std::int64_t batch, Int n, const T* a, T* u, T* w, int threads) {
+  const std::size_t s = std::size_t(n) * n;
+  using W = typename EigenPrecision<T>::type;
+  const SyevdWork ws = syevd_workspace<W>(n);
+  for_each_entry(batch, threads, 9 * cube(n), [&](std::int64_t i) {
+    syevd(a + i * s, u + i * s, w + i * n, n, ws, scratch<W>(), scratch<Int>());
+  });
+}
+
+template <class T>
+void syevd_vjp_batch(std::int64_t batch, Int n, const T* u, const T* w, const T* gu, const T* gw, T* ga, int threads) {
+  const std::size_t s = std::size_t(n) * n;
+  for_each_entry(batch, threads, 6 * cube(n), [&](std::int64_t i) {
+    syevd_vjp(u + i * s, w + i * n, gu + i * s, gw + i * n, ga + i * s, n, scratch<T>());
+  });
+}
+
+// ---- inverse, det, slogdet --------------------------------------------------------------------------
+template <class T>
+void inverse_batch(std::int64_t batch, Int n, const T* a, T* out, std::int32_t* status, int threads) {
+  const std::size_t s = std::size_t(n) * n;
+  const Int lwork = getri_workspace<T>(n);
+  for_each_entry(batch, threads, 2 * cube(n), [&](std::int64_t i) {
+    status[i] = !inverse(a + i * s, out + i * s, n, lwork, scratch<T>(), scratch<Int>());
+  });
+}
+
+template <class T>
+void inverse_vjp_batch(std::int64_t batch, Int n, const T* x, const T* g, T* ga, int threads) {
+  const std::size_t s = std::size_t(n) * n;
+  for_each_entry(batch, threads, 4 * cube(n), [&](std::int64_t i) {
+    inverse_vjp(x + i * s, g + i * s, ga + i * s, n, scratch<T>());
+  });
+}
+
+static_assert(sizeof(Int) == sizeof(std::int32_t), "pivots are int32 in the C ABI");
+
+// det (``lu`` null) or det and A's LU factors
+template <class T>
+void det_batch(std::int64_t batch, Int n, const T* a, T* out, int threads) {
+  const std::size_t s = std::size_t(n) * n;
+  for_each_entry(batch, threads, cube(n) * 2 / 3, [&](std::int64_t i) {
+    std::vector<T>& work = scratch<T>();
+    std::vector<Int>& pivots = scratch<Int>();
+    work.resize(s);
+    pivots.resize(std::max<Int>(n, 1));
+    out[i] = det(a + i * s, work.data(), pivots.data(), n);
+  });
+}
+
+template <class T>
+void slogdet_batch(std::int64_t batch, Int n, const T* a, T* sign, T* logabsdet, int threads) {
+  const std::size_t s = std::size_t(n) * n;
+  for_each_entry(batch, threads, cube(n) * 2 / 3, [&](std::int64_t i) {
+    std::vector<T>& work = scratch<T>();
+    std::vector<Int>& pivots = scratch<Int>();
+    work.resize(s);
+    pivots.resize(std::max<Int>(n, 1));
+    slogdet(a + i * s, work.data(), pivots.data(), sign + i, logabsdet + i, n);
+  });
+}
+
+// the reverse of det (``log``: slogdet), factoring A again
+template <class T>
+void determinant_vjp_batch(bool log, std::int64_t batch, Int n, const T* a, const T* g, T* ga, int threads) {
+  const std::size_t s = std::size_t(n) * n;
+  const Int lwork = getri_workspace<T>(n);
+  for_each_entry(batch, threads, 2 * cube(n), [&](std::int64_t i) {
+    determinant_vjp(log, a + i * s, g[i], ga + i * s, n, lwork, scratch<T>(), scratch<Int>());
+  });
+}
+
+// ---- gelqf ----------------------------------------------------------------------------------------
+template <class T>
+void gelqf_batch(std::int64_t batch, Int m, Int n, const T* a, T* q, T* l, std::int32_t* status, int threads) {
+  const std::size_t s = std::size_t(m) * n, sl = std::size_t(m) * m;
+  const Int lwork = gelqf_workspace<T>(m, n);
+  for_each_entry(batch, threads, 4.0 * m * m * n, [&](std::int64_t i) {
+    status[i] = !gelqf(a + i * s, q + i * s, l + i * sl, m, n, lwork, scratch<T>());
+  });
+}
+
+template <class T>
+void gelqf_vjp_batch(std::int64_t batch, Int m, Int n, const T* q, const T* l, const T* gq, const T* gl, T* ga,
+                     int threads) {
+  const std::size_t s = std::size_t(m) * n, sl = std::size_t(m) * m;
+  for_each_entry(batch, threads, 5.0 * m * m * n + cube(m), [&](std::int64_t i) {
+    gelqf_vjp(q + i * s, l + i * sl, gq + i * s, gl + i * sl, ga + i * s, m, n, scratch<T>());
+  });
+}
+
 template <class Fn>
 bool set(Fn& slot, void* fn) {
   slot = reinterpret_cast<Fn>(fn);
@@ -159,6 +255,11 @@ int xl_set_routine(const char* name, void* fn) {
     if (!std::strcmp(rest, "trmm")) return !set(r.trmm, fn);
     if (!std::strcmp(rest, "potrf")) return !set(r.potrf, fn);
     if (!std::strcmp(rest, "potri")) return !set(r.potri, fn);
+    if (!std::strcmp(rest, "syevd")) return !set(r.syevd, fn);
+    if (!std::strcmp(rest, "getrf")) return !set(r.getrf, fn);
+    if (!std::strcmp(rest, "getri")) return !set(r.getri, fn);
+    if (!std::strcmp(rest, "geqrf")) return !set(r.geqrf, fn);
+    if (!std::strcmp(rest, "orgqr")) return !set(r.orgqr, fn);
     return 1;
   };
   if (kind == 's') return assign(routines<float>());
@@ -208,6 +309,37 @@ int xl_ready(void) { return xl::routines<float>().complete() && xl::routines<dou
   void xl_trmm_vjp_##S(int flags, double alpha, int64_t batch, int rows, int cols, const T* a, const T* b,            \
                        const T* g, T* ga, T* gb, int threads) {                                                       \
     xl::trmm_vjp_batch<T>(flags, alpha, batch, rows, cols, a, b, g, ga, gb, threads);                                 \
+  }                                                                                                                   \
+  void xl_syevd_##S(int64_t batch, int n, const T* a, T* u, T* w, int threads) {                                      \
+    xl::syevd_batch<T>(batch, n, a, u, w, threads);                                                                   \
+  }                                                                                                                   \
+  void xl_syevd_vjp_##S(int64_t batch, int n, const T* u, const T* w, const T* gu, const T* gw, T* ga, int threads) { \
+    xl::syevd_vjp_batch<T>(batch, n, u, w, gu, gw, ga, threads);                                                      \
+  }                                                                                                                   \
+  void xl_inverse_##S(int64_t batch, int n, const T* a, T* out, int32_t* status, int threads) {                      \
+    xl::inverse_batch<T>(batch, n, a, out, status, threads);                                                          \
+  }                                                                                                                   \
+  void xl_inverse_vjp_##S(int64_t batch, int n, const T* x, const T* g, T* ga, int threads) {                        \
+    xl::inverse_vjp_batch<T>(batch, n, x, g, ga, threads);                                                            \
+  }                                                                                                                   \
+  void xl_det_##S(int64_t batch, int n, const T* a, T* out, int threads) {                                         \
+    xl::det_batch<T>(batch, n, a, out, threads);                                                    \
+  }                                                                                                                   \
+  void xl_det_vjp_##S(int64_t batch, int n, const T* a, const T* g, T* ga, int threads) {                            \
+    xl::determinant_vjp_batch<T>(false, batch, n, a, g, ga, threads);                               \
+  }                                                                                                                   \
+  void xl_slogdet_##S(int64_t batch, int n, const T* a, T* sign, T* logabsdet, int threads) {                        \
+    xl::slogdet_batch<T>(batch, n, a, sign, logabsdet, threads);                                    \
+  }                                                                                                                   \
+  void xl_slogdet_vjp_##S(int64_t batch, int n, const T* a, const T* g, T* ga, int threads) {                        \
+    xl::determinant_vjp_batch<T>(true, batch, n, a, g, ga, threads);                                \
+  }                                                                                                                   \
+  void xl_gelqf_##S(int64_t batch, int m, int n, const T* a, T* q, T* l, int32_t* status, int threads) {             \
+    xl::gelqf_batch<T>(batch, m, n, a, q, l, status, threads);                                                        \
+  }                                                                                                                   \
+  void xl_gelqf_vjp_##S(int64_t batch, int m, int n, const T* q, const T* l, const T* gq, const T* gl, T* ga,        \
+                        int threads) {                                                                                \
+    xl::gelqf_vjp_batch<T>(batch, m, n, q, l, gq, gl, ga, threads);                                                   \
   }
 
 XL_ENTRIES(float, f32)

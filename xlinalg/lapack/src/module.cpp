@@ -324,6 +324,177 @@ PyObject* triangular_vjp(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
+// ---- syevd --------------------------------------------------------------------------------------------
+// syevd(a, u, w, threads)
+PyObject* syevd(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("syevd", args, nargs, 3, 2, 1, 0, false);
+  std::int64_t batch;
+  int n;
+  if (!p.ok || !square(p.arr[0], "syevd", batch, n)) return nullptr;
+  if (!same_items(p.arr[1], p.arr[0].items(), "syevd", "u must match a") ||
+      !same_items(p.arr[2], batch * n, "syevd", "w must be (batch, n)"))
+    return nullptr;
+  const int threads = int(p.ints[0]);
+  void *a = p.arr[0].ptr(), *u = p.arr[1].ptr(), *w = p.arr[2].ptr();
+  DISPATCH(p.dtype, xl_syevd_f32(batch, n, (float*)a, (float*)u, (float*)w, threads),
+           xl_syevd_f64(batch, n, (double*)a, (double*)u, (double*)w, threads));
+  Py_RETURN_NONE;
+}
+
+// syevd_vjp(u, w, gu, gw, ga, threads)
+PyObject* syevd_vjp(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("syevd_vjp", args, nargs, 5, 1, 1, 0, false);
+  std::int64_t batch;
+  int n;
+  if (!p.ok || !square(p.arr[0], "syevd_vjp", batch, n)) return nullptr;
+  const auto items = p.arr[0].items();
+  if (!same_items(p.arr[1], batch * n, "syevd_vjp", "w must be (batch, n)") ||
+      !same_items(p.arr[2], items, "syevd_vjp", "gu must match u") ||
+      !same_items(p.arr[3], batch * n, "syevd_vjp", "gw must match w") ||
+      !same_items(p.arr[4], items, "syevd_vjp", "ga must match u"))
+    return nullptr;
+  const int threads = int(p.ints[0]);
+  void *u = p.arr[0].ptr(), *w = p.arr[1].ptr(), *gu = p.arr[2].ptr(), *gw = p.arr[3].ptr(), *ga = p.arr[4].ptr();
+  DISPATCH(p.dtype, xl_syevd_vjp_f32(batch, n, (float*)u, (float*)w, (float*)gu, (float*)gw, (float*)ga, threads),
+           xl_syevd_vjp_f64(batch, n, (double*)u, (double*)w, (double*)gu, (double*)gw, (double*)ga, threads));
+  Py_RETURN_NONE;
+}
+
+// ---- inverse, det, slogdet -----------------------------------------------------------------------------
+// inverse(a, out, status, threads)
+PyObject* inverse(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("inverse", args, nargs, 3, 2, 1, 0, true);
+  std::int64_t batch;
+  int n;
+  if (!p.ok || !square(p.arr[0], "inverse", batch, n)) return nullptr;
+  if (!same_items(p.arr[1], p.arr[0].items(), "inverse", "out must match a") ||
+      !same_items(p.arr[2], batch, "inverse", "status must have one entry per matrix"))
+    return nullptr;
+  const int threads = int(p.ints[0]);
+  void *a = p.arr[0].ptr(), *out = p.arr[1].ptr();
+  auto* st = static_cast<int32_t*>(p.arr[2].ptr());
+  DISPATCH(p.dtype, xl_inverse_f32(batch, n, (float*)a, (float*)out, st, threads),
+           xl_inverse_f64(batch, n, (double*)a, (double*)out, st, threads));
+  Py_RETURN_NONE;
+}
+
+// inverse_vjp(x, g, ga, threads)
+PyObject* inverse_vjp(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("inverse_vjp", args, nargs, 3, 1, 1, 0, false);
+  std::int64_t batch;
+  int n;
+  if (!p.ok || !square(p.arr[0], "inverse_vjp", batch, n)) return nullptr;
+  const auto items = p.arr[0].items();
+  if (!same_items(p.arr[1], items, "inverse_vjp", "g must match x") ||
+      !same_items(p.arr[2], items, "inverse_vjp", "ga must match x"))
+    return nullptr;
+  const int threads = int(p.ints[0]);
+  void *x = p.arr[0].ptr(), *g = p.arr[1].ptr(), *ga = p.arr[2].ptr();
+  DISPATCH(p.dtype, xl_inverse_vjp_f32(batch, n, (float*)x, (float*)g, (float*)ga, threads),
+           xl_inverse_vjp_f64(batch, n, (double*)x, (double*)g, (double*)ga, threads));
+  Py_RETURN_NONE;
+}
+
+// det(a, out, threads)
+PyObject* det(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("det", args, nargs, 2, 1, 1, 0, false);
+  std::int64_t batch;
+  int n;
+  if (!p.ok || !square(p.arr[0], "det", batch, n)) return nullptr;
+  if (!same_items(p.arr[1], batch, "det", "out must have one entry per matrix")) return nullptr;
+  const int threads = int(p.ints[0]);
+  void *a = p.arr[0].ptr(), *out = p.arr[1].ptr();
+  DISPATCH(p.dtype, xl_det_f32(batch, n, (float*)a, (float*)out, threads),
+           xl_det_f64(batch, n, (double*)a, (double*)out, threads));
+  Py_RETURN_NONE;
+}
+
+// slogdet(a, sign, logabsdet, threads)
+PyObject* slogdet(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("slogdet", args, nargs, 3, 2, 1, 0, false);
+  std::int64_t batch;
+  int n;
+  if (!p.ok || !square(p.arr[0], "slogdet", batch, n)) return nullptr;
+  if (!same_items(p.arr[1], batch, "slogdet", "sign must have one entry per matrix") ||
+      !same_items(p.arr[2], batch, "slogdet", "logabsdet must have one entry per matrix"))
+    return nullptr;
+  const int threads = int(p.ints[0]);
+  void *a = p.arr[0].ptr(), *sign = p.arr[1].ptr(), *logabsdet = p.arr[2].ptr();
+  DISPATCH(p.dtype, xl_slogdet_f32(batch, n, (float*)a, (float*)sign, (float*)logabsdet, threads),
+           xl_slogdet_f64(batch, n, (double*)a, (double*)sign, (double*)logabsdet, threads));
+  Py_RETURN_NONE;
+}
+
+// det_vjp(a, g, ga, threads) / slogdet_vjp(a, g, ga, threads): g one cotangent per matrix
+template <bool Log>
+PyObject* determinant_vjp(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  const char* op = Log ? "slogdet_vjp" : "det_vjp";
+  Args p(op, args, nargs, 3, 1, 1, 0, false);
+  std::int64_t batch;
+  int n;
+  if (!p.ok || !square(p.arr[0], op, batch, n)) return nullptr;
+  if (!same_items(p.arr[1], batch, op, "g must have one entry per matrix") ||
+      !same_items(p.arr[2], p.arr[0].items(), op, "ga must match a"))
+    return nullptr;
+  const int threads = int(p.ints[0]);
+  void *a = p.arr[0].ptr(), *g = p.arr[1].ptr(), *ga = p.arr[2].ptr();
+  if (Log) {
+    DISPATCH(p.dtype, xl_slogdet_vjp_f32(batch, n, (float*)a, (float*)g, (float*)ga, threads),
+             xl_slogdet_vjp_f64(batch, n, (double*)a, (double*)g, (double*)ga, threads));
+  } else {
+    DISPATCH(p.dtype, xl_det_vjp_f32(batch, n, (float*)a, (float*)g, (float*)ga, threads),
+             xl_det_vjp_f64(batch, n, (double*)a, (double*)g, (double*)ga, threads));
+  }
+  Py_RETURN_NONE;
+}
+
+// ---- gelqf ----------------------------------------------------------------------------------------------
+// (batch, m, n) with m <= n; sets batch, m and n
+bool wide(const Array& a, const char* op, std::int64_t& batch, int& m, int& n) {
+  if (!check(a.view.ndim >= 2 && a.dim(2) <= a.dim(1), op, "expected a batch of m x n matrices with m <= n")) return false;
+  batch = a.batch(2);
+  m = int(a.dim(2));
+  n = int(a.dim(1));
+  return true;
+}
+
+// gelqf(a, q, l, status, threads)
+PyObject* gelqf(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("gelqf", args, nargs, 4, 3, 1, 0, true);
+  std::int64_t batch;
+  int m, n;
+  if (!p.ok || !wide(p.arr[0], "gelqf", batch, m, n)) return nullptr;
+  if (!same_items(p.arr[1], p.arr[0].items(), "gelqf", "q must match a") ||
+      !same_items(p.arr[2], batch * m * m, "gelqf", "l must be (batch, m, m)") ||
+      !same_items(p.arr[3], batch, "gelqf", "status must have one entry per matrix"))
+    return nullptr;
+  const int threads = int(p.ints[0]);
+  void *a = p.arr[0].ptr(), *q = p.arr[1].ptr(), *l = p.arr[2].ptr();
+  auto* st = static_cast<int32_t*>(p.arr[3].ptr());
+  DISPATCH(p.dtype, xl_gelqf_f32(batch, m, n, (float*)a, (float*)q, (float*)l, st, threads),
+           xl_gelqf_f64(batch, m, n, (double*)a, (double*)q, (double*)l, st, threads));
+  Py_RETURN_NONE;
+}
+
+// gelqf_vjp(q, l, gq, gl, ga, threads)
+PyObject* gelqf_vjp(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("gelqf_vjp", args, nargs, 5, 1, 1, 0, false);
+  std::int64_t batch;
+  int m, n;
+  if (!p.ok || !wide(p.arr[0], "gelqf_vjp", batch, m, n)) return nullptr;
+  const auto items = p.arr[0].items();
+  if (!same_items(p.arr[1], batch * m * m, "gelqf_vjp", "l must be (batch, m, m)") ||
+      !same_items(p.arr[2], items, "gelqf_vjp", "gq must match q") ||
+      !same_items(p.arr[3], batch * m * m, "gelqf_vjp", "gl must match l") ||
+      !same_items(p.arr[4], items, "gelqf_vjp", "ga must match q"))
+    return nullptr;
+  const int threads = int(p.ints[0]);
+  void *q = p.arr[0].ptr(), *l = p.arr[1].ptr(), *gq = p.arr[2].ptr(), *gl = p.arr[3].ptr(), *ga = p.arr[4].ptr();
+  DISPATCH(p.dtype, xl_gelqf_vjp_f32(batch, m, n, (float*)q, (float*)l, (float*)gq, (float*)gl, (float*)ga, threads),
+           xl_gelqf_vjp_f64(batch, m, n, (double*)q, (double*)l, (double*)gq, (double*)gl, (double*)ga, threads));
+  Py_RETURN_NONE;
+}
+
 // ---- set-up ------------------------------------------------------------------------------------------
 // set_routine(name, capsule): a BLAS/LAPACK function pointer from a PyCapsule (any capsule name)
 PyObject* set_routine(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
@@ -361,6 +532,17 @@ PyMethodDef methods[] = {
     {"trmm", (PyCFunction)(void (*)(void))triangular_forward<false>, METH_FASTCALL, "trmm(a, b, out, flags, threads, alpha)"},
     {"trmm_vjp", (PyCFunction)(void (*)(void))triangular_vjp<false>, METH_FASTCALL,
      "trmm_vjp(a, b, g, ga, gb, flags, threads, alpha)"},
+    {"syevd", (PyCFunction)(void (*)(void))syevd, METH_FASTCALL, "syevd(a, u, w, threads)"},
+    {"syevd_vjp", (PyCFunction)(void (*)(void))syevd_vjp, METH_FASTCALL, "syevd_vjp(u, w, gu, gw, ga, threads)"},
+    {"inverse", (PyCFunction)(void (*)(void))inverse, METH_FASTCALL, "inverse(a, out, status, threads)"},
+    {"inverse_vjp", (PyCFunction)(void (*)(void))inverse_vjp, METH_FASTCALL, "inverse_vjp(x, g, ga, threads)"},
+    {"det", (PyCFunction)(void (*)(void))det, METH_FASTCALL, "det(a, out, threads)"},
+    {"det_vjp", (PyCFunction)(void (*)(void))determinant_vjp<false>, METH_FASTCALL, "det_vjp(a, g, ga, threads)"},
+    {"slogdet", (PyCFunction)(void (*)(void))slogdet, METH_FASTCALL, "slogdet(a, sign, logabsdet, threads)"},
+    {"slogdet_vjp", (PyCFunction)(void (*)(void))determinant_vjp<true>, METH_FASTCALL,
+     "slogdet_vjp(a, g, ga, threads): g the cotangent of logabsdet"},
+    {"gelqf", (PyCFunction)(void (*)(void))gelqf, METH_FASTCALL, "gelqf(a, q, l, status, threads)"},
+    {"gelqf_vjp", (PyCFunction)(void (*)(void))gelqf_vjp, METH_FASTCALL, "gelqf_vjp(q, l, gq, gl, ga, threads)"},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "xlinalg's CPU kernel layer (C ABI: xlinalg.h).", -1, methods,

@@ -43,7 +43,25 @@ XL_API int xl_ready(void);
   XL_API void xl_trmm_##S(int flags, double alpha, int64_t batch, int rows, int cols, const T* a, const T* b, T* out,       \
                    int threads);                                                                                    \
   XL_API void xl_trmm_vjp_##S(int flags, double alpha, int64_t batch, int rows, int cols, const T* a, const T* b,           \
-                       const T* g, T* ga, T* gb, int threads);
+                       const T* g, T* ga, T* gb, int threads);                                                      \
+  /* syevd: u (batch, n, n) rows the eigenvectors (sign: each row's largest-magnitude entry positive),      \
+   * w (batch, n) ascending; the lower triangle of a read; float32 computed in float64 (as NumPy does).     \
+   * No status: an entry that is not finite or does not converge comes out NaN. */                         \
+  XL_API void xl_syevd_##S(int64_t batch, int n, const T* a, T* u, T* w, int threads);                             \
+  XL_API void xl_syevd_vjp_##S(int64_t batch, int n, const T* u, const T* w, const T* gu, const T* gw, T* ga,       \
+                               int threads);                                                                       \
+  XL_API void xl_inverse_##S(int64_t batch, int n, const T* a, T* out, int32_t* status, int threads);              \
+  XL_API void xl_inverse_vjp_##S(int64_t batch, int n, const T* x, const T* g, T* ga, int threads);                \
+  /* det, slogdet: one value per matrix (out, sign, logabsdet, g: (batch,)); no status (IEEE semantics). */ \
+  XL_API void xl_det_##S(int64_t batch, int n, const T* a, T* out, int threads);                                   \
+  XL_API void xl_det_vjp_##S(int64_t batch, int n, const T* a, const T* g, T* ga, int threads);                    \
+  XL_API void xl_slogdet_##S(int64_t batch, int n, const T* a, T* sign, T* logabsdet, int threads);                \
+  /* g: the cotangent of logabsdet (that of the sign is ignored) */                                               \
+  XL_API void xl_slogdet_vjp_##S(int64_t batch, int n, const T* a, const T* g, T* ga, int threads);                \
+  /* gelqf: a (batch, m, n), m <= n; q (batch, m, n), l (batch, m, m) */                                          \
+  XL_API void xl_gelqf_##S(int64_t batch, int m, int n, const T* a, T* q, T* l, int32_t* status, int threads);     \
+  XL_API void xl_gelqf_vjp_##S(int64_t batch, int m, int n, const T* q, const T* l, const T* gq, const T* gl,      \
+                               T* ga, int threads);
 
 XL_DECLARE(float, f32)
 XL_DECLARE(double, f64)

@@ -1,0 +1,350 @@
+// General square matrices per matrix: inverse, det, slogdet (LAPACK ?getrf, ?getri) and their
+// reverses.
+//
+// ?getrf factors A itself (A = P L U, row interchanges of A, as NumPy and PyTorch do), from a
+// column-major copy: an LU factorization of Aᵀ (the row-major buffer read column-major) would
+// give the same values to rounding but not the same exact zero pivots, and a matrix with two
+// equal rows, singular for NumPy and PyTorch, would not be for the layer. The transposed copies
+// cost O(n²).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "blas.hpp"
+#include "batch.hpp"
+
+namespace xl {
+
+// The workspace ?getri wants at order n (one query per call).
+template <class T>
+Int getri_workspace(Int n) {
+  if (n == 0) return 1;
+  T wq = 0, dummy = 0;
+  Int ipiv = 0, info = 0, query = -1;
+  routines<T>().getri(&n, &dummy, &n, &ipiv, &wq, &query, &info);
+  return workspace_size(wq, n);
+}
+
+// dst (n×n) = srcᵀ, in 8×8 tiles: a tile's eight destination rows stay in cache even when n is a
+// power of two (a 32-row tile at a 2 KiB stride thrashes the L1: seven times slower at n = 256).
+template <class T>
+void transpose(const T* __restrict__ src, T* __restrict__ dst, Int n) {
+  constexpr Int b = 8;
+  for (Int i0 = 0; i0 < n; i0 += b)
+    for (Int j0 = 0; j0 < n; j0 += b) {
+      const Int i1 = std::min(n, i0 + b), j1 = std::min(n, j0 + b);
+      for (Int i = i0; i < i1; ++i)
+        for (Int j = j0; j < j1; ++j) dst[std::size_t(j) * n + i] = src[std::size_t(i) * n + j];
+    }
+}
+
+// LU factorization in place of the n×n buffer lu; LAPACK's info (> 0: U_ii = 0 exactly).
+template <class T>
+Int getrf(T* lu, Int n, std::vector<Int>& ipiv) {
+  ipiv.resize(std::max<Int>(n, 1));
+  Int info = 0;
+  routines<T>().getrf(&n, &n, lu, &n, ipiv.data(), &info);
+  return info;
+}
+
+// ---- A⁻¹ from the LU factors ---------------------------------------------------------------------
+// ?getri solves X L = U⁻¹ with trsm, which is slow in OpenBLAS (a third of its gemm rate at n = 256);
+// here X = U⁻¹ L⁻¹ P with both triangular inverses and their product recursive, every flop in trmm
+// or gemm (twice ?getri's speed at n = 256). Views are column-major (LAPACK's factors).
+constexpr Int kRecursiveInverseBase = 32;
+
+// U⁻¹ in place of the upper triangle of u (order n, non-unit diagonal).
+template <class T>
+void invert_upper(View<T> u, Int n) {
+  if (n <= kRecursiveInverseBase) {
+    for (Int j = 0; j < n; ++j) {  // LAPACK's ?trti2: column j of U⁻¹ from the columns before it
+      T* x = &u(0, j);
+      const T d = T(1) / u(j, j);
+      for (Int k = 0; k < j; ++k) {
+        const T t = x[k];
+        const T* ck = &u(0, k);
+#pragma omp simd
+        for (Int i = 0; i < k; ++i) x[i] += t * ck[i];
+        x[k] = t * ck[k];
+      }
+      for (Int i = 0; i < j; ++i) x[i] *= -d;
+      u(j, j) = d;
+    }
+    return;
+  }
+  const Int n1 = n / 2, n2 = n - n1;
+  const View<T> u11 = u.at(0, 0), u12 = u.at(0, n1), u22 = u.at(n1, n1);
+  invert_upper(u11, n1);
+  invert_upper(u22, n2);
+  triangular<T>(false, false, false, false, false, n1, n2, T(1), u22, u12);   // U₁₂ X₂₂
+  triangular<T>(false, true, false, false, false, n1, n2, T(-1), u11, u12);   // −X₁₁ U₁₂ X₂₂
+}
+
+// L⁻¹ in place of the strict lower triangle of l (order n, unit diagonal, not referenced).
+template <class T>
+void invert_unit_lower(View<T> l, Int n) {
+  if (n <= kRecursiveInverseBase) {
+    for (Int j = n - 2; j >= 0; --j) {  // column j of L⁻¹ from the columns after it
+      T* x = &l(0, j);
+      for (Int k = n - 1; k > j; --k) {
+        const T t = x[k];
+        const T* ck = &l(0, k);
+#pragma omp simd
+        for (Int i = k + 1; i < n; ++i) x[i] += t * ck[i];
+      }
+      for (Int i = j + 1; i < n; ++i) x[i] = -x[i];
+    }
+    return;
+  }
+  const Int n1 = n / 2, n2 = n - n1;
+  const View<T> l11 = l.at(0, 0), l21 = l.at(n1, 0), l22 = l.at(n1, n1);
+  invert_unit_lower(l11, n1);
+  invert_unit_lower(l22, n2);
+  triangular<T>(false, false, true, false, true, n2, n1, T(1), l11, l21);   // L₂₁ X₁₁
+  triangular<T>(false, true, true, false, true, n2, n1, T(-1), l22, l21);   // −X₂₂ L₂₁ X₁₁
+}
+
+// out = U L for x holding U (upper) and the strict lower part of the unit lower L.
+template <class T>
+void upper_times_unit_lower(View<T> x, View<T> out, Int n) {
+  if (n <= kRecursiveInverseBase) {
+    for (Int j = 0; j < n; ++j) {
+      T* o = &out(0, j);
+      for (Int i = 0; i < n; ++i) o[i] = T(0);
+      for (Int k = j; k < n; ++k) {  // out(:, j) += U(:, k) L(k, j), U(i, k) = 0 for i > k
+        const T t = k == j ? T(1) : x(k, j);
+        const T* ck = &x(0, k);
+#pragma omp simd
+        for (Int i = 0; i <= k; ++i) o[i] += t * ck[i];
+      }
+    }
+    return;
+  }
+  const Int n1 = n / 2, n2 = n - n1;
+  const View<T> x11 = x.at(0, 0), x12 = x.at(0, n1), x21 = x.at(n1, 0), x22 = x.at(n1, n1);
+  const View<T> o11 = out.at(0, 0), o12 = out.at(0, n1), o21 = out.at(n1, 0), o22 = out.at(n1, n1);
+  for (Int j = 0; j < n2; ++j)
+    for (Int i = 0; i < n1; ++i) o12(i, j) = x12(i, j);
+  triangular<T>(false, false, true, false, true, n1, n2, T(1), x22, o12);   // U₁₂ L₂₂
+  for (Int j = 0; j < n1; ++j)
+    for (Int i = 0; i < n2; ++i) o21(i, j) = x21(i, j);
+  triangular<T>(false, true, false, false, false, n2, n1, T(1), x22, o21);  // U₂₂ L₂₁
+  upper_times_unit_lower(x11, o11, n1);
+  gemm<T>(false, x12, false, x21, T(1), T(1), o11, n1, n1, n2);             // + U₁₂ L₂₁
+  upper_times_unit_lower(x22, o22, n2);
+}
+
+// out (column-major) = A⁻¹ from ?getrf's factors of A in lu (column-major, overwritten).
+template <class T>
+void lu_inverse(T* lu, const Int* ipiv, T* out, Int n) {
+  const View<T> x{lu, 1, n}, o{out, 1, n};
+  invert_upper(x, n);
+  invert_unit_lower(x, n);
+  upper_times_unit_lower(x, o, n);
+  for (Int j = n - 2; j >= 0; --j) {  // A⁻¹ = U⁻¹ L⁻¹ P: undo the row interchanges on the columns
+    const Int p = ipiv[j] - 1;
+    if (p != j) std::swap_ranges(out + std::size_t(j) * n, out + std::size_t(j + 1) * n, out + std::size_t(p) * n);
+  }
+}
+
+// From this order on lu_inverse beats ?getri (measured, one thread: 0.95 at n = 48, 0.76 at 256;
+// 1.1 at n = 16 and 32, where the BLAS calls' overhead dominates).
+constexpr Int kLuInverseMinOrder = 48;
+
+// out (column-major) = A⁻¹ from ?getrf's factors in lu (overwritten); ``work``: lwork elements.
+// false when U has a zero on its diagonal.
+template <class T>
+bool invert_lu(T* lu, const Int* ipiv, T* out, T* work, Int n, Int lwork) {
+  for (Int i = 0; i < n; ++i)
+    if (lu[std::size_t(i) * (n + 1)] == T(0)) return false;
+  if (n >= kLuInverseMinOrder) {
+    lu_inverse(lu, ipiv, out, n);
+    return true;
+  }
+  Int info = 0;
+  routines<T>().getri(&n, lu, &n, ipiv, work, &lwork, &info);
+  std::memcpy(out, lu, sizeof(T) * std::size_t(n) * n);
+  return info == 0;
+}
+
+// (m, e) with m · 2^e = ∏ s_i: a product that neither overflows nor underflows on the way.
+template <class T>
+struct Scaled {
+  T m = 1;
+  int e = 0;
+  void times(T x) {
+    int k = 0;
+    m = std::frexp(m * x, &k);
+    e += k;
+  }
+  T value() const { return std::ldexp(m, e); }
+};
+
+// sign(det P) of the pivots of ?getrf
+inline bool odd_permutation(const Int* ipiv, Int n) {
+  bool odd = false;
+  for (Int i = 0; i < n; ++i) odd ^= (ipiv[i] != i + 1);
+  return odd;
+}
+
+// ---- inverse ------------------------------------------------------------------------------------
+// out = A⁻¹; false (out NaN) when A is not finite, singular (a zero pivot) or A⁻¹ not finite.
+template <class T>
+bool inverse(const T* a, T* out, Int n, Int lwork, std::vector<T>& work, std::vector<Int>& ipiv) {
+  const std::int64_t size = std::int64_t(n) * n;
+  if (n == 0) return true;
+  work.resize(2 * std::size_t(size) + lwork);
+  T *lu = work.data(), *wk = lu + size;
+  bool ok = all_finite(a, size);
+  if (ok) {
+    transpose(a, lu, n);
+    ok = getrf(lu, n, ipiv) == 0;
+  }
+  T* x = wk + lwork;
+  if (ok) ok = invert_lu(lu, ipiv.data(), x, wk, n, lwork) && all_finite(x, size);
+  if (ok)
+    transpose(x, out, n);
+  else
+    fill_nan(out, size);
+  return ok;
+}
+
+// Ā = −Xᵀ Ḡ Xᵀ
+template <class T>
+void inverse_vjp(const T* x, const T* g, T* ga, Int n, std::vector<T>& work) {
+  if (n == 0) return;
+  work.resize(std::size_t(n) * n);
+  const View<T> xv = rowmajor(const_cast<T*>(x), n, n), gv = rowmajor(const_cast<T*>(g), n, n);
+  const View<T> tv = rowmajor(work.data(), n, n), gav = rowmajor(ga, n, n);
+  gemm<T>(false, gv, true, xv, T(1), T(0), tv, n, n, n);    // Ḡ Xᵀ
+  gemm<T>(true, xv, false, tv, T(-1), T(0), gav, n, n, n);  // −Xᵀ Ḡ Xᵀ
+}
+
+// ---- det, slogdet -------------------------------------------------------------------------------
+// Both factor A into ``lu`` (column-major, ?getrf's layout) and ``ipiv`` (1-based); a non-finite A
+// gives non-finite factors.
+
+// LU factors of A; LAPACK's info (> 0: U_ii = 0 exactly).
+template <class T>
+Int lu_factor(const T* a, T* lu, Int* ipiv, Int n) {
+  transpose(a, lu, n);
+  Int info = 0;
+  routines<T>().getrf(&n, &n, lu, &n, ipiv, &info);
+  return info;
+}
+
+// det A from its LU factors (a zero pivot gives 0; NaN and inf propagate).
+template <class T>
+T det(const T* a, T* lu, Int* ipiv, Int n) {
+  if (n == 0) return T(1);
+  lu_factor(a, lu, ipiv, n);
+  Scaled<T> p;
+  for (Int i = 0; i < n; ++i) p.times(lu[std::size_t(i) * (n + 1)]);
+  const T d = p.value();
+  return odd_permutation(ipiv, n) ? -d : d;
+}
+
+// (sign, log|det A|): (0, −inf) for a zero pivot, (NaN, NaN) when A is not finite.
+template <class T>
+void slogdet(const T* a, T* lu, Int* ipiv, T* sign, T* logabsdet, Int n) {
+  *sign = T(1);
+  *logabsdet = T(0);
+  if (n == 0) return;
+  const Int info = lu_factor(a, lu, ipiv, n);
+  if (!all_finite(a, std::int64_t(n) * n)) {
+    *sign = *logabsdet = std::numeric_limits<T>::quiet_NaN();
+    return;
+  }
+  if (info != 0) {
+    *sign = T(0);
+    *logabsdet = -std::numeric_limits<T>::infinity();
+    return;
+  }
+  bool negative = odd_permutation(ipiv, n);
+  T s = 0;
+  for (Int i = 0; i < n; ++i) {
+    const T d = lu[std::size_t(i) * (n + 1)];
+    negative ^= d < T(0);
+    s += std::log(std::abs(d));
+  }
+  *sign = negative ? T(-1) : T(1);
+  *logabsdet = s;
+}
+
+// ga = c · 2^e · x for the n×n x (element by element when c · 2^e alone would overflow or
+// underflow).
+template <class T>
+void scaled_copy(const T* x, T c, int e, T* ga, Int n) {
+  const std::size_t size = std::size_t(n) * n;
+  const T factor = std::ldexp(c, e);
+  if (c == T(0) || (std::isfinite(factor) && std::abs(factor) >= std::numeric_limits<T>::min())) {
+    for (std::size_t i = 0; i < size; ++i) ga[i] = factor * x[i];
+  } else {
+    for (std::size_t i = 0; i < size; ++i) ga[i] = std::ldexp(c * x[i], e);
+  }
+}
+
+// The cofactor matrix C = adj(A)ᵀ (∂ det A/∂A) times ḡ from the LU factors of A = P L U (``lu``,
+// overwritten; ``work``: lwork elements): C = det(P) (∏ U_ii) A⁻ᵀ, A⁻ᵀ being the column-major
+// A⁻¹ read row-major, with |U_ii| below the smallest normal number replaced by ε max|U_jj| (the
+// smallest normal number when U = 0), as core/inverse.py does with the diagonal of R in A = Q R:
+// a perturbation of A within the backward error of the factorization, after which the 1/U_kk in
+// A⁻ᵀ cancels against the U_kk in the product, so that C is finite and exact to rounding at
+// singular A (rank n − 1), and 0 to rounding at rank < n − 1. NaN for non-finite factors.
+template <class T>
+void det_vjp_lu(T* lu, const Int* ipiv, T g, T* ga, Int n, Int lwork, T* work) {
+  const std::size_t size = std::size_t(n) * n;
+  if (!all_finite(lu, std::int64_t(size))) {
+    fill_nan(ga, std::int64_t(size));
+    return;
+  }
+  T scale = 0;
+  for (Int i = 0; i < n; ++i) scale = std::max(scale, std::abs(lu[std::size_t(i) * (n + 1)]));
+  const T tiny = std::numeric_limits<T>::min();
+  const T bump = scale > T(0) ? std::numeric_limits<T>::epsilon() * scale : tiny;
+  Scaled<T> p;
+  for (Int i = 0; i < n; ++i) {
+    T& d = lu[std::size_t(i) * (n + 1)];
+    if (std::abs(d) < tiny) d = bump;
+    p.times(d);
+  }
+  if (!invert_lu(lu, ipiv, ga, work, n, lwork)) {
+    fill_nan(ga, std::int64_t(size));
+    return;
+  }
+  scaled_copy(ga, odd_permutation(ipiv, n) ? -g * p.m : g * p.m, p.e, ga, n);
+}
+
+// Ā = ḡ A⁻ᵀ from the LU factors (overwritten); NaN where A is singular (a zero pivot) or not
+// finite, as the pure rule's inverse.
+template <class T>
+void slogdet_vjp_lu(T* lu, const Int* ipiv, T g, T* ga, Int n, Int lwork, T* work) {
+  const std::size_t size = std::size_t(n) * n;
+  if (!all_finite(lu, std::int64_t(size)) || !invert_lu(lu, ipiv, ga, work, n, lwork)) {
+    fill_nan(ga, std::int64_t(size));
+    return;
+  }
+  scaled_copy(ga, g, 0, ga, n);
+}
+
+// The reverses of det (``log``: slogdet) from A (factored again: the spec keeps no residuals).
+template <class T>
+void determinant_vjp(bool log, const T* a, T g, T* ga, Int n, Int lwork, std::vector<T>& work,
+                     std::vector<Int>& pivots) {
+  if (n == 0) return;
+  const std::size_t size = std::size_t(n) * n;
+  work.resize(size + std::size_t(lwork));
+  pivots.resize(n);
+  T* f = work.data();
+  lu_factor(a, f, pivots.data(), n);
+  if (log)
+    slogdet_vjp_lu(f, pivots.data(), g, ga, n, lwork, f + size);
+  else
+    det_vjp_lu(f, pivots.data(), g, ga, n, lwork, f + size);
+}
+
+}  // namespace xl
