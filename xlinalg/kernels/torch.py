@@ -14,6 +14,7 @@ import torch
 
 from .. import lapack
 from ..lapack.rules import rule as _compiled_rule
+from . import torch_ops as _torch_ops
 from .numpy import numpy_runner
 from .portable import Kernels
 
@@ -22,6 +23,26 @@ try:  # present in every torch >= 2.1; guarded for older ones
 except ImportError:  # pragma: no cover
     def _is_functorch_wrapped(x):
         return False
+
+
+@torch.compiler.assume_constant_result
+def _functorch_active() -> bool:
+    """Whether a ``torch.func`` transform is running (its interpreter stack is not empty).
+    Dynamo runs it while tracing (the transforms' interpreters are live then) and records the
+    answer as a constant: a plain ``is None`` test of the stack does not trace."""
+    return torch._C._functorch.peek_interpreter_stack() is not None
+
+
+_MODE_KEYS = tuple(
+    getattr(torch._C._TorchDispatchModeKey, k) for k in ("PROXY", "FAKE") if hasattr(torch._C, "_TorchDispatchModeKey")
+)
+
+
+def _tracing() -> bool:
+    """Whether ``make_fx`` traces or a fake tensor mode is active (no data: the eager path would
+    run on none, or bake its result into the graph as a constant)."""
+    return any(torch._C._get_dispatch_mode(k) is not None for k in _MODE_KEYS)
+
 
 try:
     from torch._subclasses.fake_tensor import FakeTensor as _FakeTensor
@@ -72,13 +93,30 @@ class TorchKernels(Kernels):
         return torch.linalg.solve_triangular(a, b, upper=not lower, left=left)
 
     def compiled(self, op, kind, arrays):
-        """The compiled rule for eager CPU tensors, on their memory (no copy), when no autograd
-        graph is being recorded (double backward differentiates the pure rules)."""
-        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+        """The compiled rule for CPU tensors, or ``None`` (the pure rules run).
+
+        ``None`` while autograd records a graph through the call (grad mode on and a tensor
+        requiring grad: double backward differentiates the pure rules), inside ``torch.func``
+        transforms and for non-CPU tensors. Eagerly the rule runs on the tensors' memory (no
+        copy). While ``torch.compile``/``torch.export`` trace, under ``make_fx`` and for fake
+        tensors it is the custom operator of :mod:`xlinalg.kernels.torch_ops` (one graph node
+        per call; no status: failing entries come out NaN)."""
+        if torch.is_grad_enabled() and any(x.requires_grad for x in arrays):
             return None
-        for x in arrays:
-            if x.device.type != "cpu" or _is_functorch_wrapped(x) or isinstance(x, _FakeTensor):
+        if torch.compiler.is_compiling():
+            if _functorch_active():  # vmap, grad, jvp, jacrev... traced: the pure rules
                 return None
+            for x in arrays:
+                if x.device.type != "cpu":
+                    return None
+            return _torch_ops.runner(op, kind)
+        traced = _tracing()
+        for x in arrays:
+            if x.device.type != "cpu" or _is_functorch_wrapped(x):
+                return None
+            traced = traced or isinstance(x, _FakeTensor)
+        if traced:  # make_fx, fake tensors: the graph gets the custom operator's node
+            return _torch_ops.runner(op, kind)
         fn = _compiled_rule(op, kind)
         if fn is None:
             return None
