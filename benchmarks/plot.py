@@ -1,13 +1,17 @@
 """Plots and tables of the benchmark results: reads the JSON files that
-``benchmarks/bench_<framework>.py --json PATH`` write and regenerates
+``benchmarks/bench_<framework>.py --threads T --json <results>/<framework>-<T>t.json`` write and
+regenerates
 
-- ``docs/benchmarks/times-<framework>.svg``: time against n for each operator (columns) and
-  dtype (rows), xlinalg against the framework's native function, forward and forward+backward;
-- ``docs/benchmarks/ratios.svg``: xlinalg / native for each operator, every framework in one
-  plot, forward (top) and forward+backward (bottom), with a line at 1;
-- the generated sections of ``docs/benchmarks.md``: the text between
+- ``<results>/times-<framework>.svg``: time against n for each operator and dtype, xlinalg
+  against the framework's native function, forward and forward+backward (the run with the
+  fewest threads);
+- ``<results>/ratios.svg``: xlinalg / native, forward+backward, for each operator, one line per
+  framework (PyTorch, JAX, MXNet) and dtype, with a line at 1 (the runs with the fewest threads);
+- the generated sections of the page (``docs/benchmarks.md``): the text between
   ``<!-- generated:NAME ... -->`` and ``<!-- /generated:NAME -->`` (NAME: runs, plots, numpy,
-  torch, jax, mxnet) is replaced, the rest of the page is left as it is.
+  torch, jax, mxnet) is replaced, the rest of the page is left as it is. ``runs`` has the runs
+  and the summary of the targets, each framework's section its ratio table per thread count
+  (operator × n × dtype, ✓/✗ against the target; ``benchmarks/harness.py`` has the targets).
 
     python benchmarks/plot.py [--results docs/benchmarks] [--page docs/benchmarks.md] [--no-plots]
 
@@ -20,39 +24,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import CASES, DTYPES, OPS, SCHEMA, case_label, describe, ratio_grid, target_summary
+
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("numpy", "torch", "jax", "mxnet")
 TITLES = {"numpy": "NumPy", "torch": "PyTorch", "jax": "JAX", "mxnet": "MXNet"}
-OPS = ("potrf", "trsm", "syevd", "inverse")
-DTYPES = ("float64", "float32")
-SCHEMA = "xlinalg-benchmark/1"
 # colours: xlinalg against native in the time plots, one per framework in the ratio plot
 XLINALG, NATIVE = "#3f51b5", "#e67e22"
 COLOURS = {"numpy": "#555555", "torch": "#d62728", "jax": "#1f77b4", "mxnet": "#2ca02c"}
 DTYPE_STYLE = {"float64": "-", "float32": "--"}
+COLUMNS = 5  # operators per row of panels
 
 
 def load(results: Path) -> dict:
-    """``{framework: document}`` for every ``<framework>.json`` in ``results``."""
+    """``{(framework, threads): document}`` for every ``<framework>-<threads>t.json`` in ``results``."""
     runs = {}
     for fw in FRAMEWORKS:
-        path = results / f"{fw}.json"
-        if not path.exists():
-            continue
-        doc = json.loads(path.read_text())
-        if doc.get("schema") != SCHEMA:
-            sys.exit(f"{path}: schema {doc.get('schema')!r}, expected {SCHEMA!r}")
-        runs[fw] = doc
+        for path in sorted(results.glob(f"{fw}-*t.json"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0)):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if doc.get("schema") != SCHEMA:
+                sys.exit(f"{path}: schema {doc.get('schema')!r}, expected {SCHEMA!r}")
+            runs[fw, doc["threads"]] = doc
     return runs
 
 
-def case_label(n: int, batch: int) -> str:
-    return f"{n}\n×{batch}" if batch > 1 else f"{n}"
+def fewest_threads(runs) -> dict:
+    """``{framework: document}``: each framework's run with the fewest threads."""
+    out = {}
+    for (fw, _), doc in sorted(runs.items(), key=lambda kv: kv[0][1], reverse=True):
+        out[fw] = doc
+    return {fw: out[fw] for fw in FRAMEWORKS if fw in out}
 
 
 def series(doc, op, dtype, key):
@@ -60,6 +69,10 @@ def series(doc, op, dtype, key):
     rows = sorted((r for r in doc["records"] if r["op"] == op and r["dtype"] == dtype and r.get(key) is not None),
                   key=lambda r: r["n"])
     return [r["n"] for r in rows], [r[key] for r in rows], [r["batch"] for r in rows]
+
+
+def _ops(docs) -> list:
+    return [op for op in OPS if any(r["op"] == op for doc in docs for r in doc["records"])]
 
 
 def _setup_matplotlib():
@@ -71,7 +84,6 @@ def _setup_matplotlib():
     plt.rcParams.update({
         "svg.fonttype": "none",  # text stays text: small files, the browser's sans-serif font
         "svg.hashsalt": "xlinalg-benchmarks",  # the same ids at every run: stable diffs
-        # about 7.9 inches wide: shown at its own size in the documentation's text column
         "font.size": 8,
         "axes.titlesize": 8.5,
         "xtick.labelsize": 7,
@@ -85,13 +97,33 @@ def _setup_matplotlib():
     return plt
 
 
-def _n_axis(ax, ns, batches):
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ns)
-    ax.set_xticklabels([case_label(n, b) for n, b in zip(ns, batches)])
-    ax.minorticks_off()
-    if ns:
-        ax.set_xlim(min(ns) / 1.6, max(ns) * 1.6)
+def _n_axis(ax, cases):
+    """The cases, evenly spaced (n = 8 and 32 are batches: the time is not monotone in n)."""
+    ax.set_xticks(range(len(cases)))
+    ax.set_xticklabels([case_label(n, b).replace("×", "\n×") for n, b in cases])
+    ax.set_xlim(-0.4, len(cases) - 0.6)
+
+
+def _x(cases, ns):
+    """The positions of the matrix orders ``ns`` on the axis of ``cases``."""
+    order = [n for n, _ in cases]
+    return [order.index(n) for n in ns]
+
+
+def _all_cases(docs):
+    """The (n, batch) of every record, in the order of CASES."""
+    present = {(r["n"], r["batch"]) for doc in docs for r in doc["records"]}
+    return [c for c in CASES if c in present]
+
+
+def _panels(plt, count, height):
+    """A figure with ``count`` panels in rows of COLUMNS; the unused ones hidden."""
+    rows = math.ceil(count / COLUMNS)
+    fig, axes = plt.subplots(rows, COLUMNS, figsize=(1.9 * COLUMNS + 0.3, height * rows + 1.0), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)
 
 
 def _save(fig, path: Path):
@@ -100,98 +132,85 @@ def _save(fig, path: Path):
 
 
 def plot_times(plt, fw, doc, out: Path) -> Path:
-    """Time against n: one column per operator, one row per dtype."""
-    ops = [op for op in OPS if any(r["op"] == op for r in doc["records"])]
-    dtypes = [d for d in DTYPES if any(r["dtype"] == d for r in doc["records"])]
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    """Time against n: a panel per operator and dtype (rows of COLUMNS operators, a row per dtype)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, axes = plt.subplots(len(dtypes), len(ops), figsize=(1.9 * len(ops) + 0.3, 2.1 * len(dtypes) + 0.9),
-                             squeeze=False, layout="constrained")
-    has_bwd = any(r["native_fwd_bwd_ms"] is not None for r in doc["records"])
-    for i, dtype in enumerate(dtypes):
-        for j, op in enumerate(ops):
-            ax = axes[i][j]
-            lines = [
-                ("xlinalg_fwd_bwd_ms", XLINALG, "-", "o", "xlinalg forward+backward"),
-                ("native_fwd_bwd_ms", NATIVE, "-", "o", "native forward+backward"),
-                ("xlinalg_fwd_ms", XLINALG, ":", "s", "xlinalg forward"),
-                ("native_fwd_ms", NATIVE, ":", "s", "native forward"),
-            ]
-            for key, colour, style, marker, label in lines:
-                ns, ts, batches = series(doc, op, dtype, key)
-                if ns:
-                    ax.plot(ns, ts, color=colour, linestyle=style, marker=marker, markersize=3.5, label=label)
-            ns, _, batches = series(doc, op, dtype, "xlinalg_fwd_ms")
-            _n_axis(ax, ns, batches)
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(NullFormatter())
-            ax.set_title(f"{op}" if i == 0 else "")
-            if j == 0:
-                ax.set_ylabel(f"{dtype}: ms per call")
-            if i == len(dtypes) - 1:
-                ax.set_xlabel("n (× batch)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    native = " / ".join(sorted(set(doc["native"].values()), key=list(doc["native"].values()).index))
-    fig.suptitle(
-        f"{TITLES[fw]}: xlinalg against the native functions"
-        + ("" if has_bwd else " (NumPy has no backward pass)") + f"\n{native}",
-        fontsize=8.5,
-    )
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels) if len(ops) > 2 else 2, frameon=False)
+    ops = _ops([doc])
+    dtypes = [d for d in DTYPES if any(r["dtype"] == d for r in doc["records"])]
+    chunks = [ops[i:i + COLUMNS] for i in range(0, len(ops), COLUMNS)]
+    panels = [(op, dtype) for chunk in chunks for dtype in dtypes for op in chunk + [None] * (COLUMNS - len(chunk))]
+    fig, axes = _panels(plt, len(panels), 2.0)
+    cases = _all_cases([doc])
+    lines = [
+        ("xlinalg_fwd_bwd_ms", XLINALG, "-", "o", "xlinalg forward+backward"),
+        ("native_fwd_bwd_ms", NATIVE, "-", "o", "native forward+backward"),
+        ("xlinalg_fwd_ms", XLINALG, ":", "s", "xlinalg forward"),
+        ("native_fwd_ms", NATIVE, ":", "s", "native forward"),
+    ]
+    for ax, (op, dtype) in zip(axes, panels):
+        if op is None:
+            ax.set_visible(False)
+            continue
+        for key, colour, style, marker, label in lines:
+            ns, ts, _ = series(doc, op, dtype, key)
+            if ns:
+                ax.plot(_x(cases, ns), ts, color=colour, linestyle=style, marker=marker, markersize=3, label=label)
+        _n_axis(ax, cases)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 3)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"{op}, {dtype}")
+    axes[0].set_ylabel("ms per call")
+    handles = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.suptitle(f"{TITLES[fw]}, {doc['threads']} thread(s): xlinalg against the native functions"
+                 + ("" if fw != "numpy" else " (NumPy has no backward pass)") + "; n = 8 and 32 are batches",
+                 fontsize=8.5)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=4, frameon=False)
     path = out / f"times-{fw}.svg"
     _save(fig, path)
     plt.close(fig)
     return path
 
 
-def plot_ratios(plt, runs, out: Path) -> Path:
-    """xlinalg / native for every framework: forward (top row), forward+backward (bottom)."""
-    ops = [op for op in OPS if any(r["op"] == op for doc in runs.values() for r in doc["records"])]
-    rows = (("ratio_fwd", "forward"), ("ratio_fwd_bwd", "forward+backward"))
-    fig, axes = plt.subplots(len(rows), len(ops), figsize=(1.9 * len(ops) + 0.3, 5.4), squeeze=False,
-                             layout="constrained", sharey="row")
-    lo, hi = 1.0, 1.0
-    for i, (key, ylabel) in enumerate(rows):
-        for j, op in enumerate(ops):
-            ax = axes[i][j]
-            ax.axhline(1.0, color="black", linewidth=1.0)
-            all_ns, all_batches = [], []
-            for fw, doc in runs.items():
-                for dtype in DTYPES:
-                    ns, rs, batches = series(doc, op, dtype, key)
-                    if not ns:
-                        continue
-                    lo, hi = min(lo, *rs), max(hi, *rs)
-                    ax.plot(ns, rs, color=COLOURS[fw], linestyle=DTYPE_STYLE[dtype], marker="o", markersize=3,
-                            label=f"{TITLES[fw]} {dtype}")
-                    for n, b in zip(ns, batches):
-                        if n not in all_ns:
-                            all_ns.append(n)
-                            all_batches.append(b)
-            order = sorted(range(len(all_ns)), key=all_ns.__getitem__)
-            _n_axis(ax, [all_ns[k] for k in order], [all_batches[k] for k in order])
-            ax.set_yscale("log", base=2)
-            ax.set_title(f"{op}" if i == 0 else f"{op}, forward+backward")
-            if j == 0:
-                ax.set_ylabel(ylabel)
-            if i == len(rows) - 1:
-                ax.set_xlabel("n (× batch)")
+def plot_ratios(plt, docs: dict, out: Path) -> Path:
+    """xlinalg / native, forward+backward, a panel per operator, a line per framework and dtype."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    ticks = [t for t in (0.125, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 8, 16, 32, 64) if lo / 1.3 <= t <= hi * 1.3]
-    for ax in axes.flat:
+    docs = {fw: doc for fw, doc in docs.items() if fw != "numpy"}
+    ops = _ops(docs.values())
+    fig, axes = _panels(plt, len(ops), 2.1)
+    cases = _all_cases(docs.values())
+    lo, hi = 1.0, 1.0
+    for ax, op in zip(axes, ops):
+        ax.axhline(1.0, color="black", linewidth=1.0)
+        for fw, doc in docs.items():
+            for dtype in DTYPES:
+                ns, rs, _ = series(doc, op, dtype, "ratio_fwd_bwd")
+                if ns:
+                    lo, hi = min(lo, *rs), max(hi, *rs)
+                    ax.plot(_x(cases, ns), rs, color=COLOURS[fw], linestyle=DTYPE_STYLE[dtype], marker="o", markersize=3,
+                            label=f"{TITLES[fw]} {dtype}")
+        _n_axis(ax, cases)
+        ax.set_yscale("log", base=2)
+        ax.set_title(op)
+    ticks = [t for t in (0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64) if lo / 1.3 <= t <= hi * 1.3]
+    for ax in axes[:len(ops)]:
         ax.set_ylim(lo / 1.2, hi * 1.2)
         ax.yaxis.set_major_locator(FixedLocator(ticks))
         ax.yaxis.set_minor_locator(NullLocator())
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     handles = {}
-    for ax in axes.flat:
+    for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
-    fig.suptitle("xlinalg / native (below 1: xlinalg faster); solid float64, dashed float32", fontsize=8.5)
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(4, 2 * len(ops)),
-               frameon=False)
+    threads = sorted({doc["threads"] for doc in docs.values()})
+    fig.suptitle(f"xlinalg / native, forward+backward ({', '.join(map(str, threads))} thread(s); below 1: xlinalg "
+                 "faster); solid float64, dashed float32", fontsize=8.5)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=6, frameon=False)
     path = out / "ratios.svg"
     _save(fig, path)
     plt.close(fig)
@@ -199,44 +218,11 @@ def plot_ratios(plt, runs, out: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------- the page
-
-
-def _ms(v):
-    return "–" if v is None else f"{v:.3f}"
-
-
-def _ratio(v, flag=False):
-    return "–" if v is None else f"{v:.2f}" + (" ✗" if flag else "")
-
-
-def _above_target(doc, r) -> bool:
-    t = doc.get("target")
-    if not t or r.get(t["ratio"]) is None:
-        return False
-    return r["n"] >= t.get("min_n", 0) and r[t["ratio"]] > t["max"]
-
-
-def table(fw, doc) -> str:
-    recs = doc["records"]
-    if fw == "numpy" or all(r["native_fwd_bwd_ms"] is None for r in recs):
-        head = ("| op | dtype | n | batch | NumPy fwd ms | xlinalg fwd ms | fwd ratio | xlinalg fwd+bwd ms "
-                "| fwd+bwd / NumPy fwd |\n|---|---|---:|---:|---:|---:|---:|---:|---:|")
-        body = [
-            f"| {r['op']} | {r['dtype']} | {r['n']} | {r['batch']} | {_ms(r['native_fwd_ms'])} "
-            f"| {_ms(r['xlinalg_fwd_ms'])} | {_ratio(r['ratio_fwd'])} | {_ms(r['xlinalg_fwd_bwd_ms'])} "
-            f"| {_ratio(r['ratio_fwd_bwd_to_native_fwd'])} |"
-            for r in recs
-        ]
-    else:
-        head = ("| op | dtype | n | batch | native fwd ms | xlinalg fwd ms | fwd ratio | native fwd+bwd ms "
-                "| xlinalg fwd+bwd ms | fwd+bwd ratio |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        body = [
-            f"| {r['op']} | {r['dtype']} | {r['n']} | {r['batch']} | {_ms(r['native_fwd_ms'])} "
-            f"| {_ms(r['xlinalg_fwd_ms'])} | {_ratio(r['ratio_fwd'])} | {_ms(r['native_fwd_bwd_ms'])} "
-            f"| {_ms(r['xlinalg_fwd_bwd_ms'])} | {_ratio(r['ratio_fwd_bwd'], _above_target(doc, r))} |"
-            for r in recs
-        ]
-    return "\n".join([head, *body])
+def md_table(head, rows, right=None) -> str:
+    """A Markdown table: the columns ``right`` (default: all but the first two) right-aligned."""
+    right = range(2, len(head)) if right is None else right
+    align = ["---:" if i in right else "---" for i in range(len(head))]
+    return "\n".join("| " + " | ".join(str(c).strip() for c in row) + " |" for row in [head, align, *rows])
 
 
 def _link(path: Path, page: Path) -> str:
@@ -244,97 +230,83 @@ def _link(path: Path, page: Path) -> str:
     return Path(os.path.relpath(path, page.parent)).as_posix()
 
 
-def framework_section(fw, doc, results: Path, page: Path) -> str:
-    if doc is None:
-        return (f"No results yet: `bash benchmarks/run_all.sh {fw}` writes "
-                f"`docs/benchmarks/{fw}.json` and regenerates this section.")
-    native = ", ".join(f"{op}: `{name}`" for op, name in doc["native"].items())
-    parts = [
-        f"`{doc['command']}` — {doc['measures']}. Native functions: {native}. "
-        f"Ratio = xlinalg / native. Raw results: [{fw}.json]({_link(results / f'{fw}.json', page)}).",
-        "",
-        table(fw, doc),
-    ]
-    t = doc.get("target")
-    if t:
-        where = f" for n ≥ {t['min_n']}" if t.get("min_n") else ""
-        parts += ["", f"Target: forward+backward ratio ≤ {t['max']}{where}; ✗: above it in this run."]
-    for m in doc.get("missing", []):
-        parts += ["", f"No result: {m}."]
-    if doc.get("retried"):
-        parts += ["", "Retried after a hang (see [JAX](jax.md#performance)): " + "; ".join(doc["retried"]) + "."]
-    if doc.get("overhead_n4_us"):
+def _json_path(results: Path, fw: str, threads: int) -> Path:
+    return results / f"{fw}-{threads}t.json"
+
+
+def framework_section(fw, docs: dict, results: Path, page: Path) -> str:
+    """``docs``: ``{threads: document}`` of the framework."""
+    if not docs:
+        return (f"No results yet: `bash benchmarks/run_all.sh {fw}` writes `docs/benchmarks/{fw}-1t.json` and "
+                f"`{fw}-2t.json` and regenerates this section.")
+    first = next(iter(docs.values()))
+    native = ", ".join(f"{op}: `{name}`" for op, name in first["native"].items())
+    what = "forward (NumPy has no backward pass; no targets)" if fw == "numpy" else "forward+backward; ✓/✗: against the target"
+    parts = [f"{first['measures']}. Native functions: {native}. Cells: xlinalg / native, {what}."]
+    for threads, doc in docs.items():
+        json_link = _link(_json_path(results, fw, threads), page)
+        layer = doc["environment"].get("kernel_layer", {})
+        compiled = ", ".join(layer.get("operators", [])) or "none"
         parts += [
-            "",
-            "Per-call overhead at n = 4, one matrix (µs, same run):",
-            "",
-            "| op | dtype | xlinalg fwd | native fwd | xlinalg fwd+bwd | native fwd+bwd |",
-            "|---|---|---:|---:|---:|---:|",
-            *(f"| {o['op']} | {o['dtype']} | {o['xlinalg_fwd_us']:.1f} | {o['native_fwd_us']:.1f} "
-              f"| {o['xlinalg_fwd_bwd_us']:.1f} | {o['native_fwd_bwd_us']:.1f} |" for o in doc["overhead_n4_us"]),
+            "", f"**{threads} thread{'s' * (threads != 1)}** — `{doc['command']}`; compiled kernels: {compiled}. "
+            f"Raw results: [{json_link.rsplit('/', 1)[-1]}]({json_link}).",
+            "", md_table(*ratio_grid(fw, doc["records"], doc.get("missing", []))),
         ]
+        notes = [f"No result: {describe(m)}." for m in doc.get("missing", [])]
+        if doc.get("retried"):
+            notes.append("Retried after a hang: " + "; ".join(doc["retried"]) + ".")
+        parts += ["", *notes] if notes else []
+        if doc.get("overhead_n4"):
+            head = ["op", "dtype", "xlinalg fwd", "native fwd", "xlinalg fwd+bwd", "native fwd+bwd", "ratio"]
+            rows = [[o["op"], o["dtype"], *(f"{o[k] * 1e3:.1f}" for k in ("xlinalg_fwd_ms", "native_fwd_ms",
+                     "xlinalg_fwd_bwd_ms", "native_fwd_bwd_ms")), f"{o['ratio_fwd_bwd']:.2f}"] for o in doc["overhead_n4"]]
+            parts += ["", "Per-call cost at n = 4, one matrix (µs, same run):", "", md_table(head, rows)]
     return "\n".join(parts)
 
 
-def runs_section(runs) -> str:
+def runs_section(runs: dict) -> str:
+    """The runs (one row each), the machine, and the summary of the targets."""
     if not runs:
         return "No results yet: run `bash benchmarks/run_all.sh`."
-    envs = {fw: doc["environment"] for fw, doc in runs.items()}
+    envs = {key: doc["environment"] for key, doc in runs.items()}
 
     def common(key):
         """The (name, value) pairs of ``env[key]`` that every run shares."""
         items = [set((k, str(v)) for k, v in env[key].items() if k != "framework" and v) for env in envs.values()]
         return set.intersection(*items)
 
-    shared_versions, shared_threads = common("versions"), common("threads")
-
-    def sizes(doc):
-        return ", ".join(str(n) for n in sorted({r["n"] for r in doc["records"]} | _missing_sizes(doc)))
-
-    def rounds(doc):
-        return str(doc["settings"].get("rounds_per_median", "?"))
-
-    same_sizes = len({sizes(doc) for doc in runs.values()}) == 1
-    same_rounds = len({rounds(doc) for doc in runs.values()}) == 1
-    head = ["framework", "date (UTC)", "duration"] + ["n"] * (not same_sizes) + ["rounds per median"] * (not same_rounds)
-    head += ["versions", "threads", "load average (1 min)"]
-    rows = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if h in ("duration", "rounds per median") else "---" for h in head) + "|"]
-    for fw, doc in runs.items():
-        env = envs[fw]
+    shared_versions = common("versions")
+    head = ["framework", "threads", "date (UTC)", "duration", "rounds per median", "versions", "kernel layer",
+            "load average (1 min)"]
+    rows = []
+    for (fw, threads), doc in runs.items():
+        env = envs[fw, threads]
         versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v and (k, str(v)) not in shared_versions)
-        threads = env["threads"]
-        thr = [f"{fw} {threads['framework']}"] if threads.get("framework") is not None else []
-        thr += [f"`{k}={v}`" for k, v in threads.items() if k != "framework" and (k, str(v)) not in shared_threads]
+        layer = env.get("kernel_layer", {})
+        active = f"compiled ({len(layer.get('operators', []))} operators)" if layer.get("operators") else "pure rules"
         load = env.get("load_average_1min", {})
-        cells = [TITLES[fw], env["date"].replace("T", " ").rstrip("Z"), f"{env['duration_s']:.0f} s"]
-        cells += [sizes(doc)] * (not same_sizes) + [rounds(doc)] * (not same_rounds)
-        cells += [versions or "–", ", ".join(thr) or "–", f"{load.get('start', '?')} → {load.get('end', '?')}"]
-        rows.append("| " + " | ".join(cells) + " |")
+        rows.append([TITLES[fw], str(threads), env["date"].replace("T", " ").rstrip("Z"), f"{env['duration_s']:.0f} s",
+                     str(doc["settings"].get("rounds", "?")), versions or "–", active,
+                     f"{load.get('start', '?')} → {load.get('end', '?')}"])
     total = sum(e["duration_s"] for e in envs.values())
     text = [f"{len(runs)} runs, {total / 60:.1f} minutes in all."]
-    for cpu, count, plat, device in sorted({(e["cpu"], e["cpu_count"], e["platform"], e.get("device", "cpu")) for e in envs.values()}):
-        text.append(f"Machine: {count} cores ({cpu}), {plat}, device {device}.")
+    for cpu, count, plat in sorted({(e["cpu"], e["cpu_count"], e["platform"]) for e in envs.values()}):
+        text.append(f"Machine: {count} cores ({cpu}), {plat}.")
     first = next(iter(envs.values()))
-    docs = list(runs.values())
-    if same_sizes:
-        batched = sorted({(r["n"], r["batch"]) for doc in docs for r in doc["records"] if r["batch"] > 1})
-        where = ", ".join(f"{n} × {b}" for n, b in batched)
-        text.append(f"Matrix orders n = {sizes(docs[0])}" + (f" (batched: n × batch = {where})." if where else "."))
-    if same_rounds:
-        text.append(f"{rounds(docs[0])} rounds per median.")
     if shared_versions:
         text.append("In every run: " + ", ".join(f"{k} {v}" for k, v in first["versions"].items() if (k, str(v)) in shared_versions) + ".")
-    if shared_threads:
-        text.append("Threads: " + ", ".join(f"`{k}={v}`" for k, v in first["threads"].items() if (k, str(v)) in shared_threads) + ".")
     commits = sorted({e.get("git_commit") for e in envs.values()} - {None})
     if commits:
         text.append("Commit " + ", ".join(f"`{c}`" for c in commits) + " (with the working tree's changes, if any).")
-    return "\n".join([" ".join(text), "", *rows])
-
-
-def _missing_sizes(doc) -> set:
-    """The n of the cases in ``doc["missing"]`` (text such as "trsm float64 n=32 batch=256: ...")."""
-    return {int(m) for m in re.findall(r"\bn=(\d+)", " ".join(doc.get("missing", [])))}
+    judged = {key: [*doc["records"], *doc.get("overhead_n4", [])] for key, doc in runs.items()}
+    summary = md_table(*target_summary(judged))
+    return "\n".join([
+        " ".join(text), "", md_table(head, rows, right=(1, 3, 4)), "",
+        "Targets (forward+backward medians, xlinalg / native; the targets are set for 1 thread, 2 threads are "
+        "reported against the same numbers). A cell: ✓ or ✗, the worst ratio, and how many of the cases the target "
+        "judges meet it (a case is judged by the first target that applies to it; cases skipped or without a result are not counted):",
+        "", summary,
+    ])
 
 
 def plots_section(images, results: Path, page: Path) -> str:
@@ -352,43 +324,44 @@ def plots_section(images, results: Path, page: Path) -> str:
 
 
 def replace_section(page: str, name: str, body: str) -> str:
-    pattern = re.compile(
-        rf"(<!-- generated:{name}\b[^>]*-->\n)(.*?)(<!-- /generated:{name} -->)", re.DOTALL
-    )
+    pattern = re.compile(rf"(<!-- generated:{name}\b[^>]*-->\n)(.*?)(<!-- /generated:{name} -->)", re.DOTALL)
     if not pattern.search(page):
-        sys.exit(f"docs/benchmarks.md has no section <!-- generated:{name} ... --> ... <!-- /generated:{name} -->")
+        sys.exit(f"the page has no section <!-- generated:{name} ... --> ... <!-- /generated:{name} -->")
     return pattern.sub(lambda m: m.group(1) + "\n" + body.strip() + "\n\n" + m.group(3), page, count=1)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", type=Path, default=ROOT / "docs" / "benchmarks",
-                   help="folder with <framework>.json; the SVG files are written there too")
+                   help="folder with <framework>-<threads>t.json; the SVG files are written there too")
     p.add_argument("--page", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument("--no-plots", action="store_true", help="regenerate only the tables (no matplotlib needed)")
     args = p.parse_args()
     runs = load(args.results)
     if not runs:
         print(f"no results in {args.results} (run benchmarks/run_all.sh)", file=sys.stderr)
+    plotted = fewest_threads(runs)
     images = {}
     if runs and not args.no_plots:
         plt = _setup_matplotlib()
-        for fw, doc in runs.items():
+        for fw, doc in plotted.items():
             images[fw] = plot_times(plt, fw, doc, args.results)
-        images["ratios"] = plot_ratios(plt, runs, args.results)
+        if any(fw != "numpy" for fw in plotted):
+            images["ratios"] = plot_ratios(plt, plotted, args.results)
     elif runs:
-        images = {fw: None for fw in runs if (args.results / f"times-{fw}.svg").exists()}
+        images = {fw: None for fw in plotted if (args.results / f"times-{fw}.svg").exists()}
         if (args.results / "ratios.svg").exists():
             images["ratios"] = None
-    page = args.page.read_text()
+    page = args.page.read_text(encoding="utf-8")
     page = replace_section(page, "runs", runs_section(runs))
     page = replace_section(page, "plots", plots_section(images, args.results, args.page))
     for fw in FRAMEWORKS:
-        page = replace_section(page, fw, framework_section(fw, runs.get(fw), args.results, args.page))
+        docs = {t: doc for (f, t), doc in runs.items() if f == fw}
+        page = replace_section(page, fw, framework_section(fw, docs, args.results, args.page))
     tmp = args.page.with_suffix(".md.tmp")
-    tmp.write_text(page)
+    tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, args.page)
-    print(f"regenerated the tables of {args.page.name}", file=sys.stderr)
+    print(f"regenerated the tables of {args.page}", file=sys.stderr)
 
 
 if __name__ == "__main__":
