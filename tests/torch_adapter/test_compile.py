@@ -121,6 +121,21 @@ def test_compile_is_silent_with_inputs_requiring_grad():
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dynamic", [None, True])
+def test_compiled_model_takes_new_shapes(dynamic):
+    """A compiled model called with other sizes (Dynamo's automatic dynamic shapes, or
+    ``dynamic=True`` from the start) recompiles with symbolic sizes and matches eager: shape
+    validation neither hashes nor formats sizes unless it raises."""
+    rng = np.random.default_rng(4)
+    torch._dynamo.reset()
+    with _silent():
+        compiled = torch.compile(_gp_nll_xt, fullgraph=True, dynamic=dynamic)
+        for n in (6, 8, 11):
+            x, y = torch.tensor(rng.uniform(size=(n, 2))), torch.tensor(rng.standard_normal((n, 1)))
+            theta = (torch.tensor(np.log(0.4)), torch.tensor(np.log(0.05)))
+            torch.testing.assert_close(compiled(x, y, *theta), _gp_nll_xt(x, y, *theta), rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("name, params", OPS)
 def test_every_operator_traces_without_graph_break(name, params):
     """Forward and backward of every operator compile in one graph, silently."""

@@ -168,7 +168,10 @@ def check_signature(op: Operator, shapes, dtypes, params) -> tuple:
     Returns ``(batch, output shapes, dtype)``: the broadcast batch shape, the full shape of
     each output and the outputs' dtype (the inputs' common dtype)."""
     shapes = [tuple(s) for s in shapes]
-    desc = ", ".join(f"{a.name}: {s}" for a, s in zip(op.args, shapes))
+
+    def desc():  # only when raising: under torch.compile sizes may be symbolic
+        return ", ".join(f"{a.name}: {s}" for a, s in zip(op.args, shapes))
+
     for arg, shape, dtype in zip(op.args, shapes, dtypes):
         if dtype not in SUPPORTED_DTYPES:
             raise TypeError(
@@ -183,12 +186,12 @@ def check_signature(op: Operator, shapes, dtypes, params) -> tuple:
         raise TypeError(f"{op.name}: arguments must share one dtype, got {kinds}")
     batch = _batch.broadcast_batch([_batch.batch_shape(s, a.ndim) for s, a in zip(shapes, op.args)])
     if batch is None:
-        raise ValueError(f"{op.name}: batch dimensions do not broadcast ({desc})")
+        raise ValueError(f"{op.name}: batch dimensions do not broadcast ({desc()})")
     core = [s[len(s) - a.ndim:] for s, a in zip(shapes, op.args)]
     try:
         out = output_shapes(op, core, params)
     except ShapeError as exc:
-        raise ValueError(f"{op.name}: {exc} ({desc})") from None
+        raise ValueError(f"{op.name}: {exc} ({desc()})") from None
     return batch, tuple(batch + s for s in out), dtypes[0] if dtypes else None
 
 

@@ -14,11 +14,15 @@ def broadcast_batch(shapes: list[tuple]) -> tuple | None:
     ndim = max([0, *(len(s) for s in shapes)])
     out = []
     for axis in range(ndim):
-        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0}
-        sizes.discard(1)
-        if len(sizes) > 1:
-            return None
-        out.append(sizes.pop() if sizes else 1)
+        size = 1  # compared with ==, never hashed: sizes may be symbolic under torch.compile
+        for s in shapes:
+            if axis - ndim + len(s) >= 0:
+                d = s[axis - ndim + len(s)]
+                if d != 1:
+                    if size != 1 and d != size:
+                        return None
+                    size = d
+        out.append(size)
     return tuple(out)
 
 
