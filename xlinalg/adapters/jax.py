@@ -20,9 +20,23 @@ Failures: with concrete inputs (eagerly, including eager ``grad``/``jvp``, whose
 concrete) the forward rule raises :class:`xlinalg.LinAlgError` naming the batch index; under
 ``jit`` or ``vmap`` the values are tracers, nothing can raise, and the failing batch entries
 come out NaN (or inf) while the others are unaffected.
+
+The compiled layer (XLA FFI, :mod:`xlinalg.lapack.jax_ffi`): for a registered operator with FFI
+entries whose arrays are on the CPU, the primal runs the FFI forward (the same failure policy:
+its status raises eagerly, failing entries are NaN when traced) and the JVP rule returns
+``tangent_p`` (one generic linear primitive, parametrized by the operator and its parameters)
+of the primals, outputs and tangents. ``tangent_p`` evaluates and lowers to the core JVP rule,
+so forward mode is unchanged; its transpose is ``vjp_p``, whose CPU lowering is the FFI VJP
+entry (elsewhere the core VJP rule) and whose own JVP is that of the core VJP rule, so
+``hessian`` and ``grad`` of ``grad`` differentiate the composed rules. Both are batched by
+binding them again with a leading batch axis (every rule is batched over leading axes).
+Operators without FFI entries, arrays elsewhere and ``XLINALG_KERNELS=python`` run as above.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
 
 import array_api_compat
 import jax
@@ -32,6 +46,8 @@ import numpy as np
 from ..core import apply
 from ..core.docs import bind_metadata
 from ..core.operator import Operator
+from ..kernels.jax import ffi_kernels, on_cpu
+from ..lapack import jax_ffi
 
 _functions: dict[tuple, object] = {}
 
@@ -52,10 +68,19 @@ def differentiable(op: Operator, params: dict):
     return fn
 
 
+def uses_ffi(op: Operator, arrays) -> bool:
+    """Whether ``op`` on ``arrays`` runs the compiled layer through XLA FFI: the registered
+    operator has FFI entries, the layer is on, JAX has the (semi-internal) APIs the primitives
+    below need and the arrays are on the CPU."""
+    return tangent_p is not None and jax_ffi.entry(op) is not None and on_cpu(arrays)
+
+
 def _primal(op: Operator, params: dict):
     def primal(*arrays):
         arrays = tuple(jnp.asarray(x) for x in arrays)
         call = apply.prepare(op, arrays, params, xp=jnp)
+        if uses_ffi(op, call.inputs):
+            call = replace(call, kern=ffi_kernels())
         return apply.forward(call)  # raises LinAlgError only for concrete values
 
     primal.__name__ = primal.__qualname__ = op.name
@@ -63,18 +88,159 @@ def _primal(op: Operator, params: dict):
 
 
 def _make(op: Operator, params: dict):
-    """A ``jax.custom_jvp`` whose rule is the core JVP; JAX transposes it for reverse mode."""
+    """A ``jax.custom_jvp`` whose rule is the core JVP; JAX transposes it for reverse mode
+    (through ``tangent_p`` and the FFI VJP where the compiled layer runs)."""
     fn = jax.custom_jvp(_primal(op, params))
+    key = tuple(sorted(params.items()))
 
     def fn_jvp(primals, tangents):
         primals = tuple(jnp.asarray(x) for x in primals)
         tangents = tuple(jnp.asarray(t) for t in tangents)
         call = apply.prepare(op, primals, params, xp=jnp)
         outputs = fn(*primals)  # through fn, so higher orders use these rules again
+        if uses_ffi(op, call.inputs):
+            return outputs, tuple(tangent_p.bind(*primals, *outputs, *tangents, op=op, params=key))
         return outputs, apply.jvp(call, outputs, tangents)
 
     fn.defjvp(fn_jvp)
     return fn
+
+
+# ---- the primitives of the compiled layer -----------------------------------------------------
+# Operands: the primals as passed (before broadcasting), the outputs, then the tangents (tangent_p)
+# or the output cotangents (vjp_p). Parameters: ``op`` (the Operator) and ``params`` (its
+# resolved parameters as sorted (name, value) pairs: hashable, so jit caches work).
+# JAX APIs used beyond jax.ffi (tested with jax 0.10.2): jax.extend.core.Primitive,
+# jax.interpreters.ad (primitive_jvps, primitive_transposes, instantiate_zeros,
+# is_undefined_primal, Zero), jax.interpreters.batching.primitive_batchers,
+# jax.interpreters.mlir (register_lowering, lower_fun), jax.core.ShapedArray. Where one is
+# missing the primitives are not defined and every operator keeps the composed rules.
+try:
+    from jax.extend.core import Primitive
+    from jax.interpreters import ad, batching, mlir
+
+    _ = (ad.primitive_jvps, ad.primitive_transposes, ad.instantiate_zeros, ad.is_undefined_primal, ad.Zero)
+    _ = (batching.primitive_batchers, mlir.register_lowering, mlir.lower_fun, jax.core.ShapedArray)
+except (ImportError, AttributeError):  # pragma: no cover - another JAX
+    Primitive = None
+
+
+def _split(op: Operator, args) -> tuple:
+    n, m = len(op.args), len(op.outputs)
+    return tuple(args[:n]), tuple(args[n : n + m]), tuple(args[n + m :])
+
+
+def _composed_tangent(*args, op, params):
+    """The core JVP rule: output tangents of the outputs' shapes."""
+    inputs, outputs, tangents = _split(op, args)
+    call = apply.prepare(op, inputs, dict(params), xp=jnp)
+    return [jnp.asarray(t, y.dtype) for t, y in zip(apply.jvp(call, outputs, tangents), outputs)]
+
+
+def _composed_vjp(*args, op, params, ffi=False):
+    """The core VJP rule (``ffi``: the FFI VJP entry): input cotangents of the inputs' shapes."""
+    inputs, outputs, cotangents = _split(op, args)
+    call = apply.prepare(op, inputs, dict(params), xp=jnp)
+    if ffi:
+        call = replace(call, kern=ffi_kernels())
+    return [jnp.asarray(g, x.dtype) for g, x in zip(apply.vjp(call, outputs, cotangents), inputs)]
+
+
+def _tangent_abstract(*avals, op, params):
+    return [jax.core.ShapedArray(y.shape, y.dtype) for y in _split(op, avals)[1]]
+
+
+def _vjp_abstract(*avals, op, params):
+    return [jax.core.ShapedArray(x.shape, x.dtype) for x in _split(op, avals)[0]]
+
+
+def _vjp_impl(*args, op, params):
+    return _composed_vjp(*args, op=op, params=params, ffi=on_cpu(args) and jax_ffi.entry(op) is not None)
+
+
+def _jvp_of(fn):
+    """The JVP rule of a primitive evaluating ``fn``: JAX's JVP of ``fn`` (the composed rules,
+    so derivatives of any order differentiate them)."""
+
+    def rule(primals, tangents, *, op, params):
+        tangents = [ad.instantiate_zeros(t) for t in tangents]
+        out, dout = jax.jvp(partial(fn, op=op, params=params), tuple(primals), tuple(tangents))
+        return out, dout
+
+    return rule
+
+
+def _tangent_transpose(cts, *args, op, params):
+    """The transpose of ``tangent_p`` in its tangents: ``vjp_p``. The primals and outputs are
+    not linear operands (they are residuals of the linearization)."""
+    inputs, outputs, tangents = _split(op, args)
+    if any(ad.is_undefined_primal(x) for x in (*inputs, *outputs)):
+        raise NotImplementedError(f"{op.name}: the JVP is linear in the tangents only")
+    linear = [ad.is_undefined_primal(t) for t in tangents]
+    none = [None] * (len(inputs) + len(outputs))
+    if not any(linear):
+        return none + [None] * len(tangents)
+    if all(type(c) is ad.Zero for c in cts):
+        return none + [ad.Zero(t.aval) if lin else None for t, lin in zip(tangents, linear)]
+    cts = [ad.instantiate_zeros(c) for c in cts]
+    grads = vjp_p.bind(*inputs, *outputs, *cts, op=op, params=params)
+    return none + [g if lin else None for g, lin in zip(grads, linear)]
+
+
+def _batcher(prim, cores):
+    """The batching rule of ``prim``: the vmapped axis moved to the front of every operand
+    (unbatched ones broadcast to it) and singleton axes after it so that every operand has the
+    same number of batch axes, then ``prim`` again; ``vjp_p``'s results (cotangents of the
+    inputs) get their inputs' shapes back."""
+
+    def rule(args, dims, *, op, params):
+        size = next(x.shape[d] for x, d in zip(args, dims) if d is not None)
+        moved = [jnp.moveaxis(x, d, 0) if d is not None else jnp.broadcast_to(x, (size, *x.shape)) for x, d in zip(args, dims)]
+        ranks = [x.ndim - 1 - c for x, c in zip(moved, cores(op))]
+        top = max(ranks)
+        padded = [jnp.reshape(x, (size, *(1,) * (top - r), *x.shape[1:])) for x, r in zip(moved, ranks)]
+        outs = prim.bind(*padded, op=op, params=params)
+        if prim is vjp_p:
+            outs = [jnp.reshape(g, x.shape) for g, x in zip(outs, moved)]
+        return outs, [0] * len(outs)
+
+    return rule
+
+
+def _tangent_cores(op: Operator) -> list:
+    return [a.ndim for a in op.args] + [o.ndim for o in op.outputs] + [a.ndim for a in op.args]
+
+
+def _vjp_cores(op: Operator) -> list:
+    return [a.ndim for a in op.args] + [o.ndim for o in op.outputs] * 2
+
+
+def _primitives():
+    """``(tangent_p, vjp_p)`` with their rules registered, or ``(None, None)``."""
+    if Primitive is None:  # pragma: no cover
+        return None, None
+    tangent = Primitive("xlinalg_tangent")
+    tangent.multiple_results = True
+    tangent.def_impl(_composed_tangent)
+    tangent.def_abstract_eval(_tangent_abstract)
+    mlir.register_lowering(tangent, mlir.lower_fun(_composed_tangent, multiple_results=True))
+    ad.primitive_jvps[tangent] = _jvp_of(_composed_tangent)
+    ad.primitive_transposes[tangent] = _tangent_transpose
+    batching.primitive_batchers[tangent] = _batcher(tangent, _tangent_cores)
+
+    vjp = Primitive("xlinalg_vjp")
+    vjp.multiple_results = True
+    vjp.def_impl(_vjp_impl)
+    vjp.def_abstract_eval(_vjp_abstract)
+    mlir.register_lowering(vjp, mlir.lower_fun(_composed_vjp, multiple_results=True))
+    mlir.register_lowering(vjp, mlir.lower_fun(partial(_composed_vjp, ffi=True), multiple_results=True), platform="cpu")
+    ad.primitive_jvps[vjp] = _jvp_of(_composed_vjp)
+    batching.primitive_batchers[vjp] = _batcher(vjp, _vjp_cores)
+    return tangent, vjp
+
+
+#: The linear tangent map of an operator run by the compiled layer, and its transpose.
+tangent_p, vjp_p = _primitives()
 
 
 def _make_vjp(op: Operator, params: dict):

@@ -3,6 +3,12 @@
 Every kernel is a JAX primitive (or a composition of them) that JAX can differentiate,
 transpose and batch, so the core's JVP rules evaluated on these kernels can be linearized and
 transposed by JAX: reverse mode, higher orders and ``vmap`` follow from the forward-mode rules.
+
+:class:`JaxKernels` never runs the compiled layer (``compiled`` is ``None``): an XLA custom call
+has no derivative, and the core's rules on this table are what JAX differentiates.
+:class:`JaxFfiKernels` (:func:`ffi_kernels`) runs it through XLA FFI
+(:mod:`xlinalg.lapack.jax_ffi`); only the JAX adapter uses it, in places whose derivatives it
+defines itself (the primal of its ``custom_jvp``, the CPU lowering of its VJP primitive).
 """
 
 from __future__ import annotations
@@ -53,3 +59,52 @@ class JaxKernels(Kernels):
 
     def is_traced(self, x) -> bool:
         return isinstance(x, jax.core.Tracer)
+
+
+class JaxFfiKernels(JaxKernels):
+    """:class:`JaxKernels` whose ``compiled`` runs the compiled layer's XLA FFI entries for the
+    operators that have them. The custom calls are not differentiable and run on the CPU only:
+    callers make sure of both (:mod:`xlinalg.adapters.jax`)."""
+
+    def compiled(self, op, kind, arrays):
+        from ..lapack import jax_ffi
+
+        if jax_ffi.entry(op) is None:
+            return None
+        if kind == "forward":
+
+            def run(inputs, *, params):
+                outputs, status = jax_ffi.forward(op, params, inputs)
+                # traced (jit, vmap): nothing to test; the failing entries are NaN already
+                return outputs, None if status is None or self.is_traced(status) else status
+
+        else:
+
+            def run(inputs, outputs, cotangents, *, params):
+                return jax_ffi.vjp(op, params, inputs, outputs, cotangents), None
+
+        return run
+
+
+_ffi_kernels: list = []
+
+
+def ffi_kernels() -> JaxFfiKernels:
+    """The (one) :class:`JaxFfiKernels` table over ``jax.numpy``."""
+    if not _ffi_kernels:
+        _ffi_kernels.append(JaxFfiKernels(jnp))
+    return _ffi_kernels[0]
+
+
+def on_cpu(arrays) -> bool:
+    """Whether a computation on ``arrays`` runs on the CPU: every concrete array lives on CPU
+    devices and, where some are traced (no device to ask), JAX's default backend is the CPU."""
+    traced = False
+    for x in arrays:
+        if isinstance(x, jax.core.Tracer):
+            traced = True
+            continue
+        devices = getattr(x, "devices", None)
+        if devices is None or any(d.platform != "cpu" for d in devices()):
+            return False
+    return not traced or jax.default_backend() == "cpu"

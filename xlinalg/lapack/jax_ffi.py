@@ -1,0 +1,336 @@
+"""The compiled kernel layer for JAX on the CPU: XLA FFI custom calls.
+
+``pip install`` builds :mod:`xlinalg.lapack._kernels` without jaxlib (its build environment is
+isolated), so the XLA FFI handlers (``src/ffi.cpp``, over the same C ABI) are compiled here, on
+first use in a process that has JAX: ``ffi.cpp`` and ``entries.cpp`` together, by the system C++
+compiler (``$CXX``, else ``g++``/``c++``), against ``jax.ffi.include_dir()``, into a per-user cache
+(``$XLINALG_CACHE_DIR``, default ``~/.cache/xlinalg``) under a name keyed by the sources, the
+jaxlib version and the compiler, so one machine compiles once (10–12 s on two cores) and
+every later process only loads the library. The library gets its BLAS/LAPACK from SciPy, as the
+extension does, and every handler is registered as the CPU custom-call target of its name.
+
+:data:`TABLE` says which operator has which entries (a forward entry, with or without a status
+output, and a VJP entry) and how its parameters become FFI attributes; :func:`forward` and
+:func:`vjp` call them through ``jax.ffi.ffi_call`` (``vmap_method="broadcast_all"``).
+The adapter (:mod:`xlinalg.adapters.jax`) decides where they run.
+
+:func:`library` is ``None`` where the layer is off (``XLINALG_KERNELS=python``, or the extension
+is missing in ``auto`` mode) or the handlers cannot be built (no compiler, no XLA FFI headers):
+:func:`reason` says why, and nothing raises, except with ``XLINALG_KERNELS=compiled`` (an
+``ImportError`` naming the cause, as :func:`xlinalg.lapack.library` raises).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import lapack as _lapack
+from . import ROUTINES, mode, threads
+from . import library as _extension
+
+SRC = Path(__file__).parent / "src"
+#: Compiled together into one shared library (the handlers call the C ABI of entries.cpp).
+SOURCES = ("ffi.cpp", "entries.cpp")
+COMPILE_FLAGS = ("-std=c++17", "-O3", "-g0", "-fPIC", "-fvisibility=hidden", "-fopenmp-simd")
+LINK_FLAGS = ("-shared", "-pthread") + (("-Wl,-Bsymbolic",) if sys.platform.startswith("linux") else ())
+DTYPES = {"float32": "f32", "float64": "f64"}
+
+_state: dict = {}
+
+
+# ---- the table --------------------------------------------------------------------------------
+def _lower(params) -> dict:
+    return {"lower": np.int32(bool(params["lower"])), "threads": np.int32(threads())}
+
+
+def _triangular(params) -> dict:
+    flags = int(params["transpose"]) | int(params["rightside"]) << 1 | int(params["lower"]) << 2
+    return {"flags": np.int32(flags), "alpha": np.float64(params["alpha"]), "threads": np.int32(threads())}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The FFI entries of one operator.
+
+    ``status``: the forward entry writes an int32 status per batch entry after the outputs.
+    ``attrs(params)``: the FFI attributes of both entries. ``vjp_args(inputs, outputs,
+    cotangents)``: the operands of the VJP entry, which returns one cotangent per input.
+    """
+
+    name: str
+    status: bool
+    attrs: Callable[[dict], dict]
+    vjp_args: Callable[[tuple, tuple, tuple], tuple]
+
+    def target(self, kind: str, dtype) -> str:
+        suffix = DTYPES[np.dtype(dtype).name]
+        return f"xl_ffi_{self.name}_{suffix}" if kind == "forward" else f"xl_ffi_{self.name}_vjp_{suffix}"
+
+
+#: operator name -> its FFI entries (the operators of :data:`xlinalg.lapack.rules.RULES`).
+TABLE = {
+    "potrf": Entry("potrf", True, _lower, lambda i, o, g: (o[0], g[0])),
+    "potri": Entry("potri", True, _lower, lambda i, o, g: (i[0], o[0], g[0])),
+    "potrs": Entry("potrs", True, _lower, lambda i, o, g: (i[0], i[1], o[0], g[0])),
+    "sumlogdiag": Entry("sumlogdiag", False, lambda params: {}, lambda i, o, g: (i[0], g[0])),
+    "trsm": Entry("trsm", True, _triangular, lambda i, o, g: (i[0], o[0], g[0])),
+    "trmm": Entry("trmm", False, _triangular, lambda i, o, g: (i[0], i[1], g[0])),
+}
+
+
+def entry(op) -> Entry | None:
+    """The FFI entries of the operator ``op``, or ``None`` when it has none, is not the
+    registered operator of its name (a ``dataclasses.replace`` copy runs its own rules) or the
+    layer is off (:func:`library`)."""
+    spec = TABLE.get(op.name)
+    if spec is None:
+        return None
+    from ..core.operator import operators
+
+    if operators().get(op.name) is not op or library() is None:
+        return None
+    return spec
+
+
+# ---- calls ----------------------------------------------------------------------------------
+def _spec(op) -> Entry:
+    if library() is None:
+        raise RuntimeError(f"{op.name}: the JAX FFI kernels are not available ({reason()})")
+    return TABLE[op.name]
+
+
+def forward(op, params: dict, inputs: tuple):
+    """``(outputs, status)`` of ``op``'s forward entry on JAX arrays (or tracers) whose batch
+    axes are broadcast already; ``status`` is ``None`` for an entry without one. Failing batch
+    entries come out NaN."""
+    import jax
+
+    from ..core import apply
+
+    spec = _spec(op)
+    dtype = inputs[0].dtype
+    _, shapes, _ = apply.check_signature(op, [x.shape for x in inputs], [np.dtype(x.dtype).name for x in inputs], params)
+    batch = tuple(inputs[0].shape[: len(inputs[0].shape) - op.args[0].ndim])
+    results = [jax.ShapeDtypeStruct(s, dtype) for s in shapes]
+    if spec.status:
+        results.append(jax.ShapeDtypeStruct(batch, np.int32))
+    out = jax.ffi.ffi_call(spec.target("forward", dtype), results, vmap_method="broadcast_all")(*inputs, **spec.attrs(params))
+    out = tuple(out)
+    if spec.status:
+        return out[:-1], out[-1]
+    return out, None
+
+
+def vjp(op, params: dict, inputs: tuple, outputs: tuple, cotangents: tuple) -> tuple:
+    """The input cotangents of ``op``'s VJP entry (batch axes not summed, projected onto each
+    argument's structure); every array has the broadcast batch shape (cotangents are broadcast
+    to their outputs' shapes here)."""
+    import jax
+    import jax.numpy as jnp
+
+    spec = _spec(op)
+    dtype = inputs[0].dtype
+    cotangents = tuple(jnp.broadcast_to(jnp.asarray(g, dtype), y.shape) for g, y in zip(cotangents, outputs))
+    results = [jax.ShapeDtypeStruct(x.shape, dtype) for x in inputs]
+    call = jax.ffi.ffi_call(spec.target("vjp", dtype), results, vmap_method="broadcast_all")
+    return tuple(call(*spec.vjp_args(inputs, outputs, cotangents), **spec.attrs(params)))
+
+
+# ---- the library ------------------------------------------------------------------------------
+def library():
+    """The FFI library (a ``ctypes.CDLL``) with its BLAS/LAPACK set and its targets registered
+    with JAX, built on first use; ``None`` where it is off or cannot be built (:func:`reason`).
+
+    Raises
+    ------
+    ImportError
+        With ``XLINALG_KERNELS=compiled`` when the layer cannot be loaded, saying why.
+    """
+    if mode() == "python":
+        return None
+    if "library" not in _state:
+        try:
+            ext = _extension()
+        except ImportError as exc:
+            ext, why = None, str(exc)
+        else:
+            why = _lapack._state.get("reason")
+        if ext is None:
+            _state["library"], _state["reason"] = None, f"the compiled kernel layer is off ({why})"
+        else:
+            try:
+                _state["library"], _state["reason"] = _load()
+            except Exception as exc:  # whatever goes wrong, auto mode runs the composed rules
+                _state["library"], _state["reason"] = None, f"{type(exc).__name__}: {exc}"
+    lib = _state["library"]
+    if lib is None and mode() == "compiled":
+        raise ImportError(f"XLINALG_KERNELS=compiled, but the JAX FFI kernels are not available: {_state['reason']}")
+    return lib
+
+
+def reason() -> str:
+    """Why :func:`library` is ``None`` (``"loaded"`` when it is not)."""
+    if mode() == "python":
+        return "XLINALG_KERNELS=python"
+    if "library" not in _state:
+        try:
+            library()
+        except ImportError:
+            pass
+    return _state.get("reason", "not loaded")
+
+
+def cache_dir() -> Path:
+    """Where built libraries are kept: ``$XLINALG_CACHE_DIR`` or ``~/.cache/xlinalg``."""
+    return Path(os.environ.get("XLINALG_CACHE_DIR") or Path.home() / ".cache" / "xlinalg")
+
+
+def compiler() -> str | None:
+    """The C++ compiler: ``$CXX`` (its first word), else ``g++`` or ``c++`` on the ``PATH``."""
+    cxx = os.environ.get("CXX", "").split()
+    if cxx:
+        return shutil.which(cxx[0])
+    return shutil.which("g++") or shutil.which("c++")
+
+
+def _load():
+    try:
+        import jax
+        import jaxlib
+    except ImportError as exc:  # pragma: no cover - only imported from the JAX adapter
+        return None, f"JAX is not installed ({exc})"
+    try:
+        include = Path(jax.ffi.include_dir())
+    except Exception as exc:
+        return None, f"jax.ffi.include_dir() failed ({type(exc).__name__}: {exc})"
+    if not (include / "xla" / "ffi" / "api" / "ffi.h").is_file():
+        return None, f"the XLA FFI headers are missing from {include}"
+    missing = [s for s in SOURCES if not (SRC / s).is_file()]
+    if missing:
+        return None, f"the kernel sources are not installed ({', '.join(missing)} missing from {SRC})"
+    cxx = compiler()
+    if cxx is None:
+        return None, "no C++ compiler ($CXX, g++ or c++) to build the JAX FFI kernels"
+    try:
+        version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"the C++ compiler {cxx} does not run ({exc})"
+    key = hashlib.sha256()
+    try:
+        for path in [*(SRC / s for s in SOURCES), *sorted(SRC.glob("*.h")), *sorted(SRC.glob("*.hpp"))]:
+            key.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError as exc:
+        return None, f"cannot read the kernel sources ({exc})"
+    for part in (jaxlib.__version__, cxx, version, *COMPILE_FLAGS, *LINK_FLAGS):
+        key.update(part.encode() + b"\0")
+    target = cache_dir() / f"xlinalg_ffi-{key.hexdigest()[:20]}.so"
+    if not target.is_file():
+        why = _build(cxx, include, target)
+        if why is not None:
+            return None, why
+    try:
+        lib = ctypes.CDLL(str(target))
+        _set_routines(lib)
+        _register(lib, jax)
+    except (OSError, AttributeError, KeyError, ValueError, ImportError, RuntimeError) as exc:
+        return None, f"cannot load {target} ({type(exc).__name__}: {exc})"
+    return lib, "loaded"
+
+
+def _build(cxx: str, include: Path, target: Path) -> str | None:
+    """Compile into ``target`` (the sources in parallel, then a link into a temporary file
+    renamed into place: concurrent builds never see a partial library); an error message, or
+    ``None``."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    except OSError as exc:
+        return f"cannot write the cache directory {target.parent} ({exc}); set XLINALG_CACHE_DIR"
+    try:
+        objects, procs = [], []
+        for source in SOURCES:
+            obj = work / (Path(source).stem + ".o")
+            cmd = [cxx, *COMPILE_FLAGS, "-isystem", str(include), "-I", str(SRC), "-c", str(SRC / source), "-o", str(obj)]
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            objects.append(str(obj))
+        failed = []
+        for source, proc in zip(SOURCES, procs):
+            out, _ = proc.communicate(timeout=600)
+            if proc.returncode != 0:
+                failed.append(f"{source}: {out.strip()[-2000:]}")
+        if failed:
+            return "building the JAX FFI kernels failed: " + "; ".join(failed)
+        tmp = work / target.name
+        link = subprocess.run([cxx, *objects, *LINK_FLAGS, "-o", str(tmp)], capture_output=True, text=True, timeout=600)
+        if link.returncode != 0:
+            return f"linking the JAX FFI kernels failed: {(link.stdout + link.stderr).strip()[-2000:]}"
+        os.replace(tmp, target)
+        _prune(target)
+        return None
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"building the JAX FFI kernels failed ({type(exc).__name__}: {exc})"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _prune(keep: Path) -> None:
+    """Remove what earlier builds left in the cache: libraries of other sources, jaxlib versions
+    or compilers not rebuilt for a week, and build directories of interrupted builds."""
+    import time
+
+    now = time.time()
+    for path in keep.parent.iterdir():
+        try:
+            age = now - path.stat().st_mtime
+            if path.name.startswith("xlinalg_ffi-") and path.suffix == ".so" and path != keep and age > 7 * 86400:
+                path.unlink()
+            elif path.name.startswith(".build-") and path.is_dir() and age > 3600:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _set_routines(lib) -> None:
+    """SciPy's BLAS/LAPACK (the ``__pyx_capi__`` capsules of ``scipy.linalg.cython_blas`` and
+    ``cython_lapack``) into the library's pointer table."""
+    # Private prototypes: setting argtypes on ctypes.pythonapi's functions would change them
+    # for every other user in the process.
+    get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+    get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+        ("PyCapsule_GetPointer", ctypes.pythonapi)
+    )
+    set_routine = lib.xl_set_routine
+    set_routine.argtypes, set_routine.restype = [ctypes.c_char_p, ctypes.c_void_p], ctypes.c_int
+    for module, names in ROUTINES.items():
+        capi = importlib.import_module(f"scipy.linalg.{module}").__pyx_capi__
+        for name in names:
+            for prefix in "sd":
+                capsule = capi[prefix + name]
+                pointer = get_pointer(capsule, get_name(capsule))
+                if not pointer or set_routine((prefix + name).encode(), pointer) != 0:
+                    raise ValueError(f"cannot set {prefix + name}")
+    lib.xl_ready.restype = ctypes.c_int
+    if not lib.xl_ready():
+        raise ValueError("some BLAS/LAPACK routine is missing")
+
+
+def targets() -> list[str]:
+    """Every custom-call target name the library defines."""
+    return [e.target(kind, dtype) for e in TABLE.values() for kind in ("forward", "vjp") for dtype in DTYPES]
+
+
+def _register(lib, jax) -> None:
+    for name in targets():
+        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
