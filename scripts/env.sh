@@ -6,9 +6,11 @@ PYTHON="${PYTHON:-python3}"
 
 ensure_env() {
   local dir="$ROOT/$1" req="$ROOT/$2"
-  local stamp="$dir/.xlinalg-stamp" want
+  local stamp="$dir/.xlinalg-stamp" want ext_stamp="$dir/.xlinalg-ext-stamp" ext
   # (pyproject.toml too: the editable install maps package names from it)
   want="$(cat "$req" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+  # the compiled kernel layer's sources: the editable install builds it in place
+  ext="$(cat "$ROOT/setup.py" "$ROOT"/xlinalg/lapack/src/* | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "== building $1 from $2" >&2
     rm -rf "$dir"
@@ -18,11 +20,9 @@ ensure_env() {
     "$dir/bin/python" -m pip install -q -r "$req" >&2
     "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT" >&2
     echo "$want" >"$stamp"
+    echo "$ext" >"$ext_stamp"
   fi
-  # The compiled kernel layer is built in place by the editable install: rebuild it when its
-  # sources change (the package itself is not reinstalled).
-  local ext_stamp="$dir/.xlinalg-ext-stamp" ext
-  ext="$(cat "$ROOT/setup.py" "$ROOT"/xlinalg/lapack/src/* | sha256sum | cut -c1-16)"
+  # rebuild the layer alone when its sources changed since
   if [ ! -f "$ext_stamp" ] || [ "$(cat "$ext_stamp")" != "$ext" ]; then
     echo "== building the compiled kernel layer for $1" >&2
     "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT" >&2
