@@ -160,7 +160,7 @@ def test_installs_and_runs_without_a_compiler(tmp_path):
     assert (target / "xlinalg" / "lapack" / "rules.py").exists()
     assert not list(target.glob("xlinalg/lapack/_kernels*"))
     probe = "import numpy as np, xlinalg; from xlinalg import lapack; print(lapack.library() is None, float(xlinalg.potrf(4 * np.eye(2))[1, 1]))"
-    run = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(target)},
+    run = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(target), "XLINALG_KERNELS": "auto"},
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["True", "2.0"]
