@@ -14,7 +14,7 @@ workers="${XLINALG_TEST_WORKERS:-auto}"
 status=0
 echo "== lint (ruff)"
 "$py" -m ruff check "$ROOT" || status=$?
-# The pure-rules pass leaves out one file: JAX's conformance run (a third of the pass). With the
+# The pure-rules pass leaves out one file, JAX's conformance run: with the
 # layer off it would repeat the compiled pass exactly for the operators without JAX kernels, and
 # for those with kernels tests/jax_adapter/test_lapack_jax.py compares the kernels with the pure
 # rules in every transformation (values, grad, jvp, vmap, jit, hessian) in both passes.
