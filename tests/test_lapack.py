@@ -164,3 +164,25 @@ def test_installs_and_runs_without_a_compiler(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["True", "2.0"]
+
+
+@needs_layer
+def test_torch_sets_the_blas_threads_by_size():
+    """With torch's pool on 2 threads, SciPy's OpenBLAS runs small problems on one thread (two
+    pools on the same cores made potrf's reverse 10x slower at n = 256) and large ones on torch's
+    count."""
+    torch = pytest.importorskip("torch")
+    import xlinalg.torch as xt
+
+    controller = lapack._blas_controller()
+    if controller is None:
+        pytest.skip("threadpoolctl does not see SciPy's BLAS")
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for n, want in ((64, 1), (lapack.BLAS_THREADS_MIN_ORDER, min(2, os.cpu_count() or 1))):  # OpenBLAS caps at the CPUs
+            a = torch.eye(n, dtype=torch.float64, requires_grad=True) * 2.0
+            xt.potrf(a).sum().backward()
+            assert controller.num_threads == want, (n, controller.num_threads)
+    finally:
+        torch.set_num_threads(saved)

@@ -121,7 +121,8 @@ class TorchKernels(Kernels):
         if fn is None:
             return None
         threads = torch.get_num_threads()
-        lapack.use_blas_threads(threads)
+        order = max((x.shape[-1] for x in arrays if x.ndim >= 2), default=0)
+        lapack.use_blas_threads(threads if order >= lapack.BLAS_THREADS_MIN_ORDER else 1)
         inner = numpy_runner(fn, kind, threads)
 
         def run(*groups, params):
