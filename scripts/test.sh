@@ -5,6 +5,7 @@
 # here) and with the pure Array-API rules (XLINALG_KERNELS=python). Main environment: NumPy 2,
 # array-api-strict, PyTorch, JAX; MXNet tests in their own environment (NumPy 1.23).
 # Tests run on every CPU (pytest-xdist); XLINALG_TEST_WORKERS=1 runs them in one process.
+# Last, the documentation site: strict build and the headless-browser check (scripts/docs.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 py="$(main_env)"
@@ -26,4 +27,6 @@ for kernels in compiled python; do
   echo "== main environment (numpy 2, array-api-strict, torch, jax), XLINALG_KERNELS=$kernels"
   XLINALG_KERNELS=$kernels "$py" -m pytest -q -p no:cacheprovider -n "$workers" tests "${skip[@]}" "$@" || status=$?
 done
+echo "== documentation site: strict build, then every page in headless Chromium"
+bash "$ROOT/scripts/docs.sh" check || status=$?
 exit $status
