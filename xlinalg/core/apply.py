@@ -22,6 +22,7 @@ from ..errors import LinAlgError, error_class  # noqa: F401  (LinAlgError: the d
 from ..kernels import kernels_for
 from . import batch as _batch
 from .matrix import from_triangle, sym, tri
+from .memo import memo
 from .operator import Operator
 from .shapes import ShapeError, doc_shape, output_shapes
 
@@ -166,8 +167,14 @@ def check_signature(op: Operator, shapes, dtypes, params) -> tuple:
     shape rule, with messages naming the operator, the arguments and their shapes.
 
     Returns ``(batch, output shapes, dtype)``: the broadcast batch shape, the full shape of
-    each output and the outputs' dtype (the inputs' common dtype)."""
-    shapes = [tuple(s) for s in shapes]
+    each output and the outputs' dtype (the inputs' common dtype). A signature that passed
+    once is remembered (:func:`~xlinalg.core.memo.memo`): eager calls repeat few of them."""
+    return _check_signature(op, tuple(tuple(s) for s in shapes), tuple(dtypes), tuple(params.items()))
+
+
+@memo
+def _check_signature(op: Operator, shapes: tuple, dtypes: tuple, param_items: tuple) -> tuple:
+    params = dict(param_items)
 
     def desc():  # only when raising: under torch.compile sizes may be symbolic
         return ", ".join(f"{a.name}: {s}" for a, s in zip(op.args, shapes))

@@ -13,31 +13,13 @@ triangle of ``Aᵀ``.
 from __future__ import annotations
 
 import math
-import sys
 
 from .matrix import device as _device_of
+from .memo import memo
 from .operator import Arg, Operator, Output, register
 
 
-def _memo(fn):
-    """``fn`` memoized in a plain dict: ``torch.compile`` warns when it traces an
-    ``functools.lru_cache`` wrapper, and must not see the dict written (a side effect)."""
-    cache = {}
-
-    def wrapper(*args):
-        hit = cache.get(args)
-        if hit is None:
-            hit = fn(*args)
-            torch = sys.modules.get("torch")
-            if torch is None or not torch.compiler.is_compiling():
-                cache[args] = hit
-        return hit
-
-    wrapper.__wrapped__ = fn
-    return wrapper
-
-
-@_memo
+@memo
 def _diag_positions(n: int, offset: int) -> tuple[int, ...]:
     m = n - abs(offset)
     if offset >= 0:
@@ -45,7 +27,7 @@ def _diag_positions(n: int, offset: int) -> tuple[int, ...]:
     return tuple((i - offset) * n + i for i in range(m))
 
 
-@_memo
+@memo
 def _trian_positions(n: int, offset: int, lower: bool) -> tuple[int, ...]:
     lower = offset < 0 or (offset == 0 and lower)
     k = -abs(offset)  # a lower triangle of A or of Aᵀ, k on or below the diagonal
@@ -53,7 +35,7 @@ def _trian_positions(n: int, offset: int, lower: bool) -> tuple[int, ...]:
     return tuple(i * n + j if lower else j * n + i for i, j in pairs)
 
 
-@_memo
+@memo
 def _inverse_positions(positions: tuple[int, ...], n: int) -> tuple[int, ...]:
     """For each of the ``n*n`` entries, its index in ``positions`` (``len(positions)``: zero)."""
     where = {p: i for i, p in enumerate(positions)}

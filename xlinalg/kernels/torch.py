@@ -107,12 +107,12 @@ class TorchKernels(Kernels):
             if _functorch_active():  # vmap, grad, jvp, jacrev... traced: the pure rules
                 return None
             for x in arrays:
-                if x.device.type != "cpu":
+                if not x.is_cpu:
                     return None
             return _torch_ops.runner(op, kind)
         traced = _tracing()
         for x in arrays:
-            if x.device.type != "cpu" or _is_functorch_wrapped(x):
+            if not x.is_cpu or _is_functorch_wrapped(x):
                 return None
             traced = traced or isinstance(x, _FakeTensor)
         if traced:  # make_fx, fake tensors: the graph gets the custom operator's node
