@@ -26,7 +26,7 @@ import os
 
 #: The BLAS/LAPACK routines the library calls, for ``s`` (float32) and ``d`` (float64).
 ROUTINES = {
-    "cython_blas": ("gemm", "trsm", "trmm"),
+    "cython_blas": ("gemm", "trsm", "trmm", "syrk"),
     "cython_lapack": ("potrf", "potri", "syevd", "getrf", "getri", "geqrf", "orgqr"),
 }
 

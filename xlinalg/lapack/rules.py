@@ -27,9 +27,11 @@ def _c(x):
 
 def _like(g, y):
     """The cotangent ``g`` of output ``y`` as a C-contiguous array of ``y``'s shape and dtype."""
-    if g.shape == y.shape and g.dtype == y.dtype and g.flags.c_contiguous:
+    if g.shape != y.shape:
+        g = np.broadcast_to(g, y.shape)
+    elif g.dtype == y.dtype and g.flags.c_contiguous:
         return g
-    return np.ascontiguousarray(np.broadcast_to(g, y.shape), dtype=y.dtype)
+    return np.ascontiguousarray(g, dtype=y.dtype)
 
 
 def _status(batch) -> np.ndarray:
@@ -148,6 +150,55 @@ def _syevd_vjp(inputs, outputs, cotangents, params, threads):
     return (ga,)
 
 
+# ---- gemm, gemm2 -----------------------------------------------------------------------------------
+def _product_flags(params) -> int:
+    return int(params["transpose_a"]) | int(params["transpose_b"]) << 1
+
+
+def _product_shape(a, b, params):
+    m = a.shape[-1] if params["transpose_a"] else a.shape[-2]
+    p = b.shape[-2] if params["transpose_b"] else b.shape[-1]
+    return a.shape[:-2] + (m, p)
+
+
+def _gemm_forward(inputs, params, threads):
+    a, b = _c(inputs[0]), _c(inputs[1])
+    out = np.empty(_product_shape(a, b, params), dtype=a.dtype)
+    c = (_c(inputs[2]),) if len(inputs) == 3 else ()
+    library().gemm(a, b, *c, out, _product_flags(params), threads, float(params["alpha"]), float(params.get("beta", 0.0)))
+    return (out,), None
+
+
+def _gemm_vjp(inputs, outputs, cotangents, params, threads):
+    a, b = _c(inputs[0]), _c(inputs[1])
+    g = _like(cotangents[0], outputs[0])
+    grads = (np.empty_like(a), np.empty_like(b)) + ((np.empty_like(g),) if len(inputs) == 3 else ())
+    library().gemm_vjp(a, b, g, *grads, _product_flags(params), threads, float(params["alpha"]),
+                       float(params.get("beta", 0.0)))
+    return grads
+
+
+# ---- syrk --------------------------------------------------------------------------------------------
+def _syrk_out_shape(a, transpose):
+    n = a.shape[-1] if transpose else a.shape[-2]
+    return a.shape[:-2] + (n, n)
+
+
+def _syrk_forward(inputs, params, threads):
+    a = _c(inputs[0])
+    out = np.empty(_syrk_out_shape(a, params["transpose"]), dtype=a.dtype)
+    library().syrk(a, out, int(params["transpose"]), threads, float(params["alpha"]))
+    return (out,), None
+
+
+def _syrk_vjp(inputs, outputs, cotangents, params, threads):
+    a = _c(inputs[0])
+    g = _like(cotangents[0], outputs[0])
+    ga = np.empty_like(a)
+    library().syrk_vjp(a, g, ga, int(params["transpose"]), threads, float(params["alpha"]))
+    return (ga,)
+
+
 # ---- inverse, det, slogdet -------------------------------------------------------------------------
 def _inverse_forward(inputs, params, threads):
     a = _c(inputs[0])
@@ -218,6 +269,9 @@ RULES = {
     "sumlogdiag": {"forward": _sumlogdiag_forward, "vjp": _sumlogdiag_vjp},
     "trsm": {"forward": _trsm_forward, "vjp": _trsm_vjp},
     "trmm": {"forward": _trmm_forward, "vjp": _trmm_vjp},
+    "gemm": {"forward": _gemm_forward, "vjp": _gemm_vjp},
+    "gemm2": {"forward": _gemm_forward, "vjp": _gemm_vjp},
+    "syrk": {"forward": _syrk_forward, "vjp": _syrk_vjp},
     "syevd": {"forward": _syevd_forward, "vjp": _syevd_vjp},
     "inverse": {"forward": _inverse_forward, "vjp": _inverse_vjp},
     "det": {"forward": _det_forward, "vjp": _det_vjp},

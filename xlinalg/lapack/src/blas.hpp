@@ -19,6 +19,9 @@ struct Routines {
                const Int*, T*, const Int*) = nullptr;
   void (*trmm)(const char*, const char*, const char*, const char*, const Int*, const Int*, const T*, const T*,
                const Int*, T*, const Int*) = nullptr;
+  // uplo, trans, n, k, alpha, a, lda, beta, c, ldc
+  void (*syrk)(const char*, const char*, const Int*, const Int*, const T*, const T*, const Int*, const T*, T*,
+               const Int*) = nullptr;
   void (*potrf)(const char*, const Int*, T*, const Int*, Int*) = nullptr;
   void (*potri)(const char*, const Int*, T*, const Int*, Int*) = nullptr;
   // jobz, uplo, n, a, lda, w, work, lwork, iwork, liwork, info
@@ -30,7 +33,7 @@ struct Routines {
   void (*orgqr)(const Int*, const Int*, const Int*, T*, const Int*, const T*, T*, const Int*,
                 Int*) = nullptr;  // m, n, k, a, lda, tau, work, lwork, info
   bool complete() const {
-    return gemm && trsm && trmm && potrf && potri && syevd && getrf && getri && geqrf && orgqr;
+    return gemm && trsm && trmm && syrk && potrf && potri && syevd && getrf && getri && geqrf && orgqr;
   }
 };
 

@@ -9,6 +9,8 @@
 #include "eigen.hpp"
 #include "inverse.hpp"
 #include "lq.hpp"
+#include "products.hpp"
+#include "rankk.hpp"
 #include "triangular.hpp"
 
 namespace xl {
@@ -233,6 +235,47 @@ void gelqf_vjp_batch(std::int64_t batch, Int m, Int n, const T* q, const T* l, c
   });
 }
 
+ProductParams product_params(int flags, double alpha, double beta) { return {bool(flags & 1), bool(flags & 2), alpha, beta}; }
+
+template <class T>
+void gemm_batch(int flags, double alpha, double beta, std::int64_t batch, Int m, Int p, Int k, const T* a, const T* b,
+                const T* c, T* out, int threads) {
+  const auto q = product_params(flags, alpha, beta);
+  const std::size_t sa = std::size_t(m) * k, sb = std::size_t(k) * p, so = std::size_t(m) * p;
+  for_each_entry(batch, threads, 2.0 * m * p * k, [&](std::int64_t i) {
+    gemm_forward(a + i * sa, b + i * sb, c ? c + i * so : nullptr, out + i * so, m, p, k, q);
+  });
+}
+
+template <class T>
+void gemm_vjp_batch(int flags, double alpha, double beta, std::int64_t batch, Int m, Int p, Int k, const T* a,
+                    const T* b, const T* g, T* ga, T* gb, T* gc, int threads) {
+  const auto q = product_params(flags, alpha, beta);
+  const std::size_t sa = std::size_t(m) * k, sb = std::size_t(k) * p, so = std::size_t(m) * p;
+  for_each_entry(batch, threads, 4.0 * m * p * k, [&](std::int64_t i) {
+    gemm_vjp(a + i * sa, b + i * sb, g + i * so, ga + i * sa, gb + i * sb, gc ? gc + i * so : nullptr, m, p, k, q);
+  });
+}
+
+template <class T>
+void syrk_batch(int transpose, double alpha, std::int64_t batch, Int rows, Int cols, const T* a, T* out, int threads) {
+  const Int n = transpose ? cols : rows, k = transpose ? rows : cols;
+  const std::size_t s = std::size_t(rows) * cols, so = std::size_t(n) * n;
+  for_each_entry(batch, threads, double(n) * n * k, [&](std::int64_t i) {
+    syrk_forward(a + i * s, out + i * so, rows, cols, bool(transpose), T(alpha));
+  });
+}
+
+template <class T>
+void syrk_vjp_batch(int transpose, double alpha, std::int64_t batch, Int rows, Int cols, const T* a, const T* g,
+                    T* ga, int threads) {
+  const Int n = transpose ? cols : rows, k = transpose ? rows : cols;
+  const std::size_t s = std::size_t(rows) * cols, so = std::size_t(n) * n;
+  for_each_entry(batch, threads, 2.0 * n * n * k, [&](std::int64_t i) {
+    syrk_vjp(a + i * s, g + i * so, ga + i * s, rows, cols, bool(transpose), T(alpha), scratch<T>());
+  });
+}
+
 template <class Fn>
 bool set(Fn& slot, void* fn) {
   slot = reinterpret_cast<Fn>(fn);
@@ -253,6 +296,7 @@ int xl_set_routine(const char* name, void* fn) {
     if (!std::strcmp(rest, "gemm")) return !set(r.gemm, fn);
     if (!std::strcmp(rest, "trsm")) return !set(r.trsm, fn);
     if (!std::strcmp(rest, "trmm")) return !set(r.trmm, fn);
+    if (!std::strcmp(rest, "syrk")) return !set(r.syrk, fn);
     if (!std::strcmp(rest, "potrf")) return !set(r.potrf, fn);
     if (!std::strcmp(rest, "potri")) return !set(r.potri, fn);
     if (!std::strcmp(rest, "syevd")) return !set(r.syevd, fn);
@@ -309,6 +353,22 @@ int xl_ready(void) { return xl::routines<float>().complete() && xl::routines<dou
   void xl_trmm_vjp_##S(int flags, double alpha, int64_t batch, int rows, int cols, const T* a, const T* b,            \
                        const T* g, T* ga, T* gb, int threads) {                                                       \
     xl::trmm_vjp_batch<T>(flags, alpha, batch, rows, cols, a, b, g, ga, gb, threads);                                 \
+  }                                                                                                                   \
+  void xl_gemm_##S(int flags, double alpha, double beta, int64_t batch, int m, int p, int k, const T* a, const T* b, \
+                   const T* c, T* out, int threads) {                                                                 \
+    xl::gemm_batch<T>(flags, alpha, beta, batch, m, p, k, a, b, c, out, threads);                                     \
+  }                                                                                                                   \
+  void xl_gemm_vjp_##S(int flags, double alpha, double beta, int64_t batch, int m, int p, int k, const T* a,          \
+                       const T* b, const T* g, T* ga, T* gb, T* gc, int threads) {                                    \
+    xl::gemm_vjp_batch<T>(flags, alpha, beta, batch, m, p, k, a, b, g, ga, gb, gc, threads);                          \
+  }                                                                                                                   \
+  void xl_syrk_##S(int transpose, double alpha, int64_t batch, int rows, int cols, const T* a, T* out,              \
+                   int threads) {                                                                                     \
+    xl::syrk_batch<T>(transpose, alpha, batch, rows, cols, a, out, threads);                                          \
+  }                                                                                                                   \
+  void xl_syrk_vjp_##S(int transpose, double alpha, int64_t batch, int rows, int cols, const T* a, const T* g,        \
+                       T* ga, int threads) {                                                                          \
+    xl::syrk_vjp_batch<T>(transpose, alpha, batch, rows, cols, a, g, ga, threads);                                    \
   }                                                                                                                   \
   void xl_syevd_##S(int64_t batch, int n, const T* a, T* u, T* w, int threads) {                                      \
     xl::syevd_batch<T>(batch, n, a, u, w, threads);                                                                   \

@@ -53,7 +53,7 @@ bool take(PyObject* obj, Array& a, bool writable, const char* op, int position) 
 struct Args {
   Array arr[6];
   long long ints[4] = {};
-  double floats[1] = {};
+  double floats[2] = {};
   char dtype = '?';
   bool ok = false;
 
@@ -324,6 +324,110 @@ PyObject* triangular_vjp(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
+// ---- gemm, gemm2 ------------------------------------------------------------------------------------
+// a holds op(a) m×k (stored k×m when flags & 1), b op(b) k×p (stored p×k when flags & 2); same batch
+bool product_dims(const Array& a, const Array& b, int flags, const char* op, std::int64_t& batch, int& m, int& p, int& k) {
+  if (!check(a.view.ndim >= 2 && b.view.ndim >= 2 && a.batch(2) == b.batch(2), op, "a and b must be (batch, rows, cols)"))
+    return false;
+  batch = a.batch(2);
+  const bool ta = flags & 1, tb = flags & 2;
+  m = int(ta ? a.dim(1) : a.dim(2));
+  k = int(ta ? a.dim(2) : a.dim(1));
+  p = int(tb ? b.dim(2) : b.dim(1));
+  return check(int(tb ? b.dim(1) : b.dim(2)) == k, op, "the inner dimensions of op(a) and op(b) differ");
+}
+
+// gemm(a, b, c, out, flags, threads, alpha, beta), or without c (gemm2)
+PyObject* gemm(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  const bool with_c = nargs == 8;
+  Args p("gemm", args, nargs, with_c ? 4 : 3, 1, 2, 2, false);
+  std::int64_t batch;
+  int m, n, k;
+  if (!p.ok) return nullptr;
+  const int flags = int(p.ints[0]), threads = int(p.ints[1]);
+  const double alpha = p.floats[0], beta = p.floats[1];
+  if (!product_dims(p.arr[0], p.arr[1], flags, "gemm", batch, m, n, k)) return nullptr;
+  const Array& out = p.arr[with_c ? 3 : 2];
+  if (!same_items(out, batch * m * n, "gemm", "out must be (batch, m, p)") ||
+      (with_c && !same_items(p.arr[2], batch * m * n, "gemm", "c must be (batch, m, p)")))
+    return nullptr;
+  void *a = p.arr[0].ptr(), *b = p.arr[1].ptr(), *c = with_c ? p.arr[2].ptr() : nullptr, *o = out.ptr();
+  DISPATCH(p.dtype, xl_gemm_f32(flags, alpha, beta, batch, m, n, k, (float*)a, (float*)b, (float*)c, (float*)o, threads),
+           xl_gemm_f64(flags, alpha, beta, batch, m, n, k, (double*)a, (double*)b, (double*)c, (double*)o, threads));
+  Py_RETURN_NONE;
+}
+
+// gemm_vjp(a, b, g, ga, gb, gc, flags, threads, alpha, beta), or without gc (gemm2)
+PyObject* gemm_vjp(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  const bool with_c = nargs == 10;
+  Args p("gemm_vjp", args, nargs, with_c ? 6 : 5, with_c ? 3 : 2, 2, 2, false);
+  std::int64_t batch;
+  int m, n, k;
+  if (!p.ok) return nullptr;
+  const int flags = int(p.ints[0]), threads = int(p.ints[1]);
+  const double alpha = p.floats[0], beta = p.floats[1];
+  if (!product_dims(p.arr[0], p.arr[1], flags, "gemm_vjp", batch, m, n, k)) return nullptr;
+  if (!same_items(p.arr[2], batch * m * n, "gemm_vjp", "g must be (batch, m, p)") ||
+      !same_items(p.arr[3], p.arr[0].items(), "gemm_vjp", "ga must match a") ||
+      !same_items(p.arr[4], p.arr[1].items(), "gemm_vjp", "gb must match b") ||
+      (with_c && !same_items(p.arr[5], batch * m * n, "gemm_vjp", "gc must be (batch, m, p)")))
+    return nullptr;
+  void *a = p.arr[0].ptr(), *b = p.arr[1].ptr(), *g = p.arr[2].ptr(), *ga = p.arr[3].ptr(), *gb = p.arr[4].ptr(),
+       *gc = with_c ? p.arr[5].ptr() : nullptr;
+  DISPATCH(p.dtype,
+           xl_gemm_vjp_f32(flags, alpha, beta, batch, m, n, k, (float*)a, (float*)b, (float*)g, (float*)ga, (float*)gb,
+                           (float*)gc, threads),
+           xl_gemm_vjp_f64(flags, alpha, beta, batch, m, n, k, (double*)a, (double*)b, (double*)g, (double*)ga,
+                           (double*)gb, (double*)gc, threads));
+  Py_RETURN_NONE;
+}
+
+// ---- syrk ------------------------------------------------------------------------------------------
+// a (batch, rows, cols) and the (batch, n, n) output, n = rows (or cols with transpose)
+bool syrk_dims(const Array& a, int transpose, const char* op, std::int64_t& batch, int& rows, int& cols, int& n) {
+  if (!check(a.view.ndim >= 2, op, "a must be (batch, rows, cols)")) return false;
+  batch = a.batch(2);
+  rows = int(a.dim(2));
+  cols = int(a.dim(1));
+  n = transpose ? cols : rows;
+  return true;
+}
+
+// syrk(a, out, transpose, threads, alpha)
+PyObject* syrk(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("syrk", args, nargs, 2, 1, 2, 1, false);
+  std::int64_t batch;
+  int rows, cols, n;
+  if (!p.ok) return nullptr;
+  const int transpose = int(p.ints[0]), threads = int(p.ints[1]);
+  const double alpha = p.floats[0];
+  if (!syrk_dims(p.arr[0], transpose, "syrk", batch, rows, cols, n) ||
+      !same_items(p.arr[1], batch * n * n, "syrk", "out must be (batch, n, n)"))
+    return nullptr;
+  void *a = p.arr[0].ptr(), *out = p.arr[1].ptr();
+  DISPATCH(p.dtype, xl_syrk_f32(transpose, alpha, batch, rows, cols, (float*)a, (float*)out, threads),
+           xl_syrk_f64(transpose, alpha, batch, rows, cols, (double*)a, (double*)out, threads));
+  Py_RETURN_NONE;
+}
+
+// syrk_vjp(a, g, ga, transpose, threads, alpha)
+PyObject* syrk_vjp(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  Args p("syrk_vjp", args, nargs, 3, 1, 2, 1, false);
+  std::int64_t batch;
+  int rows, cols, n;
+  if (!p.ok) return nullptr;
+  const int transpose = int(p.ints[0]), threads = int(p.ints[1]);
+  const double alpha = p.floats[0];
+  if (!syrk_dims(p.arr[0], transpose, "syrk_vjp", batch, rows, cols, n) ||
+      !same_items(p.arr[1], batch * n * n, "syrk_vjp", "g must be (batch, n, n)") ||
+      !same_items(p.arr[2], p.arr[0].items(), "syrk_vjp", "ga must match a"))
+    return nullptr;
+  void *a = p.arr[0].ptr(), *g = p.arr[1].ptr(), *ga = p.arr[2].ptr();
+  DISPATCH(p.dtype, xl_syrk_vjp_f32(transpose, alpha, batch, rows, cols, (float*)a, (float*)g, (float*)ga, threads),
+           xl_syrk_vjp_f64(transpose, alpha, batch, rows, cols, (double*)a, (double*)g, (double*)ga, threads));
+  Py_RETURN_NONE;
+}
+
 // ---- syevd --------------------------------------------------------------------------------------------
 // syevd(a, u, w, threads)
 PyObject* syevd(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
@@ -532,6 +636,11 @@ PyMethodDef methods[] = {
     {"trmm", (PyCFunction)(void (*)(void))triangular_forward<false>, METH_FASTCALL, "trmm(a, b, out, flags, threads, alpha)"},
     {"trmm_vjp", (PyCFunction)(void (*)(void))triangular_vjp<false>, METH_FASTCALL,
      "trmm_vjp(a, b, g, ga, gb, flags, threads, alpha)"},
+    {"gemm", (PyCFunction)(void (*)(void))gemm, METH_FASTCALL, "gemm(a, b, [c,] out, flags, threads, alpha, beta)"},
+    {"gemm_vjp", (PyCFunction)(void (*)(void))gemm_vjp, METH_FASTCALL,
+     "gemm_vjp(a, b, g, ga, gb, [gc,] flags, threads, alpha, beta)"},
+    {"syrk", (PyCFunction)(void (*)(void))syrk, METH_FASTCALL, "syrk(a, out, transpose, threads, alpha)"},
+    {"syrk_vjp", (PyCFunction)(void (*)(void))syrk_vjp, METH_FASTCALL, "syrk_vjp(a, g, ga, transpose, threads, alpha)"},
     {"syevd", (PyCFunction)(void (*)(void))syevd, METH_FASTCALL, "syevd(a, u, w, threads)"},
     {"syevd_vjp", (PyCFunction)(void (*)(void))syevd_vjp, METH_FASTCALL, "syevd_vjp(u, w, gu, gw, ga, threads)"},
     {"inverse", (PyCFunction)(void (*)(void))inverse, METH_FASTCALL, "inverse(a, out, status, threads)"},

@@ -44,6 +44,19 @@ XL_API int xl_ready(void);
                    int threads);                                                                                    \
   XL_API void xl_trmm_vjp_##S(int flags, double alpha, int64_t batch, int rows, int cols, const T* a, const T* b,           \
                        const T* g, T* ga, T* gb, int threads);                                                      \
+  /* gemm: out (batch, m, p) = alpha op(a) op(b) + beta c, op(a) m×k (a stored k×m when flags & 1), op(b) k×p    \
+   * (stored p×k when flags & 2); c may be null (gemm2: beta ignored). The VJP writes ga, gb and, unless null,  \
+   * gc = beta g. */                                                                                           \
+  XL_API void xl_gemm_##S(int flags, double alpha, double beta, int64_t batch, int m, int p, int k, const T* a,     \
+                          const T* b, const T* c, T* out, int threads);                                            \
+  XL_API void xl_gemm_vjp_##S(int flags, double alpha, double beta, int64_t batch, int m, int p, int k,           \
+                              const T* a, const T* b, const T* g, T* ga, T* gb, T* gc, int threads);               \
+  /* syrk: a (batch, rows, cols), out (batch, n, n) = alpha a aᵀ (n = rows) or, with transpose, alpha aᵀ a     \
+   * (n = cols), both triangles written; the VJP writes ga = alpha (g + gᵀ) a (or alpha a (g + gᵀ)). */      \
+  XL_API void xl_syrk_##S(int transpose, double alpha, int64_t batch, int rows, int cols, const T* a, T* out,       \
+                          int threads);                                                                            \
+  XL_API void xl_syrk_vjp_##S(int transpose, double alpha, int64_t batch, int rows, int cols, const T* a,          \
+                              const T* g, T* ga, int threads);                                                     \
   /* syevd: u (batch, n, n) rows the eigenvectors (sign: each row's largest-magnitude entry positive),      \
    * w (batch, n) ascending; the lower triangle of a read; float32 computed in float64 (as NumPy does).     \
    * No status: an entry that is not finite or does not converge comes out NaN. */                         \

@@ -1,0 +1,50 @@
+// Symmetric rank-k update per matrix: syrk, forward and reverse.
+//
+// A is rows×cols (row-major); the output is n×n with n = rows (alpha A Aᵀ) or, with ``transpose``,
+// n = cols (alpha Aᵀ A). The row-major buffer of A reads as the column-major matrix M = Aᵀ
+// (leading dimension cols), so alpha A Aᵀ = alpha Mᵀ M is BLAS syrk with trans 'T' and
+// alpha Aᵀ A = alpha M Mᵀ with trans 'N': one triangle (n²k flops, half a gemm), then mirrored.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "blas.hpp"
+
+namespace xl {
+
+template <class T>
+void syrk_forward(const T* a, T* out, Int rows, Int cols, bool transpose, T alpha) {
+  const Int n = transpose ? cols : rows, k = transpose ? rows : cols;
+  if (n == 0) return;
+  if (k == 0) {
+    std::fill(out, out + std::size_t(n) * n, T(0));
+    return;
+  }
+  const char uplo = 'L', trans = transpose ? 'N' : 'T';
+  const Int lda = std::max<Int>(1, cols);
+  const T beta = T(0);
+  routines<T>().syrk(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, out, &n);
+  // column-major 'L' is the row-major upper triangle: copy it to the lower one
+  for (Int i = 1; i < n; ++i)
+    for (Int j = 0; j < i; ++j) out[std::size_t(i) * n + j] = out[std::size_t(j) * n + i];
+}
+
+// Ā = alpha (Ḡ + Ḡᵀ) A, or alpha A (Ḡ + Ḡᵀ) with ``transpose``: the adjoint of
+// Ȧ ↦ alpha (Ȧ Aᵀ + A Ȧᵀ) (alpha (Ȧᵀ A + Aᵀ Ȧ)).
+template <class T>
+void syrk_vjp(const T* a, const T* g, T* ga, Int rows, Int cols, bool transpose, T alpha, std::vector<T>& work) {
+  const Int n = transpose ? cols : rows;
+  if (rows == 0 || cols == 0) return;
+  work.resize(std::size_t(n) * n);
+  T* s = work.data();
+  for (Int i = 0; i < n; ++i)
+    for (Int j = 0; j < n; ++j) s[std::size_t(i) * n + j] = alpha * (g[std::size_t(i) * n + j] + g[std::size_t(j) * n + i]);
+  const View<T> av = rowmajor(const_cast<T*>(a), rows, cols), sv = rowmajor(s, n, n), gv = rowmajor(ga, rows, cols);
+  if (transpose)
+    gemm<T>(false, av, false, sv, T(1), T(0), gv, rows, cols, n);  // (rows×n)(n×n), n = cols
+  else
+    gemm<T>(false, sv, false, av, T(1), T(0), gv, rows, cols, n);  // (n×n)(n×cols), n = rows
+}
+
+}  // namespace xl
