@@ -167,22 +167,36 @@ def test_installs_and_runs_without_a_compiler(tmp_path):
 
 
 @needs_layer
-def test_torch_sets_the_blas_threads_by_size():
-    """With torch's pool on 2 threads, SciPy's OpenBLAS runs small problems on one thread (two
-    pools on the same cores made potrf's reverse 10x slower at n = 256) and large ones on torch's
-    count."""
-    torch = pytest.importorskip("torch")
-    import xlinalg.torch as xt
-
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_blas_threads_follow_the_matrix_order(library, monkeypatch):
+    """With 2 threads (torch's pool, or XLINALG_NUM_THREADS for NumPy and MXNet, which split
+    batches across them), SciPy's OpenBLAS runs small problems on one thread (two pools on the
+    same cores made potrf's reverse 10x slower at n = 256 in torch, potri on a batch of 32 x 32
+    matrices 20x slower in MXNet) and large ones on the 2 threads."""
     controller = lapack._blas_controller()
     if controller is None:
         pytest.skip("threadpoolctl does not see SciPy's BLAS")
-    saved = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        for n, want in ((64, 1), (lapack.BLAS_THREADS_MIN_ORDER, min(2, os.cpu_count() or 1))):  # OpenBLAS caps at the CPUs
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        import xlinalg.torch as xt
+
+        saved = torch.get_num_threads()
+        torch.set_num_threads(2)
+
+        def run(n):
             a = torch.eye(n, dtype=torch.float64, requires_grad=True) * 2.0
             xt.potrf(a).sum().backward()
+    else:
+        monkeypatch.setenv("XLINALG_NUM_THREADS", "2")
+        lapack.reset()
+
+        def run(n):
+            xlinalg.vjp(xlinalg.potrf, 2.0 * np.eye(n))[1](np.ones((n, n)))
+    try:
+        for n, want in ((64, 1), (lapack.BLAS_THREADS_MIN_ORDER, min(2, os.cpu_count() or 1))):  # OpenBLAS caps at the CPUs
+            run(n)
             assert controller.num_threads == want, (n, controller.num_threads)
     finally:
-        torch.set_num_threads(saved)
+        if library == "torch":
+            torch.set_num_threads(saved)
+        lapack.reset()

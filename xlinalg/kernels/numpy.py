@@ -26,7 +26,7 @@ class NumpyKernels(Kernels):
         fn = _compiled_rule(op, kind)
         if fn is None:
             return None
-        return numpy_runner(fn, kind, lapack.threads())
+        return numpy_runner(fn, kind, lapack.threads(), arrays)
 
     def eigh(self, a):
         w, v = np.linalg.eigh(a, UPLO="L")
@@ -88,9 +88,16 @@ class NumpyKernels(Kernels):
             return out
 
 
-def numpy_runner(fn, kind: str, threads: int):
+def numpy_runner(fn, kind: str, threads: int, arrays):
     """A compiled rule (:mod:`xlinalg.lapack.rules`) as the ``run(*groups, params)`` of
-    :meth:`Kernels.compiled`, for arrays that are NumPy arrays (or convert to them)."""
+    :meth:`Kernels.compiled`, for arrays that are NumPy arrays (or convert to them).
+
+    ``threads`` split the batch; the BLAS the rule calls gets them only for matrices of order
+    :data:`~xlinalg.lapack.BLAS_THREADS_MIN_ORDER` and more, else one: two pools on the same
+    cores (the batch's threads or a framework's, and OpenBLAS's, which spin while they wait)
+    made small-matrix calls up to 20 times slower with 2 threads."""
+    order = max((x.shape[-1] for x in arrays if len(x.shape) >= 2), default=0)
+    lapack.use_blas_threads(threads if order >= lapack.BLAS_THREADS_MIN_ORDER else 1)
 
     def run(*groups, params):
         result = fn(*groups, params, threads)

@@ -12,7 +12,6 @@ import math
 
 import torch
 
-from .. import lapack
 from ..lapack.rules import rule as _compiled_rule
 from . import torch_ops as _torch_ops
 from .numpy import numpy_runner
@@ -120,10 +119,7 @@ class TorchKernels(Kernels):
         fn = _compiled_rule(op, kind)
         if fn is None:
             return None
-        threads = torch.get_num_threads()
-        order = max((x.shape[-1] for x in arrays if x.ndim >= 2), default=0)
-        lapack.use_blas_threads(threads if order >= lapack.BLAS_THREADS_MIN_ORDER else 1)
-        inner = numpy_runner(fn, kind, threads)
+        inner = numpy_runner(fn, kind, torch.get_num_threads(), arrays)
 
         def run(*groups, params):
             values, status = inner(*(tuple(x.detach().numpy() for x in g) for g in groups), params=params)
