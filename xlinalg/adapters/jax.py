@@ -154,7 +154,14 @@ def _vjp_abstract(*avals, op, params):
     return [jax.core.ShapedArray(x.shape, x.dtype) for x in _split(op, avals)[0]]
 
 
+def _tangent_impl(*args, op, params):
+    # (eager operands may be NumPy arrays, e.g. cotangents handed to a pullback: as JAX arrays
+    # the rules see one library and the FFI test sees their devices)
+    return _composed_tangent(*map(jnp.asarray, args), op=op, params=params)
+
+
 def _vjp_impl(*args, op, params):
+    args = tuple(map(jnp.asarray, args))
     return _composed_vjp(*args, op=op, params=params, ffi=on_cpu(args) and jax_ffi.entry(op) is not None)
 
 
@@ -221,7 +228,7 @@ def _primitives():
         return None, None
     tangent = Primitive("xlinalg_tangent")
     tangent.multiple_results = True
-    tangent.def_impl(_composed_tangent)
+    tangent.def_impl(_tangent_impl)
     tangent.def_abstract_eval(_tangent_abstract)
     mlir.register_lowering(tangent, mlir.lower_fun(_composed_tangent, multiple_results=True))
     ad.primitive_jvps[tangent] = _jvp_of(_composed_tangent)

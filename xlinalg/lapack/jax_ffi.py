@@ -60,6 +60,14 @@ def _triangular(params) -> dict:
     return {"flags": np.int32(flags), "alpha": np.float64(params["alpha"]), "threads": np.int32(threads())}
 
 
+def _rank_k(params) -> dict:
+    return {"flags": np.int32(bool(params["transpose"])), "alpha": np.float64(params["alpha"]), "threads": np.int32(threads())}
+
+
+def _threads(params) -> dict:
+    return {"threads": np.int32(threads())}
+
+
 @dataclass(frozen=True)
 class Entry:
     """The FFI entries of one operator.
@@ -87,6 +95,12 @@ TABLE = {
     "sumlogdiag": Entry("sumlogdiag", False, lambda params: {}, lambda i, o, g: (i[0], g[0])),
     "trsm": Entry("trsm", True, _triangular, lambda i, o, g: (i[0], o[0], g[0])),
     "trmm": Entry("trmm", False, _triangular, lambda i, o, g: (i[0], i[1], g[0])),
+    "syrk": Entry("syrk", False, _rank_k, lambda i, o, g: (i[0], g[0])),
+    "syevd": Entry("syevd", False, _threads, lambda i, o, g: (o[0], o[1], g[0], g[1])),
+    "inverse": Entry("inverse", True, _threads, lambda i, o, g: (o[0], g[0])),
+    "det": Entry("det", False, _threads, lambda i, o, g: (i[0], g[0])),
+    "slogdet": Entry("slogdet", False, _threads, lambda i, o, g: (i[0], g[1])),  # the sign's cotangent: ignored
+    "gelqf": Entry("gelqf", True, _threads, lambda i, o, g: (o[0], o[1], g[0], g[1])),
 }
 
 

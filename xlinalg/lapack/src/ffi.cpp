@@ -39,6 +39,18 @@ struct C;
     static constexpr auto trsm_vjp = xl_trsm_vjp_##S;          \
     static constexpr auto trmm = xl_trmm_##S;                  \
     static constexpr auto trmm_vjp = xl_trmm_vjp_##S;          \
+    static constexpr auto syrk = xl_syrk_##S;                  \
+    static constexpr auto syrk_vjp = xl_syrk_vjp_##S;          \
+    static constexpr auto syevd = xl_syevd_##S;                \
+    static constexpr auto syevd_vjp = xl_syevd_vjp_##S;        \
+    static constexpr auto inverse = xl_inverse_##S;            \
+    static constexpr auto inverse_vjp = xl_inverse_vjp_##S;    \
+    static constexpr auto det = xl_det_##S;                    \
+    static constexpr auto det_vjp = xl_det_vjp_##S;            \
+    static constexpr auto slogdet = xl_slogdet_##S;            \
+    static constexpr auto slogdet_vjp = xl_slogdet_vjp_##S;    \
+    static constexpr auto gelqf = xl_gelqf_##S;                \
+    static constexpr auto gelqf_vjp = xl_gelqf_vjp_##S;        \
   };
 XL_C_TABLE(F32, float, f32)
 XL_C_TABLE(F64, double, f64)
@@ -254,6 +266,149 @@ ffi::Error trmm_vjp(ffi::Buffer<D> a, ffi::Buffer<D> b, ffi::Buffer<D> g, ffi::R
   return ffi::Error::Success();
 }
 
+// ---- syrk ------------------------------------------------------------------------------------------
+// A rows×cols; the output n×n with n = cols (transpose, bit 0 of flags) or rows.
+template <ffi::DataType D>
+ffi::Error syrk(ffi::Buffer<D> a, ffi::ResultBuffer<D> out, std::int32_t flags, double alpha, std::int32_t threads) {
+  const char* e = "syrk";
+  const Dims d = dims_of(a, 2);
+  const std::int64_t n = (flags & 1) ? d.cols : d.rows;
+  XL_CHECK(expect(e, "A", a, 2, d.batch, -1, -1));
+  XL_CHECK(expect(e, "out", *out, 2, d.batch, n, n));
+  C<D>::syrk(flags & 1, alpha, d.batch, int(d.rows), int(d.cols), a.typed_data(), out->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType D>
+ffi::Error syrk_vjp(ffi::Buffer<D> a, ffi::Buffer<D> g, ffi::ResultBuffer<D> ga, std::int32_t flags, double alpha,
+                    std::int32_t threads) {
+  const char* e = "syrk_vjp";
+  const Dims d = dims_of(a, 2);
+  const std::int64_t n = (flags & 1) ? d.cols : d.rows;
+  XL_CHECK(expect(e, "A", a, 2, d.batch, -1, -1));
+  XL_CHECK(expect(e, "G", g, 2, d.batch, n, n));
+  XL_CHECK(expect(e, "gA", *ga, 2, d.batch, d.rows, d.cols));
+  C<D>::syrk_vjp(flags & 1, alpha, d.batch, int(d.rows), int(d.cols), a.typed_data(), g.typed_data(),
+                 ga->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
+// ---- syevd, inverse, det, slogdet (square A) -------------------------------------------------------
+template <ffi::DataType D>
+ffi::Error syevd(ffi::Buffer<D> a, ffi::ResultBuffer<D> u, ffi::ResultBuffer<D> w, std::int32_t threads) {
+  const char* e = "syevd";
+  const Dims d = dims_of(a, 2);
+  XL_CHECK(expect(e, "A", a, 2, d.batch, d.cols, d.cols));
+  XL_CHECK(expect(e, "U", *u, 2, d.batch, d.rows, d.rows));
+  XL_CHECK(expect(e, "lam", *w, 1, d.batch, -1, -1));
+  C<D>::syevd(d.batch, int(d.rows), a.typed_data(), u->typed_data(), w->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType D>
+ffi::Error syevd_vjp(ffi::Buffer<D> u, ffi::Buffer<D> w, ffi::Buffer<D> gu, ffi::Buffer<D> gw, ffi::ResultBuffer<D> ga,
+                     std::int32_t threads) {
+  const char* e = "syevd_vjp";
+  const Dims d = dims_of(u, 2);
+  XL_CHECK(expect(e, "U", u, 2, d.batch, d.cols, d.cols));
+  XL_CHECK(expect(e, "lam", w, 1, d.batch, -1, -1));
+  XL_CHECK(expect(e, "gU", gu, 2, d.batch, d.rows, d.rows));
+  XL_CHECK(expect(e, "glam", gw, 1, d.batch, -1, -1));
+  XL_CHECK(expect(e, "gA", *ga, 2, d.batch, d.rows, d.rows));
+  C<D>::syevd_vjp(d.batch, int(d.rows), u.typed_data(), w.typed_data(), gu.typed_data(), gw.typed_data(),
+                  ga->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType D>
+ffi::Error inverse(ffi::Buffer<D> a, ffi::ResultBuffer<D> out, ffi::ResultBuffer<ffi::DataType::S32> status,
+                   std::int32_t threads) {
+  const char* e = "inverse";
+  const Dims d = dims_of(a, 2);
+  XL_CHECK(expect(e, "A", a, 2, d.batch, d.cols, d.cols));
+  XL_CHECK(expect(e, "out", *out, 2, d.batch, d.rows, d.rows));
+  XL_CHECK(expect(e, "status", *status, 0, d.batch, -1, -1));
+  C<D>::inverse(d.batch, int(d.rows), a.typed_data(), out->typed_data(), status->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType D>
+ffi::Error inverse_vjp(ffi::Buffer<D> x, ffi::Buffer<D> g, ffi::ResultBuffer<D> ga, std::int32_t threads) {
+  const char* e = "inverse_vjp";
+  const Dims d = dims_of(x, 2);
+  XL_CHECK(expect(e, "X", x, 2, d.batch, d.cols, d.cols));
+  XL_CHECK(expect(e, "G", g, 2, d.batch, d.rows, d.rows));
+  XL_CHECK(expect(e, "gA", *ga, 2, d.batch, d.rows, d.rows));
+  C<D>::inverse_vjp(d.batch, int(d.rows), x.typed_data(), g.typed_data(), ga->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType D>
+ffi::Error det(ffi::Buffer<D> a, ffi::ResultBuffer<D> out, std::int32_t threads) {
+  const char* e = "det";
+  const Dims d = dims_of(a, 2);
+  XL_CHECK(expect(e, "A", a, 2, d.batch, d.cols, d.cols));
+  XL_CHECK(expect(e, "out", *out, 0, d.batch, -1, -1));
+  C<D>::det(d.batch, int(d.rows), a.typed_data(), out->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
+// det_vjp and slogdet_vjp: G is the cotangent of det (of logabsdet), one value per matrix
+template <ffi::DataType D, bool Log>
+ffi::Error determinant_vjp(ffi::Buffer<D> a, ffi::Buffer<D> g, ffi::ResultBuffer<D> ga, std::int32_t threads) {
+  const char* e = Log ? "slogdet_vjp" : "det_vjp";
+  const Dims d = dims_of(a, 2);
+  XL_CHECK(expect(e, "A", a, 2, d.batch, d.cols, d.cols));
+  XL_CHECK(expect(e, "G", g, 0, d.batch, -1, -1));
+  XL_CHECK(expect(e, "gA", *ga, 2, d.batch, d.rows, d.rows));
+  (Log ? C<D>::slogdet_vjp : C<D>::det_vjp)(d.batch, int(d.rows), a.typed_data(), g.typed_data(), ga->typed_data(),
+                                            threads);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType D>
+ffi::Error slogdet(ffi::Buffer<D> a, ffi::ResultBuffer<D> sign, ffi::ResultBuffer<D> logabsdet, std::int32_t threads) {
+  const char* e = "slogdet";
+  const Dims d = dims_of(a, 2);
+  XL_CHECK(expect(e, "A", a, 2, d.batch, d.cols, d.cols));
+  XL_CHECK(expect(e, "sign", *sign, 0, d.batch, -1, -1));
+  XL_CHECK(expect(e, "logabsdet", *logabsdet, 0, d.batch, -1, -1));
+  C<D>::slogdet(d.batch, int(d.rows), a.typed_data(), sign->typed_data(), logabsdet->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
+// ---- gelqf: A m×n (m ≤ n), Q m×n, L m×m ------------------------------------------------------------
+template <ffi::DataType D>
+ffi::Error gelqf(ffi::Buffer<D> a, ffi::ResultBuffer<D> q, ffi::ResultBuffer<D> l,
+                 ffi::ResultBuffer<ffi::DataType::S32> status, std::int32_t threads) {
+  const char* e = "gelqf";
+  const Dims d = dims_of(a, 2);
+  XL_CHECK(expect(e, "A", a, 2, d.batch, -1, -1));
+  if (d.rows > d.cols) return bad(e, "A must have no more rows than columns");
+  XL_CHECK(expect(e, "Q", *q, 2, d.batch, d.rows, d.cols));
+  XL_CHECK(expect(e, "L", *l, 2, d.batch, d.rows, d.rows));
+  XL_CHECK(expect(e, "status", *status, 0, d.batch, -1, -1));
+  C<D>::gelqf(d.batch, int(d.rows), int(d.cols), a.typed_data(), q->typed_data(), l->typed_data(),
+              status->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType D>
+ffi::Error gelqf_vjp(ffi::Buffer<D> q, ffi::Buffer<D> l, ffi::Buffer<D> gq, ffi::Buffer<D> gl, ffi::ResultBuffer<D> ga,
+                     std::int32_t threads) {
+  const char* e = "gelqf_vjp";
+  const Dims d = dims_of(q, 2);
+  XL_CHECK(expect(e, "Q", q, 2, d.batch, -1, -1));
+  if (d.rows > d.cols) return bad(e, "Q must have no more rows than columns");
+  XL_CHECK(expect(e, "L", l, 2, d.batch, d.rows, d.rows));
+  XL_CHECK(expect(e, "gQ", gq, 2, d.batch, d.rows, d.cols));
+  XL_CHECK(expect(e, "gL", gl, 2, d.batch, d.rows, d.rows));
+  XL_CHECK(expect(e, "gA", *ga, 2, d.batch, d.rows, d.cols));
+  C<D>::gelqf_vjp(d.batch, int(d.rows), int(d.cols), q.typed_data(), l.typed_data(), gq.typed_data(), gl.typed_data(),
+                  ga->typed_data(), threads);
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 // Handlers are exported (default visibility) although the library builds with -fvisibility=hidden:
@@ -301,7 +456,37 @@ ffi::Error trmm_vjp(ffi::Buffer<D> a, ffi::Buffer<D> b, ffi::Buffer<D> g, ffi::R
   XL_HANDLER(xl_ffi_trmm_vjp_##S, trmm_vjp<ffi::DataType::D>,                                                       \
              ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>()           \
                  .Ret<XL_FLOAT(D)>().Attr<std::int32_t>("flags").Attr<double>("alpha")                              \
-                 .Attr<std::int32_t>("threads"));
+                 .Attr<std::int32_t>("threads"));                                                                   \
+  XL_HANDLER(xl_ffi_syrk_##S, syrk<ffi::DataType::D>,                                                               \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>()                                                 \
+                 .Attr<std::int32_t>("flags").Attr<double>("alpha").Attr<std::int32_t>("threads"));                 \
+  XL_HANDLER(xl_ffi_syrk_vjp_##S, syrk_vjp<ffi::DataType::D>,                                                       \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>()                              \
+                 .Attr<std::int32_t>("flags").Attr<double>("alpha").Attr<std::int32_t>("threads"));                 \
+  XL_HANDLER(xl_ffi_syevd_##S, syevd<ffi::DataType::D>,                                                             \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Attr<std::int32_t>("threads")); \
+  XL_HANDLER(xl_ffi_syevd_vjp_##S, syevd_vjp<ffi::DataType::D>,                                                     \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>()           \
+                 .Ret<XL_FLOAT(D)>().Attr<std::int32_t>("threads"));                                                \
+  XL_HANDLER(xl_ffi_inverse_##S, inverse<ffi::DataType::D>,                                                         \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Ret<ffi::Buffer<ffi::DataType::S32>>()          \
+                 .Attr<std::int32_t>("threads"));                                                                   \
+  XL_HANDLER(xl_ffi_inverse_vjp_##S, inverse_vjp<ffi::DataType::D>,                                                 \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Attr<std::int32_t>("threads")); \
+  XL_HANDLER(xl_ffi_det_##S, det<ffi::DataType::D>,                                                                 \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Attr<std::int32_t>("threads"));                 \
+  XL_HANDLER(xl_ffi_det_vjp_##S, (determinant_vjp<ffi::DataType::D, false>),                                        \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Attr<std::int32_t>("threads")); \
+  XL_HANDLER(xl_ffi_slogdet_##S, slogdet<ffi::DataType::D>,                                                         \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Attr<std::int32_t>("threads")); \
+  XL_HANDLER(xl_ffi_slogdet_vjp_##S, (determinant_vjp<ffi::DataType::D, true>),                                     \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Attr<std::int32_t>("threads")); \
+  XL_HANDLER(xl_ffi_gelqf_##S, gelqf<ffi::DataType::D>,                                                             \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>().Ret<XL_FLOAT(D)>()                              \
+                 .Ret<ffi::Buffer<ffi::DataType::S32>>().Attr<std::int32_t>("threads"));                            \
+  XL_HANDLER(xl_ffi_gelqf_vjp_##S, gelqf_vjp<ffi::DataType::D>,                                                     \
+             ffi::Ffi::Bind().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>().Arg<XL_FLOAT(D)>()           \
+                 .Ret<XL_FLOAT(D)>().Attr<std::int32_t>("threads"));
 
 XL_HANDLERS(F32, f32)
 XL_HANDLERS(F64, f64)
