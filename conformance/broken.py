@@ -41,6 +41,32 @@ def potrf_unsymmetrized_vjp():
     return NumpyBackend(operators={"potrf": broken}, name="broken-potrf-vjp-unsymmetrized")
 
 
+# ---- potrf JVP reading a tangent's unread triangle unsymmetrized --------------------------------
+def potrf_unsymmetrized_jvp():
+    """potrf whose JVP uses the tangent as given, ``L Φ(L⁻¹ dA L⁻ᵀ)`` without ``sym``: correct for
+    symmetric tangents (which every derivative check uses), but a tangent in the unread
+    triangle acts differently from its mirror image. The spec declares ``A`` general so the
+    pipeline's projection is bypassed; the forward reads the triangle and the VJP is
+    symmetrized by hand, so only the JVP of non-symmetric tangents changes."""
+    from xlinalg.core import Arg
+    from xlinalg.core.matrix import from_triangle, sym
+
+    op = _registered("potrf")
+
+    def forward(xp, kern, a, *, lower):
+        return op.forward(xp, kern, from_triangle(xp, a, lower), lower=lower)
+
+    def jvp(xp, kern, inputs, outputs, tangents, *, lower):
+        return op.jvp(xp, kern, (from_triangle(xp, inputs[0], lower),), outputs, tangents, lower=lower)
+
+    def vjp(xp, kern, inputs, outputs, cotangents, *, lower):
+        (g,) = op.vjp(xp, kern, (from_triangle(xp, inputs[0], lower),), outputs, cotangents, lower=lower)
+        return (sym(xp, g),)
+
+    broken = replace(op, args=(Arg("A", dims=("n", "n"), domain="spd"),), forward=forward, jvp=jvp, vjp=vjp)
+    return NumpyBackend(operators={"potrf": broken}, name="broken-potrf-jvp-unsymmetrized")
+
+
 # ---- (b) trsm JVP with op(dA) transposed ---------------------------------------------------------
 def trsm_transposed_jvp():
     """trsm whose JVP uses ``op(dA)ᵀ`` in place of ``op(dA)``."""
@@ -189,6 +215,103 @@ class MutatesInput(WrappedBackend):
         return outs
 
 
+class Accumulating(WrappedBackend):
+    """A backend with accumulating gradient buffers (capability ``accumulate``), as torch's
+    ``.grad``: correct with ``mode="add"``; ``"overwrite"`` writes the new gradient over the
+    buffer, ``"drop"`` leaves the buffer as it was (the new gradient is lost)."""
+
+    MODES = ("add", "overwrite", "drop")
+
+    def __init__(self, base, name, *, mode="add"):
+        super().__init__(base, name)
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {', '.join(self.MODES)}, got {mode!r}")
+        self.capabilities = frozenset(base.capabilities) | {"accumulate"}
+        self.mode = mode
+
+    def accumulate_vjp(self, op, arrays, params, cotangents, initial):
+        grads = self.base.vjp(op, arrays, params, cotangents)
+        if self.mode == "drop":
+            return tuple(np.array(x0, copy=True) for x0 in initial)
+        if self.mode == "overwrite":
+            return grads
+        return tuple(x0 + g for x0, g in zip(initial, grads))
+
+
+class ReportsErrorsLate(WrappedBackend):
+    """An asynchronous library: an operation that fails (``xlinalg.LinAlgError``, or a
+    ``RuntimeError`` of the computation) returns NaN arrays at once, and its error is raised by
+    the library's next operation — or by :meth:`synchronize` when ``synchronizes`` (as MXNet's
+    ``mx.nd.waitall``). Validation errors (shapes, dtypes, parameters) are raised at the call,
+    as asynchronous libraries check them on the host. Without ``synchronizes`` no caller can
+    tell which call failed: the suite must reject it."""
+
+    def __init__(self, base, name, *, synchronizes):
+        from .declarations import ErrorContract
+
+        super().__init__(base, name)
+        self.synchronizes = synchronizes
+        self.pending = None
+        if synchronizes:  # failures show at the latest by synchronize(), as declared
+            self.error_contract = ErrorContract(timing="async")
+
+    def _raise_pending(self):
+        if self.pending is not None:
+            exc, self.pending = self.pending, None
+            raise exc
+
+    def synchronize(self):
+        if self.synchronizes:
+            self._raise_pending()
+
+    def _deferred(self, fn, shapes, *args):
+        """``fn(*args)``, with a computation error held back and NaN arrays of ``shapes()``
+        ((shape, dtype) pairs) returned instead."""
+        import xlinalg
+
+        self._raise_pending()
+        try:
+            return fn(*args)
+        except (xlinalg.LinAlgError, RuntimeError) as exc:
+            self.pending = exc
+            return tuple(np.full(shape, np.nan, dtype) for shape, dtype in shapes())
+
+    def _output_shapes(self, op, arrays, params):
+        from xlinalg.core import apply, operators
+
+        _, shapes, dtype = apply.check_signature(operators()[op], [np.shape(x) for x in arrays],
+                                                 [str(np.asarray(x).dtype) for x in arrays], params)
+        return [(shape, dtype) for shape in shapes]
+
+    def asarray(self, x):
+        self._raise_pending()
+        return self.base.asarray(x)
+
+    def call(self, op, arrays, params):
+        return self._deferred(self.base.call, lambda: self._output_shapes(op, arrays, params), op, arrays, params)
+
+    def vjp(self, op, arrays, params, cotangents):
+        return self._deferred(self.base.vjp, lambda: [(np.shape(x), np.asarray(x).dtype) for x in arrays],
+                              op, arrays, params, cotangents)
+
+    def jvp(self, op, arrays, tangents, params):
+        return self._deferred(self.base.jvp, lambda: self._output_shapes(op, arrays, params), op, arrays, tangents, params)
+
+    def partial_vjp(self, op, arrays, params, cotangents):
+        return self._deferred(self.base.partial_vjp, lambda: [(np.shape(x), np.asarray(x).dtype) for x in arrays],
+                              op, arrays, params, cotangents)
+
+
+class UnusedOutputsNotZero(WrappedBackend):
+    """A backward pass from some outputs only that reads a stale gradient (ones) for the
+    outputs the loss does not use, where the framework must take zero."""
+
+    def partial_vjp(self, op, arrays, params, cotangents):
+        outs = self.base.call(op, arrays, params)
+        filled = tuple(np.ones_like(y) if g is None else g for y, g in zip(outs, cotangents))
+        return self.base.vjp(op, arrays, params, filled)
+
+
 # ---- further breakages -------------------------------------------------------------------------
 def potrf_never_raises():
     """potrf without its failure declaration: a non-positive-definite entry comes out NaN
@@ -210,6 +333,7 @@ def syevd_without_sign_rule():
 #: name -> (backend factory, {operator: checks that must fail}); every other check must pass
 BROKEN = {
     "potrf_vjp_unsymmetrized": (potrf_unsymmetrized_vjp, {"potrf": {"structure", "cross"}}),
+    "potrf_jvp_unsymmetrized": (potrf_unsymmetrized_jvp, {"potrf": {"structure"}}),
     "trsm_jvp_transposed": (trsm_transposed_jvp, {"trsm": {"fd_grad", "adjoint", "cross"}}),
     "trsm_vjp_ignores_alpha": (trsm_vjp_ignores_alpha, {"trsm": {"fd_grad", "adjoint", "cross"}}),
     "vjp_float64_for_float32": (lambda: Float64Vjp(NUMPY, "broken-vjp-float64"), {"potrf": {"dtype"}, "gemm2": {"dtype"}}),
@@ -223,6 +347,13 @@ BROKEN = {
     "syevd_unguarded_degeneracy": (syevd_unguarded_degeneracy, {"syevd": {"degenerate"}}),
     "vmap_reversed": (lambda: LoopVmap(NUMPY, "broken-vmap-reversed", reverse=True), {"inverse": {"vmap", "nan_policy"}, "gemm": {"vmap"}}),
     "mutates_input": (lambda: MutatesInput(NUMPY, "broken-mutates-input"), {"det": {"no_mutation"}, "trsm": {"no_mutation"}}),
+    "accumulation_overwrites": (lambda: Accumulating(NUMPY, "broken-accumulation-overwrites", mode="overwrite"),
+                                {"gemm": {"accumulate"}, "potrf": {"accumulate"}}),
+    "accumulation_drops_gradient": (lambda: Accumulating(NUMPY, "broken-accumulation-drops-gradient", mode="drop"),
+                                    {"gemm": {"accumulate"}, "potrf": {"accumulate"}}),
+    "unused_outputs_not_zero": (lambda: UnusedOutputsNotZero(NUMPY, "broken-unused-outputs-not-zero"), {"syevd": {"degenerate"}}),
+    "errors_raised_late": (lambda: ReportsErrorsLate(NUMPY, "broken-errors-raised-late", synchronizes=False),
+                           {"potrf": {"errors", "nan_policy"}, "inverse": {"errors", "nan_policy"}}),
 }
 
 

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import declarations
 from . import reference as ref
 from .samples import Sample, param_combos
+from .synchronized import synchronized
 
 #: Tolerance constants (see docs/conformance.md):
 #: forward/adjoint/batching: ``C · ε · max(n, 1) · κ``;  fd_grad: ``C · κ²`` (float64, 4-point
 #: central differences with a relative step ‖h v‖ = 1e-3 ‖x‖);  structure: ``C · ε · max(n, 1)``;
-#: cross: ``C · κ`` in float64;  second_order: ``C · κ³`` (float64, finite differences of the VJP).
+#: cross: ``C · κ`` in float64;  second_order: ``C · κ³`` (float64, finite differences of the VJP);
+#: accumulate: ``C · ε · max(n, 1)`` (one addition to the backend's own VJP).
 TOLERANCES = {
     "forward": 10.0,
     "adjoint": 10.0,
@@ -33,11 +36,12 @@ TOLERANCES = {
     "structure": 4.0,
     "cross": 1e-12,
     "second_order": 1e-9,
+    "accumulate": 4.0,
 }
 FD_STEP = 1e-3
 
 CHECKS = ("forward", "fd_grad", "adjoint", "structure", "second_order", "degenerate", "batching", "vmap", "dtype",
-          "no_mutation", "errors", "nan_policy", "cross")
+          "no_mutation", "accumulate", "errors", "nan_policy", "cross")
 #: checks that run once per operator on their own inputs rather than on the samples (below)
 OPERATOR_CHECKS: dict = {}
 
@@ -65,6 +69,12 @@ class Context:
 
     backend: object
     reference: object = None
+
+    def __post_init__(self):
+        # each operation is followed by the backend's synchronize(): an asynchronous library's
+        # deferred error is raised by the operation that caused it, not charged to a later one
+        self.backend = synchronized(self.backend)
+        self.reference = synchronized(self.reference)
 
     def has(self, capability: str) -> bool:
         return capability in getattr(self.backend, "capabilities", ())
@@ -106,9 +116,11 @@ def run_call(backend, op, arrays, params) -> tuple:
     return to_np(backend, backend.call(op, to_backend(backend, arrays), params))
 
 
-def run_vjp(backend, op, arrays, params, cotangents) -> tuple:
-    g = backend.vjp(op, to_backend(backend, arrays), params, to_backend(backend, cotangents))
-    return to_np(backend, g)
+def run_vjp(backend, op, arrays, params, cotangents, *, as_declared=False) -> tuple:
+    """The backend's VJP in NumPy float64; gradients of symmetric arguments converted to
+    xlinalg's ``sym(G)`` from the backend's declared representation, unless ``as_declared``."""
+    g = to_np(backend, backend.vjp(op, to_backend(backend, arrays), params, to_backend(backend, cotangents)))
+    return g if as_declared else declarations.to_symmetric(backend, op, g)
 
 
 def run_jvp(backend, op, arrays, tangents, params) -> tuple:
@@ -139,10 +151,12 @@ def check_shapes(what, got, want) -> None:
         raise AssertionError(f"{what}: {len(got)} arrays, expected {len(want)}")
 
 
-def rel_err(y, r, core: int) -> tuple[float, tuple]:
-    """Worst per-batch-entry error ``max|y − r| / max(max|r|, 1e-2 · max|r| over the batch)``
-    and the batch index where it occurs. Non-finite values where ``r`` is finite count as
-    infinite error."""
+def rel_err(y, r, core: int, scale=None) -> tuple[float, tuple]:
+    """Worst per-batch-entry error ``max|y − r| / max(max|s|, 1e-2 · max|s| over the batch)``
+    and the batch index where it occurs, with ``s = r`` unless ``scale`` (of ``r``'s shape)
+    gives the magnitudes errors are relative to — for a sum, the sum of its terms' magnitudes,
+    which bounds its rounding error however much the terms cancel. Non-finite values where
+    ``r`` is finite count as infinite error."""
     y, r = np.asarray(y, np.float64), np.asarray(r, np.float64)
     if y.shape != r.shape:
         raise AssertionError(f"shape {y.shape}, expected {r.shape}")
@@ -152,7 +166,8 @@ def rel_err(y, r, core: int) -> tuple[float, tuple]:
     d = np.where(np.isnan(d) & ~np.isnan(r), np.inf, d)
     d = np.where(np.isnan(d), 0.0, d)  # both NaN: equal
     axes = tuple(range(r.ndim - core, r.ndim))
-    a = np.where(np.isfinite(r), np.abs(r), 0.0)
+    s = r if scale is None else np.asarray(scale, np.float64)
+    a = np.where(np.isfinite(s), np.abs(s), 0.0)
     err = d.max(axis=axes) if core else d
     scale = a.max(axis=axes) if core else a
     floor = max(1e-2 * float(a.max()), np.finfo(np.float64).tiny)
@@ -205,13 +220,32 @@ def check_forward(ctx: Context, s: Sample) -> Outcome:
 
 
 # ---- finite differences ----------------------------------------------------------------------
-def _fd(backend, s: Sample, i: int, v: np.ndarray, h: float) -> tuple:
-    """4-point central difference of every output along ``v`` in argument ``i``."""
+#: outputs whose rows are fixed only by a sign rule, by operator: syevd's eigenvectors (each
+#: row's largest-magnitude entry positive) flip sign where two entries of a row tie in
+#: magnitude with opposite signs, a discontinuity a finite-difference step may cross
+SIGN_FIXED_ROWS = {"syevd": "U"}
+
+
+def _align_rows(op: str, outs: tuple, base: tuple) -> tuple:
+    """``outs`` with each row of :data:`SIGN_FIXED_ROWS` outputs multiplied by the sign that
+    aligns it with the same row of ``base`` (the unperturbed call): the smooth branch through
+    ``base``, which the derivatives at ``base`` describe."""
+    names = [o.name for o in spec(op).outputs]
+    k = names.index(SIGN_FIXED_ROWS[op])
+    sign = np.sign(np.sum(outs[k] * base[k], axis=-1, keepdims=True))
+    return tuple(np.where(sign < 0, -y, y) if j == k else y for j, y in enumerate(outs))
+
+
+def _fd(backend, s: Sample, i: int, v: np.ndarray, h: float, outs: tuple) -> tuple:
+    """4-point central difference of every output along ``v`` in argument ``i``; sign-fixed
+    rows (:data:`SIGN_FIXED_ROWS`) aligned with those of ``outs``, the unperturbed call's."""
+    base = outs if s.op in SIGN_FIXED_ROWS else None
 
     def f(t):
         arrays = list(s.inputs)
         arrays[i] = s.inputs[i] + t * v
-        return run_call(backend, s.op, arrays, s.params)
+        outs = run_call(backend, s.op, arrays, s.params)
+        return outs if base is None else _align_rows(s.op, outs, base)
 
     p1, m1, p2, m2 = f(h), f(-h), f(2 * h), f(-2 * h)
     return tuple((8 * (a - b) - (c - d)) / (12 * h) for a, b, c, d in zip(p1, m1, p2, m2))
@@ -238,9 +272,8 @@ def check_fd_grad(ctx: Context, s: Sample) -> Outcome:
     for i, (x, arg) in enumerate(zip(s.inputs, op.args)):
         if x.size == 0:
             continue
-        v = direction(rng, x, arg, lower)
-        h = FD_STEP * read_norm(x, arg, lower) / norm(v)
-        fd = _fd(ctx.backend, s, i, v, h)
+        v = scaled_per_entry(direction(rng, x, arg, lower), x, arg, lower)
+        fd = _fd(ctx.backend, s, i, v, FD_STEP, outs)
         if ctx.has("jvp"):
             tangents = [np.zeros_like(y) for y in s.inputs]
             tangents[i] = v
@@ -261,6 +294,20 @@ def check_fd_grad(ctx: Context, s: Sample) -> Outcome:
     if not items:
         raise NotApplicable("empty inputs")
     return Outcome(*_worst(items))
+
+
+def scaled_per_entry(v, x, arg, lower) -> np.ndarray:
+    """``v`` rescaled so that in every batch entry its norm is that of the part of ``x`` read
+    (1 where that is 0): a step ``FD_STEP · v`` is then the same relative step in every entry,
+    however the entries' scales differ (one step for the whole batch is relatively larger in
+    its smaller entries)."""
+    axes = tuple(range(x.ndim - arg.ndim, x.ndim))
+    read = np.asarray(x, np.float64)
+    if arg.structure != "general":
+        read = np.tril(read) if lower else np.triu(read)
+    xs = np.sqrt(np.sum(read**2, axis=axes, keepdims=True))
+    vs = np.sqrt(np.sum(np.asarray(v, np.float64) ** 2, axis=axes, keepdims=True))
+    return (v * (np.where(xs > 0, xs, 1.0) / np.where(vs > 0, vs, 1.0))).astype(x.dtype)
 
 
 def read_norm(x, arg, lower) -> float:
@@ -313,7 +360,10 @@ def check_adjoint(ctx: Context, s: Sample) -> Outcome:
 # ---- structure -------------------------------------------------------------------------------
 def check_structure(ctx: Context, s: Sample) -> Outcome:
     """Gradients of symmetric arguments are symmetric, of triangular ones masked to the read
-    triangle; tangents in the unread triangle of a triangular argument change nothing."""
+    triangle. A tangent supported in the unread triangle changes nothing for a triangular
+    argument; for a symmetric one it acts exactly as its mirror image in the read triangle (the
+    JVP depends on the tangent only through ``sym(dA)``, the adjoint of the symmetric
+    gradient — a JVP that ignores that triangle, or reads it unsymmetrized, fails)."""
     op = spec(s.op)
     structured = [i for i, a in enumerate(op.args) if a.structure != "general"]
     if not structured:
@@ -325,34 +375,87 @@ def check_structure(ctx: Context, s: Sample) -> Outcome:
     outs = run_call(ctx.backend, s.op, s.inputs, s.params)
     rng = s.rng("structure")
     items = []
+    declared = declarations.symmetric_gradient(ctx.backend)
     if ctx.has("vjp"):
-        g = run_vjp(ctx.backend, s.op, s.inputs, s.params, cotangents_for(rng, outs, s.dtype))
+        g = run_vjp(ctx.backend, s.op, s.inputs, s.params, cotangents_for(rng, outs, s.dtype), as_declared=True)
         check_shapes("VJP of argument", g, s.inputs)
         for i in structured:
             gi, arg = g[i], op.args[i]
             scale = float(np.max(np.abs(gi), initial=0.0)) or 1.0
-            if arg.structure == "symmetric":
+            if arg.structure == "symmetric" and declared == "unsymmetrized":
+                continue  # any matrix with the right symmetric part (the other checks compare it)
+            if arg.structure == "symmetric" and declared == "symmetric":
                 e = float(np.max(np.abs(gi - np.swapaxes(gi, -1, -2)), initial=0.0)) / scale
                 items.append((e / tol, f"gradient of symmetric {arg.name} is not symmetric: max|G − Gᵀ|/max|G| = {e:.2e} (tol {tol:.1e})"))
-            else:
+            else:  # triangular, or symmetric declared as the gradient of the triangle read
                 outside = gi - (np.tril(gi) if lower else np.triu(gi))
                 e = float(np.max(np.abs(outside), initial=0.0)) / scale
                 side = "upper" if lower else "lower"
-                items.append((e / tol, f"gradient of triangular {arg.name} is not masked: max over the {side} triangle {e:.2e} (tol {tol:.1e})"))
+                what = "triangular" if arg.structure == "triangular" else "symmetric (declared: the triangle read)"
+                items.append((e / tol, f"gradient of {what} {arg.name} is not masked: max over the {side} triangle {e:.2e} (tol {tol:.1e})"))
     if ctx.has("jvp"):
         for i in structured:
             arg = op.args[i]
-            if arg.structure != "triangular" or s.inputs[i].shape[-1] < 2:
+            if s.inputs[i].shape[-1] < 2:
                 continue
             v = rng.standard_normal(s.inputs[i].shape)
             v = (np.triu(v, 1) if lower else np.tril(v, -1)).astype(s.dtype)
-            tangents = [np.zeros_like(y) for y in s.inputs]
-            tangents[i] = v
-            t = run_jvp(ctx.backend, s.op, s.inputs, tangents, s.params)
-            e = max(float(np.max(np.abs(ti), initial=0.0)) for ti in t)
-            items.append((math.inf if e > 0 else 0.0, f"a tangent in the unread triangle of {arg.name} changes the JVP (max {e:.2e})"))
+            t = _jvp_along(ctx, s, i, v)
+            if arg.structure == "triangular":
+                e = max(float(np.max(np.abs(ti), initial=0.0)) for ti in t)
+                items.append((math.inf if e > 0 else 0.0, f"a tangent in the unread triangle of {arg.name} changes the JVP (max {e:.2e})"))
+                continue
+            mirror = _jvp_along(ctx, s, i, np.swapaxes(v, -1, -2))
+            for o, ti, mi in zip(op.outputs, t, mirror):
+                e, idx = rel_err(ti, mi, o.ndim)
+                items.append((e / tol, f"a tangent in the unread triangle of symmetric {arg.name} changes the JVP of {o.name} "
+                                       f"unlike its mirror image in the read triangle{_where(idx)} (relative {e:.2e}, tol {tol:.1e}): "
+                                       f"the JVP must depend on the tangent through sym(d{arg.name}) only"))
     if not items:
+        if declared == "unsymmetrized" and any(op.args[i].structure == "symmetric" for i in structured):
+            raise declarations.Declared(f"backend {ctx.backend.name} declares unsymmetrized gradients of symmetric arguments")
         raise NotApplicable("nothing to check")
+    return Outcome(*_worst(items))
+
+
+def _jvp_along(ctx: Context, s: Sample, i: int, v) -> tuple:
+    """The backend's JVP of ``s`` along ``v`` in argument ``i`` (zero tangents elsewhere)."""
+    tangents = [np.zeros_like(y) for y in s.inputs]
+    tangents[i] = v
+    return run_jvp(ctx.backend, s.op, s.inputs, tangents, s.params)
+
+
+# ---- gradient accumulation ---------------------------------------------------------------------
+def check_accumulate(ctx: Context, s: Sample) -> Outcome:
+    """Accumulating gradients (torch's ``.grad``, MXNet's ``grad_req="add"``): buffers that
+    already hold a value receive ``initial + vjp(u)`` — the new gradient is added, neither
+    dropped nor written over the old value."""
+    ctx.need("accumulate", "vjp")
+    op = spec(s.op)
+    b = ctx.backend
+    outs = run_call(b, s.op, s.inputs, s.params)
+    rng = s.rng("accumulate")
+    u = cotangents_for(rng, outs, s.dtype)
+    g = run_vjp(b, s.op, s.inputs, s.params, u, as_declared=True)  # as the buffers hold it
+    check_shapes("VJP of argument", g, s.inputs)
+    # initial values of the gradient's size, so that losing either part shows
+    size = max([float(np.max(np.abs(gi), initial=0.0)) for gi in g] + [1.0])
+    initial = tuple((size * rng.standard_normal(x.shape)).astype(s.dtype) for x in s.inputs)
+    acc = to_np(b, b.accumulate_vjp(s.op, to_backend(b, s.inputs), s.params, to_backend(b, u), to_backend(b, initial)))
+    check_shapes("accumulated gradient of argument", acc, s.inputs)
+    tol = TOLERANCES["accumulate"] * eps(s.dtype) * n_eff(s)
+    items = []
+    for a, x0, gi, ai in zip(op.args, initial, g, acc):
+        e, idx = rel_err(ai, x0 + gi, a.ndim)
+        what = "does not hold initial + vjp"
+        if e > tol and gi.size and np.any(gi != 0):
+            if np.array_equal(ai, x0.astype(np.float64)):
+                what = "kept only its initial value (the new gradient was dropped)"
+            elif rel_err(ai, gi, a.ndim)[0] <= tol:
+                what = "holds only the new gradient (the initial value was overwritten)"
+        items.append((e / tol, f"gradient buffer of {a.name} {what}{_where(idx)}: relative error {e:.2e} (tol {tol:.1e})"))
+    if not items:
+        raise NotApplicable("no array argument")
     return Outcome(*_worst(items))
 
 
@@ -415,7 +518,8 @@ def check_batching(ctx: Context, s: Sample) -> Outcome:
     if g is not None:
         for a, x, gb, acc in zip(op.args, s.inputs, g, g_sum):
             expect = _sum_to_shape(acc, x.shape)
-            e, idx = rel_err(gb, expect, a.ndim)
+            # summed over broadcast axes: relative to the sum of the entries' magnitudes
+            e, idx = rel_err(gb, expect, a.ndim, scale=_sum_to_shape(np.abs(acc), x.shape))
             items.append((e / tol, f"VJP of {a.name} differs from the sum of unbatched VJPs{_where(idx)} (relative {e:.2e}, tol {tol:.1e})"))
     return Outcome(*_worst(items))
 
@@ -579,11 +683,15 @@ def check_second_order(ctx: Context, s: Sample) -> Outcome:
 
 
 # ---- degenerate eigenvalues ------------------------------------------------------------------
-def degenerate_inputs() -> list[tuple[str, np.ndarray]]:
-    """Symmetric matrices with a repeated eigenvalue and an isolated largest one:
-    diag(1, 1, 2), a rotation of it, and a batch mixing diag(3, 3, 3, 7), a rotated
-    diag(−1, 2, 2, 5) and a non-degenerate matrix. (A fully degenerate ``c I`` is covered by
-    the eigenvalue loss only: it has no isolated eigenvector.)"""
+def degenerate_inputs() -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """``(label, A, space)``: symmetric matrices with repeated eigenvalues and an isolated
+    largest one — diag(1, 1, 2), a rotation of it, a batch mixing diag(3, 3, 3, 7), a rotated
+    diag(−1, 2, 2, 5) and a non-degenerate rotated diag(−1, 0.5, 2, 5) — and 3 I.
+
+    ``space`` (0/1 over the ascending eigenvalues, per batch entry) selects a whole repeated
+    eigenspace (two eigenvalues in the non-degenerate entry): its projector is differentiable
+    although its eigenvectors are not. ``None`` for 3 I, whose only eigenspace is everything
+    (a constant projector, no isolated eigenvector): only eigenvalue losses apply there."""
     from xlinalg.core.samples import orthogonal
 
     rng = np.random.default_rng(5)
@@ -592,75 +700,135 @@ def degenerate_inputs() -> list[tuple[str, np.ndarray]]:
     rot = q3 @ np.diag([1.0, 1.0, 2.0]) @ q3.T
     batch = np.stack([np.diag([3.0, 3.0, 3.0, 7.0]), q4 @ np.diag([-1.0, 2.0, 2.0, 5.0]) @ q4.T,
                       q4 @ np.diag([-1.0, 0.5, 2.0, 5.0]) @ q4.T])
-    return [("diag(1, 1, 2)", np.diag([1.0, 1.0, 2.0])), ("rotated diag(1, 1, 2)", rot), ("batch of 3", batch),
-            ("3 I", 3.0 * np.eye(3))]
+    pair = np.array([1.0, 1.0, 0.0])
+    spaces = np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0]])
+    return [("diag(1, 1, 2)", np.diag([1.0, 1.0, 2.0]), pair), ("rotated diag(1, 1, 2)", rot, pair),
+            ("batch of 3", batch, spaces), ("3 I", 3.0 * np.eye(3), None)]
+
+
+@dataclass(frozen=True)
+class SpectralLoss:
+    """A loss of syevd's outputs ``(U, λ)`` (eigenvectors as rows): ``Σ exp λ`` when
+    ``eigenvalues``, plus ``⟨W, P⟩`` for the projector ``P = Σ_k space_k u_k u_kᵀ`` when
+    ``space`` (0/1 per eigenvalue) is given. Both are smooth functions of ``A`` wherever the
+    selected eigenvalues are separated from the others, repeated or not."""
+
+    name: str
+    eigenvalues: bool
+    space: np.ndarray | None = None
+
+    def value(self, w, u, lam) -> float:
+        total = float(np.sum(np.exp(lam))) if self.eigenvalues else 0.0
+        if self.space is not None:
+            total += float(np.sum(w * np.einsum("...k,...ki,...kj->...ij", self.space, u, u)))
+        return total
+
+    def cotangents(self, w, u, lam) -> tuple:
+        """``(Ū, λ̄)``, ``None`` for an output the loss does not use."""
+        gu = None if self.space is None else self.space[..., :, None] * (u @ (w + np.swapaxes(w, -1, -2)))
+        return gu, (np.exp(lam) if self.eigenvalues else None)
+
+    def derivative(self, w, u, lam, du, dlam) -> float:
+        """The loss's derivative from the output tangents ``(dU, dλ)``."""
+        total = float(np.sum(np.exp(lam) * dlam)) if self.eigenvalues else 0.0
+        if self.space is not None:
+            dp = np.einsum("...k,...ki,...kj->...ij", self.space, du, u)
+            total += float(np.sum(w * (dp + np.swapaxes(dp, -1, -2))))
+        return total
+
+    def sensitivity(self, lam) -> float:
+        """``max|λ| / gap`` between the selected eigenvalues and the others (1 without a
+        projector: a symmetric function of λ is smooth everywhere)."""
+        if self.space is None:
+            return 1.0
+        sel = self.space.astype(bool)
+        gaps = np.abs(lam[..., :, None] - lam[..., None, :])
+        gaps = np.where(sel[..., :, None] & ~sel[..., None, :], gaps, np.inf).min(axis=(-2, -1))
+        return float(np.max(np.max(np.abs(lam), axis=-1) / gaps))
+
+
+def spectral_losses(space) -> list[SpectralLoss]:
+    """The losses :func:`check_degenerate` differentiates: of the eigenvalues only, of the top
+    eigenvector's projector only, of a repeated eigenspace's projector only (each leaving an
+    output unused), and of eigenvalues and eigenspace together."""
+    losses = [SpectralLoss("Σ exp(λ)", True)]
+    if space is not None:
+        top = np.zeros_like(space)
+        top[..., -1] = 1.0
+        losses += [SpectralLoss("⟨W, u uᵀ⟩ of the top eigenvector", False, top),
+                   SpectralLoss("⟨W, P⟩ of the repeated eigenspace", False, space),
+                   SpectralLoss("Σ exp(λ) + ⟨W, P⟩ of the repeated eigenspace", True, space)]
+    return losses
+
+
+def run_partial_vjp(backend, op, arrays, params, cotangents) -> tuple:
+    """The backend's VJP of a loss that uses only the outputs whose cotangent is not ``None``."""
+    cts = tuple(None if g is None else backend.asarray(np.array(g, copy=True)) for g in cotangents)
+    g = to_np(backend, backend.partial_vjp(op, to_backend(backend, arrays), params, cts))
+    return declarations.to_symmetric(backend, op, g)
 
 
 def check_degenerate(ctx: Context, op: str) -> tuple[Outcome, list[str]]:
-    """syevd at repeated eigenvalues: gradients finite (float32 and float64) and exact for
-    losses that depend on the eigenvalues (``Σ exp λ``) and on an isolated eigenvector's
-    projector (``⟨W, u u ᵀ⟩`` for the largest eigenvalue), against finite differences."""
+    """syevd at repeated eigenvalues: JVP and VJP finite (float32 and float64) and exact,
+    against finite differences of the backend's forward, for losses of the eigenvalues, of the
+    top eigenvector's projector, of a repeated eigenspace's projector and of both outputs
+    (:func:`spectral_losses`). A loss that leaves an output unused is differentiated as a user
+    would — backward from the used output alone (``partial_vjp``), not with zero cotangents.
+    Returns the outcome and the parts skipped for a missing capability."""
     if op != "syevd":
         raise NotApplicable("only syevd has eigenvalues")
     if not (ctx.has("vjp") or ctx.has("jvp")):
         raise Skip(f"backend {ctx.backend.name} lacks vjp and jvp")
     b = ctx.backend
-    items = []
-    for label, a in degenerate_inputs():
+    items, skipped = [], set()
+    for label, a, space in degenerate_inputs():
         n = a.shape[-1]
         rng = np.random.default_rng(n)
         w = rng.standard_normal(a.shape)
         v = rng.standard_normal(a.shape)
         v = (v + np.swapaxes(v, -1, -2)) / 2
         v /= norm(v)
+        losses = spectral_losses(space)
 
-        def losses(x):
+        def values(x):
             u, lam = run_call(b, "syevd", (x,), {})
-            top = u[..., -1, :]
-            return np.sum(np.exp(lam)), float(np.sum(w * (top[..., :, None] * top[..., None, :])))
+            return np.array([loss.value(w, u, lam) for loss in losses])
 
         h = FD_STEP * norm(a)
-        fds = [(8 * (p1 - m1) - (p2 - m2)) / (12 * h) for p1, m1, p2, m2 in
-               zip(losses(a + h * v), losses(a - h * v), losses(a + 2 * h * v), losses(a - 2 * h * v))]
-        u, lam = run_call(b, "syevd", (a,), {})
-        top = u[..., -1, :]
-        g_top = np.zeros_like(u)
-        g_top[..., -1, :] = np.einsum("...ij,...j->...i", w + np.swapaxes(w, -1, -2), top)
-        cot = [(np.zeros_like(u), np.exp(lam)), (g_top, np.zeros_like(lam))]
-        names = ("Σ exp(λ)", "⟨W, u uᵀ⟩ of the top eigenvector")
-        if label == "3 I":
-            cot, fds, names = cot[:1], fds[:1], names[:1]
-        if label == "3 I":
-            kappa = 1.0  # eigenvalue loss only: a symmetric function of λ, smooth everywhere
-        else:  # max|λ| over the gap below the largest eigenvalue
-            lam_ref = np.linalg.eigvalsh(a)
-            kappa = float(np.max(np.max(np.abs(lam_ref), axis=-1) / (lam_ref[..., -1] - lam_ref[..., -2])))
+        fds = (8 * (values(a + h * v) - values(a - h * v)) - (values(a + 2 * h * v) - values(a - 2 * h * v))) / (12 * h)
+        kappa = max(loss.sensitivity(np.linalg.eigvalsh(a)) for loss in losses)
         for dtype in ("float32", "float64"):
             # float64: the finite-difference tolerance; float32: its rounding, 10 ε n κ
             tol = TOLERANCES["fd_grad"] * kappa**2 if dtype == "float64" else TOLERANCES["adjoint"] * eps(dtype) * n * kappa
             x = a.astype(dtype)
-            for name, (gu, gl), fd in zip(names, cot, fds):
-                scale = abs(fd) + 1e-300
-                if ctx.has("vjp"):
-                    g = run_vjp(b, "syevd", (x,), {}, (gu.astype(dtype), gl.astype(dtype)))[0]
-                    if not np.all(np.isfinite(g)):
-                        items.append((math.inf, f"{label}, {dtype}: VJP of {name} is not finite"))
-                        continue
-                    e = abs(inner(g, v) - fd) / max(scale, norm(g) * 1e-3)
-                    items.append((e / tol, f"{label}, {dtype}: VJP of {name} is off by {e:.2e} relative to finite differences (tol {tol:.1e})"))
-                if ctx.has("jvp"):
-                    du, dl = run_jvp(b, "syevd", (x,), (v.astype(dtype),), {})
-                    if not (np.all(np.isfinite(du)) and np.all(np.isfinite(dl))):
-                        items.append((math.inf, f"{label}, {dtype}: JVP is not finite"))
-                        continue
-                    if name.startswith("Σ"):
-                        d = float(np.sum(np.exp(lam) * dl))
-                    else:
-                        dtop = du[..., -1, :]
-                        d = float(np.sum(w * (dtop[..., :, None] * top[..., None, :] + top[..., :, None] * dtop[..., None, :])))
-                    e = abs(d - fd) / scale
-                    items.append((e / tol, f"{label}, {dtype}: JVP of {name} is off by {e:.2e} relative to finite differences (tol {tol:.1e})"))
-    return Outcome(*_worst(items)), []
+            # the outputs in this dtype: the basis of a repeated eigenspace is arbitrary, and
+            # cotangents and output tangents refer to the one this call chose
+            u, lam = run_call(b, "syevd", (x,), {})
+            if ctx.has("jvp"):
+                du, dl = run_jvp(b, "syevd", (x,), (v.astype(dtype),), {})
+                if not (np.all(np.isfinite(du)) and np.all(np.isfinite(dl))):
+                    items.append((math.inf, f"{label}, {dtype}: JVP is not finite"))
+                else:
+                    for loss, fd in zip(losses, fds):
+                        e = abs(loss.derivative(w, u, lam, du, dl) - fd) / (abs(fd) + 1e-300)
+                        items.append((e / tol, f"{label}, {dtype}: JVP of {loss.name} is off by {e:.2e} relative to finite differences (tol {tol:.1e})"))
+            if not ctx.has("vjp"):
+                continue
+            for loss, fd in zip(losses, fds):
+                cts = tuple(None if c is None else c.astype(dtype) for c in loss.cotangents(w, u, lam))
+                if all(c is not None for c in cts):
+                    g = run_vjp(b, "syevd", (x,), {}, cts)[0]
+                elif ctx.has("partial_vjp"):
+                    g = run_partial_vjp(b, "syevd", (x,), {}, cts)[0]
+                else:
+                    skipped.add(f"VJPs of losses that leave an output unused: backend {b.name} lacks partial_vjp")
+                    continue
+                if not np.all(np.isfinite(g)):
+                    items.append((math.inf, f"{label}, {dtype}: VJP of {loss.name} is not finite"))
+                    continue
+                e = abs(inner(g, v) - fd) / max(abs(fd) + 1e-300, norm(g) * 1e-3)
+                items.append((e / tol, f"{label}, {dtype}: VJP of {loss.name} is off by {e:.2e} relative to finite differences (tol {tol:.1e})"))
+    return Outcome(*_worst(items)), sorted(skipped)
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -784,13 +952,14 @@ def _error_case(ctx: Context, op: str, case: ErrorCase) -> tuple[str, str | None
         if other is None:
             return "skip", f"{case.label}: backend cannot build another library's array"
         xs[case.foreign] = other
+    contract = declarations.error_contract(b)
     linalg = case.index is not None
-    if linalg and not ctx.has("errors"):
+    if linalg and contract.failure_mode(op) == "nan":
         # no eager errors (e.g. under jit): the failing entry must come out NaN, the others finite
         try:
             outs = to_np(b, b.call(op, xs, case.params))
         except Exception as exc:
-            return "fail", f"{case.label}: raised {type(exc).__name__}: {exc} (backend declares no eager errors)"
+            return "fail", f"{case.label}: raised {type(exc).__name__}: {exc} (backend declares failures as NaN)"
         core = spec(op).outputs[0].ndim
         y = outs[0]
         bad = ~np.all(np.isfinite(y), axis=tuple(range(y.ndim - core, y.ndim))) if core else ~np.isfinite(y)
@@ -799,19 +968,70 @@ def _error_case(ctx: Context, op: str, case: ErrorCase) -> tuple[str, str | None
         if np.array_equal(bad, expect):
             return "pass", None
         return "fail", f"{case.label}: non-finite entries {[tuple(i) for i in np.argwhere(bad)]}, expected only {case.index}"
+    accepted = contract.accepted(case.expected)
+    names = " or ".join(t.__name__ for t in accepted)
+    exc = raised(b, op, xs, case.params)
+    if exc is None:
+        return "fail", f"{case.label}: no error raised, expected {names}"
+    msg = str(exc)
+    if late_message(exc):
+        return "fail", f"{case.label}: {late_message(exc)}"
+    if getattr(exc, "raised_at_synchronize", False) and contract.timing != "async":
+        return "fail", f"{case.label}: {type(exc).__name__} raised only at synchronization, expected at the call"
+    if not isinstance(exc, accepted):
+        return "fail", f"{case.label}: raised {type(exc).__name__} ({msg[:120]}), expected {names}"
+    missing = [f for f in case.fragments if f not in msg] if contract.messages else []
+    if missing:
+        return "fail", f"{case.label}: message {msg[:160]!r} does not name {', '.join(map(repr, missing))}"
+    if linalg:
+        o = spec(op)
+        batch = case.arrays[0].shape[: case.arrays[0].ndim - o.args[0].ndim]
+        index = contract.reported_index(exc, batch)
+        if index is not None and tuple(index) != case.index:
+            return "fail", f"{case.label}: the error reports batch index {index}, expected {case.index}"
+    return "pass", None
+
+
+def raised(b, op, xs, params) -> BaseException | None:
+    """The exception of ``b.call(op, xs, params)``, raised at the call or, for an asynchronous
+    backend, by its ``synchronize()`` or when the outputs are read (then marked
+    ``raised_at_synchronize``); ``None`` when there was none."""
+    plain = getattr(b, "wrapped", b)  # without the synchronization after each operation
     try:
-        b.call(op, xs, case.params)
+        outs = plain.call(op, xs, params)
     except Exception as exc:
-        msg = str(exc)
-        if not isinstance(exc, case.expected):
-            return "fail", f"{case.label}: raised {type(exc).__name__} ({msg[:120]}), expected {case.expected.__name__}"
-        missing = [f for f in case.fragments if f not in msg]
-        if missing:
-            return "fail", f"{case.label}: message {msg[:160]!r} does not name {', '.join(map(repr, missing))}"
-        if linalg and tuple(getattr(exc, "index", ())) != case.index:
-            return "fail", f"{case.label}: LinAlgError.index is {getattr(exc, 'index', None)}, expected {case.index}"
-        return "pass", None
-    return "fail", f"{case.label}: no error raised, expected {case.expected.__name__}"
+        return exc
+    try:
+        sync = getattr(plain, "synchronize", None)
+        if sync is not None:
+            sync()
+        to_np(plain, outs)
+    except Exception as exc:
+        exc.raised_at_synchronize = True
+        return exc
+    return late_error(plain, op)
+
+
+def late_error(b, op: str) -> BaseException | None:
+    """The error a valid call of ``op`` raises right after a call that raised nothing, marked
+    ``raised_late``: an error the earlier call deferred to the next operation (which a library
+    that reports errors late would charge to the wrong call). The probe absorbs it, so the next
+    case or check is not blamed. ``None`` when the probe runs cleanly."""
+    good, params = _good_inputs(op)
+    try:
+        to_np(b, b.call(op, to_backend(b, good), params))
+    except Exception as exc:
+        exc.raised_late = True
+        return exc
+    return None
+
+
+def late_message(exc) -> str | None:
+    """The failure message for an error :func:`late_error` caught, else ``None``."""
+    if not getattr(exc, "raised_late", False):
+        return None
+    return (f"no error raised by the call; {type(exc).__name__} ({' '.join(str(exc).split())[:120]}) surfaced only at "
+            f"the next operation (errors must be raised by the call, at the latest when its outputs are evaluated)")
 
 
 def check_errors(ctx: Context, op: str) -> tuple[Outcome, list[str]]:
@@ -862,5 +1082,6 @@ SAMPLE_CHECKS = {
     "vmap": check_vmap,
     "dtype": check_dtype,
     "no_mutation": check_no_mutation,
+    "accumulate": check_accumulate,
     "cross": check_cross,
 }

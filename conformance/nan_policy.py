@@ -6,7 +6,9 @@ potrs, trsm, inverse, ...) given a batch in which one entry holds NaN in the par
 reads (the named triangle of a symmetric or triangular argument)
 
 - raises, eagerly, an ``xlinalg.LinAlgError`` naming the operator, the cause ("input contains
-  NaN or inf") and that batch index; on a backend that declares no eager errors (traced, e.g.
+  NaN or inf") and that batch index — or what the backend's declared error contract
+  (:class:`xlinalg_conformance.declarations.ErrorContract`) accepts instead; on a backend
+  whose contract has failures as NaN (no eager errors: traced, e.g.
   ``jax_jit``) it returns that entry's outputs NaN in every element, the other entries equal to
   the float64 reference;
 - under the backend's ``vmap`` (capability ``"vmap"``), where nothing can raise, returns the
@@ -24,6 +26,7 @@ import numpy as np
 
 from . import reference as ref
 from .checks import TOLERANCES, NotApplicable, Outcome, _worst, eps, rel_err, spec, to_backend, to_np
+from .declarations import error_contract
 
 #: order of the matrices, batch size, and the entry that holds the NaN
 ORDER, BATCH, BAD = 4, 3, 1
@@ -81,8 +84,9 @@ def check_nan_policy(ctx, op: str) -> tuple[Outcome, list[str]]:
     items, skipped = [], []
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        if ctx.has("errors"):
-            items.append(_eager(b, op, bad, params))
+        contract = error_contract(b)
+        if contract.failure_mode(op) != "nan":
+            items.append(_eager(b, op, bad, params, contract))
         else:
             items += _nan_entry(b.call, "call", b, op, bad, params, want, tol)
         if ctx.has("vmap"):
@@ -93,23 +97,31 @@ def check_nan_policy(ctx, op: str) -> tuple[Outcome, list[str]]:
     return Outcome(ratio, message if ratio > 1 or ratio != ratio else ""), skipped
 
 
-def _eager(b, op, bad, params) -> tuple[float, str]:
-    """An eager call must raise xlinalg.LinAlgError naming the operator, the cause and index."""
+def _eager(b, op, bad, params, contract) -> tuple[float, str]:
+    """The call must raise the contract's ``LinAlgError`` (xlinalg's: naming the operator, the
+    cause and the index), at the call or, with ``timing="async"``, by synchronization."""
     import xlinalg
 
-    try:
-        b.call(op, to_backend(b, bad), params)
-    except Exception as exc:
-        msg = str(exc)
-        if not isinstance(exc, xlinalg.LinAlgError):
-            return math.inf, f"raised {type(exc).__name__} ({msg[:120]}), expected xlinalg.LinAlgError"
-        missing = [f for f in (f"{op}:", "NaN or inf", f"batch index ({BAD},)") if f not in msg]
-        if missing:
-            return math.inf, f"message {msg[:160]!r} does not name {', '.join(map(repr, missing))}"
-        if tuple(getattr(exc, "index", ())) != (BAD,):
-            return math.inf, f"LinAlgError.index is {getattr(exc, 'index', None)}, expected ({BAD},)"
-        return 0.0, ""
-    return math.inf, f"no error raised for a NaN in batch entry {BAD}, expected xlinalg.LinAlgError"
+    from .checks import late_message, raised
+
+    exc = raised(b, op, to_backend(b, bad), params)
+    if exc is None:
+        return math.inf, f"no error raised for a NaN in batch entry {BAD}, expected LinAlgError"
+    if late_message(exc):
+        return math.inf, f"NaN in batch entry {BAD}: {late_message(exc)}"
+    msg = str(exc)
+    accepted = contract.accepted(xlinalg.LinAlgError)
+    if getattr(exc, "raised_at_synchronize", False) and contract.timing != "async":
+        return math.inf, f"{type(exc).__name__} raised only at synchronization, expected at the call"
+    if not isinstance(exc, accepted):
+        return math.inf, f"raised {type(exc).__name__} ({msg[:120]}), expected {' or '.join(t.__name__ for t in accepted)}"
+    missing = [f for f in (f"{op}:", "NaN or inf", f"batch index ({BAD},)") if f not in msg] if contract.messages else []
+    if missing:
+        return math.inf, f"message {msg[:160]!r} does not name {', '.join(map(repr, missing))}"
+    index = contract.reported_index(exc, (BATCH,))
+    if index is not None and tuple(index) != (BAD,):
+        return math.inf, f"the error reports batch index {index}, expected ({BAD},)"
+    return 0.0, ""
 
 
 def _nan_entry(run, how, b, op, bad, params, want, tol) -> list[tuple[float, str]]:

@@ -7,8 +7,11 @@ import math
 import time
 import traceback
 from dataclasses import asdict, dataclass
+from os import PathLike
 
 from . import checks as C
+from . import declarations, isolation
+from . import known_failures as kf
 from .backends import get_backend
 from .samples import DTYPES, samples
 
@@ -16,7 +19,10 @@ from .samples import DTYPES, samples
 @dataclass
 class Result:
     """One operator × check: ``status`` is ``pass``, ``fail``, ``skip`` (the backend lacks a
-    capability; ``reason`` says which) or ``n/a`` (no sample exercises the check)."""
+    capability; ``reason`` says which), ``declared`` (skipped by a declaration: an unsupported
+    operator, every sample excluded by a restriction), ``n/a`` (no sample exercises the
+    check), or for a cell in the known-failures file ``xfail`` (fails as listed) or ``xpass``
+    (passes although listed)."""
 
     op: str
     check: str
@@ -28,9 +34,13 @@ class Result:
     failed: int = 0  # samples with ratio > 1
     reason: str = ""  # why skipped; partial skips of error cases
     seconds: float = 0.0
+    declared: int = 0  # samples skipped by the backend's sample restrictions
+    declared_reason: str = ""  # the restriction that skipped them
+    crashed: bool = False  # the process running the check died (isolation)
 
     @property
     def ok(self) -> bool:
+        """Not an unexpected failure."""
         return self.status != "fail"
 
 
@@ -47,12 +57,17 @@ def run_one(backend, op: str, check: str, *, reference=None, dtypes=DTYPES) -> R
     ref_backend = get_backend(reference) if reference is not None else None
     ctx = C.Context(backend, ref_backend)
     t0 = time.perf_counter()
+    why = declarations.unsupported(backend, op)
+    if why:
+        return Result(op, check, "declared", reason=why)
     if check in C.OPERATOR_CHECKS:
         res = Result(op, check, "pass")
         try:
             outcome, skipped = C.OPERATOR_CHECKS[check](ctx, op)
         except C.Skip as exc:
             return Result(op, check, "skip", reason=str(exc), seconds=time.perf_counter() - t0)
+        except declarations.Declared as exc:
+            return Result(op, check, "declared", reason=str(exc), seconds=time.perf_counter() - t0)
         except C.NotApplicable:
             return Result(op, check, "n/a", seconds=time.perf_counter() - t0)
         except Exception as exc:
@@ -65,13 +80,19 @@ def run_one(backend, op: str, check: str, *, reference=None, dtypes=DTYPES) -> R
         return res
     fn = C.SAMPLE_CHECKS[check]
     worst, worst_msg, worst_id = -1.0, "", None
-    n, failed, skip_reason = 0, 0, None
+    n, failed, skip_reason, declared, declared_reason = 0, 0, None, 0, ""
     for s in samples(op, dtypes):
         try:
+            excluded = declarations.restriction(backend, s)
+            if excluded:
+                raise declarations.Declared(excluded)
             out = fn(ctx, s)
         except C.Skip as exc:
             skip_reason = str(exc)
             break
+        except declarations.Declared as exc:
+            declared, declared_reason = declared + 1, str(exc)
+            continue
         except C.NotApplicable:
             continue
         except Exception as exc:  # the backend raised or returned something malformed
@@ -82,11 +103,13 @@ def run_one(backend, op: str, check: str, *, reference=None, dtypes=DTYPES) -> R
             failed += 1
         if ratio > worst:
             worst, worst_msg, worst_id = ratio, out.message, s.id
-    res = Result(op, check, "pass", samples=n, failed=failed, seconds=time.perf_counter() - t0)
+    res = Result(op, check, "pass", samples=n, failed=failed, seconds=time.perf_counter() - t0, declared=declared)
+    res.declared_reason = declared_reason
     if skip_reason is not None:
         res.status, res.reason = "skip", skip_reason
     elif n == 0:
-        res.status = "n/a"
+        res.status = "declared" if declared and C.applicable(op, check) else "n/a"
+        res.reason = declared_reason if res.status == "declared" else ""
     else:
         res.ratio, res.message, res.sample = worst, worst_msg, worst_id
         if failed:
@@ -103,16 +126,38 @@ def _describe(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}: {text}{where}"
 
 
-def run(backend, ops=None, checks=None, *, reference="numpy", dtypes=DTYPES, progress=None) -> list[Result]:
-    """Every operator × check for ``backend``; ``progress(result)`` is called after each."""
+def run(backend, ops=None, checks=None, *, reference="numpy", dtypes=DTYPES, progress=None, isolate=None,
+        known_failures=None) -> list[Result]:
+    """Every operator × check for ``backend``; ``progress(result)`` is called after each.
+
+    Parameters
+    ----------
+    isolate : bool, optional
+        Run each operator in its own process (:mod:`xlinalg_conformance.isolation`); default:
+        what the backend declares (``isolate``).
+    known_failures : path or dict, optional
+        A known-failures file (or its parsed entries, :func:`known_failures.load`) whose cells
+        become ``xfail``/``xpass``; default: the file the backend declares, if any.
+    """
+    name = backend
     backend = get_backend(backend)
     why = backend.available()
     if why:
         raise RuntimeError(f"backend {backend.name} is not available: {why}")
+    if isolate is None:
+        isolate = declarations.isolated(backend)
+    spec = isolation.backend_spec(name if isinstance(name, str) else backend) if isolate else None
+    if known_failures is None:
+        known_failures = declarations.known_failures_path(backend)
+    known = kf.load(known_failures) if isinstance(known_failures, (str, PathLike)) else dict(known_failures or {})
     results = []
     for op in ops or operators():
-        for check in checks or C.CHECKS:
-            r = run_one(backend, op, check, reference=reference, dtypes=dtypes)
+        if isolate and not declarations.unsupported(backend, op):
+            cells = isolation.run_operator(spec, op, checks or C.CHECKS, reference=reference, dtypes=dtypes)
+        else:
+            cells = (run_one(backend, op, check, reference=reference, dtypes=dtypes) for check in checks or C.CHECKS)
+        for r in cells:
+            kf.apply([r], known)
             results.append(r)
             if progress:
                 progress(r)
@@ -120,12 +165,16 @@ def run(backend, ops=None, checks=None, *, reference="numpy", dtypes=DTYPES, pro
 
 
 def _cell(r: Result) -> str:
-    if r.status == "skip":
-        return "skip"
+    if r.status in ("skip", "xfail"):
+        return r.status
+    if r.status == "declared":
+        return "decl"
     if r.status == "n/a":
         return "-"
+    if r.crashed:
+        return "CRASH"
     text = "inf" if r.ratio == math.inf else (f"{r.ratio:.2g}" if r.ratio >= 1e-3 else ("0" if r.ratio == 0 else "<1e-3"))
-    return f"FAIL {text}" if r.status == "fail" else text
+    return {"fail": f"FAIL {text}", "xpass": f"XPASS {text}"}.get(r.status, text)
 
 
 def table(results: list[Result]) -> str:
@@ -149,13 +198,26 @@ def summary(results: list[Result]) -> str:
     for r in fails:
         where = f" [{r.sample}]" if r.sample else ""
         out.append(f"FAIL {r.op} × {r.check} ({r.failed}/{r.samples} samples){where}: {r.message}")
+    for r in results:
+        if r.status == "xpass":
+            out.append(f"XPASS {r.op} × {r.check}: passes, but is listed as a known failure ({r.reason}); remove the entry")
+    for r in results:
+        if r.status == "xfail":
+            out.append(f"xfail {r.op} × {r.check}: {r.reason}")
     reasons = {}
     for r in results:
-        if r.status == "skip":
-            reasons.setdefault(r.reason, []).append(f"{r.op}×{r.check}")
-    for reason, where in reasons.items():
-        out.append(f"skip ({reason}): {len(where)} cells, e.g. {', '.join(where[:3])}")
-    partial = {r.reason for r in results if r.check == "errors" and r.reason}
+        if r.status in ("skip", "declared"):
+            reasons.setdefault((r.status, r.reason), []).append(f"{r.op}×{r.check}")
+    for (status, reason), where in reasons.items():
+        label = "skip" if status == "skip" else "declared"
+        out.append(f"{label} ({reason}): {len(where)} cells, e.g. {', '.join(where[:3])}")
+    partly = {}
+    for r in results:
+        if r.declared and r.status not in ("declared", "skip"):
+            partly.setdefault(r.declared_reason, []).append(f"{r.op}×{r.check}")
+    for reason, where in partly.items():
+        out.append(f"declared samples skipped ({reason}): in {len(where)} cells, e.g. {', '.join(where[:3])}")
+    partial = {r.reason for r in results if r.check == "errors" and r.reason and r.status in ("pass", "fail")}
     for reason in sorted(partial)[:5]:
         out.append(f"errors: skipped cases: {reason}")
     return "\n".join(out)
@@ -168,7 +230,7 @@ def to_json(results: list[Result], backend_name: str, **extra) -> str:
         return d
 
     return json.dumps({"backend": backend_name, **extra, "results": [clean(asdict(r)) for r in results],
-                       "passed": all(r.ok for r in results)}, indent=1)
+                       "passed": all(r.ok for r in results)}, indent=1)  # (known failures: xfail, not fail)
 
 
 __all__ = ["Result", "run", "run_one", "table", "summary", "to_json"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from xlinalg_conformance.backends import NUMPY
-from xlinalg_conformance.broken import BROKEN, LoopVmap
+from xlinalg_conformance.broken import BROKEN, Accumulating, LoopVmap, ReportsErrorsLate, WrappedBackend
 from xlinalg_conformance.checks import CHECKS
 from xlinalg_conformance.runner import run
 
@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: what the failure message of each broken backend must say (the right reason)
 REASONS = {
     "potrf_vjp_unsymmetrized": {"structure": "gradient of symmetric A is not symmetric"},
+    "potrf_jvp_unsymmetrized": {"structure": "unread triangle of symmetric A changes the JVP of out unlike its mirror image"},
     "trsm_jvp_transposed": {"fd_grad": "JVP of out along A", "adjoint": "argument A"},
     "trsm_vjp_ignores_alpha": {"fd_grad": "VJP of B", "adjoint": "argument B"},
     "vjp_float64_for_float32": {"dtype": "VJP of argument 0 has dtype float64, input float32"},
@@ -29,6 +30,10 @@ REASONS = {
     "syevd_unguarded_degeneracy": {"degenerate": "diag(1, 1, 2)"},
     "vmap_reversed": {"vmap": "vmap output", "nan_policy": "vmap"},
     "mutates_input": {"no_mutation": "input (forward) 0 was modified"},
+    "accumulation_overwrites": {"accumulate": "holds only the new gradient (the initial value was overwritten)"},
+    "accumulation_drops_gradient": {"accumulate": "kept only its initial value (the new gradient was dropped)"},
+    "unused_outputs_not_zero": {"degenerate": "VJP of"},
+    "errors_raised_late": {"errors": "surfaced only at the next operation", "nan_policy": "surfaced only at the next operation"},
 }
 
 
@@ -68,7 +73,7 @@ def test_unbroken_numpy_backend_passes():
     failed = [f"{r.op}×{r.check}: {r.message}" for r in results if r.status == "fail"]
     assert not failed, failed
     for r in results:
-        if r.check in ("vmap", "cross", "second_order"):
+        if r.check in ("vmap", "cross", "second_order", "accumulate"):
             assert r.status == "skip" and r.reason  # reported, with the reason
         elif r.check in ("structure", "degenerate", "nan_policy"):
             assert r.status in ("pass", "n/a")
@@ -82,6 +87,46 @@ def test_unbroken_numpy_backend_passes():
 def test_correct_vmap_passes():
     results = run(LoopVmap(NUMPY, "numpy-loop-vmap"), ["gemm", "syevd"], ["vmap"])
     assert all(r.status == "pass" and r.samples > 0 for r in results)
+
+
+def test_correct_accumulation_passes():
+    results = run(Accumulating(NUMPY, "numpy-accumulating"), ["gemm", "potrf", "syevd"], ["accumulate"])
+    assert all(r.status == "pass" and r.samples > 0 for r in results), [(r.op, r.message) for r in results]
+
+
+def test_errors_raised_by_synchronize_are_charged_to_their_call():
+    """An asynchronous backend that raises a failure at its synchronize() passes: the suite
+    synchronizes after every operation (without that, the errors would surface late)."""
+    backend = ReportsErrorsLate(NUMPY, "numpy-async", synchronizes=True)
+    results = run(backend, ["potrf", "inverse"], ["errors", "nan_policy", "forward", "no_mutation"])
+    assert all(r.status == "pass" for r in results), [(r.op, r.check, r.message) for r in results]
+
+
+class _JvpFailsOnOneSample(WrappedBackend):
+    """A JVP that fails in the computation for potrf's float64 n = 32 sample with lower=True."""
+
+    @staticmethod
+    def failing(arrays, params) -> bool:
+        x = arrays[0]
+        return str(x.dtype) == "float64" and x.shape[-1] == 32 and params.get("lower", True)
+
+    def jvp(self, op, arrays, tangents, params):
+        if self.failing(arrays, params):
+            raise RuntimeError("the kernel failed")
+        return self.base.jvp(op, arrays, tangents, params)
+
+
+def test_an_asynchronous_failure_is_charged_to_the_sample_that_caused_it():
+    """The JVP is the last operation of a no_mutation sample and its result is never read: an
+    asynchronous library reports its failure at the next operation, which belongs to the next
+    sample — unless the suite synchronizes right after each operation."""
+    from xlinalg_conformance.runner import run_one
+
+    backend = ReportsErrorsLate(_JvpFailsOnOneSample(NUMPY, "numpy-jvp-fails"), "numpy-async-jvp-fails", synchronizes=True)
+    r = run_one(backend, "potrf", "no_mutation")
+    assert r.status == "fail" and r.failed == 1, (r.failed, r.message)
+    assert r.sample == "potrf[lower=T]n=32,batch=(),float64", r.sample
+    assert "RuntimeError: the kernel failed" in r.message
 
 
 def test_cli_exits_nonzero_on_failure(capsys):

@@ -11,8 +11,10 @@ object with the same methods.
 Required methods: :meth:`Backend.asarray`, :meth:`Backend.to_numpy`, :meth:`Backend.call`
 and, for each declared capability, :meth:`Backend.vjp` (``"vjp"``), :meth:`Backend.jvp`
 (``"jvp"``), :meth:`Backend.vmap` (``"vmap"``), :meth:`Backend.grad_of_vjp`
-(``"second_order"``). Optional: :meth:`Backend.dtype_name`,
-:meth:`Backend.device`, :meth:`Backend.foreign`.
+(``"second_order"``), :meth:`Backend.accumulate_vjp` (``"accumulate"``),
+:meth:`Backend.partial_vjp` (``"partial_vjp"``). Optional: :meth:`Backend.dtype_name`,
+:meth:`Backend.device`, :meth:`Backend.foreign`, :meth:`Backend.synchronize` (asynchronous
+libraries).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ CAPABILITIES = (
     "second_order",  # derivatives of derivatives
     "vmap",  # a vectorizing map over a batch axis
     "errors",  # raises the documented errors eagerly (else failing entries must come out NaN)
+    "accumulate",  # gradients added into existing buffers (torch's .grad, MXNet's grad_req="add")
+    "partial_vjp",  # the VJP of a loss that uses only some of the outputs
 )
 
 
@@ -39,6 +43,20 @@ class Backend:
     capabilities: frozenset = frozenset()
     #: where each capability comes from, e.g. ``{"vjp": "torch.autograd.grad"}`` (in the JSON report)
     sources: dict = {}
+
+    # -- declarations (xlinalg_conformance.declarations; the defaults declare nothing) -------
+    #: ``{operator: reason}``: operators the library lacks (every check a declared skip)
+    unsupported: dict = {}
+    #: an :class:`~xlinalg_conformance.declarations.ErrorContract`, or ``None`` for xlinalg's
+    error_contract = None
+    #: representation of symmetric-argument gradients (``declarations.SYMMETRIC_GRADIENTS``)
+    symmetric_gradient: str = "symmetric"
+    #: sample kinds the library does not support (keys of ``declarations.RESTRICTIONS``)
+    sample_restrictions: frozenset = frozenset()
+    #: path of a known-failures file (``xlinalg_conformance.known_failures``), or ``None``
+    known_failures = None
+    #: run every operator in its own process (a crash fails that operator only)
+    isolate: bool = False
 
     def available(self) -> str | None:
         """``None`` when usable, else the reason it is not (e.g. a missing import)."""
@@ -67,6 +85,13 @@ class Backend:
         check; ``None`` when the backend cannot make one (the case is then skipped)."""
         return None
 
+    def sample_restriction(self, sample) -> str | None:
+        """Why ``sample`` is excluded by :attr:`sample_restrictions`, or ``None``; override
+        for finer rules."""
+        from ..declarations import restriction_of
+
+        return restriction_of(self.sample_restrictions, sample, self.name)
+
     def call(self, op: str, arrays, params) -> tuple:
         """The outputs of ``xlinalg.<op>(*arrays, **params)`` as a tuple."""
         import xlinalg
@@ -92,6 +117,24 @@ class Backend:
         with the cotangents held fixed."""
         raise NotImplementedError
 
+    def accumulate_vjp(self, op: str, arrays, params, cotangents, initial) -> tuple:
+        """Capability ``"accumulate"``: the gradient buffers of ``arrays`` after they held
+        ``initial`` (one array per argument) and a backward pass with output ``cotangents``
+        ran, i.e. what the framework's accumulating gradients hold (``initial + vjp``)."""
+        raise NotImplementedError
+
+    def partial_vjp(self, op: str, arrays, params, cotangents) -> tuple:
+        """Capability ``"partial_vjp"``: like :meth:`vjp`, but ``None`` in ``cotangents`` marks
+        an output the loss does not use; differentiate only the others, as a user would
+        (backward from those outputs alone), never by passing zeros for the unused ones."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait until every operation issued so far has finished, raising any error one of
+        them produced. The checks call it after each operation so that an asynchronous
+        library's deferred error is charged to the operation that caused it; a library that
+        computes (and raises) at the call has nothing to do."""
+
     def __repr__(self):
         return f"<conformance backend {self.name}>"
 
@@ -104,9 +147,10 @@ class CoreRulesBackend(Backend):
     not named there run as registered, through the public functions.
     """
 
-    capabilities = frozenset({"vjp", "jvp", "errors"})
+    capabilities = frozenset({"vjp", "jvp", "errors", "partial_vjp"})
     sources = {"vjp": "xlinalg.vjp (the core VJP rules)", "jvp": "xlinalg.jvp (the core JVP rules)",
-               "errors": "raised eagerly by the core"}
+               "errors": "raised eagerly by the core",
+               "partial_vjp": "xlinalg.vjp with None for the unused outputs' cotangents"}
 
     def __init__(self, operators=None, name=None):
         self.operators = dict(operators or {})
@@ -130,6 +174,9 @@ class CoreRulesBackend(Backend):
 
         outputs, pullback = xlinalg.vjp(self._spec(op), *arrays, **params)
         return tuple(pullback(tuple(cotangents) if isinstance(outputs, tuple) else cotangents[0]))
+
+    def partial_vjp(self, op, arrays, params, cotangents):
+        return self.vjp(op, arrays, params, cotangents)  # the pullback takes None as "unused"
 
     def jvp(self, op, arrays, tangents, params):
         import xlinalg
@@ -191,6 +238,11 @@ BACKENDS = {
     "jax": f"{__name__}.jax:BACKEND",
     "jax_jit": f"{__name__}.jax:JIT_BACKEND",
     "mxnet": f"{__name__}.mxnet:BACKEND",
+    # the frameworks' own functions in place of xlinalg's operators (docs/native-conformance.md)
+    "torch-native": f"{__name__}.torch_native:BACKEND",
+    "jax-native": f"{__name__}.jax_native:BACKEND",
+    "jax-native-jit": f"{__name__}.jax_native:JIT_BACKEND",
+    "mxnet-native": f"{__name__}.mxnet_native:BACKEND",
 }
 
 NUMPY = NumpyBackend()

@@ -7,9 +7,11 @@ use float32 and float64).
 
 Capabilities: ``vjp`` (``jax.vjp``: JAX's transpose of the adapter's ``custom_jvp`` rule),
 ``jvp`` (``jax.jvp``), ``second_order`` (``jax.grad`` of a ``jax.vjp`` pullback: reverse over
-reverse), ``vmap`` (``jax.vmap``), and ``errors`` eagerly only: under ``jax.jit`` nothing can
+reverse), ``vmap`` (``jax.vmap``), ``partial_vjp`` (``jax.vjp`` of the function restricted to
+the outputs the loss uses), and ``errors`` eagerly only: under ``jax.jit`` nothing can
 raise on values, so failing batch entries come out NaN (shape, dtype and parameter errors are
-still raised, at trace time).
+still raised, at trace time). Not declared: ``accumulate`` (JAX returns gradients, it has no
+buffers to accumulate them in).
 
 Compiled programs. The suite calls each operator on hundreds of input shapes, and compiling
 (XLA) dominates: a separate ``jax.jit`` function for each call, JVP and VJP of each sample
@@ -125,8 +127,9 @@ def _zeros(avals) -> tuple:
 
 class JaxBackend(Backend):
     name = "jax"
-    capabilities = frozenset({"vjp", "jvp", "second_order", "vmap", "errors"})
+    capabilities = frozenset({"vjp", "jvp", "second_order", "vmap", "errors", "partial_vjp"})
     sources = {
+        "partial_vjp": "jax.vjp of the function restricted to the used outputs",
         "vjp": "jax.vjp (JAX's transpose of the custom_jvp rule)",
         "jvp": "jax.jvp (the custom_jvp rule)",
         "second_order": "jax.grad of a jax.vjp pullback (reverse over reverse)",
@@ -327,6 +330,22 @@ class JaxBackend(Backend):
         if out is None:
             out = self._compiled("vmap", op, params)(*arrays)
         return tuple(out)
+
+    def partial_vjp(self, op, arrays, params, cotangents):
+        used = tuple(g is not None for g in cotangents)
+        key = ("partial_vjp", op, _params_key(params), used)
+        fn = self._cache.get(key)
+        if fn is None:
+            jax, f = self._jax(), self._fn(op, params)
+
+            def restricted(*xs):
+                return tuple(y for y, u in zip(f(*xs), used) if u)
+
+            def pullback(xs, cts):
+                return jax.vjp(restricted, *xs)[1](tuple(cts))
+
+            fn = self._cache[key] = jax.jit(pullback)
+        return tuple(fn(tuple(arrays), tuple(g for g in cotangents if g is not None)))
 
     def grad_of_vjp(self, op, arrays, params, cotangents, weights):
         args = dict(cts=cotangents, ws=weights)

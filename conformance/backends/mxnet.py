@@ -4,7 +4,10 @@
 Capabilities: ``vjp`` (``mx.autograd.backward`` through the adapter's custom operators),
 ``jvp`` (MXNet 1.x has no forward mode: output tangents come from the core rules,
 :func:`xlinalg.jvp` on NumPy copies — so ``adjoint`` checks the adapter's VJP against the core
-JVP), ``errors`` (raised eagerly, at the call). Not declared: ``vmap`` (MXNet has none) and
+JVP), ``errors`` (raised eagerly, at the call), ``accumulate`` (``attach_grad(grad_req="add")``
+on buffers holding a value), ``partial_vjp`` (``mx.autograd.backward`` from the used outputs
+only). MXNet's engine is asynchronous: ``synchronize`` waits for it (``mx.nd.waitall``), so
+that an error is charged to the operation that raised it. Not declared: ``vmap`` (MXNet has none) and
 ``second_order`` (the custom operators' backward is not itself recorded).
 
 The checks use the core's layouts: 0-d outputs (det of one matrix), empty batches and 0×0
@@ -22,12 +25,14 @@ from . import Backend
 
 class MxnetBackend(Backend):
     name = "mxnet"
-    capabilities = frozenset({"vjp", "jvp", "errors"})
+    capabilities = frozenset({"vjp", "jvp", "errors", "accumulate", "partial_vjp"})
     #: where each capability comes from (reported with the results)
     sources = {
         "vjp": "mx.autograd.backward with head gradients",
         "jvp": "core rules: xlinalg.jvp on NumPy copies (MXNet has no forward mode)",
         "errors": "raised at the call by the adapter",
+        "accumulate": 'attach_grad(grad_req="add") on buffers holding a value',
+        "partial_vjp": "mx.autograd.backward from the used outputs only",
     }
 
     def available(self):
@@ -85,6 +90,32 @@ class MxnetBackend(Backend):
             outs = list(out) if isinstance(out, tuple) else [out]
             mx.autograd.backward(outs, [g.astype(y.dtype, copy=True) for g, y in zip(cotangents, outs)])
             return tuple(x.grad.copy() for x in arrays)
+
+    def accumulate_vjp(self, op, arrays, params, cotangents, initial):
+        return self._backward(op, arrays, params, cotangents, initial)
+
+    def partial_vjp(self, op, arrays, params, cotangents):
+        return self._backward(op, arrays, params, cotangents)
+
+    def _backward(self, op, arrays, params, cotangents, initial=None):
+        """The gradient buffers after ``mx.autograd.backward`` from the outputs whose cotangent
+        is not ``None``; with ``initial``, buffers with ``grad_req="add"`` holding it."""
+        import xlinalg
+
+        mx = self._mx()
+        with self._np_shape():
+            for k, x in enumerate(arrays):
+                x.attach_grad(grad_req="write" if initial is None else "add")
+                if initial is not None:
+                    x.grad[:] = initial[k]
+            with mx.autograd.record():
+                out = getattr(xlinalg, op)(*arrays, **params)
+            used = [(y, g) for y, g in zip(out if isinstance(out, tuple) else (out,), cotangents) if g is not None]
+            mx.autograd.backward([y for y, _ in used], [g.astype(y.dtype, copy=True) for y, g in used])
+            return tuple(x.grad.copy() for x in arrays)
+
+    def synchronize(self):
+        self._mx().nd.waitall()
 
     def jvp(self, op, arrays, tangents, params):
         import xlinalg

@@ -4,7 +4,9 @@ PyTorch's own machinery.
 Capabilities: ``vjp`` (``torch.autograd.grad`` with the cotangents as ``grad_outputs``),
 ``jvp`` (``torch.func.jvp``, forward mode through the adapter's ``jvp``), ``second_order``
 (``torch.autograd.grad`` of the VJP built with ``create_graph=True``: double backward),
-``vmap`` (``torch.func.vmap``), ``errors`` (raised eagerly, at the call).
+``vmap`` (``torch.func.vmap``), ``errors`` (raised eagerly, at the call), ``accumulate``
+(``Tensor.backward`` into leaves whose ``.grad`` already holds a value), ``partial_vjp``
+(``torch.autograd.grad`` from the used outputs only).
 
 ``BACKEND`` runs on the CPU; ``CUDA_BACKEND`` (``--backend xlinalg_conformance.backends.torch:CUDA_BACKEND``)
 puts every tensor on the current CUDA device and is available only where torch sees a GPU.
@@ -13,6 +15,7 @@ puts every tensor on the current CUDA device and is available only where torch s
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 import numpy as np
 
@@ -21,7 +24,7 @@ from . import Backend
 
 class TorchBackend(Backend):
     name = "torch"
-    capabilities = frozenset({"vjp", "jvp", "second_order", "vmap", "errors"})
+    capabilities = frozenset({"vjp", "jvp", "second_order", "vmap", "errors", "accumulate", "partial_vjp"})
     #: where each capability comes from (reported with the results)
     sources = {
         "vjp": "torch.autograd.grad",
@@ -29,6 +32,8 @@ class TorchBackend(Backend):
         "second_order": "torch.autograd.grad of a create_graph=True VJP (double backward)",
         "vmap": "torch.func.vmap",
         "errors": "raised at the call by the adapter",
+        "accumulate": "torch.autograd.backward into leaves with a .grad",
+        "partial_vjp": "torch.autograd.grad from the used outputs only",
     }
 
     def __init__(self, device: str = "cpu", name: str | None = None):
@@ -92,6 +97,29 @@ class TorchBackend(Backend):
     def vjp(self, op, arrays, params, cotangents):
         _, grads = self._vjp(op, arrays, params, cotangents, create_graph=False)
         return tuple(g.detach() for g in grads)
+
+    def accumulate_vjp(self, op, arrays, params, cotangents, initial):
+        torch = self._torch()
+        leaves = [x.detach().requires_grad_() for x in arrays]
+        for x, g in zip(leaves, initial):
+            x.grad = g.detach().clone()
+        with warnings.catch_warnings():  # empty buffers have no strides to match: a performance note
+            warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
+            torch.autograd.backward(self._fn(op, params)(*leaves), grad_tensors=tuple(cotangents))
+        return tuple(x.grad.detach() for x in leaves)
+
+    def partial_vjp(self, op, arrays, params, cotangents):
+        torch = self._torch()
+        leaves = [x.detach().requires_grad_() for x in arrays]
+        used = [(y, g) for y, g in zip(self._fn(op, params)(*leaves), cotangents) if g is not None]
+        grads = torch.autograd.grad([y for y, _ in used], leaves, grad_outputs=[g for _, g in used],
+                                    allow_unused=True, materialize_grads=True)
+        return tuple(g.detach() for g in grads)
+
+    def synchronize(self):
+        torch = self._torch()
+        if self.device_name.startswith("cuda"):
+            torch.cuda.synchronize()
 
     def jvp(self, op, arrays, tangents, params):
         torch = self._torch()

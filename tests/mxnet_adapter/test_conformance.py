@@ -19,7 +19,7 @@ def test_conformance_mxnet_backend():
 
     backend = get_backend("mxnet")
     assert backend.available() is None
-    assert backend.capabilities == {"vjp", "jvp", "errors"}
+    assert backend.capabilities == {"vjp", "jvp", "errors", "accumulate", "partial_vjp"}
     results = runner.run("mxnet")
     failed = [f"{r.op} × {r.check}: {r.message}" for r in results if r.status == "fail"]
     assert not failed, "\n".join(failed)
@@ -27,4 +27,5 @@ def test_conformance_mxnet_backend():
     assert skipped <= {"vmap", "second_order"}, skipped  # capabilities MXNet 1.9.1 lacks
     assert all("lacks" in r.reason or "lacks" in r.message for r in results if r.status == "skip")
     checked = {r.check for r in results if r.status == "pass" and r.samples}
-    assert {"forward", "fd_grad", "adjoint", "structure", "batching", "dtype", "no_mutation", "errors", "cross"} <= checked
+    assert {"forward", "fd_grad", "adjoint", "structure", "batching", "dtype", "no_mutation", "accumulate", "errors",
+            "cross"} <= checked
