@@ -7,6 +7,7 @@ import sys
 import time
 
 from . import checks as C
+from . import report
 from .backends import BACKENDS, get_backend
 from .runner import operators, run, summary, table, to_json
 from .samples import DTYPES
@@ -20,7 +21,11 @@ def main(argv=None) -> int:
     p.add_argument("--dtypes", nargs="*", default=list(DTYPES), choices=DTYPES)
     p.add_argument("--reference", default="numpy", help="backend the cross check compares with")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--markdown", default=None, metavar="PATH", help="also write a report of every failing sample (Markdown)")
+    p.add_argument("--html", default=None, metavar="PATH", help="the same report as one self-contained HTML page")
     p.add_argument("-v", "--verbose", action="store_true", help="print each op × check as it finishes")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress line on stderr (default: when stderr is a terminal)")
     p.add_argument("--isolate", action="store_true", default=None,
                    help="run each operator in its own process: a crash fails that operator only (default: as the backend declares)")
     p.add_argument("--known-failures", default=None, metavar="PATH",
@@ -41,9 +46,17 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown operator(s): {', '.join(sorted(unknown))}")
 
+    checks = args.checks or list(C.CHECKS)
+    total, done = len(ops) * len(checks), [0]
+    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+
     def progress(r):
+        done[0] += 1
         if args.verbose:
             print(f"  {r.op:<13}{r.check:<12}{r.status:<5} {r.seconds:6.2f}s {r.message[:100]}", flush=True)
+        if show_progress:
+            end = "\n" if done[0] == total else ""
+            print(f"\r[{done[0]}/{total}] {r.op} × {r.check}: {r.status}".ljust(60), end=end, file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
     try:
@@ -62,10 +75,14 @@ def main(argv=None) -> int:
     counts = ", ".join(f"{sum(r.status == k for r in results)} {k}" for k in ("skip", "declared", "xfail", "xpass")
                        if any(r.status == k for r in results))
     print(f"\n{len(results) - len(failed)}/{len(results)} cells pass ({counts or 'none skipped'}) in {seconds:.1f}s")
+    meta = report.metadata(backend, args.reference)
     if args.json:
         with open(args.json, "w") as f:
-            f.write(to_json(results, backend.name, reference=args.reference, seconds=seconds,
-                            capabilities={c: backend.sources.get(c, "declared") for c in sorted(backend.capabilities)}))
+            f.write(to_json(results, backend.name, seconds=seconds, **{k: v for k, v in meta.items() if k != "backend"}))
+    for path, render in ((args.markdown, report.markdown), (args.html, report.html)):
+        if path:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(render(results, meta))
     return 1 if failed else 0  # xfail and XPASS cells do not count
 
 

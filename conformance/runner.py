@@ -6,7 +6,7 @@ import json
 import math
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from os import PathLike
 
 from . import checks as C
@@ -37,6 +37,8 @@ class Result:
     declared: int = 0  # samples skipped by the backend's sample restrictions
     declared_reason: str = ""  # the restriction that skipped them
     crashed: bool = False  # the process running the check died (isolation)
+    #: every failing sample: ``{"sample": id, "ratio": r, "message": what it showed}``
+    failures: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -72,15 +74,17 @@ def run_one(backend, op: str, check: str, *, reference=None, dtypes=DTYPES) -> R
             return Result(op, check, "n/a", seconds=time.perf_counter() - t0)
         except Exception as exc:
             outcome, skipped = C.Outcome(math.inf, _describe(exc)), []
-        res.ratio, res.samples, res.message = outcome.ratio, 1, outcome.message
+        res.ratio, res.samples, res.message = outcome.ratio, 1, one_line(outcome.message)
         res.reason = "; ".join(skipped)
         if outcome.ratio > 1 or outcome.ratio != outcome.ratio:
             res.status, res.failed = "fail", 1
+            res.failures = [{"sample": None, "ratio": _finite_or_inf(outcome.ratio), "message": res.message}]
         res.seconds = time.perf_counter() - t0
         return res
     fn = C.SAMPLE_CHECKS[check]
     worst, worst_msg, worst_id = -1.0, "", None
     n, failed, skip_reason, declared, declared_reason = 0, 0, None, 0, ""
+    failures = []
     for s in samples(op, dtypes):
         try:
             excluded = declarations.restriction(backend, s)
@@ -98,12 +102,14 @@ def run_one(backend, op: str, check: str, *, reference=None, dtypes=DTYPES) -> R
         except Exception as exc:  # the backend raised or returned something malformed
             out = C.Outcome(math.inf, _describe(exc))
         n += 1
-        ratio = out.ratio if out.ratio == out.ratio else math.inf
+        ratio = _finite_or_inf(out.ratio)
         if ratio > 1:
             failed += 1
+            failures.append({"sample": s.id, "ratio": ratio, "message": one_line(out.message)})
         if ratio > worst:
             worst, worst_msg, worst_id = ratio, out.message, s.id
-    res = Result(op, check, "pass", samples=n, failed=failed, seconds=time.perf_counter() - t0, declared=declared)
+    res = Result(op, check, "pass", samples=n, failed=failed, seconds=time.perf_counter() - t0, declared=declared,
+                 failures=sorted(failures, key=lambda f: -f["ratio"]))
     res.declared_reason = declared_reason
     if skip_reason is not None:
         res.status, res.reason = "skip", skip_reason
@@ -111,10 +117,27 @@ def run_one(backend, op: str, check: str, *, reference=None, dtypes=DTYPES) -> R
         res.status = "declared" if declared and C.applicable(op, check) else "n/a"
         res.reason = declared_reason if res.status == "declared" else ""
     else:
-        res.ratio, res.message, res.sample = worst, worst_msg, worst_id
+        res.ratio, res.message, res.sample = worst, one_line(worst_msg), worst_id
         if failed:
             res.status = "fail"
     return res
+
+
+def _finite_or_inf(ratio: float) -> float:
+    return ratio if ratio == ratio else math.inf  # NaN counts as the worst
+
+
+#: the longest message a report line carries (a backend's error text can run to kilobytes)
+MESSAGE_CHARS = 400
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (whitespace collapsed), cut to :data:`MESSAGE_CHARS` in the middle."""
+    text = " ".join(str(text).split())
+    if len(text) > MESSAGE_CHARS:
+        keep = MESSAGE_CHARS // 2 - 3
+        text = text[:keep] + " ... " + text[-keep:]
+    return text
 
 
 def _describe(exc: BaseException) -> str:
@@ -224,13 +247,14 @@ def summary(results: list[Result]) -> str:
 
 
 def to_json(results: list[Result], backend_name: str, **extra) -> str:
-    def clean(d):
-        if isinstance(d.get("ratio"), float) and not math.isfinite(d["ratio"]):
-            d["ratio"] = "inf"
+    def clean(d):  # JSON has no infinity
+        for item in (d, *d.get("failures", ())):
+            if isinstance(item.get("ratio"), float) and not math.isfinite(item["ratio"]):
+                item["ratio"] = "inf"
         return d
 
     return json.dumps({"backend": backend_name, **extra, "results": [clean(asdict(r)) for r in results],
                        "passed": all(r.ok for r in results)}, indent=1)  # (known failures: xfail, not fail)
 
 
-__all__ = ["Result", "run", "run_one", "table", "summary", "to_json"]
+__all__ = ["Result", "one_line", "run", "run_one", "table", "summary", "to_json"]
