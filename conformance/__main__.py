@@ -8,7 +8,7 @@ import time
 
 from . import checks as C
 from . import report
-from .backends import BACKENDS, get_backend
+from .backends import BACKENDS, backend_for_command
 from .runner import operators, run, summary, table, to_json
 from .samples import DTYPES
 
@@ -33,13 +33,8 @@ def main(argv=None) -> int:
                         "(default: the backend's declared file)")
     args = p.parse_args(argv)
 
-    try:
-        backend = get_backend(args.backend)
-    except (ValueError, ImportError, AttributeError) as exc:
-        p.error(f"cannot load backend {args.backend!r}: {exc}")
-    why = backend.available()
-    if why:
-        print(f"backend {backend.name} is not available: {why}", file=sys.stderr)
+    backend = backend_for_command(p, args.backend)
+    if backend is None:
         return 2
     ops = args.ops or list(operators())
     unknown = set(ops) - set(operators())

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import checks as C
-from .backends import BACKENDS, get_backend
+from .backends import BACKENDS, backend_for_command, get_backend
 from .samples import DTYPES, Sample, param_combos
 
 #: kinds of values in the triangle a structured argument's operator must not read
@@ -324,13 +324,8 @@ def main(argv=None) -> int:
     if args.budget < 1:
         p.error("--budget must be at least 1")
 
-    try:
-        backend = get_backend(args.backend)
-    except (ValueError, ImportError, AttributeError) as exc:
-        p.error(f"cannot load backend {args.backend!r}: {exc}")
-    why = backend.available()
-    if why:
-        print(f"backend {backend.name} is not available: {why}", file=sys.stderr)
+    backend = backend_for_command(p, args.backend)
+    if backend is None:
         return 2
     if args.replay is not None:
         case = FuzzCase.from_json(args.replay)

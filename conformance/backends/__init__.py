@@ -259,3 +259,20 @@ def get_backend(name) -> Backend:
         raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)} (or module:attr)")
     module, attr = target.split(":", 1)
     return getattr(importlib.import_module(module), attr)
+
+
+
+def backend_for_command(parser, name):
+    """The backend ``name`` for a command line: an unknown or unloadable name is ``parser``'s
+    usage error; ``None`` (with the reason on stderr) when the backend cannot run here."""
+    import sys
+
+    try:
+        backend = get_backend(name)
+    except (ValueError, ImportError, AttributeError) as exc:
+        parser.error(f"cannot load backend {name!r}: {exc}")
+    why = backend.available()
+    if why:
+        print(f"backend {backend.name} is not available: {why}", file=sys.stderr)
+        return None
+    return backend
