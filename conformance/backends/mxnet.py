@@ -78,18 +78,20 @@ class MxnetBackend(Backend):
         with self._np_shape():
             return super().call(op, arrays, params)
 
-    def vjp(self, op, arrays, params, cotangents):
+    def _function(self, op):
+        """The function under test: arrays in, a tuple of outputs out."""
         import xlinalg
 
-        mx = self._mx()
-        with self._np_shape():
-            for x in arrays:
-                x.attach_grad()
-            with mx.autograd.record():
-                out = getattr(xlinalg, op)(*arrays, **params)
-            outs = list(out) if isinstance(out, tuple) else [out]
-            mx.autograd.backward(outs, [g.astype(y.dtype, copy=True) for g, y in zip(cotangents, outs)])
-            return tuple(x.grad.copy() for x in arrays)
+        fn = getattr(xlinalg, op)
+
+        def outputs(*arrays, **params):
+            out = fn(*arrays, **params)
+            return out if isinstance(out, tuple) else (out,)
+
+        return outputs
+
+    def vjp(self, op, arrays, params, cotangents):
+        return self._backward(op, arrays, params, cotangents)
 
     def accumulate_vjp(self, op, arrays, params, cotangents, initial):
         return self._backward(op, arrays, params, cotangents, initial)
@@ -100,8 +102,6 @@ class MxnetBackend(Backend):
     def _backward(self, op, arrays, params, cotangents, initial=None):
         """The gradient buffers after ``mx.autograd.backward`` from the outputs whose cotangent
         is not ``None``; with ``initial``, buffers with ``grad_req="add"`` holding it."""
-        import xlinalg
-
         mx = self._mx()
         with self._np_shape():
             for k, x in enumerate(arrays):
@@ -109,8 +109,8 @@ class MxnetBackend(Backend):
                 if initial is not None:
                     x.grad[:] = initial[k]
             with mx.autograd.record():
-                out = getattr(xlinalg, op)(*arrays, **params)
-            used = [(y, g) for y, g in zip(out if isinstance(out, tuple) else (out,), cotangents) if g is not None]
+                out = self._function(op)(*arrays, **params)
+            used = [(y, g) for y, g in zip(out, cotangents) if g is not None]
             mx.autograd.backward([y for y, _ in used], [g.astype(y.dtype, copy=True) for y, g in used])
             return tuple(x.grad.copy() for x in arrays)
 
