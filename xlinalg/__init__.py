@@ -35,6 +35,8 @@ def show_config() -> dict:
     print(f"  batch threads: {info['batch_threads']}")
     for lib in info["blas"]:
         print(f"  BLAS: {lib['internal_api']} {lib['version']}, {lib['num_threads']} threads ({lib['filepath']})")
+    for name, state in info["bindings"].items():
+        print(f"  {name}: {state}")
     return info
 
 

@@ -29,7 +29,8 @@ import threading
 
 import numpy as np
 
-from ..core import apply
+from ..core import apply, operators
+from ..core.memo import memo
 from ..kernels.mxnet_memory import DLPACK, to_ndarray, to_numpy
 
 #: MXNet names the array arguments of every linalg operator A, B, C in order.
@@ -247,6 +248,20 @@ def _core_outputs(op, call, values):
     )
 
 
+def _vjp(op, core: dict, extras: dict, inputs, outputs, cotangents) -> tuple:
+    """The input cotangents (core arrays in MXNet's layout) of a call with MXNet-laid-out core
+    arrays: ``axis`` moved to the core's place and back, MXNet's output shapes undone."""
+
+    def axis(x, matrix=True):
+        return _row_axis(op, extras, x.ndim) if extras and matrix else None
+
+    call = _prepare(op, [_swap(x, axis(x)) for x in inputs], core)
+    outs = [_swap(y, axis(y, s.ndim == 2)) for y, s in zip(outputs, op.outputs)]
+    cots = [_swap(g, axis(g, s.ndim == 2)) for g, s in zip(cotangents, op.outputs)]
+    grads = apply.vjp(call, _core_outputs(op, call, outs), _core_outputs(op, call, cots))
+    return tuple(_swap(g, axis(x)) for g, x in zip(grads, inputs))
+
+
 def register(op) -> str:
     """Register the custom operator ``xlinalg_<op>`` with MXNet (once) and return its name
     (graphs exported with it load wherever it is registered: ``import xlinalg.mxnet``)."""
@@ -278,13 +293,10 @@ def register(op) -> str:
             def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
                 if all(r == "null" for r in req):
                     return
-                inputs = [to_core(x, self._axis(x)) for x in in_data]
-                call = _prepare(op, inputs, self.core)
-                outs = [to_core(y, self._axis(y) if s.ndim == 2 else None) for y, s in zip(out_data, op.outputs)]
-                cots = [to_core(g, self._axis(g) if s.ndim == 2 else None) for g, s in zip(out_grad, op.outputs)]
-                grads = apply.vjp(call, _core_outputs(op, call, outs), _core_outputs(op, call, cots))
-                for dst, r, g, x in zip(in_grad, req, grads, in_data):
-                    _write(dst, r, _swap(g, self._axis(x)))
+                data = (in_data, out_data, out_grad)
+                grads = _vjp(op, self.core, self.extras, *([to_core(x) for x in arrays] for arrays in data))
+                for dst, r, g in zip(in_grad, req, grads):
+                    _write(dst, r, g)
 
         class Prop(mx.operator.CustomOpProp):
             def __init__(self, params="{}", token=""):
@@ -398,12 +410,50 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
         outs = tuple(y.copy() if any(np.may_share_memory(y, x) for x in inputs) else y for y in outs)
         results = tuple(from_core(y, ctx, dtype) for y in outs)
     else:
-        token = f"{next(_tokens)}"
-        _stash[token] = outs
-        try:
-            results = mx.nd.Custom(*arrays, op_type=op_type, params=text, token=token, out=out)
-        except BaseException:
-            _stash.pop(token, None)
-            raise
+        recorded = _recorded_operator() if ctx.device_type == "cpu" and all(y.ndim and y.size for y in outs) else None
+        if recorded is not None:
+            # A marked variable gets its gradient through MXNet's own copy, which honours
+            # grad_req="add": extension operators are not told the request and always write.
+            args = [mx.nd.identity(x) if x.grad is not None else x for x in arrays]
+            computed = [from_core(y, ctx, dtype) for y in outs]
+            results = recorded(*args, *computed, spec=f"{op.name} {text}", args=len(args), outs=len(outs), out=out)
+        else:
+            token = f"{next(_tokens)}"
+            _stash[token] = outs
+            try:
+                results = mx.nd.Custom(*arrays, op_type=op_type, params=text, token=token, out=out)
+            except BaseException:
+                _stash.pop(token, None)
+                raise
         results = tuple(results) if isinstance(results, (list, tuple)) else (results,)
     return results if op.multiple_outputs else results[0]
+
+
+# ---- the recorded operator ---------------------------------------------------------------------------
+def _recorded_operator():
+    """``mx.nd.xlinalg_recorded`` (:mod:`xlinalg.lapack.mxnet_op`), or ``None`` where it is off."""
+    from ..lapack import mxnet_op
+
+    return mxnet_op.operator(_recorded_backward)
+
+
+@memo
+def _decode_spec(spec: str) -> tuple:
+    """``(operator, core parameters, MXNet extras)`` of a recorded call's ``spec``."""
+    name, text = spec.split(" ", 1)
+    op = operators()[name]
+    return (op, *_decode(op, text))
+
+
+def _recorded_backward(spec: str, arrays: list) -> None:
+    """The backward pass of ``xlinalg_recorded``: ``arrays`` are MXNet's (NumPy views), output
+    cotangents, the operator's arrays, the outputs computed at the call, the outputs, and the
+    input cotangents, written here."""
+    op, core, extras = _decode_spec(spec)
+    nargs, nouts = len(op.args), len(op.outputs)
+    cots, inputs = arrays[:nouts], arrays[nouts : nouts + nargs]
+    outputs = arrays[nouts + nargs + nouts : nouts + nargs + 2 * nouts]
+    grads = _vjp(op, core, extras, inputs, outputs, cots)
+    for dst, g in zip(arrays[nouts + nargs + 2 * nouts :], grads):
+        if dst.size:
+            np.copyto(dst, g)

@@ -153,7 +153,9 @@ def config() -> dict:
     -------
     dict
         ``mode``, ``active``, ``reason``, ``operators`` (name -> rules with an entry),
-        ``blas`` (the BLAS the layer calls: threadpoolctl's description), ``batch_threads``.
+        ``blas`` (the BLAS the layer calls: threadpoolctl's description), ``batch_threads``,
+        ``bindings`` (for JAX and MXNet, when imported: their compiled bindings, ``"loaded"``
+        or why not — the XLA FFI handlers, the recorded MXNet operator).
     """
     try:
         lib = library()
@@ -168,7 +170,24 @@ def config() -> dict:
         "operators": {name: sorted(r) for name, r in RULES.items()} if lib is not None else {},
         "batch_threads": threads(),
         "blas": _blas_info(),
+        "bindings": _bindings(),
     }
+    return info
+
+
+def _bindings() -> dict:
+    """The state of the compiled bindings of the frameworks this process has imported."""
+    import sys
+
+    info = {}
+    if "jax" in sys.modules:
+        from . import jax_ffi
+
+        info["JAX FFI kernels"] = jax_ffi.reason()
+    if "mxnet" in sys.modules:
+        from . import mxnet_op
+
+        info["MXNet recorded operator"] = mxnet_op.reason()
     return info
 
 

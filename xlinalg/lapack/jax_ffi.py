@@ -2,11 +2,10 @@
 
 ``pip install`` builds :mod:`xlinalg.lapack._kernels` without jaxlib (its build environment is
 isolated), so the XLA FFI handlers (``src/ffi.cpp``, over the same C ABI) are compiled here, on
-first use in a process that has JAX: ``ffi.cpp`` and ``entries.cpp`` together, by the system C++
-compiler (``$CXX``, else ``g++``/``c++``), against ``jax.ffi.include_dir()``, into a per-user cache
-(``$XLINALG_CACHE_DIR``, default ``~/.cache/xlinalg``) under a name keyed by the sources, the
-jaxlib version and the compiler, so one machine compiles once (10–12 s on two cores) and
-every later process only loads the library. The library gets its BLAS/LAPACK from SciPy, as the
+first use in a process that has JAX: ``ffi.cpp`` and ``entries.cpp`` together, against
+``jax.ffi.include_dir()``, into the per-user cache of :mod:`xlinalg.lapack.build` (keyed by the
+sources, the jaxlib version and the compiler: one machine compiles once, 10–12 s on two cores,
+and every later process only loads the library). The library gets its BLAS/LAPACK from SciPy, as the
 extension does, and every handler is registered as the CPU custom-call target of its name.
 
 :data:`TABLE` says which operator has which entries (a forward entry, with or without a status
@@ -23,13 +22,7 @@ is missing in ``auto`` mode) or the handlers cannot be built (no compiler, no XL
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import importlib
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,14 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import lapack as _lapack
-from . import ROUTINES, mode, threads
+from . import ROUTINES, build, mode, threads
 from . import library as _extension
+from .build import SRC
 
-SRC = Path(__file__).parent / "src"
 #: Compiled together into one shared library (the handlers call the C ABI of entries.cpp).
 SOURCES = ("ffi.cpp", "entries.cpp")
-COMPILE_FLAGS = ("-std=c++17", "-O3", "-g0", "-fPIC", "-fvisibility=hidden", "-fopenmp-simd")
-LINK_FLAGS = ("-shared", "-pthread") + (("-Wl,-Bsymbolic",) if sys.platform.startswith("linux") else ())
 DTYPES = {"float32": "f32", "float64": "f64"}
 
 _state: dict = {}
@@ -206,19 +197,6 @@ def reason() -> str:
     return _state.get("reason", "not loaded")
 
 
-def cache_dir() -> Path:
-    """Where built libraries are kept: ``$XLINALG_CACHE_DIR`` or ``~/.cache/xlinalg``."""
-    return Path(os.environ.get("XLINALG_CACHE_DIR") or Path.home() / ".cache" / "xlinalg")
-
-
-def compiler() -> str | None:
-    """The C++ compiler: ``$CXX`` (its first word), else ``g++`` or ``c++`` on the ``PATH``."""
-    cxx = os.environ.get("CXX", "").split()
-    if cxx:
-        return shutil.which(cxx[0])
-    return shutil.which("g++") or shutil.which("c++")
-
-
 def _load():
     try:
         import jax
@@ -231,29 +209,11 @@ def _load():
         return None, f"jax.ffi.include_dir() failed ({type(exc).__name__}: {exc})"
     if not (include / "xla" / "ffi" / "api" / "ffi.h").is_file():
         return None, f"the XLA FFI headers are missing from {include}"
-    missing = [s for s in SOURCES if not (SRC / s).is_file()]
-    if missing:
-        return None, f"the kernel sources are not installed ({', '.join(missing)} missing from {SRC})"
-    cxx = compiler()
-    if cxx is None:
-        return None, "no C++ compiler ($CXX, g++ or c++) to build the JAX FFI kernels"
-    try:
-        version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"the C++ compiler {cxx} does not run ({exc})"
-    key = hashlib.sha256()
-    try:
-        for path in [*(SRC / s for s in SOURCES), *sorted(SRC.glob("*.h")), *sorted(SRC.glob("*.hpp"))]:
-            key.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    except OSError as exc:
-        return None, f"cannot read the kernel sources ({exc})"
-    for part in (jaxlib.__version__, cxx, version, *COMPILE_FLAGS, *LINK_FLAGS):
-        key.update(part.encode() + b"\0")
-    target = cache_dir() / f"xlinalg_ffi-{key.hexdigest()[:20]}.so"
-    if not target.is_file():
-        why = _build(cxx, include, target)
-        if why is not None:
-            return None, why
+    target, why = build.cached_library(
+        "xlinalg_ffi", "JAX FFI kernels", [SRC / s for s in SOURCES], [include], (jaxlib.__version__,)
+    )
+    if target is None:
+        return None, why
     try:
         lib = ctypes.CDLL(str(target))
         _set_routines(lib)
@@ -261,59 +221,6 @@ def _load():
     except (OSError, AttributeError, KeyError, ValueError, ImportError, RuntimeError) as exc:
         return None, f"cannot load {target} ({type(exc).__name__}: {exc})"
     return lib, "loaded"
-
-
-def _build(cxx: str, include: Path, target: Path) -> str | None:
-    """Compile into ``target`` (the sources in parallel, then a link into a temporary file
-    renamed into place: concurrent builds never see a partial library); an error message, or
-    ``None``."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
-    except OSError as exc:
-        return f"cannot write the cache directory {target.parent} ({exc}); set XLINALG_CACHE_DIR"
-    try:
-        objects, procs = [], []
-        for source in SOURCES:
-            obj = work / (Path(source).stem + ".o")
-            cmd = [cxx, *COMPILE_FLAGS, "-isystem", str(include), "-I", str(SRC), "-c", str(SRC / source), "-o", str(obj)]
-            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-            objects.append(str(obj))
-        failed = []
-        for source, proc in zip(SOURCES, procs):
-            out, _ = proc.communicate(timeout=600)
-            if proc.returncode != 0:
-                failed.append(f"{source}: {out.strip()[-2000:]}")
-        if failed:
-            return "building the JAX FFI kernels failed: " + "; ".join(failed)
-        tmp = work / target.name
-        link = subprocess.run([cxx, *objects, *LINK_FLAGS, "-o", str(tmp)], capture_output=True, text=True, timeout=600)
-        if link.returncode != 0:
-            return f"linking the JAX FFI kernels failed: {(link.stdout + link.stderr).strip()[-2000:]}"
-        os.replace(tmp, target)
-        _prune(target)
-        return None
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"building the JAX FFI kernels failed ({type(exc).__name__}: {exc})"
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _prune(keep: Path) -> None:
-    """Remove what earlier builds left in the cache: libraries of other sources, jaxlib versions
-    or compilers not rebuilt for a week, and build directories of interrupted builds."""
-    import time
-
-    now = time.time()
-    for path in keep.parent.iterdir():
-        try:
-            age = now - path.stat().st_mtime
-            if path.name.startswith("xlinalg_ffi-") and path.suffix == ".so" and path != keep and age > 7 * 86400:
-                path.unlink()
-            elif path.name.startswith(".build-") and path.is_dir() and age > 3600:
-                shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def _set_routines(lib) -> None:

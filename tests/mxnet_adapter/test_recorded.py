@@ -1,0 +1,99 @@
+"""The recorded operator (:mod:`xlinalg.lapack.mxnet_op`): with the compiled layer on, calls under
+``mx.autograd.record()`` on the CPU are recorded as the extension operator ``xlinalg_recorded``;
+without it (``XLINALG_KERNELS=python``, no compiler) through MXNet's Python custom operators. Both
+give the same gradients, ``grad_req="add"`` included; errors of its backward pass reach the caller;
+a failed build falls back (``auto``) or raises (``compiled``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.mxnet_adapter import _helpers as h  # skips this module when MXNet is not installed
+
+mx = h.mx
+
+import numpy as np
+
+import xlinalg.mxnet as la
+from xlinalg import lapack
+from xlinalg.adapters import mxnet as adapter
+from xlinalg.lapack import mxnet_op
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _recorded_available() -> bool:
+    try:
+        return adapter._recorded_operator() is not None
+    except ImportError:
+        return False
+
+
+needs_recorded = pytest.mark.skipif(not _recorded_available(), reason=f"no recorded operator ({mxnet_op.reason()})")
+
+
+def _graph_ops(y) -> set:
+    return {node["op"] for node in json.loads(mx.autograd.get_symbol(y).tojson())["nodes"]}
+
+
+def test_recording_uses_the_layer_in_force(rng):
+    x = h.nd(h.inputs("potrf", {}, rng)[0], mx, "write")
+    with mx.autograd.record():
+        y = la.potrf(x)
+    expected = "xlinalg_recorded" if _recorded_available() else "Custom"
+    assert expected in _graph_ops(y)
+    if lapack.mode() == "python":
+        assert mxnet_op.operator(adapter._recorded_backward) is None
+
+
+@needs_recorded
+@pytest.mark.parametrize("grad_req", ["write", "add"])
+@pytest.mark.parametrize("op", h.OPERATORS)
+def test_recorded_and_custom_operators_agree(op, grad_req, rng, monkeypatch):
+    params = list(h.param_combinations(op))[-1]
+    arrays = h.inputs(op, params, rng)
+    heads = None
+    results = []
+    for recorded in (True, False):
+        if not recorded:
+            monkeypatch.setattr(adapter, "_recorded_operator", lambda: None)
+        outs, grads, heads = h.run(mx, getattr(la, op), arrays, params, heads, grad_req=grad_req, repeat=2)
+        results.append((outs, grads))
+    (outs, grads), (custom_outs, custom_grads) = results
+    for y, c in zip(outs + grads, custom_outs + custom_grads):
+        np.testing.assert_array_equal(y, c)
+
+
+@needs_recorded
+def test_backward_errors_reach_the_caller(rng, monkeypatch):
+    def failing(*args):
+        raise RuntimeError("the VJP failed on purpose")
+
+    monkeypatch.setattr(adapter, "_vjp", failing)
+    x = h.nd(h.inputs("potrf", {}, rng)[0], mx, "write")
+    with mx.autograd.record():
+        y = la.potrf(x)
+    with pytest.raises(mx.base.MXNetError, match="RuntimeError: the VJP failed on purpose"):
+        y.backward()
+        x.grad.wait_to_read()
+
+
+@pytest.mark.parametrize("mode", ["auto", "compiled"])
+def test_a_failed_build_falls_back_or_raises(mode, tmp_path, monkeypatch):
+    monkeypatch.setenv("XLINALG_KERNELS", mode)
+    monkeypatch.setenv("XLINALG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "/bin/false")
+    monkeypatch.setattr(mxnet_op, "_state", {})
+    lapack.reset()
+    try:
+        if mode == "auto":
+            assert mxnet_op.operator(adapter._recorded_backward) is None
+            assert "building the MXNet recorded operator failed" in mxnet_op.reason()
+        else:
+            with pytest.raises(ImportError, match="MXNet recorded operator is not available"):
+                mxnet_op.operator(adapter._recorded_backward)
+    finally:
+        monkeypatch.undo()
+        lapack.reset()

@@ -1,0 +1,133 @@
+"""Libraries of the compiled layer that are built on first use, into a per-user cache.
+
+``pip install`` builds the extension :mod:`xlinalg.lapack._kernels` in an isolated environment,
+without the frameworks. Code that compiles against a framework's own headers (the XLA FFI
+handlers for JAX, the recorded operator for MXNet) is therefore compiled in the process that
+first needs it, by the system C++ compiler (``$CXX``, else ``g++``/``c++``), into
+``$XLINALG_CACHE_DIR`` (default ``~/.cache/xlinalg``) under a name keyed by the sources, the
+framework version and the compiler: one machine compiles each library once and every later
+process only loads it. Concurrent builds are safe (each links into a temporary file renamed
+into place).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SRC = Path(__file__).parent / "src"
+COMPILE_FLAGS = ("-std=c++17", "-O3", "-g0", "-fPIC", "-fvisibility=hidden", "-fopenmp-simd")
+LINK_FLAGS = ("-shared", "-pthread") + (("-Wl,-Bsymbolic",) if sys.platform.startswith("linux") else ())
+
+#: Libraries older than this that no current build produced are removed from the cache.
+_STALE_SECONDS = 7 * 86400
+
+
+def cache_dir() -> Path:
+    """Where built libraries are kept: ``$XLINALG_CACHE_DIR`` or ``~/.cache/xlinalg``."""
+    return Path(os.environ.get("XLINALG_CACHE_DIR") or Path.home() / ".cache" / "xlinalg")
+
+
+def compiler() -> str | None:
+    """The C++ compiler: ``$CXX`` (its first word), else ``g++`` or ``c++`` on the ``PATH``."""
+    cxx = os.environ.get("CXX", "").split()
+    if cxx:
+        return shutil.which(cxx[0])
+    return shutil.which("g++") or shutil.which("c++")
+
+
+def cached_library(
+    stem: str, what: str, sources, includes, key_parts=(), flags=COMPILE_FLAGS
+) -> tuple[Path | None, str]:
+    """The path of the library ``<stem>-<key>.so`` built from ``sources`` (paths) with the
+    header folders ``includes`` and the compiler ``flags``, building it when the cache does
+    not hold it yet.
+
+    ``key_parts`` (strings: versions of what the sources are compiled against) go into the
+    key with the sources, every header of :data:`SRC`, the compiler and the flags. Returns
+    ``(path, "loaded")``, or ``(None, why)`` naming ``what`` failed and why.
+    """
+    sources = [Path(s) for s in sources]
+    missing = [str(s) for s in sources if not s.is_file()]
+    if missing:
+        return None, f"the sources of the {what} are not installed ({', '.join(missing)} missing)"
+    cxx = compiler()
+    if cxx is None:
+        return None, f"no C++ compiler ($CXX, g++ or c++) to build the {what}"
+    try:
+        version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"the C++ compiler {cxx} does not run ({exc})"
+    key = hashlib.sha256()
+    try:
+        for path in [*sources, *sorted(SRC.glob("*.h")), *sorted(SRC.glob("*.hpp"))]:
+            key.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError as exc:
+        return None, f"cannot read the sources of the {what} ({exc})"
+    for part in (*key_parts, cxx, version, *flags, *LINK_FLAGS):
+        key.update(part.encode() + b"\0")
+    target = cache_dir() / f"{stem}-{key.hexdigest()[:20]}.so"
+    if not target.is_file():
+        why = _build(cxx, [*flags, "-I", str(SRC)], sources, includes, target, what)
+        if why is not None:
+            return None, why
+    return target, "loaded"
+
+
+def _build(cxx: str, flags: list, sources, includes, target: Path, what: str) -> str | None:
+    """Compile into ``target`` (the sources in parallel, then a link into a temporary file
+    renamed into place: concurrent builds never see a partial library); an error message, or
+    ``None``."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    except OSError as exc:
+        return f"cannot write the cache directory {target.parent} ({exc}); set XLINALG_CACHE_DIR"
+    flags = [*flags, *(f for include in includes for f in ("-isystem", str(include)))]
+    try:
+        objects, procs = [], []
+        for source in sources:
+            obj = work / (source.stem + ".o")
+            cmd = [cxx, *flags, "-c", str(source), "-o", str(obj)]
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            objects.append(str(obj))
+        failed = []
+        for source, proc in zip(sources, procs):
+            out, _ = proc.communicate(timeout=600)
+            if proc.returncode != 0:
+                failed.append(f"{source.name}: {out.strip()[-2000:]}")
+        if failed:
+            return f"building the {what} failed: " + "; ".join(failed)
+        tmp = work / target.name
+        link = subprocess.run([cxx, *objects, *LINK_FLAGS, "-o", str(tmp)], capture_output=True, text=True, timeout=600)
+        if link.returncode != 0:
+            return f"linking the {what} failed: {(link.stdout + link.stderr).strip()[-2000:]}"
+        os.replace(tmp, target)
+        _prune(target)
+        return None
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"building the {what} failed ({type(exc).__name__}: {exc})"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _prune(keep: Path) -> None:
+    """Remove what earlier builds left in the cache: libraries of the same stem (other sources,
+    framework versions or compilers) not rebuilt for a week, and folders of interrupted builds."""
+    stem = keep.name.rsplit("-", 1)[0] + "-"
+    now = time.time()
+    for path in keep.parent.iterdir():
+        try:
+            age = now - path.stat().st_mtime
+            if path.name.startswith(stem) and path.suffix == ".so" and path != keep and age > _STALE_SECONDS:
+                path.unlink()
+            elif path.name.startswith(".build-") and path.is_dir() and age > 3600:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass

@@ -1,0 +1,126 @@
+"""The compiled layer for MXNet: one recorded operator, ``xlinalg_recorded``.
+
+MXNet's Python custom operators (``mx.operator.CustomOp``) cost about a millisecond per forward
+and backward pass (shape and type callbacks, an operator object per call, a thread hand-over),
+more than the kernels themselves up to n ≈ 256. ``src/mxnet_op.cpp`` is a C++ operator for
+MXNet's extension interface (``mxnet/lib_api.h``, shipped with MXNet since 1.7) that costs what a
+native operator does: its inputs are the operator's arrays and the outputs already computed at
+the call, its forward copies those, and its backward hands every array to one Python callback
+that runs xlinalg's VJP rules on NumPy views of the buffers (no copies). It is built on first
+use with the MXNet package's own ``lib_api.cc`` (:mod:`xlinalg.lapack.build`) and loaded with
+``mx.library.load``.
+
+:func:`operator` is ``None`` where it is off (``XLINALG_KERNELS=python``) or cannot be built
+(no compiler, an MXNet without the extension interface): :func:`reason` says why; with
+``XLINALG_KERNELS=compiled`` that is an ``ImportError``. The adapter then records through
+MXNet's custom operators, as it does for symbolic graphs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+from . import build, mode
+from .build import SRC
+
+NAME = "xlinalg_recorded"
+#: MXNet finds the library's entry points by name: they keep the default visibility.
+FLAGS = tuple(f for f in build.COMPILE_FLAGS if f != "-fvisibility=hidden")
+#: MXNet's dtype codes (``mxnet/lib_api.h``: ``MXDType``) that reach the callback.
+DTYPES = {0: np.float32, 1: np.float64, 4: np.int32, 6: np.int64}
+
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.c_int,
+    ctypes.POINTER(ctypes.c_void_p),
+    ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)),
+    ctypes.POINTER(ctypes.c_int),
+    ctypes.POINTER(ctypes.c_int),
+    ctypes.c_void_p,
+    ctypes.c_int,
+)
+
+_state: dict = {}
+
+
+def operator(backward):
+    """The function ``mx.nd.xlinalg_recorded`` with ``backward`` as its backward pass, or
+    ``None`` where the recorded operator is off (:func:`reason`).
+
+    ``backward(spec, arrays)`` gets the ``spec`` attribute of the call and NumPy views of every
+    array of MXNet's backward pass, in its order: output cotangents, inputs (the operator's
+    arrays, then the outputs computed at the call), outputs, and last the input cotangents to
+    write (writeable views). Its exceptions become MXNet errors of the backward pass.
+
+    Raises
+    ------
+    ImportError
+        With ``XLINALG_KERNELS=compiled`` when the operator cannot be built or loaded.
+    """
+    if mode() == "python":
+        return None
+    if "operator" not in _state:
+        try:
+            _state["operator"], _state["reason"] = _load(backward)
+        except Exception as exc:  # whatever goes wrong, auto mode uses MXNet's custom operators
+            _state["operator"], _state["reason"] = None, f"{type(exc).__name__}: {exc}"
+    if _state["operator"] is None and mode() == "compiled":
+        raise ImportError(f"XLINALG_KERNELS=compiled, but the MXNet recorded operator is not available: {_state['reason']}")
+    return _state["operator"]
+
+
+def reason() -> str:
+    """Why :func:`operator` is ``None`` (``"loaded"`` when it is not)."""
+    if mode() == "python":
+        return "XLINALG_KERNELS=python"
+    return _state.get("reason", "not loaded yet (the first call under mx.autograd.record() loads it)")
+
+
+def _load(backward):
+    import mxnet as mx
+
+    package = Path(mx.__file__).parent
+    lib_api = package / "src" / "lib_api.cc"
+    if not (package / "include" / "mxnet" / "lib_api.h").is_file():
+        return None, f"MXNet {mx.__version__} has no extension interface (mxnet/lib_api.h)"
+    target, why = build.cached_library(
+        "xlinalg_mxnet", "MXNet recorded operator", [SRC / "mxnet_op.cpp", lib_api], [package / "include"],
+        (mx.__version__,), FLAGS,
+    )
+    if target is None:
+        return None, why
+    mx.library.load(str(target), verbose=False)
+    lib = ctypes.CDLL(str(target))  # the handle MXNet opened: same globals
+    callback = _CALLBACK(_callback(backward))
+    lib.xl_mx_set_backward.argtypes, lib.xl_mx_set_backward.restype = [_CALLBACK], None
+    lib.xl_mx_set_backward(callback)
+    _state["keep"] = (lib, callback)
+    return getattr(mx.nd, NAME), "loaded"
+
+
+def _callback(backward):
+    def run(spec, count, data, shapes, ndims, dtypes, error, size):
+        try:
+            backward(spec.decode(), [_view(data[i], shapes[i], ndims[i], dtypes[i]) for i in range(count)])
+            return 0
+        except BaseException as exc:  # reported by MXNet at the next wait on the gradients
+            message = f"{type(exc).__name__}: {exc}".encode()[: size - 1]
+            ctypes.memmove(error, message, len(message))
+            return 1
+
+    return run
+
+
+def _view(pointer, shape, ndim, code) -> np.ndarray:
+    """A writeable NumPy view of ``ndim`` axes ``shape`` over MXNet's buffer at ``pointer``."""
+    dims = tuple(shape[i] for i in range(ndim))
+    dtype = np.dtype(DTYPES[code])
+    count = int(np.prod(dims, dtype=np.int64))
+    if not count or not pointer:
+        return np.empty(dims, dtype)
+    buffer = (ctypes.c_char * (count * dtype.itemsize)).from_address(pointer)
+    return np.frombuffer(buffer, dtype).reshape(dims)

@@ -1,0 +1,132 @@
+// xlinalg_recorded: the one MXNet operator (MXNet's C++ extension interface, mxnet/lib_api.h) that
+// records every xlinalg operator called under mx.autograd.record() on the CPU.
+//
+// Inputs: the operator's arrays, then its outputs, already computed at the call (where bad input
+// raised). Forward copies those into the outputs. Backward hands every array to the callback that
+// Python sets (xl_mx_set_backward): it computes the input cotangents with xlinalg's rules, in the
+// engine thread, without the per-call machinery of MXNet's Python custom operators.
+//
+// Attributes: "args" (how many operator arrays), "outs" (how many outputs) and "spec" (the
+// operator and its parameters, read by the callback).
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mxnet/lib_api.h"
+#include "xlinalg.h"
+
+using namespace mxnet::ext;
+
+namespace {
+
+using Attrs = std::unordered_map<std::string, std::string>;
+
+// callback(spec, count, data, shapes, ndims, dtypes, error, error_size) -> 0, or 1 with a message
+// in error. The arrays, in MXNet's order for a backward pass: output cotangents, inputs (operator
+// arrays, then the outputs computed at the call), outputs, then the input cotangents to write.
+typedef int (*backward_t)(const char*, int, void* const*, const int64_t* const*, const int*, const int*, char*,
+                          int);
+backward_t callback = nullptr;
+
+bool counts(const Attrs& attrs, int* args, int* outs) {
+  auto a = attrs.find("args"), o = attrs.find("outs");
+  if (a == attrs.end() || o == attrs.end()) return false;
+  *args = std::stoi(a->second);
+  *outs = std::stoi(o->second);
+  return *args > 0 && *outs > 0;
+}
+
+MXReturnValue parse(const Attrs& attrs, int* num_in, int* num_out) {
+  int args, outs;
+  if (!counts(attrs, &args, &outs)) {
+    MX_ERROR_MSG << "xlinalg_recorded: attributes args and outs are required";
+    return MX_FAIL;
+  }
+  *num_in = args + outs;
+  *num_out = outs;
+  return MX_SUCCESS;
+}
+
+MXReturnValue infer_type(const Attrs& attrs, std::vector<int>* in, std::vector<int>* out) {
+  const size_t args = in->size() - out->size();
+  for (size_t i = 0; i < out->size(); ++i) (*out)[i] = (*in)[args + i];
+  return MX_SUCCESS;
+}
+
+MXReturnValue infer_shape(const Attrs& attrs, std::vector<std::vector<unsigned>>* in,
+                          std::vector<std::vector<unsigned>>* out) {
+  const size_t args = in->size() - out->size();
+  for (size_t i = 0; i < out->size(); ++i) (*out)[i] = (*in)[args + i];
+  return MX_SUCCESS;
+}
+
+size_t item_size(MXDType dtype) {
+  switch (dtype) {
+    case kFloat32:
+    case kInt32:
+      return 4;
+    case kFloat64:
+    case kInt64:
+      return 8;
+    default:
+      return 0;
+  }
+}
+
+MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                      const OpResource&) {
+  const size_t args = inputs->size() - outputs->size();
+  for (size_t i = 0; i < outputs->size(); ++i) {
+    MXTensor& src = (*inputs)[args + i];
+    MXTensor& dst = (*outputs)[i];
+    const size_t bytes = size_t(src.size()) * item_size(src.dtype);
+    if (bytes && dst.data_ptr != src.data_ptr) std::memcpy(dst.data_ptr, src.data_ptr, bytes);
+  }
+  return MX_SUCCESS;
+}
+
+MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                       const OpResource&) {
+  if (callback == nullptr) {
+    MX_ERROR_MSG << "xlinalg_recorded: no backward callback is set (import xlinalg.mxnet)";
+    return MX_FAIL;
+  }
+  std::vector<void*> data;
+  std::vector<const int64_t*> shapes;
+  std::vector<int> ndims, dtypes;
+  for (auto* list : {inputs, outputs})
+    for (MXTensor& t : *list) {
+      data.push_back(t.data_ptr);
+      shapes.push_back(t.shape.data());
+      ndims.push_back(int(t.shape.size()));
+      dtypes.push_back(int(t.dtype));
+    }
+  const auto spec = attrs.find("spec");
+  char error[1024] = {0};
+  if (callback(spec == attrs.end() ? "" : spec->second.c_str(), int(data.size()), data.data(), shapes.data(),
+               ndims.data(), dtypes.data(), error, int(sizeof error)) != 0) {
+    MX_ERROR_MSG << error;
+    return MX_FAIL;
+  }
+  return MX_SUCCESS;
+}
+
+}  // namespace
+
+extern "C" XL_API void xl_mx_set_backward(backward_t fn) { callback = fn; }
+
+REGISTER_OP(xlinalg_recorded)
+    .setParseAttrs(parse)
+    .setInferType(infer_type)
+    .setInferShape(infer_shape)
+    .setForward(forward, "cpu")
+    .setBackward(backward, "cpu");
+
+extern "C" MXReturnValue initialize(int version) {
+  if (version < 10700) {
+    MX_ERROR_MSG << "xlinalg_recorded needs MXNet 1.7 or later, got " << version;
+    return MX_FAIL;
+  }
+  return MX_SUCCESS;
+}
