@@ -410,11 +410,12 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
         outs = tuple(y.copy() if any(np.may_share_memory(y, x) for x in inputs) else y for y in outs)
         results = tuple(from_core(y, ctx, dtype) for y in outs)
     else:
-        recorded = _recorded_operator() if ctx.device_type == "cpu" and all(y.ndim and y.size for y in outs) else None
+        recorded = _recorded_operator() if _recordable(ctx, arrays, outs) else None
         if recorded is not None:
-            # A marked variable gets its gradient through MXNet's own copy, which honours
-            # grad_req="add": extension operators are not told the request and always write.
-            args = [mx.nd.identity(x) if x.grad is not None else x for x in arrays]
+            # A marked variable gets its gradient through a recorded reshape (a view: no copy),
+            # whose backward honours grad_req="add": extension operators are not told the
+            # request and always write.
+            args = [x.reshape(x.shape) if x.grad is not None else x for x in arrays]
             computed = [from_core(y, ctx, dtype) for y in outs]
             results = recorded(*args, *computed, spec=f"{op.name} {text}", args=len(args), outs=len(outs), out=out)
         else:
@@ -430,6 +431,12 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
 
 
 # ---- the recorded operator ---------------------------------------------------------------------------
+def _recordable(ctx, arrays, outs) -> bool:
+    """Whether a call can be recorded as ``xlinalg_recorded``: CPU arrays, none of them empty
+    (MXNet's legacy shapes read a zero as "unknown") and no 0-d output (NumPy shape semantics)."""
+    return ctx.device_type == "cpu" and all(x.size for x in arrays) and all(y.ndim and y.size for y in outs)
+
+
 def _recorded_operator():
     """``mx.nd.xlinalg_recorded`` (:mod:`xlinalg.lapack.mxnet_op`), or ``None`` where it is off."""
     from ..lapack import mxnet_op
