@@ -118,6 +118,14 @@ def split_params(op, params: dict) -> tuple[dict, dict]:
     return apply.resolve_params(op, core), extras
 
 
+@memo
+def _resolved(op, params: tuple) -> tuple:
+    """``(core parameters, MXNet extras, their encoding)`` of a call's ``(name, type, value)``
+    triples."""
+    core, extras = split_params(op, {k: v for k, _, v in params})
+    return core, extras, _encode(core, extras)
+
+
 def _encode(core: dict, extras: dict) -> str:
     return json.dumps({**core, **extras}, sort_keys=True)
 
@@ -359,11 +367,13 @@ def bind(op):
     names = ARG_NAMES[:nargs]
 
     def fn(*args, **kwargs):
-        try:
-            bound = sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{op.name}: {exc}; signature: {op.name}{sig}") from None
-        values = bound.arguments
+        if kwargs or len(args) != nargs:
+            try:
+                values = sig.bind(*args, **kwargs).arguments
+            except TypeError as exc:
+                raise TypeError(f"{op.name}: {exc}; signature: {op.name}{sig}") from None
+        else:  # the common call, the arrays alone: nothing to bind
+            values = dict(zip(names, args))
         arrays = [values.get(n) for n in names]
         for n, x in zip(names, arrays):
             if not is_array(x):
@@ -373,10 +383,10 @@ def bind(op):
             if isinstance(x, mx.numpy.ndarray):
                 raise TypeError(f"{op.name}: argument {n} is an mx.np array; MXNet's custom operators take legacy NDArrays (use x.as_nd_ndarray())")
         out, name = values.get("out"), values.get("name")
-        params = {k: v for k, v in values.items() if k not in names and k not in CALL_KEYWORDS}
-        core, extras = split_params(op, params)
+        # typed pairs: a key must tell True from 1 (a bool parameter rejects the int)
+        params = tuple((k, type(v), v) for k, v in values.items() if k not in names and k not in CALL_KEYWORDS)
+        core, extras, text = _resolved(op, params)
         op_type = register(op)
-        text = _encode(core, extras)
         if any(isinstance(x, mx.sym.Symbol) for x in arrays):
             if not all(isinstance(x, mx.sym.Symbol) for x in arrays):
                 raise TypeError(f"{op.name}: cannot mix NDArrays and Symbols")
