@@ -91,6 +91,23 @@ void gemm(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, In
   routines<T>().gemm(&tra, &trb, &m, &n, &k, &alpha, a.p, &lda, b.p, &ldb, &beta, c.p, &ldc);
 }
 
+// Rows per block of the routines that compute one triangle of an n×n result (at most 8 blocks:
+// few BLAS calls, and the diagonal blocks' wasted half stays small).
+inline Int triangle_block(Int n) { return std::max<Int>(64, n / 8); }
+
+// One triangle of C (n×n: i ≥ j when ``lower``, else i ≤ j) of alpha op(A) op(B) + beta C, by
+// blocks of rows, each one gemm over the columns its rows reach: about half the flops of the whole
+// product. The other triangle is partly written (inside the diagonal blocks): callers mask it.
+template <class T>
+void gemm_triangle(bool lower, bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, Int n, Int k) {
+  const Int block = triangle_block(n);
+  for (Int r0 = 0; r0 < n; r0 += block) {
+    const Int r1 = std::min(n, r0 + block), c0 = lower ? 0 : r0, c1 = lower ? r1 : n;
+    const View<T> rows = ta ? a.at(0, r0) : a.at(r0, 0), cols = tb ? b.at(c0, 0) : b.at(0, c0);
+    gemm<T>(ta, rows, tb, cols, alpha, beta, c.at(r0, c0), r1 - r0, c1 - c0, k);
+  }
+}
+
 // Triangular solve or product on B (m×n) in place: op(A)⁻¹ or op(A) from the left (``left``) or right;
 // A's diagonal is taken as ones when ``unit``.
 template <class T>

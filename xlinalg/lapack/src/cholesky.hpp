@@ -231,8 +231,8 @@ void potrs_vjp(const T* f, const T* b, const T* x, const T* g, T* gf, T* gb, Int
   const View<T> gbv = rowmajor(gb, n, k);
   trsm<T>(true, true, true, n, k, T(1), l, gbv);
   View<T> gl = factor(gf, n, lower);
-  gemm<T>(false, gbv, true, yv, T(-1), T(0), gl, n, n, k);
-  gemm<T>(false, xv, true, zv, T(-1), T(1), gl, n, n, k);
+  gemm_triangle<T>(true, false, gbv, true, yv, T(-1), T(0), gl, n, k);
+  gemm_triangle<T>(true, false, xv, true, zv, T(-1), T(1), gl, n, k);
   zero_upper(gl, n);
 }
 
@@ -266,9 +266,15 @@ void potri_vjp(const T* f, const T* x, const T* g, T* gf, Int n, bool lower, std
   const View<T> gv = rowmajor(const_cast<T*>(g), n, n), xv = rowmajor(const_cast<T*>(x), n, n);
   for (Int i = 0; i < n; ++i)
     for (Int j = 0; j < n; ++j) s(i, j) = gv(i, j) + gv(j, i);
+  // F̄ = −(X S) L⁻ᵀ, lower triangle only: rows r0..r1 of it need columns 0..r1 of X S and the
+  // leading r1×r1 block of L (L⁻ᵀ is upper triangular).
   View<T> gl = factor(gf, n, lower);
-  gemm<T>(false, xv, false, s, T(1), T(0), gl, n, n, n);
-  trsm<T>(false, true, true, n, n, T(-1), l, gl);
+  for (Int r0 = 0, block = triangle_block(n); r0 < n; r0 += block) {
+    const Int r1 = std::min(n, r0 + block);
+    const View<T> rows = gl.at(r0, 0);
+    gemm<T>(false, xv.at(r0, 0), false, s, T(1), T(0), rows, r1 - r0, r1, n);
+    trsm<T>(false, true, true, r1 - r0, r1, T(-1), l, rows);
+  }
   zero_upper(gl, n);
 }
 

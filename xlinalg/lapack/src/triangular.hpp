@@ -54,10 +54,11 @@ void trsm_vjp(const T* a, const T* x, const T* g, T* ga, T* gb, Int rows, Int co
   trsm<T>(!p.rightside, p.lower, !p.transpose, rows, cols, T(1), av, yv);
   View<T> gav = rowmajor(ga, n, n);
   const View<T> gopa = p.transpose ? gav.t() : gav;
+  const bool lower = p.lower != p.transpose;  // the triangle of op(A) that is A's read one
   if (p.rightside)
-    gemm<T>(true, xv, false, yv, T(-1), T(0), gopa, n, n, k);
+    gemm_triangle<T>(lower, true, xv, false, yv, T(-1), T(0), gopa, n, k);
   else
-    gemm<T>(false, yv, true, xv, T(-1), T(0), gopa, n, n, k);
+    gemm_triangle<T>(lower, false, yv, true, xv, T(-1), T(0), gopa, n, k);
   mask_triangle(gav, n, p.lower);
   if (p.alpha != 1.0)
     for (std::size_t i = 0, size = std::size_t(rows) * cols; i < size; ++i) gb[i] *= T(p.alpha);
@@ -79,10 +80,11 @@ void trmm_vjp(const T* a, const T* b, const T* g, T* ga, T* gb, Int rows, Int co
   const View<T> bv = rowmajor(const_cast<T*>(b), rows, cols), gv = rowmajor(const_cast<T*>(g), rows, cols);
   View<T> gav = rowmajor(ga, n, n);
   const View<T> gopa = p.transpose ? gav.t() : gav;
+  const bool lower = p.lower != p.transpose;  // the triangle of op(A) that is A's read one
   if (p.rightside)
-    gemm<T>(true, bv, false, gv, T(p.alpha), T(0), gopa, n, n, k);
+    gemm_triangle<T>(lower, true, bv, false, gv, T(p.alpha), T(0), gopa, n, k);
   else
-    gemm<T>(false, gv, true, bv, T(p.alpha), T(0), gopa, n, n, k);
+    gemm_triangle<T>(lower, false, gv, true, bv, T(p.alpha), T(0), gopa, n, k);
   mask_triangle(gav, n, p.lower);
   std::memcpy(gb, g, sizeof(T) * std::size_t(rows) * cols);
   trmm<T>(!p.rightside, p.lower, !p.transpose, rows, cols, T(p.alpha), rowmajor(const_cast<T*>(a), n, n),
