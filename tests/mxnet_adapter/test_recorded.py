@@ -46,6 +46,8 @@ def test_recording_uses_the_layer_in_force(rng):
     assert expected in _graph_ops(y)
     if lapack.mode() == "python":
         assert mxnet_op.operator(adapter._recorded_backward) is None
+    state = lapack.config()["bindings"]["MXNet recorded operator"]
+    assert (state == "loaded") == _recorded_available(), state
 
 
 @needs_recorded
