@@ -427,6 +427,8 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
             # request and always write.
             args = [x.reshape(x.shape) if x.grad is not None else x for x in arrays]
             computed = [from_core(y, ctx, dtype) for y in outs]
+            if out is None:  # second NDArrays over the same memory: the forward copies nothing
+                out = [from_core(y, ctx, dtype) for y in outs]
             results = recorded(*args, *computed, spec=f"{op.name} {text}", args=len(args), outs=len(outs), out=out)
         else:
             token = f"{next(_tokens)}"
