@@ -426,9 +426,10 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
             # whose backward honours grad_req="add": extension operators are not told the
             # request and always write.
             args = [x.reshape(x.shape) if x.grad is not None else x for x in arrays]
-            computed = [from_core(y, ctx, dtype) for y in outs]
-            if out is None:  # second NDArrays over the same memory: the forward copies nothing
-                out = [from_core(y, ctx, dtype) for y in outs]
+            # In MXNet's memory, not NumPy's: arrays the graph holds are released by MXNet's engine,
+            # at exit too, and the release of NumPy-backed NDArrays calls into Python (an abort
+            # when Python is shutting down).
+            computed = [mx.nd.array(_host(y), ctx=ctx, dtype=dtype) for y in outs]
             results = recorded(*args, *computed, spec=f"{op.name} {text}", args=len(args), outs=len(outs), out=out)
         else:
             token = f"{next(_tokens)}"

@@ -2,8 +2,7 @@
 // records every xlinalg operator called under mx.autograd.record() on the CPU.
 //
 // Inputs: the operator's arrays, then its outputs, already computed at the call (where bad input
-// raised). Forward copies those into the outputs (nothing, when the outputs are views of the same
-// memory, as the adapter passes them). Backward hands every array to the callback that
+// raised). Forward copies those into the outputs. Backward hands every array to the callback that
 // Python sets (xl_mx_set_backward): it computes the input cotangents with xlinalg's rules, in the
 // engine thread, without the per-call machinery of MXNet's Python custom operators.
 //
