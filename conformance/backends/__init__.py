@@ -261,7 +261,6 @@ def get_backend(name) -> Backend:
     return getattr(importlib.import_module(module), attr)
 
 
-
 def backend_for_command(parser, name):
     """The backend ``name`` for a command line: an unknown or unloadable name is ``parser``'s
     usage error; ``None`` (with the reason on stderr) when the backend cannot run here."""

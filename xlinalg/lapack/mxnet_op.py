@@ -29,7 +29,7 @@ NAME = "xlinalg_recorded"
 #: MXNet finds the library's entry points by name: they keep the default visibility.
 FLAGS = tuple(f for f in build.COMPILE_FLAGS if f != "-fvisibility=hidden")
 #: MXNet's dtype codes (``mxnet/lib_api.h``: ``MXDType``) that reach the callback.
-DTYPES = {0: np.float32, 1: np.float64, 4: np.int32, 6: np.int64}
+DTYPES = {0: np.float32, 1: np.float64}
 
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int,

@@ -61,18 +61,8 @@ MXReturnValue infer_shape(const Attrs& attrs, std::vector<std::vector<unsigned>>
   return MX_SUCCESS;
 }
 
-size_t item_size(MXDType dtype) {
-  switch (dtype) {
-    case kFloat32:
-    case kInt32:
-      return 4;
-    case kFloat64:
-    case kInt64:
-      return 8;
-    default:
-      return 0;
-  }
-}
+// Bytes per element of the dtypes xlinalg's operators take (float32, float64); 0 for any other.
+size_t item_size(MXDType dtype) { return dtype == kFloat32 ? 4 : dtype == kFloat64 ? 8 : 0; }
 
 MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                       const OpResource&) {
@@ -80,8 +70,12 @@ MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::ve
   for (size_t i = 0; i < outputs->size(); ++i) {
     MXTensor& src = (*inputs)[args + i];
     MXTensor& dst = (*outputs)[i];
+    if (item_size(src.dtype) == 0) {
+      MX_ERROR_MSG << "xlinalg_recorded: outputs must be float32 or float64";
+      return MX_FAIL;
+    }
     const size_t bytes = size_t(src.size()) * item_size(src.dtype);
-    if (bytes && dst.data_ptr != src.data_ptr) std::memcpy(dst.data_ptr, src.data_ptr, bytes);
+    if (bytes) std::memcpy(dst.data_ptr, src.data_ptr, bytes);
   }
   return MX_SUCCESS;
 }
