@@ -9,6 +9,7 @@ available (no compiler, ``XLINALG_KERNELS=python``)."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import subprocess
 import sys
@@ -203,6 +204,38 @@ def test_jitted_gradient_runs_the_ffi_entries(name):
     assert spec.target("forward", "float64") in text and spec.target("vjp", "float64") in text
     pure = adapter.differentiable(PURE[name], dict(operators()[name].params))
     assert "xl_ffi" not in jax.jit(jax.grad(lambda *a: _sum_sin(pure(*a)))).lower(*xs).as_text()
+
+
+def test_eager_calls_compile_no_program():
+    """Eagerly (concrete arrays) the compiled rules run on NumPy views of the arrays, not
+    through an XLA program compiled for each new input signature: calls at shapes never seen
+    before compile nothing, and agree with the jitted FFI entries."""
+    records = []
+
+    class Compiles(logging.Handler):
+        def emit(self, record):
+            if "Compiling" in record.getMessage():
+                records.append(record.getMessage())
+
+    logger, handler = logging.getLogger("jax"), Compiles()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    try:
+        xlinalg.jax.potrf(jax.device_put(np.eye(3)))  # the process's one-off set-up
+        for name in NAMES:
+            fn = getattr(xlinalg.jax, name)
+            for dtype in DTYPES:
+                arrays = inputs(name, {}, np.random.default_rng(4), batch=(2,), n=7)
+                xs = [jax.device_put(x.astype(dtype)) for x in arrays]  # a transfer: nothing compiled
+                with jax.log_compiles():
+                    eager = fn(*xs)
+                assert not records, f"{name} {dtype}: {records[0]}"
+                for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jax.jit(fn)(*xs))):
+                    _close(a, b, dtype, f"eager vs jit {name}")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _sum_sin(outputs):

@@ -7,7 +7,8 @@ transposed by JAX: reverse mode, higher orders and ``vmap`` follow from the forw
 :class:`JaxKernels` never runs the compiled layer (``compiled`` is ``None``): an XLA custom call
 has no derivative, and the core's rules on this table are what JAX differentiates.
 :class:`JaxFfiKernels` (:func:`ffi_kernels`) runs it through XLA FFI
-(:mod:`xlinalg.lapack.jax_ffi`); only the JAX adapter uses it, in places whose derivatives it
+(:mod:`xlinalg.lapack.jax_ffi`) when traced, and on NumPy views of concrete arrays (no XLA
+program to compile per input signature); only the JAX adapter uses it, in places whose derivatives it
 defines itself (the primal of its ``custom_jvp``, the CPU lowering of its VJP primitive).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .portable import Kernels
@@ -71,6 +73,14 @@ class JaxFfiKernels(JaxKernels):
 
         if jax_ffi.entry(op) is None:
             return None
+        if not any(self.is_traced(x) for x in arrays):
+            # Concrete arrays (an eager call, the primal of an eager jax.grad/jax.jvp, an eager
+            # pullback): the rule runs on NumPy views of their memory, as for NumPy and torch,
+            # instead of an XLA program compiled for each new input signature.
+            from .. import lapack
+            from .numpy import host_runner
+
+            return host_runner(op, kind, lapack.threads(), arrays, np.asarray, jax.device_put)
         if kind == "forward":
 
             def run(inputs, *, params):

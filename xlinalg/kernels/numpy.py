@@ -105,3 +105,20 @@ def numpy_runner(fn, kind: str, threads: int, arrays):
 
     return run
 
+
+def host_runner(op, kind: str, threads: int, arrays, to_numpy, from_numpy):
+    """The compiled ``kind`` rule of ``op`` for another library's concrete CPU arrays, run on
+    NumPy views of their memory: ``to_numpy`` maps each array to NumPy (without copying where
+    the library allows), ``from_numpy`` each result back. ``None`` when ``op`` has no such rule.
+    The status of a forward stays a NumPy array."""
+    fn = _compiled_rule(op, kind)
+    if fn is None:
+        return None
+    inner = numpy_runner(fn, kind, threads, arrays)
+
+    def run(*groups, params):
+        values, status = inner(*(tuple(to_numpy(x) for x in g) for g in groups), params=params)
+        return tuple(from_numpy(v) for v in values), status
+
+    return run
+

@@ -12,9 +12,8 @@ import math
 
 import torch
 
-from ..lapack.rules import rule as _compiled_rule
 from . import torch_ops as _torch_ops
-from .numpy import numpy_runner
+from .numpy import host_runner
 from .portable import Kernels
 
 try:  # present in every torch >= 2.1; guarded for older ones
@@ -116,16 +115,7 @@ class TorchKernels(Kernels):
             traced = traced or isinstance(x, _FakeTensor)
         if traced:  # make_fx, fake tensors: the graph gets the custom operator's node
             return _torch_ops.runner(op, kind)
-        fn = _compiled_rule(op, kind)
-        if fn is None:
-            return None
-        inner = numpy_runner(fn, kind, torch.get_num_threads(), arrays)
-
-        def run(*groups, params):
-            values, status = inner(*(tuple(x.detach().numpy() for x in g) for g in groups), params=params)
-            return tuple(torch.from_numpy(v) for v in values), status
-
-        return run
+        return host_runner(op, kind, torch.get_num_threads(), arrays, lambda x: x.detach().numpy(), torch.from_numpy)
 
     def _fill_failed(self, x, info):
         """``x`` with the batch entries whose LAPACK ``info`` is non-zero set to NaN (eagerly
