@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core import apply, operators
 from ..core.memo import memo
-from ..kernels.mxnet_memory import DLPACK, to_ndarray, to_numpy
+from ..kernels.mxnet_memory import DLPACK, copy_to_ndarray, to_ndarray, to_numpy
 
 #: MXNet names the array arguments of every linalg operator A, B, C in order.
 ARG_NAMES = ("A", "B", "C")
@@ -184,10 +184,7 @@ def from_core(y, ctx, dtype):
         return mx.nd.from_dlpack(y.toDlpack()).as_in_context(ctx)
     if DLPACK and y.size and ctx.device_type == "cpu" and y.dtype == np.dtype(dtype):
         return to_ndarray(y)
-    out = mx.nd.empty(y.shape, ctx=ctx, dtype=dtype)
-    if y.size:
-        out[:] = y
-    return out
+    return copy_to_ndarray(y, ctx, dtype)
 
 
 def _write(dst, req, value):
@@ -429,7 +426,7 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
             # In MXNet's memory, not NumPy's: arrays the graph holds are released by MXNet's engine,
             # at exit too, and the release of NumPy-backed NDArrays calls into Python (an abort
             # when Python is shutting down).
-            computed = [mx.nd.array(_host(y), ctx=ctx, dtype=dtype) for y in outs]
+            computed = [copy_to_ndarray(_host(y), ctx, dtype) for y in outs]
             results = recorded(*args, *computed, spec=f"{op.name} {text}", args=len(args), outs=len(outs), out=out)
         else:
             token = f"{next(_tokens)}"

@@ -42,6 +42,16 @@ def to_ndarray(a: np.ndarray):
     a = a.view() if a.flags.c_contiguous else np.ascontiguousarray(a)
     if DLPACK:
         return mx.nd.from_numpy(a, zero_copy=True)
-    out = mx.nd.empty(a.shape, dtype=a.dtype)
-    out._sync_copyfrom(a)
+    return copy_to_ndarray(a)
+
+
+def copy_to_ndarray(a: np.ndarray, ctx=None, dtype=None):
+    """A new NDArray in MXNet's own memory (on ``ctx``, default the CPU) holding a copy of the
+    NumPy array ``a`` (converted to ``dtype``, default ``a``'s): one allocation and one copy,
+    without the generic indexing path of ``mx.nd.array`` and ``out[:] = a``."""
+    import mxnet as mx
+
+    out = mx.nd.empty(a.shape, ctx=ctx or mx.cpu(), dtype=dtype or a.dtype)
+    if a.size:
+        out._sync_copyfrom(a)
     return out
