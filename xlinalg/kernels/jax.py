@@ -8,8 +8,9 @@ transposed by JAX: reverse mode, higher orders and ``vmap`` follow from the forw
 has no derivative, and the core's rules on this table are what JAX differentiates.
 :class:`JaxFfiKernels` (:func:`ffi_kernels`) runs it through XLA FFI
 (:mod:`xlinalg.lapack.jax_ffi`) when traced, and on NumPy views of concrete arrays (no XLA
-program to compile per input signature); only the JAX adapter uses it, in places whose derivatives it
-defines itself (the primal of its ``custom_jvp``, the CPU lowering of its VJP primitive).
+program to compile per input signature); only the JAX adapter uses it, in places whose
+derivatives it defines itself (the primal of its ``custom_jvp``, the CPU lowering of its VJP
+primitive).
 """
 
 from __future__ import annotations

@@ -121,4 +121,3 @@ def host_runner(op, kind: str, threads: int, arrays, to_numpy, from_numpy):
         return tuple(from_numpy(v) for v in values), status
 
     return run
-
