@@ -159,6 +159,10 @@ def test_installs_and_runs_without_a_compiler(tmp_path):
     assert build.returncode == 0, build.stderr[-2000:]
     assert (target / "xlinalg" / "lapack" / "rules.py").exists()
     assert not list(target.glob("xlinalg/lapack/_kernels*"))
+    # data the package reads at run time: the C++ sources JAX's and MXNet's bindings build from,
+    # the native backends' known failures
+    assert (target / "xlinalg" / "lapack" / "src" / "ffi.cpp").exists()
+    assert (target / "xlinalg_conformance" / "backends" / "known_failures" / "torch-native.toml").exists()
     probe = "import numpy as np, xlinalg; from xlinalg import lapack; print(lapack.library() is None, float(xlinalg.potrf(4 * np.eye(2))[1, 1]))"
     run = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(target), "XLINALG_KERNELS": "auto"},
                          capture_output=True, text=True, cwd=tmp_path)
