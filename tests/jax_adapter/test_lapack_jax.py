@@ -206,36 +206,23 @@ def test_jitted_gradient_runs_the_ffi_entries(name):
     assert "xl_ffi" not in jax.jit(jax.grad(lambda *a: _sum_sin(pure(*a)))).lower(*xs).as_text()
 
 
-def test_eager_calls_compile_no_program():
+def test_eager_calls_compile_no_program(caplog):
     """Eagerly (concrete arrays) the compiled rules run on NumPy views of the arrays, not
     through an XLA program compiled for each new input signature: calls at shapes never seen
     before compile nothing, and agree with the jitted FFI entries."""
-    records = []
-
-    class Compiles(logging.Handler):
-        def emit(self, record):
-            if "Compiling" in record.getMessage():
-                records.append(record.getMessage())
-
-    logger, handler = logging.getLogger("jax"), Compiles()
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    try:
-        xlinalg.jax.potrf(jax.device_put(np.eye(3)))  # the process's one-off set-up
-        for name in NAMES:
-            fn = getattr(xlinalg.jax, name)
-            for dtype in DTYPES:
-                arrays = inputs(name, {}, np.random.default_rng(4), batch=(2,), n=7)
-                xs = [jax.device_put(x.astype(dtype)) for x in arrays]  # a transfer: nothing compiled
-                with jax.log_compiles():
-                    eager = fn(*xs)
-                assert not records, f"{name} {dtype}: {records[0]}"
-                for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jax.jit(fn)(*xs))):
-                    _close(a, b, dtype, f"eager vs jit {name}")
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    xlinalg.jax.potrf(jax.device_put(np.eye(3)))  # the process's one-off set-up
+    for name in NAMES:
+        fn = getattr(xlinalg.jax, name)
+        for dtype in DTYPES:
+            arrays = inputs(name, {}, np.random.default_rng(4), batch=(2,), n=7)
+            xs = [jax.device_put(x.astype(dtype)) for x in arrays]  # a transfer: nothing compiled
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="jax"), jax.log_compiles():
+                eager = fn(*xs)
+            compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+            assert not compiles, f"{name} {dtype}: {compiles[0]}"
+            for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jax.jit(fn)(*xs))):
+                _close(a, b, dtype, f"eager vs jit {name}")
 
 
 def _sum_sin(outputs):

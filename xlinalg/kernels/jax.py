@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .. import lapack
+from .numpy import host_runner
 from .portable import Kernels
 
 
@@ -78,9 +80,6 @@ class JaxFfiKernels(JaxKernels):
             # Concrete arrays (an eager call, the primal of an eager jax.grad/jax.jvp, an eager
             # pullback): the rule runs on NumPy views of their memory, as for NumPy and torch,
             # instead of an XLA program compiled for each new input signature.
-            from .. import lapack
-            from .numpy import host_runner
-
             return host_runner(op, kind, lapack.threads(), arrays, np.asarray, jax.device_put)
         if kind == "forward":
 
