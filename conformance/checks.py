@@ -226,14 +226,16 @@ def check_forward(ctx: Context, s: Sample) -> Outcome:
 SIGN_FIXED_ROWS = {"syevd": "U"}
 
 
-def _align_rows(op: str, outs: tuple, base: tuple) -> tuple:
-    """``outs`` with each row of :data:`SIGN_FIXED_ROWS` outputs multiplied by the sign that
-    aligns it with the same row of ``base`` (the unperturbed call): the smooth branch through
-    ``base``, which the derivatives at ``base`` describe."""
+def _align_rows(op: str, arrays: tuple, base: tuple, outs: tuple) -> tuple:
+    """``arrays`` (outputs, or cotangents of outputs) with each row of the
+    :data:`SIGN_FIXED_ROWS` output multiplied by the sign that aligns that row of ``outs`` (a
+    perturbed call) with the same row of ``base`` (the unperturbed call): the smooth branch
+    through ``base``, which the derivatives at ``base`` describe. A cotangent so aligned gives
+    the branch's VJP: flipping an output row flips the VJP of that row's cotangent."""
     names = [o.name for o in spec(op).outputs]
     k = names.index(SIGN_FIXED_ROWS[op])
     sign = np.sign(np.sum(outs[k] * base[k], axis=-1, keepdims=True))
-    return tuple(np.where(sign < 0, -y, y) if j == k else y for j, y in enumerate(outs))
+    return tuple(np.where(sign < 0, -y, y) if j == k else y for j, y in enumerate(arrays))
 
 
 def _fd(backend, s: Sample, i: int, v: np.ndarray, h: float, outs: tuple) -> tuple:
@@ -245,7 +247,7 @@ def _fd(backend, s: Sample, i: int, v: np.ndarray, h: float, outs: tuple) -> tup
         arrays = list(s.inputs)
         arrays[i] = s.inputs[i] + t * v
         outs = run_call(backend, s.op, arrays, s.params)
-        return outs if base is None else _align_rows(s.op, outs, base)
+        return outs if base is None else _align_rows(s.op, outs, base, outs)
 
     p1, m1, p2, m2 = f(h), f(-h), f(2 * h), f(-2 * h)
     return tuple((8 * (a - b) - (c - d)) / (12 * h) for a, b, c, d in zip(p1, m1, p2, m2))
@@ -667,7 +669,8 @@ def check_second_order(ctx: Context, s: Sample) -> Outcome:
         def phi(t):
             arrays = list(s.inputs)
             arrays[i] = s.inputs[i] + t * v
-            return sum(inner(gj, wj) for gj, wj in zip(run_vjp(b, s.op, arrays, s.params, u), w))
+            ut = u if s.op not in SIGN_FIXED_ROWS else _align_rows(s.op, u, outs, run_call(b, s.op, arrays, s.params))
+            return sum(inner(gj, wj) for gj, wj in zip(run_vjp(b, s.op, arrays, s.params, ut), w))
 
         fd = (8 * (phi(h) - phi(-h)) - (phi(2 * h) - phi(-2 * h))) / (12 * h)
         lhs = inner(hv[i], v)

@@ -165,12 +165,16 @@ def test_cli_reports_a_reproducible_failure(capsys):
 
 
 #: cases the fuzzer found that failed correct backends, fixed in the checks (docs/fuzzing.md):
-#: name -> (case, the check that failed)
+#: name -> (case, the check that failed[, the backend that shows it: NumPy where none is named])
 FOUND = {
     # an eigenvector row whose two largest entries tie in magnitude with opposite signs: the
     # sign rule flips it within a finite-difference step (fd_grad aligns the rows' signs)
     "syevd sign-rule tie": ('{"batches": [[]], "conditioning": 1.0, "dtype": "float64", "garbage": "noise", "n": 6, '
                             '"op": "syevd", "params": {}, "seed": 4055101}', "fd_grad"),
+    # the same tie crossed by second_order's difference of VJPs (the cotangent of a row flipped
+    # with the row gives the branch's VJP)
+    "syevd sign-rule tie, second order": ('{"batches": [[2]], "conditioning": 1.995262, "dtype": "float64", "garbage": "noise", '
+                                          '"n": 6, "op": "syevd", "params": {}, "seed": 248}', "second_order", "torch"),
     # a batch whose entries differ in scale: one step for the whole batch was relatively larger
     # in the smaller entries (fd_grad scales the direction per entry)
     "potri batch of mixed scales": ('{"batches": [[1, 2, 3]], "conditioning": 1.584893, "dtype": "float64", '
@@ -185,5 +189,11 @@ FOUND = {
 
 @pytest.mark.parametrize("name", list(FOUND))
 def test_cases_found_by_fuzzing_pass(name):
-    case, check = FOUND[name]
-    assert fuzz.replay(NUMPY, fuzz.FuzzCase.from_json(case), checks=[check]) == []
+    case, check, *named = FOUND[name]
+    backend = NUMPY
+    if named:
+        from xlinalg_conformance.backends import get_backend
+
+        pytest.importorskip(named[0])
+        backend = get_backend(named[0])
+    assert fuzz.replay(backend, fuzz.FuzzCase.from_json(case), checks=[check]) == []
