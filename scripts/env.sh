@@ -10,7 +10,7 @@ ensure_env() {
   # (pyproject.toml too: the editable install maps package names from it)
   want="$(cat "$req" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
   # the compiled kernel layer's sources: the editable install builds it in place
-  ext="$(cat "$ROOT/setup.py" "$ROOT"/xlinalg/lapack/src/* | sha256sum | cut -c1-16)"
+  ext="$(cat "$ROOT/setup.py" "$ROOT"/xlinalg/lapack/src/* "$ROOT"/xlinalg/cuda/src/* | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "== building $1 from $2" >&2
     rm -rf "$dir"

@@ -144,14 +144,16 @@ def test_show_config_names_the_layer(capsys):
 
 
 def test_installs_and_runs_without_a_compiler(tmp_path):
-    """``pip install .`` with no working C/C++ compiler: installed without the layer, working."""
+    """``pip install .`` with no working C/C++ compiler and no nvcc: installed without the CPU
+    and GPU layers, working."""
     setuptools = pytest.importorskip("setuptools")
     if int(setuptools.__version__.split(".")[0]) < 77:
         pytest.skip("building the package needs setuptools>=77 in this environment")
     source = tmp_path / "src"  # a copy: no build/ left over from an earlier build can leak in
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "site", "*.so", "*.egg-info", "__pycache__"))
     target = tmp_path / "site"
-    env = {**os.environ, "CC": "/bin/false", "CXX": "/bin/false"}
+    env = {**os.environ, "CC": "/bin/false", "CXX": "/bin/false", "XLINALG_NVCC": "", "CUDA_HOME": ""}
+    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep) if d and not os.path.exists(os.path.join(d, "nvcc")))
     build = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
         env=env, capture_output=True, text=True, cwd=tmp_path,
@@ -159,15 +161,20 @@ def test_installs_and_runs_without_a_compiler(tmp_path):
     assert build.returncode == 0, build.stderr[-2000:]
     assert (target / "xlinalg" / "lapack" / "rules.py").exists()
     assert not list(target.glob("xlinalg/lapack/_kernels*"))
+    assert not list(target.glob("xlinalg/cuda/*.so"))
     # data the package reads at run time: the C++ sources JAX's and MXNet's bindings build from,
     # the native backends' known failures
     assert (target / "xlinalg" / "lapack" / "src" / "ffi.cpp").exists()
+    assert (target / "xlinalg" / "cuda" / "src" / "entries.def").exists()  # the GPU layer's signatures, read at run time
     assert (target / "xlinalg_conformance" / "backends" / "known_failures" / "torch-native.toml").exists()
-    probe = "import numpy as np, xlinalg; from xlinalg import lapack; print(lapack.library() is None, float(xlinalg.potrf(4 * np.eye(2))[1, 1]))"
+    probe = (
+        "import numpy as np, xlinalg; from xlinalg import cuda, lapack; "
+        "print(lapack.library() is None, float(xlinalg.potrf(4 * np.eye(2))[1, 1]), cuda.library() is None, cuda.device_count(), len(cuda.entries.symbols()) > 0)"
+    )
     run = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(target), "XLINALG_KERNELS": "auto"},
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == ["True", "2.0"]
+    assert run.stdout.split() == ["True", "2.0", "True", "0", "True"]
 
 
 @needs_layer

@@ -11,7 +11,8 @@ extractdiag, makediag, extracttrian, maketrian, inverse, det, slogdet; aliases w
 names: cholesky, eigh, inv, solve_triangular.
 
 Importing xlinalg imports no framework. :func:`show_config` (or ``python -m xlinalg``) says
-whether the compiled CPU kernel layer (:mod:`xlinalg.lapack`) is active.
+whether the compiled CPU kernel layer (:mod:`xlinalg.lapack`) is active, and whether the GPU
+layer (:mod:`xlinalg.cuda`) is built and finds a device.
 """
 
 from . import api as _api
@@ -24,10 +25,12 @@ __version__ = "0.1.0"
 def show_config() -> dict:
     """Print and return which kernel layer runs: the mode (``XLINALG_KERNELS``), whether the
     compiled layer is active (or why not), its operators, BLAS/LAPACK and thread settings
-    (:func:`xlinalg.lapack.config`)."""
-    from . import lapack
+    (:func:`xlinalg.lapack.config`), and under ``"cuda"`` the state of the GPU layer (built or
+    why not, CUDA runtime and driver, devices: :func:`xlinalg.cuda.config`)."""
+    from . import cuda, lapack
 
     info = lapack.config()
+    info["cuda"] = cuda.config()
     print(f"xlinalg {__version__}")
     print(f"  kernel layer: {'compiled' if info['active'] else 'pure Array-API rules'} (XLINALG_KERNELS={info['mode']}; {info['reason']})")
     for name, kinds in info["operators"].items():
@@ -37,6 +40,13 @@ def show_config() -> dict:
         print(f"  BLAS: {lib['internal_api']} {lib['version']}, {lib['num_threads']} threads ({lib['filepath']})")
     for name, state in info["bindings"].items():
         print(f"  {name}: {state}")
+    gpu = info["cuda"]
+    if gpu["active"]:
+        driver = gpu["driver_version"] or "none"
+        devices = f"{gpu['devices']} device(s)" if gpu["device_status"] == "ok" else f"no device ({gpu['device_status']})"
+        print(f"  CUDA kernel layer: built, {gpu['entries']} entries (CUDA runtime {gpu['runtime_version']}, driver {driver}; {devices})")
+    else:
+        print(f"  CUDA kernel layer: not available ({gpu['reason']})")
     return info
 
 

@@ -1,4 +1,4 @@
-"""``python -m xlinalg``: which kernel layer runs (:func:`xlinalg.show_config`)."""
+"""``python -m xlinalg``: which kernel layers run, CPU and GPU (:func:`xlinalg.show_config`)."""
 
 import xlinalg
 

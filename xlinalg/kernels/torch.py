@@ -53,6 +53,72 @@ except ImportError:  # pragma: no cover
         return False
 
 
+class TorchArrays:
+    """Tensors for the GPU layer's rules (:class:`xlinalg.cuda.rules.Arrays`): on the tensor's
+    device, on the current stream of that device (``None`` on the CPU)."""
+
+    def empty(self, shape, like, dtype=None):
+        return torch.empty(shape, dtype=like.dtype if dtype is None else getattr(torch, dtype), device=like.device)
+
+    def contiguous(self, x):
+        return x.contiguous()
+
+    def broadcast(self, x, shape):
+        return x.expand(shape).contiguous()
+
+    def pointer(self, x):
+        return x.data_ptr()
+
+    def dtype(self, x):
+        return str(x.dtype).removeprefix("torch.")
+
+    def stream(self, x):
+        return torch.cuda.current_stream(x.device).cuda_stream if x.is_cuda else None
+
+    def device(self, x):
+        return x.device.index if x.is_cuda else None
+
+
+def _one_device(arrays) -> bool:
+    return all(x.device == arrays[0].device for x in arrays)
+
+
+def _cuda_runner(op, kind, arrays):
+    """The GPU layer's rule for CUDA tensors all on one device, or ``None`` (the pure rules run
+    on torch's CUDA kernels)."""
+    from ..cuda import rules as cuda_rules
+
+    entries = cuda_rules.cuda_entries()
+    if entries is None or not _one_device(arrays):
+        return None
+    return cuda_rules.runner(op, kind, arrays, TorchArrays(), entries)
+
+
+def _traced_runner(op, kind, arrays):
+    """The custom operator's runner while a graph is traced: for CPU tensors wherever the CPU
+    layer has the rule, for CUDA tensors where the GPU layer has it too (built, whether or not
+    this machine has a GPU: the graph may run elsewhere) and the orders fit its entries."""
+    if not arrays or not _one_device(arrays):
+        return None
+    device = arrays[0].device.type
+    if device == "cuda" and not _cuda_traceable(op.name, kind, tuple(tuple(x.shape) for x in arrays)):
+        return None
+    return _torch_ops.runner(op, kind) if device in ("cpu", "cuda") else None
+
+
+@torch.compiler.assume_constant_result
+def _cuda_built() -> bool:
+    from .. import cuda
+
+    return cuda.library() is not None
+
+
+def _cuda_traceable(name, kind, shapes) -> bool:
+    from ..cuda import rules as cuda_rules
+
+    return name in cuda_rules.RULES and _cuda_built() and cuda_rules.fits(shapes)
+
+
 class TorchKernels(Kernels):
     """Kernels over ``array_api_compat.torch`` (the namespace of torch tensors)."""
 
@@ -91,30 +157,33 @@ class TorchKernels(Kernels):
         return torch.linalg.solve_triangular(a, b, upper=not lower, left=left)
 
     def compiled(self, op, kind, arrays):
-        """The compiled rule for CPU tensors, or ``None`` (the pure rules run).
+        """The compiled rule for CPU and CUDA tensors, or ``None`` (the pure rules run).
 
         ``None`` while autograd records a graph through the call (grad mode on and a tensor
         requiring grad: double backward differentiates the pure rules), inside ``torch.func``
-        transforms and for non-CPU tensors. Eagerly the rule runs on the tensors' memory (no
-        copy). While ``torch.compile``/``torch.export`` trace, under ``make_fx`` and for fake
-        tensors it is the custom operator of :mod:`xlinalg.kernels.torch_ops` (one graph node
-        per call; no status: failing entries come out NaN)."""
+        transforms and for other devices. Eagerly the rule runs on the tensors' memory (no
+        copy): the CPU layer's, or for CUDA tensors the GPU layer's (:mod:`xlinalg.cuda.rules`,
+        where the CUDA library is built, a device is usable and the orders fit its entries).
+        While ``torch.compile``/``torch.export`` trace, under ``make_fx`` and for fake tensors it
+        is the custom operator of :mod:`xlinalg.kernels.torch_ops` (one graph node per call; no
+        status: failing entries come out NaN), which runs either layer by the tensors' device."""
         if torch.is_grad_enabled() and any(x.requires_grad for x in arrays):
             return None
         if torch.compiler.is_compiling():
             if _functorch_active():  # vmap, grad, jvp, jacrev... traced: the pure rules
                 return None
-            for x in arrays:
-                if not x.is_cpu:
-                    return None
-            return _torch_ops.runner(op, kind)
+            return _traced_runner(op, kind, arrays)
         traced = _tracing()
         for x in arrays:
-            if not x.is_cpu or _is_functorch_wrapped(x):
+            if _is_functorch_wrapped(x):
                 return None
             traced = traced or isinstance(x, _FakeTensor)
         if traced:  # make_fx, fake tensors: the graph gets the custom operator's node
-            return _torch_ops.runner(op, kind)
+            return _traced_runner(op, kind, arrays)
+        if arrays and arrays[0].is_cuda:
+            return _cuda_runner(op, kind, arrays)
+        if any(not x.is_cpu for x in arrays):
+            return None
         return host_runner(op, kind, torch.get_num_threads(), arrays, lambda x: x.detach().numpy(), torch.from_numpy)
 
     def _fill_failed(self, x, info):

@@ -14,7 +14,9 @@ its own):
 
 The parameters are typed by their defaults (``bool``, ``int``, ``float``). Inputs are the
 broadcast tensors of a prepared call (:func:`xlinalg.core.apply.prepare`). The real kernel runs
-the NumPy rule on the tensors' memory (``.numpy()``, no copy), the fake kernel takes the output
+the NumPy rule on the tensors' memory (``.numpy()``, no copy), the CUDA kernel the GPU layer's
+rule (:mod:`xlinalg.cuda.rules`; the pure rules on torch's CUDA kernels where it has none or
+the orders do not fit its entries), the fake kernel takes the output
 shapes from the operator's shape rule (:func:`xlinalg.core.apply.check_signature`): a compiler
 sees each call as one node. Where the layer is off when the graph runs (``XLINALG_KERNELS=python``
 set later) the kernel runs the pure rules on NumPy instead.
@@ -88,12 +90,22 @@ def _tensor(v, arrays):
     return torch.from_numpy(v)
 
 
-def _pure(op, kind, arrays, params):
-    """The pure Array-API rules on NumPy (the layer is off): ``(outputs, status)`` or grads."""
+def _own(v, tensors):
+    """A result as a C-contiguous tensor that aliases no input (a custom operator's output may
+    not)."""
+    v = v.contiguous()
+    return v.clone() if any(v.untyped_storage().data_ptr() == t.untyped_storage().data_ptr() for t in tensors) else v
+
+
+def _pure(op, kind, arrays, params, xp=_np_xp):
+    """The pure Array-API rules on arrays of ``xp`` (NumPy where the CPU layer is off, torch's
+    on devices the GPU layer does not take): ``(outputs, status)`` or grads."""
     nargs, nout = len(op.args), len(op.outputs)
     inputs = arrays[:nargs]
-    batch = apply.check_signature(op, [x.shape for x in inputs], [x.dtype.name for x in inputs], params)[0]
-    call = apply.Call(op, _np_xp, kernels_for(_np_xp), inputs, tuple(x.shape for x in inputs), batch, params)
+    shapes = tuple(tuple(x.shape) for x in inputs)
+    dtypes = [str(x.dtype).rsplit(".", 1)[-1] for x in inputs]
+    batch = apply.check_signature(op, shapes, dtypes, params)[0]
+    call = apply.Call(op, xp, kernels_for(xp), inputs, shapes, batch, params)
     read = apply.read(call)
     if kind == "vjp":
         outputs, cotangents = arrays[nargs:nargs + nout], arrays[nargs + nout:]
@@ -101,9 +113,10 @@ def _pure(op, kind, arrays, params):
     outputs = apply.fill_failed(call, read, tuple(op.forward(call.xp, call.kern, *read, **params)))
     status = None
     if op.failure is not None:
-        status = np.zeros(batch, dtype=np.int32)
+        status = xp.zeros(batch, dtype=xp.int32, **({} if xp is _np_xp else {"device": inputs[0].device}))
         for y, spec in zip(outputs, op.outputs):
-            status |= ~np.isfinite(y).all(axis=tuple(range(-spec.ndim, 0))) if spec.ndim else ~np.isfinite(y)
+            bad = ~xp.all(xp.isfinite(y), axis=tuple(range(-spec.ndim, 0))) if spec.ndim else ~xp.isfinite(y)
+            status = status | xp.astype(bad, xp.int32)
     return outputs, status
 
 
@@ -135,6 +148,27 @@ def _define(op, kind: str):
         out = tuple(_tensor(v, arrays) for v in values)
         return out[0] if len(out) == 1 else out
 
+    def cuda_kernel(*tensors, **params):
+        from ..cuda import rules as cuda_rules
+        from .torch import TorchArrays
+
+        entries = cuda_rules.cuda_entries()
+        run = None if entries is None else cuda_rules.runner(op, kind, tensors, TorchArrays(), entries)
+        if run is not None:
+            groups = (tensors,) if kind == "forward" else (tensors[:nargs], tensors[nargs:nargs + nout], tensors[nargs + nout:])
+            values, status = run(*groups, params=params)
+        else:  # no GPU rule for this call (or no usable device): the pure rules on torch's kernels
+            import array_api_compat.torch as torch_xp
+
+            result = _pure(op, kind, tensors, params, torch_xp)
+            values, status = result if kind == "forward" else (result, None)
+        values = list(values)
+        if kind == "forward" and failure:
+            values.append(torch.zeros(_output_shapes(op, [tuple(x.shape) for x in tensors[:nargs]], params)[0],
+                                      dtype=torch.int32, device=tensors[0].device) if status is None else status)
+        out = tuple(_own(v, tensors) for v in values)
+        return out[0] if len(out) == 1 else out
+
     def fake(*tensors, **params):
         inputs = tensors[:nargs]
         if kind == "vjp":
@@ -149,6 +183,7 @@ def _define(op, kind: str):
     kernel.__name__ = fake.__name__ = f"{op.name}_{kind}"
     custom = torch.library.custom_op(op_name(op.name, kind), kernel, mutates_args=(), schema=schema(op, kind))
     custom.register_fake(fake)
+    custom.register_kernel("cuda", cuda_kernel)
     return getattr(getattr(torch.ops, NAMESPACE), f"{op.name}_{kind}").default
 
 

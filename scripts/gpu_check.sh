@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The GPU check, one command on a machine with a CUDA GPU (a few minutes; no network needed):
+#   1. builds the kernel layers in place for the GPU present (nvcc; XLINALG_CUDA_ARCHS),
+#   2. the CUDA tests: every GPU rule against the pure rules, failures per batch entry, the
+#      library and its exports, the torch binding on CUDA tensors,
+#   3. the conformance suite on CUDA tensors (torch) for the operators with GPU kernels,
+#   4. the GPU benchmark (benchmarks/bench_gpu.py) against torch, JAX and CuPy:
+#      <out>/gpu-benchmark.json and <out>/gpu-benchmark.md.
+#
+#   bash scripts/gpu_check.sh [--out DIR] [--python PYTHON]
+#   bash scripts/gpu_check.sh --dry [--out DIR]   no GPU: the same steps on the CPU (no build,
+#                                                 the main environment, tiny sizes), to check
+#                                                 the script itself
+#
+# It uses the interpreter it is given (default: python3 on the GPU machine, whose torch, JAX and
+# CuPy it measures; the main environment with --dry) and installs nothing from the network:
+# where array-api-compat is missing, put its wheel in .whl/ (pip download array-api-compat) and
+# it is unpacked into a temporary folder on the path.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+dry=0 out="${OUT:-$ROOT/gpu-check}" py=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry) dry=1 ;;
+    --out) out="$2"; shift ;;
+    --python) py="$2"; shift ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu_check.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+mkdir -p "$out"
+if [ -z "$py" ]; then
+  if [ "$dry" = 1 ]; then source "$ROOT/scripts/env.sh"; py="$(main_env)"; else py=python3; fi
+fi
+started=$(date +%s)
+step() { echo "== [$(( $(date +%s) - started )) s] $*"; }
+
+if ! "$py" -c "import array_api_compat" 2>/dev/null; then
+  wheel=$(ls "$ROOT"/.whl/array_api_compat-*.whl 2>/dev/null | head -1 || true)
+  [ -n "$wheel" ] || { echo "gpu_check.sh: $py lacks array-api-compat and .whl/ holds no wheel of it" >&2; exit 1; }
+  site="$(mktemp -d)"
+  "$py" -m pip install -q --no-index --no-deps --target "$site" "$wheel"
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+
+step "environment"
+"$py" - "$dry" <<'PY'
+import sys
+import torch
+dry = sys.argv[1] == "1"
+print("python", sys.version.split()[0], "| torch", torch.__version__, "| CUDA", torch.version.cuda)
+if not dry and not torch.cuda.is_available():
+    sys.exit("gpu_check.sh: torch sees no CUDA device (use --dry on a machine without one)")
+if torch.cuda.is_available():
+    print("device:", torch.cuda.get_device_name(0), "capability", torch.cuda.get_device_capability(0))
+for name in ("jax", "cupy"):
+    try:
+        print(name, __import__(name).__version__)
+    except Exception as exc:
+        print(name, "unavailable:", exc)
+PY
+
+if [ "$dry" = 0 ]; then
+  step "build for the GPU present"
+  cap=$("$py" -c "import torch; print(''.join(map(str, torch.cuda.get_device_capability(0))))")
+  export XLINALG_CUDA_ARCHS="${XLINALG_CUDA_ARCHS:-$cap}"
+  # in place, no dependency resolution (nothing can be fetched here)
+  "$py" -m pip install -q --no-deps --no-build-isolation --no-index -e "$ROOT"
+fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+"$py" -m xlinalg | tee "$out/config.txt"
+
+status=0
+step "CUDA tests"
+"$py" -m pytest -q -p no:cacheprovider tests/test_cuda_build.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
+  2>&1 | tee "$out/tests.txt" || status=1
+
+step "conformance suite on CUDA tensors (operators with GPU kernels)"
+backend=xlinalg_conformance.backends.torch:CUDA_BACKEND
+[ "$dry" = 1 ] && backend=torch
+ops=$("$py" -c "from xlinalg.cuda.rules import RULES; print(' '.join(RULES))")
+# shellcheck disable=SC2086
+"$py" -m xlinalg_conformance --backend "$backend" --ops $ops --json "$out/conformance.json" \
+  2>&1 | tee "$out/conformance.txt" || status=1
+
+step "benchmark"
+bench=()
+[ "$dry" = 1 ] && bench=(--dry)
+"$py" benchmarks/bench_gpu.py "${bench[@]}" --json "$out/gpu-benchmark.json" --markdown "$out/gpu-benchmark.md" || status=1
+
+step "done (status $status): results in $out"
+exit $status

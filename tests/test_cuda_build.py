@@ -1,0 +1,444 @@
+"""The GPU kernel layer's build (xlinalg.cuda): no GPU needed.
+
+* the library is built wherever an nvcc is (a missing library then fails, it does not skip), from
+  the package's current sources, and exports exactly the entries of ``entries.def`` for both
+  dtypes and its helpers;
+* it loads without a GPU or a driver, a batch of 0 launches nothing and returns 0, and without a
+  device a launch returns a CUDA error code instead of crashing (on a machine with a GPU: real
+  device memory, checked against NumPy);
+* ``kernels.cuh`` compiles with NVRTC (where an NVRTC library is installed);
+* ``setup.py``'s nvcc step, with a stand-in nvcc: where the library lands, its flags, no rebuild of
+  an up-to-date library, a rebuild on a change, and a failure, a timeout or ``XLINALG_CUDA=0``
+  leaving no library and no failed install;
+* ``entries.def`` parses into the ctypes signatures.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xlinalg import cuda, lapack
+from xlinalg.cuda import entries as cuda_entries
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "xlinalg" / "cuda" / "src"
+
+
+def _nvcc():
+    """The nvcc the install would use (setup.py's order), or ``None``."""
+    if os.environ.get("XLINALG_NVCC"):
+        return os.environ["XLINALG_NVCC"]
+    home = os.environ.get("CUDA_HOME")
+    if home and os.path.isfile(os.path.join(home, "bin", "nvcc")):
+        return os.path.join(home, "bin", "nvcc")
+    return shutil.which("nvcc")
+
+
+def _needs_library():
+    """Skip where the install would not build the library; elsewhere a missing library fails."""
+    if os.environ.get("XLINALG_CUDA", "").strip() == "0":
+        pytest.skip("XLINALG_CUDA=0: the CUDA library is not built")
+    if _nvcc() is None:
+        pytest.skip("no nvcc: the CUDA library is not built")
+    lib = cuda.library()
+    assert lib is not None, f"nvcc is at {_nvcc()} but the CUDA library is not available: {cuda.unavailable_reason()}"
+    return lib
+
+
+def _null_call(function, entry, batch):
+    """``function`` (an entry's ctypes function) with ``batch``, every pointer null, orders 2."""
+    args = []
+    for p in entry.params:
+        args.append(batch if p.name == "batch" else None if p.pointer else 1.0 if p.ctype is ctypes.c_double else 2)
+    return function(*args, None)
+
+
+# ---- the built library ------------------------------------------------------------------------
+
+
+def test_library_is_built_from_the_current_sources():
+    lib = _needs_library()
+    built = lib.xl_cuda_build_id().decode()
+    assert re.fullmatch(r"sources:[0-9a-f]{16} build:[0-9a-f]{16}", built), built
+    assert built.split()[0] == f"sources:{cuda.sources_id()}"
+    info = cuda.config()
+    assert info["built"] and info["active"] and info["reason"] == "loaded"
+    assert info["entries"] == 2 * len(cuda_entries.entries())
+
+
+def test_exports_exactly_the_entries_and_helpers():
+    _needs_library()
+    want = set(cuda_entries.symbols()) | set(cuda.HELPERS)
+    assert len(want) == 2 * len(cuda_entries.entries()) + len(cuda.HELPERS)
+    nm = shutil.which("nm")
+    if nm is None:  # pragma: no cover - binutils is on every build machine
+        pytest.skip("no nm to list the exports")
+    listing = subprocess.run([nm, "-D", "--defined-only", str(cuda.LIBRARY_PATH)], capture_output=True, text=True, check=True).stdout
+    exported = {line.split()[-1] for line in listing.splitlines() if line.strip()}
+    assert exported == want, f"missing {sorted(want - exported)}, unexpected {sorted(exported - want)}"
+
+
+def test_loads_and_reports_without_a_gpu():
+    lib = _needs_library()
+    assert lib.xl_cuda_runtime_version() >= 12000
+    assert lib.xl_cuda_block_size() > 0 and lib.xl_cuda_block_size() % 32 == 0
+    info = cuda.config()
+    count = cuda.device_count()
+    assert count == info["devices"] >= 0
+    assert (info["device_status"] == "ok") == (count > 0)
+    if count == 0:  # no driver new enough (35) or no device (100), or another reason, all named
+        assert info["device_status"].startswith("cudaError")
+    assert cuda.error_name(100) == "cudaErrorNoDevice"
+    assert cuda.error_name(35) == "cudaErrorInsufficientDriver"
+    assert cuda.error_string(0) == "no error"
+
+
+def test_show_config_reports_the_cuda_layer(capsys):
+    import xlinalg
+
+    info = xlinalg.show_config()
+    text = capsys.readouterr().out
+    assert "CUDA kernel layer: " in text
+    assert info["cuda"] == cuda.config()
+    assert ("CUDA kernel layer: built" in text) == info["cuda"]["active"]
+
+
+@pytest.mark.parametrize("suffix", list(cuda_entries.DTYPES))
+def test_batch_zero_launches_nothing(suffix):
+    lib = _needs_library()
+    for entry in cuda_entries.entries().values():
+        function = getattr(lib, entry.symbol(suffix))
+        assert _null_call(function, entry, 0) == 0, entry.name
+        assert _null_call(function, entry, -1) == 1, entry.name  # cudaErrorInvalidValue
+
+
+@pytest.mark.parametrize("suffix", list(cuda_entries.DTYPES))
+def test_a_launch_without_a_device_returns_the_error(suffix):
+    """Without a usable device every launch returns the runtime's error (35 without a driver new
+    enough, 100 without a GPU), and never crashes; with one, null pointers would fault the
+    context, so the real run below checks launches instead."""
+    lib = _needs_library()
+    if cuda.device_count() > 0:
+        pytest.skip("a device is present: test_runs_on_a_device launches on it")
+    for entry in cuda_entries.entries().values():
+        status = _null_call(getattr(lib, entry.symbol(suffix)), entry, 3)
+        assert status != 0, entry.name
+        assert cuda.error_name(status).startswith("cudaError"), (entry.name, status)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_runs_on_a_device(dtype):
+    """On a machine with a GPU: potrf and sumlogdiag of a small SPD batch in device memory agree
+    with NumPy; status 0 per entry."""
+    lib = _needs_library()
+    if cuda.device_count() == 0:
+        pytest.skip(f"no CUDA device ({cuda.config()['device_status']})")
+    suffix = "f32" if dtype == np.float32 else "f64"
+    rng = np.random.default_rng(0)
+    batch, n = 5, 4
+    x = rng.standard_normal((batch, n, n))
+    a = (x @ x.transpose(0, 2, 1) + n * np.eye(n)).astype(dtype)
+
+    def device(array):
+        pointer = ctypes.c_void_p()
+        assert lib.xl_cuda_malloc(ctypes.byref(pointer), array.nbytes) == 0
+        assert lib.xl_cuda_memcpy(pointer, array.ctypes.data, array.nbytes) == 0
+        return pointer
+
+    def host(pointer, like):
+        out = np.empty_like(like)
+        assert lib.xl_cuda_memcpy(out.ctypes.data, pointer, out.nbytes) == 0
+        return out
+
+    da, dout, dstatus, dsum = device(a), device(np.zeros_like(a)), device(np.full(batch, -1, np.int32)), device(np.zeros(batch, dtype))
+    try:
+        assert getattr(lib, f"xl_cuda_potrf_{suffix}")(1, batch, n, da, dout, dstatus, None) == 0
+        assert getattr(lib, f"xl_cuda_sumlogdiag_{suffix}")(batch, n, dout, dsum, None) == 0
+        assert lib.xl_cuda_stream_synchronize(None) == 0
+        factor, status, total = host(dout, a), host(dstatus, np.zeros(batch, np.int32)), host(dsum, np.zeros(batch, dtype))
+    finally:
+        for pointer in (da, dout, dstatus, dsum):
+            lib.xl_cuda_free(pointer)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    want = np.linalg.cholesky(a.astype(np.float64))
+    np.testing.assert_array_equal(status, 0)
+    np.testing.assert_allclose(factor, want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(total, np.log(np.diagonal(want, axis1=1, axis2=2)).sum(-1), rtol=tol, atol=tol)
+
+
+# ---- NVRTC --------------------------------------------------------------------------------------
+
+
+def _nvrtc_library():
+    """A loadable NVRTC library: the ``nvidia-cuda-nvrtc`` wheel's, the CUDA toolkit's, or the
+    system's (``None`` when there is none)."""
+    candidates = []
+    spec = importlib.util.find_spec("nvidia")
+    for base in spec.submodule_search_locations if spec is not None and spec.submodule_search_locations else ():
+        candidates += sorted(Path(base).glob("cu*/lib/libnvrtc.so*")) + sorted(Path(base).glob("cuda_nvrtc/lib/libnvrtc.so*"))
+    for home in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
+        if home:
+            candidates += sorted(Path(home, "lib64").glob("libnvrtc.so*"))
+    found = ctypes.util.find_library("nvrtc")
+    candidates += [Path(found)] if found else []
+    for path in candidates:
+        if "builtins" in path.name or "alt" in path.name:
+            continue
+        try:
+            for builtins in sorted(path.parent.glob("libnvrtc-builtins.so*")):  # dlopened by NVRTC by name
+                if "alt" not in builtins.name:
+                    ctypes.CDLL(str(builtins), mode=ctypes.RTLD_GLOBAL)
+            return ctypes.CDLL(str(path))
+        except OSError:
+            continue
+    return None
+
+
+def test_kernels_include_only_nvrtc_safe_headers():
+    """kernels.cuh includes per_matrix.h and entries.def only, and under NVRTC (``__CUDACC_RTC__``)
+    nothing it pulls in includes a header from outside src/ (NVRTC has no system headers): the
+    host preprocessor lists the dependencies without any system include path."""
+    includes = re.findall(r'^\s*#\s*include\s+[<"]([^>"]+)', (SRC / "kernels.cuh").read_text(), re.M)
+    assert includes == ["per_matrix.h", "entries.def"]
+    compiler = shutil.which("g++") or shutil.which("clang++")
+    if compiler is None:
+        pytest.skip("no C++ preprocessor")
+    run = subprocess.run([compiler, "-M", "-nostdinc", "-D__CUDACC_RTC__", "-x", "c++", "-std=c++17", "kernels.cuh"], cwd=SRC, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    dependencies = run.stdout.replace("\\\n", " ").split(":", 1)[1].split()
+    assert {"kernels.cuh", "per_matrix.h", "hd.h", "entries.def"} <= set(dependencies)
+    assert all((SRC / name).resolve().parent == SRC.resolve() for name in dependencies), dependencies
+
+
+def test_kernels_compile_with_nvrtc():
+    nvrtc = _nvrtc_library()
+    if nvrtc is None:
+        pytest.skip("no NVRTC library (pip install nvidia-cuda-nvrtc, or a CUDA toolkit with libnvrtc)")
+    program = ctypes.c_void_p()
+    source = (SRC / "kernels.cuh").read_bytes()
+    assert nvrtc.nvrtcCreateProgram(ctypes.byref(program), source, b"kernels.cu", 0, None, None) == 0
+    try:
+        options = [b"--std=c++17", b"-arch=compute_90", b"-I" + str(SRC).encode()]
+        status = nvrtc.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
+        size = ctypes.c_size_t()
+        nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value + 1)
+        nvrtc.nvrtcGetProgramLog(program, log)
+        assert status == 0, log.value.decode(errors="replace")[-4000:]
+        nvrtc.nvrtcGetPTXSize(program, ctypes.byref(size))
+        ptx = ctypes.create_string_buffer(size.value + 1)
+        assert nvrtc.nvrtcGetPTX(program, ptx) == 0
+    finally:
+        nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
+    kernels = set(re.findall(r"\.entry\s+(\w+)", ptx.value.decode()))
+    assert kernels == {entry.kernel(s) for entry in cuda_entries.entries().values() for s in cuda_entries.DTYPES}
+
+
+# ---- entries.def --------------------------------------------------------------------------------
+
+
+def test_entries_def_parses_into_ctypes_signatures():
+    table = cuda_entries.entries()
+    assert {"potrf", "potrf_vjp", "trsm", "syevd"} <= set(table)
+    trsm = table["trsm"]
+    assert [p.name for p in trsm.params] == ["flags", "alpha", "batch", "rows", "cols", "a", "b", "out", "status"]
+    assert trsm.argtypes == [ctypes.c_int, ctypes.c_double, ctypes.c_int64, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 5
+    assert trsm.args == ("flags", "alpha", "rows", "cols", "a", "b", "out", "status")
+    assert trsm.batch_index == 2 and trsm.symbol("f64") == "xl_cuda_trsm_f64" and trsm.kernel("f32") == "xl_kernel_trsm_f32"
+    for entry in table.values():
+        assert entry.args == tuple(p.name for p in entry.params if p.name != "batch")
+        assert entry.argtypes[-1] is ctypes.c_void_p  # the stream
+    # every entry has its per-matrix function (the same list feeds the CPU build and the kernels)
+    per_matrix = (SRC / "per_matrix.h").read_text() + (SRC / "eigen.h").read_text()
+    for name in table:
+        assert re.search(rf"\b{name}_entry\s*\(", per_matrix), name
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "no '#define XL_HD_ENTRIES"),
+        ("#define XL_HD_ENTRIES(X)\n", "lists no entry"),
+        ("#define XL_HD_ENTRIES(X) X(f, (int64_t batch, int n, const T* a), (n))", "params less batch"),
+        ("#define XL_HD_ENTRIES(X) X(f, (int n, const T* a), (n, a))", "int64_t batch"),
+        ("#define XL_HD_ENTRIES(X) X(f, (int64_t batch, float s), (s))", "no ctypes mapping"),
+        ("#define XL_HD_ENTRIES(X) X(f, int64_t batch, ())", "parenthesized"),
+        ("#define XL_HD_ENTRIES(X) X(f, (int64_t batch))", "X\\(name, params, args\\)"),
+        ("#define XL_HD_ENTRIES(X) X(f, (int64_t batch), ()) \\\n X(f, (int64_t batch), ())", "twice"),
+    ],
+)
+def test_entries_def_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        cuda_entries.parse(text)
+
+
+def test_entries_def_continuations_and_comments():
+    text = textwrap.dedent(
+        """\
+        // X(ignored, (int64_t batch), ())
+        #define XL_HD_ENTRIES(X)   \\
+          X(one, (int flags, double alpha, int64_t batch, const T* a, int32_t* s), /* same */ \\
+            (flags, alpha, a, s))   \\
+          X(two, (int64_t batch), ())
+        #define OTHER X(three, (int64_t batch), ())
+        """
+    ).replace("/* same */", "")
+    table = cuda_entries.parse(text)
+    assert list(table) == ["one", "two"]
+    assert [p.type for p in table["one"].params] == ["int", "double", "int64_t", "const T*", "int32_t*"]
+
+
+# ---- setup.py's nvcc step, with a stand-in nvcc -------------------------------------------------
+
+FAKE_NVCC = """\
+#!{python}
+# A stand-in nvcc: logs its arguments, then fails, sleeps or writes a "library" holding the ids.
+import json, os, sys, time
+args = sys.argv[1:]
+if args == ["--version"]:
+    print("stand-in nvcc " + os.environ.get("FAKE_NVCC_VERSION", "1"))
+    sys.exit(0)
+with open(os.environ["FAKE_NVCC_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+mode = os.environ.get("FAKE_NVCC", "ok")
+if mode == "fail":
+    sys.exit("error: stand-in failure")
+if mode == "sleep":
+    time.sleep(120)
+ids = dict(a[len("-DXL_CUDA_"):].split("=", 1) for a in args if a.startswith("-DXL_CUDA_"))
+with open(args[args.index("-o") + 1], "w") as out:
+    out.write("stand-in library sources:" + ids["SOURCES_ID"] + " build:" + ids["BUILD_ID"])
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the project (sources only) and a stand-in nvcc."""
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip("building the package needs setuptools>=77 in this environment")
+    if lapack.mode() == "python":
+        pytest.skip("the build does not depend on XLINALG_KERNELS: checked in the other passes")
+    base = tmp_path_factory.mktemp("cuda-build")
+    source = base / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "site", "*.so", "*.egg-info", "__pycache__", "docs", "tests", "benchmarks"))
+    nvcc = base / "nvcc"
+    nvcc.write_text(FAKE_NVCC.format(python=sys.executable))
+    nvcc.chmod(0o755)
+    return source, nvcc
+
+
+def _build(project, tmp_path, *, inplace=False, **env):
+    """``setup.py build_ext`` of the copy with the stand-in nvcc (no C++ compiler: the CPU layer
+    is skipped); returns (the library's path, the nvcc calls, the process)."""
+    source, nvcc = project
+    log = tmp_path / "nvcc.log"
+    environment = {**os.environ, "CC": "/bin/false", "CXX": "/bin/false", "XLINALG_NVCC": str(nvcc), "FAKE_NVCC_LOG": str(log)}
+    for name in ("XLINALG_CUDA", "XLINALG_CUDA_ARCHS", "XLINALG_NVCC_FLAGS", "XLINALG_NVCC_TIMEOUT", "FAKE_NVCC"):
+        environment.pop(name, None)
+    environment.update(env)
+    where = ["--inplace"] if inplace else ["--build-lib", str(tmp_path / "lib"), "--build-temp", str(tmp_path / "temp")]
+    run = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", *where], cwd=source, env=environment, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    library = (source if inplace else tmp_path / "lib") / "xlinalg" / "cuda" / "_xlinalg_cuda.so"
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return library, calls, run
+
+
+def test_setup_builds_with_the_flags_and_keeps_an_up_to_date_library(project, tmp_path):
+    library, calls, _ = _build(project, tmp_path)
+    assert len(calls) == 1
+    args = calls[0]
+    for flag in ("-std=c++17", "-O3", "-shared", "-Xcompiler"):
+        assert flag in args
+    assert args[args.index("-Xcompiler") + 1] == "-fPIC,-fvisibility=hidden"
+    assert args[args.index("-cudart") + 1] == "static"
+    assert [args[i + 1] for i, a in enumerate(args) if a == "-gencode"] == [
+        "arch=compute_80,code=sm_80", "arch=compute_90,code=sm_90", "arch=compute_90,code=compute_90",
+    ]  # fmt: skip
+    assert args[-1].endswith("launch.cu")
+    sources = cuda.sources_id(project[0] / "xlinalg" / "cuda" / "src")
+    assert f"sources:{sources} build:" in library.read_text()
+    # up to date: no second build; other flags or another nvcc: rebuilt
+    assert len(_build(project, tmp_path)[1]) == 1
+    library, calls, _ = _build(project, tmp_path, XLINALG_CUDA_ARCHS="sm_80 compute_80", XLINALG_NVCC_FLAGS="-Xptxas -v")
+    assert len(calls) == 2 and "arch=compute_80,code=sm_80" in calls[1] and calls[1][calls[1].index("-Xptxas") + 1] == "-v"
+    assert len(_build(project, tmp_path, XLINALG_CUDA_ARCHS="sm_80 compute_80", XLINALG_NVCC_FLAGS="-Xptxas -v", FAKE_NVCC_VERSION="2")[1]) == 3
+
+
+def test_setup_rebuilds_when_a_source_changes(project, tmp_path):
+    library, calls, _ = _build(project, tmp_path)
+    first = library.read_text()
+    header = project[0] / "xlinalg" / "cuda" / "src" / "hd.h"
+    saved = header.read_text()
+    try:
+        header.write_text(saved + "\n// changed\n")
+        library, calls, _ = _build(project, tmp_path)
+        assert len(calls) == 2 and library.read_text() != first
+        # a failed rebuild, or no nvcc, leaves no stale library behind
+        header.write_text(saved + "\n// changed again\n")
+        _, _, run = _build(project, tmp_path, FAKE_NVCC="fail")
+        assert not library.exists() and "stand-in failure" in run.stderr
+        library, _, _ = _build(project, tmp_path)
+        header.write_text(saved)
+        _, _, run = _build(project, tmp_path, XLINALG_NVCC="", PATH=_path_without_nvcc(), CUDA_HOME="")
+        assert not library.exists() and "no nvcc" in run.stderr
+    finally:
+        header.write_text(saved)
+
+
+def test_setup_never_fails_the_build(project, tmp_path):
+    library, _, run = _build(project, tmp_path, FAKE_NVCC="sleep", XLINALG_NVCC_TIMEOUT="1")
+    assert not library.exists() and "XLINALG_NVCC_TIMEOUT=1" in run.stderr
+    assert not list(library.parent.glob("*.partial*"))
+    _, calls, run = _build(project, tmp_path, XLINALG_CUDA_ARCHS="volta")
+    assert not library.exists() and "neither sm_XY nor compute_XY" in run.stderr
+    library, _, _ = _build(project, tmp_path)
+    assert library.exists()
+    _, _, run = _build(project, tmp_path, XLINALG_CUDA="0")
+    assert not library.exists() and "XLINALG_CUDA=0" in run.stderr
+    _, _, run = _build(project, tmp_path, XLINALG_NVCC=str(tmp_path / "missing-nvcc"))
+    assert not library.exists() and "not built" in run.stderr
+
+
+def test_setup_builds_in_place_for_editable_installs(project, tmp_path):
+    library, calls, _ = _build(project, tmp_path, inplace=True)
+    try:
+        assert library == project[0] / "xlinalg" / "cuda" / "_xlinalg_cuda.so" and library.exists() and len(calls) == 1
+    finally:
+        library.unlink(missing_ok=True)
+
+
+def test_pip_install_puts_the_library_in_the_package(project, tmp_path):
+    """``pip install .`` (a wheel, not in place): the library and the sources are installed."""
+    source, nvcc = project
+    target = tmp_path / "site"
+    env = {**os.environ, "CC": "/bin/false", "CXX": "/bin/false", "XLINALG_NVCC": str(nvcc), "FAKE_NVCC_LOG": str(tmp_path / "log")}
+    env.pop("XLINALG_CUDA", None)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert (target / "xlinalg" / "cuda" / "_xlinalg_cuda.so").read_text().startswith("stand-in library sources:")
+    for name in ("entries.def", "kernels.cuh", "launch.cu", "per_matrix.h", "hd.h", "host_entries.cpp"):
+        assert (target / "xlinalg" / "cuda" / "src" / name).exists(), name
+    assert (target / "xlinalg" / "cuda" / "entries.py").exists()
+
+
+def _path_without_nvcc():
+    """``PATH`` less the folders that hold an nvcc."""
+    return os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not os.path.exists(os.path.join(d, "nvcc")))

@@ -1,0 +1,124 @@
+"""The GPU layer's operator rules (xlinalg.cuda.rules) agree with the pure Array-API rules.
+
+They run on the CPU build of the per-matrix entries (``xl_hd_*``: the code the GPU kernels run),
+on NumPy arrays and on torch CPU tensors (the adapters the CUDA bindings use), and where a GPU
+is usable on the CUDA entries with torch CUDA tensors, for every flag combination, both dtypes,
+orders up to the entries' limit and empty batches; failures come out per batch entry.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from xlinalg import lapack
+from xlinalg.core import apply, operators, samples
+from xlinalg.cuda import rules
+from xlinalg.cuda.entries import DEF_FILE
+
+pytestmark = pytest.mark.skipif(lapack.library() is None, reason="compiled kernel layer not active")
+
+#: (order, batch): empty, 1, small, the entries' largest order
+ORDERS = [(0, (2,)), (1, ()), (3, (4,)), (8, (3, 2)), (rules.MAX_ORDER, (2,))]
+CASES = [
+    pytest.param(name, params, id=f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items())}")
+    for name in rules.RULES
+    for params in operators()[name].param_grid()
+]
+
+
+def _pure(call, cotangents):
+    """Forward outputs (failures NaN) and VJP of the pure rules."""
+    op = call.op
+    read = apply.read(call)
+    outputs = apply.check_failure(call, read, op.forward(call.xp, call.kern, *read, **call.params), eager=False)
+    grads = apply.project(call, op.vjp(call.xp, call.kern, read, tuple(outputs), cotangents, **call.params))
+    return outputs, grads
+
+
+def _run(op, arrays, params, library, cotangents=None, rng=None):
+    """Forward and VJP through :func:`rules.runner` on ``library``'s arrays and entries
+    (:data:`LIBRARIES`), as NumPy arrays."""
+    ax, to_library, to_numpy, ents = LIBRARIES[library]()
+    call = apply.prepare(op, arrays, params)
+    inputs = tuple(to_library(x) for x in call.inputs)
+    outputs, status = rules.runner(op, "forward", inputs, ax, ents)(inputs, params=call.params)
+    if cotangents is None:
+        cotangents = tuple(rng.standard_normal(tuple(y.shape)).astype(arrays[0].dtype) for y in outputs)
+    cts = tuple(to_library(g) for g in cotangents)
+    grads, _ = rules.runner(op, "vjp", (*inputs, *outputs, *cts), ax, ents)(inputs, tuple(outputs), cts, params=call.params)
+    back = [to_numpy(x) for x in (*outputs, *grads)]
+    return call, back, None if status is None else to_numpy(status), cotangents
+
+
+def _numpy():
+    return rules.NumpyArrays(), np.asarray, np.asarray, rules.host_entries()
+
+
+def _torch(device="cpu"):
+    torch = pytest.importorskip("torch")
+    from xlinalg.kernels.torch import TorchArrays
+
+    ents = rules.host_entries() if device == "cpu" else rules.cuda_entries()
+    if ents is None:
+        pytest.skip("no usable CUDA device for the CUDA library")
+    return TorchArrays(), lambda x: torch.from_numpy(np.array(x)).to(device), lambda x: x.cpu().numpy(), ents
+
+
+#: name -> () -> (Arrays, to the library, to NumPy, Entries)
+LIBRARIES = {"numpy": _numpy, "torch": _torch, "torch-cuda": lambda: _torch("cuda")}
+
+
+def test_max_order_is_the_entries_limit():
+    text = (DEF_FILE.parent / "hd.h").read_text()
+    assert rules.MAX_ORDER == int(re.search(r"constexpr int kMaxOrder = (\d+);", text).group(1))
+
+
+@pytest.mark.parametrize("library", list(LIBRARIES))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name,params", CASES)
+def test_rules_match_pure_rules(name, params, dtype, library):
+    op = operators()[name]
+    rng = np.random.default_rng(11)
+    eps = np.finfo(dtype).eps
+    for n, batch in ORDERS:
+        arrays, kappa = samples.draw(op, rng, [batch], n, params)  # garbage in unread triangles
+        arrays = [a.astype(dtype) for a in arrays]
+        before = [a.copy() for a in arrays]
+        call, got, status, cotangents = _run(op, arrays, params, library, rng=rng)
+        want_outputs, want_grads = _pure(call, cotangents)
+        assert status is None or not status.any()
+        tol = 50 * max(n, 1) * eps * kappa
+        for g, want in zip(got, (*want_outputs, *want_grads)):
+            assert g.shape == want.shape and g.dtype == want.dtype
+            scale = max(float(np.max(np.abs(want))), 1.0) if want.size else 1.0
+            err = float(np.max(np.abs(g - want))) / scale if want.size else 0.0
+            assert err <= tol, f"{name} {params} n={n} {dtype}: relative error {err:.2e} > {tol:.2e}"
+        for a, b in zip(arrays, before):
+            np.testing.assert_array_equal(a, b)  # inputs untouched
+
+
+@pytest.mark.parametrize("library", list(LIBRARIES))
+@pytest.mark.parametrize("name", [n for n in rules.RULES if operators()[n].failure])
+def test_failing_entries_are_nan_and_flagged(name, library):
+    op = operators()[name]
+    rng = np.random.default_rng(3)
+    params = op.param_grid()[0]
+    arrays, _ = samples.draw(op, rng, [(3,)], 5, params)
+    broken = op.breaks(tuple(a[1:2] for a in arrays), params)
+    arrays = [np.concatenate([a[:1], b, a[2:]]) for a, b in zip(arrays, broken)]
+    _, got, status, _ = _run(op, arrays, params, library, rng=rng)
+    assert status.tolist() == [0, 1, 0]
+    assert np.all(np.isnan(got[0][1])) and np.all(np.isfinite(got[0][[0, 2]]))
+
+
+def test_no_rule_beyond_the_order_limit_or_for_other_dtypes():
+    op = operators()["potrf"]
+    ents, ax = rules.host_entries(), rules.NumpyArrays()
+    n = rules.MAX_ORDER
+    assert rules.runner(op, "forward", (np.eye(n),), ax, ents) is not None
+    assert rules.runner(op, "forward", (np.eye(n + 1),), ax, ents) is None
+    assert rules.runner(op, "forward", (np.eye(3, dtype=np.float16),), ax, ents) is None
+    assert rules.runner(operators()["gelqf"], "forward", (np.eye(3),), ax, ents) is None

@@ -1,0 +1,167 @@
+"""xlinalg's GPU kernel layer (CUDA).
+
+The per-matrix algorithms of ``src/per_matrix.h`` run one batch entry per GPU thread. The entries
+are listed once, in ``src/entries.def``; from that list come the kernels (``src/kernels.cuh``,
+``xl_kernel_<name>_<f32|f64>``, also compilable at run time with NVRTC), the exported C entries
+(``src/launch.cu``: ``int xl_cuda_<name>_<f32|f64>(params..., void* stream)``, returning the
+launch's ``cudaError_t``) and, here, their ctypes signatures (:mod:`xlinalg.cuda.entries` parses
+the same file).
+
+``pip install .`` builds the shared library ``xlinalg/cuda/_xlinalg_cuda.so`` with ``nvcc`` when
+one is found (``XLINALG_NVCC``, else ``$CUDA_HOME/bin/nvcc``, else ``PATH``) and
+``XLINALG_CUDA`` is not ``0``; architectures from ``XLINALG_CUDA_ARCHS``. The CUDA runtime is
+linked statically, so the library loads without a driver or a GPU: its calls then return an error
+code (35, ``cudaErrorInsufficientDriver``, or 100, ``cudaErrorNoDevice``). Without ``nvcc`` the
+package installs without it.
+
+:func:`library` loads it (``None`` when it is missing or stale, :func:`unavailable_reason` says
+why), :func:`device_count` counts the usable GPUs (0 without a driver), :func:`config` reports.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+from . import entries
+from .sources import sources_id
+
+#: The library's file, beside this module.
+LIBRARY_PATH = Path(__file__).with_name("_xlinalg_cuda.so")
+#: The library's exported helpers: name -> (restype, argtypes).
+HELPERS = {
+    "xl_cuda_runtime_version": (ctypes.c_int, []),
+    "xl_cuda_driver_version": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int)]),
+    "xl_cuda_device_count": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int)]),
+    "xl_cuda_set_device": (ctypes.c_int, [ctypes.c_int]),
+    "xl_cuda_error_name": (ctypes.c_char_p, [ctypes.c_int]),
+    "xl_cuda_error_string": (ctypes.c_char_p, [ctypes.c_int]),
+    "xl_cuda_block_size": (ctypes.c_int, []),
+    "xl_cuda_build_id": (ctypes.c_char_p, []),
+    "xl_cuda_malloc": (ctypes.c_int, [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]),
+    "xl_cuda_free": (ctypes.c_int, [ctypes.c_void_p]),
+    "xl_cuda_memcpy": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]),
+    "xl_cuda_stream_synchronize": (ctypes.c_int, [ctypes.c_void_p]),
+}
+
+_state: dict = {}
+
+
+def library():
+    """The loaded CUDA library (a ``ctypes.CDLL`` with every entry's and helper's argtypes and
+    restype set), or ``None`` when it is not built, cannot be loaded or was built from other
+    sources than the package's (see :func:`unavailable_reason`). Loaded once.
+
+    Every entry ``xl_cuda_<name>_<f32|f64>`` takes the parameters of ``entries.def`` (pointers as
+    integers or ``None``) then the stream (a ``cudaStream_t`` as an integer, ``None`` for the
+    default stream), and returns a ``cudaError_t`` (0 when the kernel was queued).
+    """
+    if "library" not in _state:
+        _state["library"], _state["reason"] = _load()
+    return _state["library"]
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`library` is ``None`` (``None`` when it is loaded)."""
+    library()
+    return _state["reason"]
+
+
+def _load():
+    if not LIBRARY_PATH.exists():
+        return None, (
+            f"{LIBRARY_PATH.name} is not built (the install found no nvcc, had XLINALG_CUDA=0, or the nvcc build failed; "
+            "reinstall with nvcc on PATH or XLINALG_NVCC set to build it)"
+        )
+    try:
+        lib = ctypes.CDLL(str(LIBRARY_PATH))
+    except OSError as exc:
+        return None, f"{LIBRARY_PATH.name} cannot be loaded: {exc}"
+    try:
+        table = entries.entries()
+    except (OSError, ValueError) as exc:
+        return None, f"the entries' signatures cannot be read: {exc}"
+    try:
+        for name, (restype, argtypes) in HELPERS.items():
+            function = getattr(lib, name)
+            function.restype, function.argtypes = restype, argtypes
+        for entry in table.values():
+            for suffix in entries.DTYPES:
+                function = getattr(lib, entry.symbol(suffix))
+                function.restype, function.argtypes = ctypes.c_int, entry.argtypes
+    except AttributeError as exc:
+        return None, f"{LIBRARY_PATH.name} is stale (it lacks a function: {exc}); reinstall to rebuild it"
+    built = lib.xl_cuda_build_id().decode()
+    want = f"sources:{sources_id()}"
+    if not built.startswith(want + " "):
+        return None, f"{LIBRARY_PATH.name} is stale (built from {built.split()[0]}, the package's sources are {want}); reinstall to rebuild it"
+    return lib, None
+
+
+def error_name(status: int) -> str:
+    """The name of a ``cudaError_t`` value (``"cudaErrorNoDevice"``); ``"cudaError <n>"``
+    without the library."""
+    lib = library()
+    return lib.xl_cuda_error_name(status).decode() if lib is not None else f"cudaError {status}"
+
+
+def error_string(status: int) -> str:
+    """The description of a ``cudaError_t`` value; ``"cudaError <n>"`` without the library."""
+    lib = library()
+    return lib.xl_cuda_error_string(status).decode() if lib is not None else f"cudaError {status}"
+
+
+def device_count() -> int:
+    """The number of usable CUDA devices: 0 without the library, a driver new enough for it, or a
+    GPU. Never raises."""
+    lib = library()
+    if lib is None:
+        return 0
+    count = ctypes.c_int(0)
+    return count.value if lib.xl_cuda_device_count(ctypes.byref(count)) == 0 else 0
+
+
+def config() -> dict:
+    """The state of the CUDA layer.
+
+    Returns
+    -------
+    dict
+        ``built`` (the library file exists), ``active`` (loaded), ``reason`` (``"loaded"`` or why
+        not), ``path``, ``entries`` (the exported entries' count), and when loaded
+        ``runtime_version`` and ``driver_version`` (``"13.0"``; the driver's ``None`` without one),
+        ``devices`` (the usable devices' count), ``device_status`` (``"ok"``, or the error name
+        that left none: ``cudaErrorInsufficientDriver``, ``cudaErrorNoDevice``), ``block_size``,
+        ``build_id``.
+    """
+    lib = library()
+    info = {
+        "built": LIBRARY_PATH.exists(),
+        "active": lib is not None,
+        "reason": unavailable_reason() or "loaded",
+        "path": str(LIBRARY_PATH),
+        "entries": len(entries.symbols()),
+    }
+    if lib is None:
+        return info
+    driver = ctypes.c_int(0)
+    lib.xl_cuda_driver_version(ctypes.byref(driver))
+    count = ctypes.c_int(0)
+    status = lib.xl_cuda_device_count(ctypes.byref(count))
+    info.update(
+        runtime_version=_version(lib.xl_cuda_runtime_version()),
+        driver_version=_version(driver.value) if driver.value else None,
+        devices=count.value if status == 0 else 0,
+        device_status="ok" if status == 0 else error_name(status),
+        block_size=lib.xl_cuda_block_size(),
+        build_id=lib.xl_cuda_build_id().decode(),
+    )
+    return info
+
+
+def _version(value: int) -> str:
+    """CUDA's integer version (13000) as ``"13.0"``."""
+    return f"{value // 1000}.{value % 1000 // 10}"
+
+
+__all__ = ["config", "device_count", "entries", "error_name", "error_string", "library", "sources_id", "unavailable_reason"]

@@ -1,0 +1,194 @@
+"""The C signatures of the GPU kernel layer's entries, read from ``src/entries.def``.
+
+``entries.def`` is the one list of the entries (``X(name, params, args)`` in the macro
+``XL_HD_ENTRIES``); the kernels, the exported C entries and the CPU build of the per-matrix code
+are all expanded from it. This module parses the same file, so the Python side never restates a
+signature: :func:`entries` gives every entry's parameters and their ctypes types.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+#: The file the entries are read from (shipped with the package).
+DEF_FILE = Path(__file__).with_name("src") / "entries.def"
+
+#: The dtypes of every entry: the symbol suffix and the NumPy dtype name.
+DTYPES = {"f32": "float32", "f64": "float64"}
+
+#: The ctypes types of the scalar parameter types; every pointer (``T*``, ``const T*``,
+#: ``int32_t*``) is a ``c_void_p`` holding a device address.
+SCALARS = {"int": ctypes.c_int, "int64_t": ctypes.c_int64, "double": ctypes.c_double}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a C entry: its C type as written (``"const T*"``) and its name."""
+
+    type: str
+    name: str
+
+    @property
+    def pointer(self) -> bool:
+        """Whether the parameter is a pointer (to device memory)."""
+        return self.type.endswith("*")
+
+    @property
+    def ctype(self):
+        """The ctypes type the parameter is passed as.
+
+        Raises
+        ------
+        ValueError
+            For a C type this module does not know.
+        """
+        if self.pointer:
+            return ctypes.c_void_p
+        try:
+            return SCALARS[self.type]
+        except KeyError:
+            raise ValueError(f"entries.def: parameter {self.name!r} has the type {self.type!r}, which has no ctypes mapping") from None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of ``entries.def``.
+
+    Attributes
+    ----------
+    name : str
+        The entry's name (``"potrf"``).
+    params : tuple of Parameter
+        The C parameters, in order (the CUDA entry appends ``void* stream``).
+    args : tuple of str
+        The names the per-matrix function receives after the batch index: ``params`` less
+        ``batch``.
+    """
+
+    name: str
+    params: tuple[Parameter, ...]
+    args: tuple[str, ...]
+
+    def symbol(self, suffix: str) -> str:
+        """The exported C entry for a dtype suffix (``"f32"``, ``"f64"``): ``xl_cuda_<name>_<suffix>``."""
+        if suffix not in DTYPES:
+            raise ValueError(f"dtype suffix must be one of {sorted(DTYPES)}, got {suffix!r}")
+        return f"xl_cuda_{self.name}_{suffix}"
+
+    def kernel(self, suffix: str) -> str:
+        """The ``__global__`` kernel for a dtype suffix: ``xl_kernel_<name>_<suffix>``."""
+        return "xl_kernel" + self.symbol(suffix)[len("xl_cuda") :]
+
+    @property
+    def argtypes(self) -> list:
+        """The ctypes argument types of the CUDA entry: the parameters', then the stream's."""
+        return [p.ctype for p in self.params] + [ctypes.c_void_p]
+
+    @property
+    def batch_index(self) -> int:
+        """The position of ``batch`` among the parameters."""
+        return [p.name for p in self.params].index("batch")
+
+
+_ENTRY = re.compile(r"\bX\s*\(")  # the start of an entry: X(
+
+
+def _balanced(text: str, start: int) -> int:
+    """The index just past the parenthesis closing the one at ``text[start]``."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    raise ValueError("entries.def: unbalanced parentheses")
+
+
+def _split(text: str) -> list[str]:
+    """``text`` split at its commas outside parentheses, each part stripped (none for a blank
+    text)."""
+    if not text.strip():
+        return []
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        current.append(ch)
+    parts.append("".join(current).strip())
+    return parts
+
+
+def _parenthesized(text: str, what: str) -> str:
+    if not (text.startswith("(") and text.endswith(")")):
+        raise ValueError(f"entries.def: {what} must be parenthesized, got {text!r}")
+    return text[1:-1]
+
+
+def _parameter(text: str) -> Parameter:
+    match = re.fullmatch(r"(.*?[\s*])(\w+)", text.strip())
+    if match is None:
+        raise ValueError(f"entries.def: cannot read the parameter {text!r}")
+    ctype = re.sub(r"\s*\*", "*", " ".join(match.group(1).split()))
+    return Parameter(ctype, match.group(2))
+
+
+def parse(text: str) -> dict[str, Entry]:
+    """The entries of the text of ``entries.def``, by name, in the file's order.
+
+    Raises
+    ------
+    ValueError
+        When the text has no ``XL_HD_ENTRIES`` macro, an entry cannot be read, or an entry's
+        ``args`` are not its parameters less ``batch`` (a single ``int64_t batch``).
+    """
+    text = re.sub(r"//[^\n]*", "", text)
+    head = re.search(r"#\s*define\s+XL_HD_ENTRIES\s*\(\s*X\s*\)", text)
+    if head is None:
+        raise ValueError("entries.def: no '#define XL_HD_ENTRIES(X)'")
+    body = text[head.end() :].replace("\\\n", " ")
+    body = body.split("\n", 1)[0]  # the macro ends with the first line not continued
+    entries: dict[str, Entry] = {}
+    position = 0
+    while (match := _ENTRY.search(body, position)) is not None:
+        start = match.end() - 1
+        position = _balanced(body, start)
+        fields = _split(body[start + 1 : position - 1])
+        if len(fields) != 3:
+            raise ValueError(f"entries.def: X(name, params, args) expected, got {fields!r}")
+        name, params, args = fields
+        parameters = tuple(_parameter(p) for p in _split(_parenthesized(params, "params")))
+        names = tuple(a.strip() for a in _split(_parenthesized(args, "args")))
+        batch = [p for p in parameters if p.name == "batch"]
+        if [p.type for p in batch] != ["int64_t"] or [p for p in parameters if p.type == "int64_t"] != batch:
+            raise ValueError(f"entries.def: {name} must have exactly one int64_t parameter, 'int64_t batch'")
+        if names != tuple(p.name for p in parameters if p.name != "batch"):
+            raise ValueError(f"entries.def: the args of {name} must be its params less batch, in order")
+        if name in entries:
+            raise ValueError(f"entries.def: {name} is listed twice")
+        for p in parameters:
+            p.ctype  # noqa: B018  (raises for a type without a ctypes mapping)
+        entries[name] = Entry(name, parameters, names)
+    if not entries:
+        raise ValueError("entries.def: XL_HD_ENTRIES lists no entry")
+    return entries
+
+
+@cache
+def entries() -> dict[str, Entry]:
+    """The entries of the package's ``entries.def``, by name (parsed once)."""
+    return parse(DEF_FILE.read_text())
+
+
+def symbols() -> list[str]:
+    """Every exported C entry of the CUDA library: each entry for each dtype."""
+    return [entry.symbol(suffix) for entry in entries().values() for suffix in DTYPES]

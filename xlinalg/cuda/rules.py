@@ -1,0 +1,346 @@
+"""The GPU layer's operator rules, for any array library with device memory.
+
+``RULES[name]`` maps ``"forward"`` and ``"vjp"`` to functions with the contract of the CPU
+layer's rules (:mod:`xlinalg.lapack.rules`): batch axes already broadcast; a forward returns
+``(outputs, status)`` (``status``: ``int32`` of the batch shape, non-zero where the entry failed,
+whose outputs are then NaN; ``None`` for operators that cannot fail), a VJP the input
+cotangents projected onto each argument's structure. They differ in what they run on: arrays
+of one library (:class:`Arrays` says how to allocate, find a pointer and the stream) and the
+entries of ``entries.def`` (:class:`Entries`): the CUDA library's ``xl_cuda_*`` on GPU memory,
+or the same per-matrix code compiled for the CPU (``xl_hd_*``, :func:`host_entries`), which
+runs these rules, and so every binding's path through them, on machines without a GPU.
+
+The per-matrix entries take square orders up to :data:`MAX_ORDER`; :func:`runner` returns
+``None`` for larger ones (the pure rules run, on the library's own kernels).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import re
+import threading
+from functools import cache
+
+from .entries import DEF_FILE, DTYPES, entries
+
+
+@cache
+def max_order() -> int:
+    """The largest square order the per-matrix entries take (``kMaxOrder`` of ``src/hd.h``)."""
+    text = (DEF_FILE.parent / "hd.h").read_text()
+    return int(re.search(r"kMaxOrder\s*=\s*(\d+)", text).group(1))
+
+
+MAX_ORDER = max_order()
+_SUFFIX = {name: suffix for suffix, name in DTYPES.items()}
+
+
+class Arrays:
+    """How the rules use one array library's arrays; subclasses implement every method.
+
+    ``empty(shape, like, dtype=None)`` a new C-contiguous array on ``like``'s device (of its
+    dtype, or ``"int32"``); ``contiguous(x)`` ``x`` C-contiguous (itself when it is);
+    ``broadcast(x, shape)`` ``x`` broadcast to ``shape`` and made contiguous; ``pointer(x)``
+    the address of ``x``'s first element; ``dtype(x)`` ``"float32"``/``"float64"`` (else any
+    other string); ``stream(x)`` the stream handle work on ``x`` goes to (``None``: none);
+    ``device(x)`` the device's index (``None`` on the host)."""
+
+
+class NumpyArrays(Arrays):
+    """NumPy arrays (host memory: for :func:`host_entries`)."""
+
+    def empty(self, shape, like, dtype=None):
+        import numpy as np
+
+        return np.empty(shape, dtype=like.dtype if dtype is None else dtype)
+
+    def contiguous(self, x):
+        import numpy as np
+
+        return np.ascontiguousarray(x)
+
+    def broadcast(self, x, shape):
+        import numpy as np
+
+        return np.ascontiguousarray(np.broadcast_to(x, shape))
+
+    def pointer(self, x):
+        return x.ctypes.data
+
+    def dtype(self, x):
+        return x.dtype.name
+
+    def stream(self, x):
+        return None
+
+    def device(self, x):
+        return None
+
+
+class Entries:
+    """Callable entries of ``entries.def``: ``function(name, suffix)`` and whether calls take a
+    stream. ``device(index)`` makes ``index`` the device later calls run on."""
+
+    stream = True
+
+    def function(self, name: str, suffix: str):
+        raise NotImplementedError
+
+    def device(self, index) -> None:
+        pass
+
+
+class CudaEntries(Entries):
+    """The CUDA library's ``xl_cuda_<name>_<suffix>`` (:func:`xlinalg.cuda.library`)."""
+
+    def __init__(self, lib):
+        self._lib = lib
+        self._local = threading.local()  # the device each thread last made current
+
+    def function(self, name, suffix):
+        return getattr(self._lib, entries()[name].symbol(suffix))
+
+    def device(self, index):
+        if index is not None and getattr(self._local, "device", None) != index:
+            check(self._lib.xl_cuda_set_device(index), "cudaSetDevice")
+            self._local.device = index
+
+
+class HostEntries(Entries):
+    """The per-matrix code compiled into the CPU library: ``xl_hd_<name>_<suffix>``, with the
+    CUDA entries' parameters less the stream."""
+
+    stream = False
+
+    def __init__(self, lib: ctypes.CDLL):
+        self._lib = lib
+        self._functions: dict = {}
+
+    def function(self, name, suffix):
+        key = (name, suffix)
+        fn = self._functions.get(key)
+        if fn is None:
+            fn = getattr(self._lib, f"xl_hd_{name}_{suffix}")
+            fn.restype, fn.argtypes = None, [p.ctype for p in entries()[name].params]
+            self._functions[key] = fn
+        return fn
+
+
+@cache
+def host_entries() -> HostEntries | None:
+    """The CPU build of the per-matrix entries, or ``None`` without the compiled CPU layer."""
+    from .. import lapack
+
+    lib = lapack.library()
+    return None if lib is None else HostEntries(ctypes.CDLL(lib.__file__))
+
+
+def cuda_entries() -> CudaEntries | None:
+    """The CUDA library's entries, or ``None`` when it is not built, no device is usable or
+    ``XLINALG_KERNELS=python`` asks for the pure rules everywhere."""
+    from .. import lapack
+
+    return None if lapack.mode() == "python" else _cuda_entries()
+
+
+@cache
+def _cuda_entries() -> CudaEntries | None:
+    from . import device_count, library
+
+    lib = library()
+    return None if lib is None or device_count() == 0 else CudaEntries(lib)
+
+
+def check(status: int, what: str) -> None:
+    """Raise ``RuntimeError`` naming ``what`` and the CUDA error when ``status`` is not 0."""
+    if status:
+        from . import error_name, error_string
+
+        raise RuntimeError(f"xlinalg.cuda: {what} failed: {error_name(status)} ({error_string(status)})")
+
+
+class _Call:
+    """One rule's calls of entries, on the arrays of one library and device."""
+
+    def __init__(self, ax: Arrays, ents: Entries, like):
+        self.ax, self.ents = ax, ents
+        self.suffix = _SUFFIX[ax.dtype(like)]
+        self.stream = ax.stream(like) if ents.stream else None
+        ents.device(ax.device(like))
+
+    def __call__(self, name: str, batch_shape, **values) -> None:
+        """Run the entry ``name`` over ``batch_shape``: every parameter of ``entries.def`` by
+        name (``batch`` from ``batch_shape``; arrays pass their pointers)."""
+        values["batch"] = math.prod(batch_shape)
+        args = [self.ax.pointer(values[p.name]) if p.pointer else values[p.name] for p in entries()[name].params]
+        fn = self.ents.function(name, self.suffix)
+        if self.ents.stream:
+            check(fn(*args, self.stream), f"{name}_{self.suffix}")
+        else:
+            fn(*args)
+
+    def empty_like(self, x):
+        return self.ax.empty(tuple(x.shape), x)
+
+    def status(self, x):
+        return self.ax.empty(tuple(x.shape[:-2]), x, "int32")
+
+
+def _flags(params) -> int:
+    return int(params["transpose"]) | int(params["rightside"]) << 1 | int(params["lower"]) << 2
+
+
+# ---- Cholesky family ----------------------------------------------------------------------------
+def _potrf_forward(k: _Call, inputs, params):
+    a = k.ax.contiguous(inputs[0])
+    out, status = k.empty_like(a), k.status(a)
+    k("potrf", a.shape[:-2], lower=int(params["lower"]), n=a.shape[-1], a=a, out=out, status=status)
+    return (out,), status
+
+
+def _potrf_vjp(k: _Call, inputs, outputs, cotangents, params):
+    f = k.ax.contiguous(outputs[0])
+    g = k.ax.broadcast(cotangents[0], f.shape)
+    ga = k.empty_like(f)
+    k("potrf_vjp", f.shape[:-2], lower=int(params["lower"]), n=f.shape[-1], f=f, g=g, ga=ga)
+    return (ga,)
+
+
+def _potri_forward(k: _Call, inputs, params):
+    f = k.ax.contiguous(inputs[0])
+    out, status = k.empty_like(f), k.status(f)
+    k("potri", f.shape[:-2], lower=int(params["lower"]), n=f.shape[-1], f=f, out=out, status=status)
+    return (out,), status
+
+
+def _potri_vjp(k: _Call, inputs, outputs, cotangents, params):
+    f, x = k.ax.contiguous(inputs[0]), k.ax.contiguous(outputs[0])
+    g = k.ax.broadcast(cotangents[0], x.shape)
+    gf = k.empty_like(f)
+    k("potri_vjp", f.shape[:-2], lower=int(params["lower"]), n=f.shape[-1], f=f, x=x, g=g, gf=gf)
+    return (gf,)
+
+
+def _potrs_forward(k: _Call, inputs, params):
+    f, b = k.ax.contiguous(inputs[0]), k.ax.contiguous(inputs[1])
+    out, status = k.empty_like(b), k.status(f)
+    k("potrs", f.shape[:-2], lower=int(params["lower"]), n=f.shape[-1], k=b.shape[-1], f=f, b=b, out=out, status=status)
+    return (out,), status
+
+
+def _potrs_vjp(k: _Call, inputs, outputs, cotangents, params):
+    f, b, x = (k.ax.contiguous(v) for v in (inputs[0], inputs[1], outputs[0]))
+    g = k.ax.broadcast(cotangents[0], x.shape)
+    gf, gb = k.empty_like(f), k.empty_like(x)
+    k("potrs_vjp", f.shape[:-2], lower=int(params["lower"]), n=f.shape[-1], k=b.shape[-1], f=f, b=b, x=x, g=g, gf=gf, gb=gb)
+    return gf, gb
+
+
+def _sumlogdiag_forward(k: _Call, inputs, params):
+    a = k.ax.contiguous(inputs[0])
+    out = k.ax.empty(tuple(a.shape[:-2]), a)
+    k("sumlogdiag", a.shape[:-2], n=a.shape[-1], a=a, out=out)
+    return (out,), None
+
+
+def _sumlogdiag_vjp(k: _Call, inputs, outputs, cotangents, params):
+    a = k.ax.contiguous(inputs[0])
+    g = k.ax.broadcast(cotangents[0], tuple(outputs[0].shape))
+    ga = k.empty_like(a)
+    k("sumlogdiag_vjp", a.shape[:-2], n=a.shape[-1], a=a, g=g, ga=ga)
+    return (ga,)
+
+
+# ---- triangular operators -------------------------------------------------------------------------
+def _triangular(params) -> dict:
+    return {"flags": _flags(params), "alpha": float(params["alpha"])}
+
+
+def _trsm_forward(k: _Call, inputs, params):
+    a, b = k.ax.contiguous(inputs[0]), k.ax.contiguous(inputs[1])
+    out, status = k.empty_like(b), k.status(a)
+    k("trsm", a.shape[:-2], **_triangular(params), rows=b.shape[-2], cols=b.shape[-1], a=a, b=b, out=out, status=status)
+    return (out,), status
+
+
+def _trsm_vjp(k: _Call, inputs, outputs, cotangents, params):
+    a, x = k.ax.contiguous(inputs[0]), k.ax.contiguous(outputs[0])
+    g = k.ax.broadcast(cotangents[0], x.shape)
+    ga, gb = k.empty_like(a), k.empty_like(x)
+    k("trsm_vjp", a.shape[:-2], **_triangular(params), rows=x.shape[-2], cols=x.shape[-1], a=a, x=x, g=g, ga=ga, gb=gb)
+    return ga, gb
+
+
+def _trmm_forward(k: _Call, inputs, params):
+    a, b = k.ax.contiguous(inputs[0]), k.ax.contiguous(inputs[1])
+    out = k.empty_like(b)
+    k("trmm", a.shape[:-2], **_triangular(params), rows=b.shape[-2], cols=b.shape[-1], a=a, b=b, out=out)
+    return (out,), None
+
+
+def _trmm_vjp(k: _Call, inputs, outputs, cotangents, params):
+    a, b = k.ax.contiguous(inputs[0]), k.ax.contiguous(inputs[1])
+    g = k.ax.broadcast(cotangents[0], b.shape)
+    ga, gb = k.empty_like(a), k.empty_like(b)
+    k("trmm_vjp", a.shape[:-2], **_triangular(params), rows=b.shape[-2], cols=b.shape[-1], a=a, b=b, g=g, ga=ga, gb=gb)
+    return ga, gb
+
+
+# ---- symmetric eigendecomposition ------------------------------------------------------------------
+def _syevd_forward(k: _Call, inputs, params):
+    a = k.ax.contiguous(inputs[0])
+    u, w = k.empty_like(a), k.ax.empty(tuple(a.shape[:-1]), a)
+    k("syevd", a.shape[:-2], n=a.shape[-1], a=a, u=u, w=w)
+    return (u, w), None
+
+
+def _syevd_vjp(k: _Call, inputs, outputs, cotangents, params):
+    u, w = k.ax.contiguous(outputs[0]), k.ax.contiguous(outputs[1])
+    gu, gw = k.ax.broadcast(cotangents[0], u.shape), k.ax.broadcast(cotangents[1], w.shape)
+    ga = k.empty_like(u)
+    k("syevd_vjp", u.shape[:-2], n=u.shape[-1], u=u, w=w, gu=gu, gw=gw, ga=ga)
+    return (ga,)
+
+
+#: operator name -> {"forward": fn, "vjp": fn}
+RULES = {
+    "potrf": {"forward": _potrf_forward, "vjp": _potrf_vjp},
+    "potri": {"forward": _potri_forward, "vjp": _potri_vjp},
+    "potrs": {"forward": _potrs_forward, "vjp": _potrs_vjp},
+    "sumlogdiag": {"forward": _sumlogdiag_forward, "vjp": _sumlogdiag_vjp},
+    "trsm": {"forward": _trsm_forward, "vjp": _trsm_vjp},
+    "trmm": {"forward": _trmm_forward, "vjp": _trmm_vjp},
+    "syevd": {"forward": _syevd_forward, "vjp": _syevd_vjp},
+}
+
+
+def fits(shapes) -> bool:
+    """Whether arrays of these shapes fit the per-matrix entries: no matrix (the last two axes)
+    with both sides above :data:`MAX_ORDER`."""
+    return all(len(s) < 2 or min(s[-2:]) <= MAX_ORDER for s in shapes)
+
+
+def runner(op, kind: str, arrays, ax: Arrays, ents: Entries):
+    """The ``kind`` rule of ``op`` as the ``run(*groups, params)`` of
+    :meth:`xlinalg.kernels.Kernels.compiled`, for ``arrays`` of the library ``ax`` describes on
+    one device, through ``ents``; ``None`` when there is no such rule: another operator (or a
+    modified copy of a registered one), a dtype other than float32/float64, or a square order
+    above :data:`MAX_ORDER`."""
+    fn = RULES.get(op.name, {}).get(kind)
+    if fn is None or not arrays:
+        return None
+    from ..core import operators
+
+    if operators().get(op.name) is not op:
+        return None
+    first = arrays[0]
+    if ax.dtype(first) not in _SUFFIX or not fits(tuple(tuple(x.shape) for x in arrays)):
+        return None
+
+    def run(*groups, params):
+        k = _Call(ax, ents, first)
+        result = fn(k, *groups, params)
+        return result if kind == "forward" else (result, None)
+
+    return run

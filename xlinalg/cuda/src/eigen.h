@@ -1,0 +1,274 @@
+// Symmetric eigendecomposition per matrix (one GPU thread per matrix): syevd forward by cyclic
+// Jacobi, and its reverse. Same semantics as the CPU library's xl_syevd / xl_syevd_vjp entries:
+//
+//   * forward: A = Uᵀ diag(w) U for the symmetric A whose lower triangle is a's (the upper
+//     triangle is never read); the rows of U are orthonormal eigenvectors, w ascends, and each
+//     row of U has its largest-magnitude entry positive (the first on ties). A read triangle
+//     that is not finite, or Jacobi not converging, gives U and w NaN for that batch entry;
+//   * reverse: Ā = Uᵀ S U, S = diag(w̄) + sym(F ∘ (U Ūᵀ)), F_ij = 1/(w_j − w_i) off the
+//     diagonal and 0 for degenerate pairs, |w_j − w_i| ≤ 32 ε max|w| (ε: T's machine epsilon);
+//     Ā is the full symmetric matrix (the symmetric structure's projection), as on the CPU.
+//
+// Precision: everything is computed in T. The CPU library computes float32 eigendecompositions
+// in float64 and rounds; Jacobi in float32 is backward stable (the computed w and U are exact for
+// A + E with ‖E‖₂ of order ε₃₂ ‖A‖₂), so w agrees with the CPU to a few ε₃₂ max|w| and each row
+// of U to a few ε₃₂ max|w| / gap, gap the distance of its eigenvalue to the rest of the spectrum.
+//
+// Device constraints: no heap, no recursion, no standard library, fixed local scratch of
+// kMaxOrder² entries per array; only hd.h is included (NVRTC has no other header).
+#pragma once
+
+#include "hd.h"
+
+namespace xl {
+namespace hd {
+namespace eigen_detail {
+
+// Pairs of eigenvalues closer than this many ε·max|w| are degenerate (the CPU rule's constant).
+constexpr double kDegeneracyRtol = 32.0;
+
+// Jacobi sweeps before giving up. At n ≤ 32 random symmetric matrices take up to 8 sweeps in
+// float64, large clusters of equal eigenvalues and graded spectra (1 to 1e−15) up to 15.
+constexpr int kMaxSweeps = 30;
+
+template <class T>
+XL_HD T machine_epsilon();
+template <>
+XL_HD float machine_epsilon<float>() {
+  return 1.1920928955078125e-7f;  // 2⁻²³
+}
+template <>
+XL_HD double machine_epsilon<double>() {
+  return 2.220446049250313080847263336181640625e-16;  // 2⁻⁵²
+}
+
+// x = m·2^e with |m| in [1/2, 1) (frexp), and x·2^e (ldexp): exact power-of-two scaling.
+XL_HD float xl_frexp(float x, int* e) { return frexpf(x, e); }
+XL_HD double xl_frexp(double x, int* e) { return frexp(x, e); }
+XL_HD float xl_ldexp(float x, int e) { return ldexpf(x, e); }
+XL_HD double xl_ldexp(double x, int e) { return ldexp(x, e); }
+
+template <class T>
+XL_HD void fill_nan(T* x, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) x[i] = quiet_nan<T>();
+}
+
+}  // namespace eigen_detail
+
+// U (batch entry e's rows: eigenvectors) and ascending w of the symmetric matrix whose lower
+// triangle is a's. a, u: (batch, n, n) row-major; w: (batch, n).
+//
+// Algorithm: the read triangle is scaled by the power of two 2^−s that brings its largest
+// magnitude into [1/2, 1) (exact; no overflow or underflow in the sums of squares below), then
+// row-cyclic Jacobi: each sweep zeroes every a_pq, p < q, in turn by the rotation J (J_pp = J_qq
+// = c, J_pq = s, J_qp = −s) with A ← Jᵀ A J, V ← V J, where t = s/c is the smaller root of
+// t² + 2τt − 1 = 0, τ = (a_qq − a_pp)/(2 a_pq) (Golub & Van Loan, Matrix Computations, §8.5):
+// t = sign(τ)/(|τ| + √(1 + τ²)), c = 1/√(1 + t²), s = t c. The entries change in Rutishauser's
+// form, each an old value plus a small correction: a_pp −= t a_pq, a_qq += t a_pq, a_pq = 0 and
+// for r ≠ p, q, with ρ = s/(1 + c): a_rp −= s (a_rq + ρ a_rp), a_rq += s (a_rp − ρ a_rq) (old
+// values on the right). Sweeps stop once off(A) = ‖A − diag(A)‖_F ≤ ε ‖A‖_F (‖A‖_F does not
+// change under rotations; pairs with a_pq² ≤ ε² ‖A‖_F² / (n (n − 1)) are not rotated, see below),
+// at most kMaxSweeps (then U and w are NaN); then w = 2^s diag(A) and the columns of V are the
+// eigenvectors, sorted by w (selection sort), written as the rows of U with the sign rule.
+// Accuracy: the residual off(A) ≤ ε ‖A‖_F bounds each eigenvalue's error by it (Weyl) beside the
+// rounding of the rotations, a few ε ‖A‖₂ in all, as for LAPACK.
+template <class T>
+XL_HD void syevd_entry(int64_t e, int n, const T* a, T* u, T* w) {
+  using eigen_detail::xl_frexp;
+  using eigen_detail::xl_ldexp;
+  if (n <= 0) return;
+  const int64_t size = int64_t(n) * n;
+  a += e * size;
+  u += e * size;
+  w += e * n;
+  if (n > kMaxOrder) {  // beyond the scratch: not this path's to compute
+    eigen_detail::fill_nan(u, size);
+    eigen_detail::fill_nan(w, n);
+    return;
+  }
+
+  // the read triangle: finite, and its largest magnitude
+  bool finite = true;
+  T amax = T(0);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j <= i; ++j) {
+      const T x = a[i * n + j];
+      finite = finite && (x - x == T(0));
+      const T m = xl_abs(x);
+      if (m > amax) amax = m;
+    }
+  if (!finite) {
+    eigen_detail::fill_nan(u, size);
+    eigen_detail::fill_nan(w, n);
+    return;
+  }
+  int scale = 0;  // A = 2^scale · s, max |s_ij| in [1/2, 1) (0 for the zero matrix)
+  if (amax > T(0)) xl_frexp(amax, &scale);
+
+  T s[kMaxOrder * kMaxOrder];  // the scaled symmetric matrix, both triangles
+  T v[kMaxOrder * kMaxOrder];  // the accumulated rotations: A = V diag(λ) Vᵀ at convergence
+  T fro2 = T(0);
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < i; ++j) {
+      const T x = xl_ldexp(a[i * n + j], -scale);
+      s[i * n + j] = x;
+      s[j * n + i] = x;
+      fro2 += T(2) * x * x;
+      v[i * n + j] = T(0);
+      v[j * n + i] = T(0);
+    }
+    const T x = xl_ldexp(a[i * n + i], -scale);
+    s[i * n + i] = x;
+    fro2 += x * x;
+    v[i * n + i] = T(1);
+  }
+
+  const T eps = eigen_detail::machine_epsilon<T>();
+  const T tol2 = eps * eps * fro2;  // off(A)² ≤ ε² ‖A‖_F²
+  // Rotations skip the pairs with a_pq² ≤ tol2 / (n (n − 1)): entries that small cannot keep off(A)
+  // above the tolerance (while it is above, some entry is larger and gets rotated away), and
+  // rotating them is harmful: inside a cluster of (nearly) equal eigenvalues they are rounding
+  // noise whose ratio to a_qq − a_pp (also noise) gives O(1) angles, which keep mixing the rows'
+  // couplings to the other clusters back and forth and slow convergence from quadratic to linear.
+  const T skip2 = n > 1 ? tol2 / T(n * (n - 1)) : T(0);
+  const T big = T(1) / eps;  // |τ| beyond it: √(1 + τ²) = |τ| in T, and τ² stays finite
+  bool converged = false;
+  for (int sweep = 0; sweep <= eigen_detail::kMaxSweeps; ++sweep) {
+    T off2 = T(0);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < i; ++j) off2 += T(2) * s[i * n + j] * s[i * n + j];
+    if (off2 <= tol2) {
+      converged = true;
+      break;
+    }
+    if (sweep == eigen_detail::kMaxSweeps) break;
+    for (int p = 0; p < n - 1; ++p)
+      for (int q = p + 1; q < n; ++q) {
+        const T apq = s[p * n + q];
+        if (apq * apq <= skip2) continue;
+        const T tau = (s[q * n + q] - s[p * n + p]) / (T(2) * apq);
+        const T atau = xl_abs(tau);
+        // the root of smaller magnitude; 1/(2τ) once 1 + τ² rounds to τ² (and before τ² overflows)
+        T t = atau > big ? T(0.5) / atau : T(1) / (atau + xl_sqrt(T(1) + tau * tau));
+        if (tau < T(0)) t = -t;
+        const T c = T(1) / xl_sqrt(T(1) + t * t);
+        const T sn = t * c;
+        const T rho = sn / (T(1) + c);
+        s[p * n + p] -= t * apq;
+        s[q * n + q] += t * apq;
+        s[p * n + q] = T(0);
+        s[q * n + p] = T(0);
+        for (int r = 0; r < n; ++r) {
+          if (r != p && r != q) {
+            const T g = s[r * n + p], h = s[r * n + q];
+            const T gp = g - sn * (h + rho * g), hp = h + sn * (g - rho * h);
+            s[r * n + p] = gp;
+            s[p * n + r] = gp;
+            s[r * n + q] = hp;
+            s[q * n + r] = hp;
+          }
+          const T g = v[r * n + p], h = v[r * n + q];
+          v[r * n + p] = g - sn * (h + rho * g);
+          v[r * n + q] = h + sn * (g - rho * h);
+        }
+      }
+  }
+  if (!converged) {
+    eigen_detail::fill_nan(u, size);
+    eigen_detail::fill_nan(w, n);
+    return;
+  }
+
+  // ascending order: selection sort of the diagonal, swapping the columns of V along
+  for (int k = 0; k < n - 1; ++k) {
+    int m = k;
+    for (int j = k + 1; j < n; ++j)
+      if (s[j * n + j] < s[m * n + m]) m = j;
+    if (m != k) {
+      const T d = s[k * n + k];
+      s[k * n + k] = s[m * n + m];
+      s[m * n + m] = d;
+      for (int r = 0; r < n; ++r) {
+        const T x = v[r * n + k];
+        v[r * n + k] = v[r * n + m];
+        v[r * n + m] = x;
+      }
+    }
+  }
+  for (int k = 0; k < n; ++k) {
+    w[k] = xl_ldexp(s[k * n + k], scale);
+    // row k of U: column k of V, signed so its largest-magnitude entry is positive (first on ties)
+    int best = 0;
+    T bmag = xl_abs(v[k]);
+    for (int r = 1; r < n; ++r) {
+      const T m = xl_abs(v[r * n + k]);
+      if (m > bmag) {
+        bmag = m;
+        best = r;
+      }
+    }
+    const bool flip = v[best * n + k] < T(0);
+    for (int r = 0; r < n; ++r) u[k * n + r] = flip ? -v[r * n + k] : v[r * n + k];
+  }
+}
+
+// Ā (batch entry e) from U, w and the cotangents Ū, w̄: Ā = Uᵀ S U with S symmetric,
+// S_ii = w̄_i and, for j < i, with f = F_ij = 1/(w_j − w_i) (0 when |w_j − w_i| ≤ 32 ε max|w|),
+// S_ij = S_ji = (f M_ij − f M_ji)/2, M = U Ūᵀ: sym(F ∘ M) since F_ji = −F_ij. Written as one
+// product per row, Ā_k· = (Σ_i U_ik S_i·) U, for the upper triangle l ≥ k, mirrored below, so Ā
+// is exactly symmetric. u, gu, ga: (batch, n, n) row-major; w, gw: (batch, n). NaN or infinite
+// inputs propagate as in the CPU entry (a degenerate pair's f = 0 times an infinite M gives NaN).
+template <class T>
+XL_HD void syevd_vjp_entry(int64_t e, int n, const T* u, const T* w, const T* gu, const T* gw, T* ga) {
+  if (n <= 0) return;
+  const int64_t size = int64_t(n) * n;
+  u += e * size;
+  gu += e * size;
+  ga += e * size;
+  w += e * n;
+  gw += e * n;
+  if (n > kMaxOrder) {
+    eigen_detail::fill_nan(ga, size);
+    return;
+  }
+  T s[kMaxOrder * kMaxOrder];
+  for (int i = 0; i < n; ++i)  // M = U Ūᵀ
+    for (int j = 0; j < n; ++j) {
+      T acc = T(0);
+      for (int k = 0; k < n; ++k) acc += u[i * n + k] * gu[j * n + k];
+      s[i * n + j] = acc;
+    }
+  T wmax = T(0);  // max|w|, NaN entries skipped (as the CPU's running std::max does)
+  for (int i = 0; i < n; ++i) {
+    const T m = xl_abs(w[i]);
+    if (wmax < m) wmax = m;
+  }
+  const T tol = T(eigen_detail::kDegeneracyRtol) * eigen_detail::machine_epsilon<T>() * wmax;
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < i; ++j) {
+      const T d = w[j] - w[i];
+      const T f = xl_abs(d) <= tol ? T(0) : T(1) / d;
+      const T x = (f * s[i * n + j] - f * s[j * n + i]) * T(0.5);
+      s[i * n + j] = x;
+      s[j * n + i] = x;
+    }
+    s[i * n + i] = gw[i];
+  }
+  T r[kMaxOrder];
+  for (int k = 0; k < n; ++k) {
+    for (int j = 0; j < n; ++j) r[j] = T(0);  // r = (Uᵀ S)_k· = Σ_i U_ik S_i·
+    for (int i = 0; i < n; ++i) {
+      const T uik = u[i * n + k];
+      for (int j = 0; j < n; ++j) r[j] += uik * s[i * n + j];
+    }
+    for (int l = k; l < n; ++l) {
+      T acc = T(0);
+      for (int j = 0; j < n; ++j) acc += r[j] * u[j * n + l];
+      ga[k * n + l] = acc;
+      ga[l * n + k] = acc;
+    }
+  }
+}
+
+}  // namespace hd
+}  // namespace xl

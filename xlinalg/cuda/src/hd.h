@@ -1,0 +1,42 @@
+// Host-and-device portability for the per-matrix algorithms of xlinalg's GPU kernel layer.
+//
+// The same per-matrix code compiles three ways: nvcc (device and host), NVRTC (device only, no
+// include outside the CUDA headers) and the host C++17 compiler of the CPU library, which runs it
+// in every CI job without a GPU. Nothing here may include a header under NVRTC.
+#pragma once
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define XL_HD __host__ __device__ __forceinline__
+#else
+#define XL_HD inline
+#endif
+
+#if defined(__CUDACC_RTC__)
+typedef int int32_t;
+typedef long long int64_t;
+#else
+#include <cmath>
+#include <cstdint>
+#endif
+
+namespace xl {
+namespace hd {
+
+// The largest square order the per-matrix entries take (their scratch is sized by it); larger
+// matrices go to the blocked large-matrix path.
+constexpr int kMaxOrder = 32;
+
+template <class T>
+XL_HD T quiet_nan() {
+  return T(0) / T(0);  // IEEE: 0/0 is a quiet NaN on the host and the device alike
+}
+
+XL_HD float xl_sqrt(float x) { return sqrtf(x); }
+XL_HD double xl_sqrt(double x) { return sqrt(x); }
+XL_HD float xl_log(float x) { return logf(x); }
+XL_HD double xl_log(double x) { return log(x); }
+XL_HD float xl_abs(float x) { return fabsf(x); }
+XL_HD double xl_abs(double x) { return fabs(x); }
+
+}  // namespace hd
+}  // namespace xl

@@ -1,0 +1,38 @@
+// The GPU kernel layer's kernels: one __global__ function per entry of entries.def and dtype.
+//
+//   extern "C" __global__ void xl_kernel_<name>_<f32|f64>(params)
+//
+// with the entry's C parameter list (the batch size among them), so that a caller compiling this
+// header at run time (NVRTC) finds each kernel by its plain name and passes the arguments in the
+// order of the C entry. One thread runs one batch entry: a grid-stride loop over e in [0, batch)
+// calls xl::hd::<name>_entry<T>(e, args...), so any grid covers any batch. The per-matrix work
+// of a thread is serial; the batch is the parallelism.
+//
+// Compiles under nvcc (launch.cu) and NVRTC: it includes nothing but per_matrix.h (whose headers
+// include nothing under NVRTC) and entries.def.
+#pragma once
+
+#include "per_matrix.h"
+
+#include "entries.def"
+
+// (e, args...): the per-matrix call's arguments, the batch index first
+#define XL_KERNEL_WITH_ENTRY(...) (e, __VA_ARGS__)
+#define XL_KERNEL(name, params, args, S)                                                           \
+  extern "C" __global__ void xl_kernel_##name##_##S params {                                      \
+    const int64_t stride = int64_t(gridDim.x) * int64_t(blockDim.x);                               \
+    for (int64_t e = int64_t(blockIdx.x) * int64_t(blockDim.x) + int64_t(threadIdx.x); e < batch; \
+         e += stride)                                                                              \
+      xl::hd::name##_entry<T> XL_KERNEL_WITH_ENTRY args;                                           \
+  }
+#define XL_KERNEL_F32(name, params, args) XL_KERNEL(name, params, args, f32)
+#define XL_KERNEL_F64(name, params, args) XL_KERNEL(name, params, args, f64)
+
+namespace xl_kernel_f32 {
+using T = float;
+XL_HD_ENTRIES(XL_KERNEL_F32)
+}  // namespace xl_kernel_f32
+namespace xl_kernel_f64 {
+using T = double;
+XL_HD_ENTRIES(XL_KERNEL_F64)
+}  // namespace xl_kernel_f64

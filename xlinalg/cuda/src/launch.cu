@@ -1,0 +1,171 @@
+// The GPU kernel layer's C entries: for every entry of entries.def and dtype,
+//
+//   int xl_cuda_<name>_<f32|f64>(params..., void* stream)
+//
+// launches xl_kernel_<name>_<f32|f64> (kernels.cuh) over the batch on ``stream`` (a
+// cudaStream_t/CUstream; null is the default stream) and returns the launch's cudaError_t as an
+// int: 0 when the kernel was queued. The kernel runs asynchronously: its errors (and the per-entry
+// status of the factorizations) show once the stream is synchronized. A batch of 0 launches
+// nothing and returns 0; a negative batch returns cudaErrorInvalidValue. Pointers are device
+// (or managed) memory, row-major batches as on the CPU.
+//
+// Small helpers report the runtime and its devices (xl_cuda_runtime_version, ...) and move memory
+// (xl_cuda_malloc, ...), so that a caller without a CUDA framework can drive the entries.
+//
+// Built as a shared library with -fvisibility=hidden and the CUDA runtime linked statically: only
+// the functions marked XL_CUDA_API are exported, and the library loads on a machine without a
+// driver (its calls then return cudaErrorInsufficientDriver or cudaErrorNoDevice).
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "kernels.cuh"
+
+#define XL_CUDA_API extern "C" __attribute__((visibility("default")))
+
+// The identity of the sources the library was built from (set by the build, see setup.py)
+#ifndef XL_CUDA_SOURCES_ID
+#define XL_CUDA_SOURCES_ID unknown
+#endif
+#ifndef XL_CUDA_BUILD_ID
+#define XL_CUDA_BUILD_ID unknown
+#endif
+#define XL_CUDA_STR2(x) #x
+#define XL_CUDA_STR(x) XL_CUDA_STR2(x)
+
+namespace xl_cuda {
+
+// Threads per block. A thread does one matrix's whole (serial) computation with its scratch in
+// local memory, so the batch is the only parallelism: small blocks spread a modest batch over more
+// multiprocessors (a batch of 1024 fills 16 of them), while 64 threads are still two full warps
+// per block. Not tuned on hardware.
+constexpr int kBlock = 64;
+// Blocks per launch at most; the kernels' grid-stride loop covers larger batches.
+constexpr int64_t kMaxBlocks = 65535;
+
+// The position of the batch size in a kernel's parameters: its only int64_t parameter (-1 when
+// there is not exactly one).
+template <class... P>
+constexpr int batch_position() {
+  constexpr bool is_batch[] = {std::is_same<P, int64_t>::value..., false};
+  int found = -1, count = 0;
+  for (int i = 0; i < int(sizeof...(P)); ++i) {
+    if (is_batch[i]) {
+      found = i;
+      ++count;
+    }
+  }
+  return count == 1 ? found : -1;
+}
+
+// The I-th kernel argument: the batch at position At, else the next of ``args``.
+template <int At, std::size_t I, class Args>
+constexpr auto& argument(Args& args, int64_t& batch) {
+  if constexpr (I == std::size_t(At)) {
+    return batch;
+  } else if constexpr (I < std::size_t(At)) {
+    return std::get<I>(args);
+  } else {
+    return std::get<I - 1>(args);
+  }
+}
+
+template <class... P, class Args, std::size_t... I>
+cudaError_t launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, std::index_sequence<I...>) {
+  constexpr int at = batch_position<P...>();
+  static_assert(at >= 0, "an entry has exactly one int64_t parameter, the batch size");
+  static_assert(std::tuple_size<Args>::value + 1 == sizeof...(P), "an entry's args are its params less the batch size");
+  static_assert((std::is_same<std::remove_reference_t<decltype(argument<at, I>(args, batch))>, P>::value && ...),
+                "an entry's args name its params in order");
+  if (batch < 0) return cudaErrorInvalidValue;
+  if (batch == 0) return cudaSuccess;
+  const int64_t blocks = (batch + kBlock - 1) / kBlock;
+  const dim3 grid(unsigned(blocks < kMaxBlocks ? blocks : kMaxBlocks));
+  void* pointers[] = {static_cast<void*>(&argument<at, I>(args, batch))...};
+  const cudaError_t status =
+      cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, dim3(kBlock), pointers, 0, static_cast<cudaStream_t>(stream));
+  if (status != cudaSuccess) (void)cudaGetLastError();  // reported here: not left for the next call to find
+  return status;
+}
+
+template <class... P, class Args>
+int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args) {
+  return int(launch(kernel, batch, stream, args, std::make_index_sequence<sizeof...(P)>()));
+}
+
+}  // namespace xl_cuda
+
+// (params..., void* stream)
+#define XL_CUDA_WITH_STREAM(...) (__VA_ARGS__, void* stream)
+#define XL_CUDA_ENTRY(name, params, args, S)                                                 \
+  XL_CUDA_API int xl_cuda_##name##_##S XL_CUDA_WITH_STREAM params {                           \
+    return xl_cuda::launch(xl_kernel_##name##_##S, batch, stream, std::make_tuple args); \
+  }
+#define XL_CUDA_ENTRY_F32(name, params, args) XL_CUDA_ENTRY(name, params, args, f32)
+#define XL_CUDA_ENTRY_F64(name, params, args) XL_CUDA_ENTRY(name, params, args, f64)
+
+namespace xl_kernel_f32 {
+XL_HD_ENTRIES(XL_CUDA_ENTRY_F32)
+}  // namespace xl_kernel_f32
+namespace xl_kernel_f64 {
+XL_HD_ENTRIES(XL_CUDA_ENTRY_F64)
+}  // namespace xl_kernel_f64
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+// The CUDA runtime version the library was built with (e.g. 13000 for 13.0).
+XL_CUDA_API int xl_cuda_runtime_version(void) {
+  int version = 0;
+  return cudaRuntimeGetVersion(&version) == cudaSuccess ? version : 0;
+}
+
+// The driver's CUDA version into *version (0 without a driver); returns the cudaError_t.
+XL_CUDA_API int xl_cuda_driver_version(int* version) {
+  *version = 0;
+  const cudaError_t status = cudaDriverGetVersion(version);
+  if (status != cudaSuccess) (void)cudaGetLastError();
+  return int(status);
+}
+
+// The number of usable devices into *count (0 on any error); returns the cudaError_t
+// (cudaErrorInsufficientDriver without a driver new enough, cudaErrorNoDevice without a device).
+XL_CUDA_API int xl_cuda_device_count(int* count) {
+  *count = 0;
+  const cudaError_t status = cudaGetDeviceCount(count);
+  if (status != cudaSuccess) {
+    *count = 0;
+    (void)cudaGetLastError();
+  }
+  return int(status);
+}
+
+// The device the calling thread launches on (cudaSetDevice).
+XL_CUDA_API int xl_cuda_set_device(int device) { return int(cudaSetDevice(device)); }
+
+// The name and description of a cudaError_t value.
+XL_CUDA_API const char* xl_cuda_error_name(int status) { return cudaGetErrorName(cudaError_t(status)); }
+XL_CUDA_API const char* xl_cuda_error_string(int status) { return cudaGetErrorString(cudaError_t(status)); }
+
+// Threads per block of every launch.
+XL_CUDA_API int xl_cuda_block_size(void) { return xl_cuda::kBlock; }
+
+// "sources:<hash> build:<hash>": the sources and the build (sources, flags, compiler) the
+// library was made from.
+XL_CUDA_API const char* xl_cuda_build_id(void) {
+  return "sources:" XL_CUDA_STR(XL_CUDA_SOURCES_ID) " build:" XL_CUDA_STR(XL_CUDA_BUILD_ID);
+}
+
+// Device memory: allocate, free, copy (any direction: cudaMemcpyDefault), wait for a stream.
+XL_CUDA_API int xl_cuda_malloc(void** pointer, size_t bytes) {
+  *pointer = nullptr;
+  return int(cudaMalloc(pointer, bytes));
+}
+XL_CUDA_API int xl_cuda_free(void* pointer) { return int(cudaFree(pointer)); }
+XL_CUDA_API int xl_cuda_memcpy(void* destination, const void* source, size_t bytes) {
+  return int(cudaMemcpy(destination, source, bytes, cudaMemcpyDefault));
+}
+XL_CUDA_API int xl_cuda_stream_synchronize(void* stream) { return int(cudaStreamSynchronize(static_cast<cudaStream_t>(stream))); }

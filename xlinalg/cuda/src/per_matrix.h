@@ -1,0 +1,515 @@
+// The per-matrix algorithms of the GPU kernel layer: one call computes one batch entry, so that a
+// kernel runs one thread per matrix and the CPU library runs the same code in a loop.
+//
+// xl::hd::<name>_entry<T>(e, args...) is batch entry e of the entry <name> of entries.def: the
+// arrays are the whole batch (row-major, (batch, rows, cols)) and each function offsets them by e
+// itself. The semantics are those of the CPU entries xl_<name>_<f32|f64> of xlinalg.h:
+//
+//   * only the named triangle of a triangular or symmetric argument is read (``lower``, or bit 2
+//     of the trsm/trmm ``flags``); the other one may hold anything, NaN included;
+//   * every output element is written: factors with zeros in their unused triangle, symmetric
+//     results in full;
+//   * status[e] is 0, or 1 when the entry failed (not positive definite, singular, not finite),
+//     and then every element of the entry's outputs is NaN;
+//   * gradients are projected onto each argument's structure: symmetric for potrf's A, masked
+//     to the named triangle (zeros in the other) for a factor or a triangular matrix, diagonal
+//     for sumlogdiag.
+//
+// Everything is plain loops in T (float accumulates in float): no heap, no recursion, no library
+// call, only hd.h included (NVRTC). Most entries work in place on their outputs and need no
+// scratch; potrs_vjp and potri_vjp keep vectors of kMaxOrder entries, and for a larger order they
+// write NaN. Orders above kMaxOrder are the caller's to route elsewhere (one thread per matrix is
+// the wrong shape for them anyway).
+//
+// Factors: a row-major lower factor L is the view (rs, cs) = (n, 1) of its buffer; a row-major
+// upper factor U = Lᵀ is the view (1, n) of L, so every Cholesky routine below works on L only.
+// Triangular matrices: an upper triangular M read with rows and columns in reverse order is lower
+// triangular, so one forward substitution and one lower product serve all eight trsm/trmm cases.
+#pragma once
+
+#include "hd.h"
+
+namespace xl {
+namespace hd {
+namespace detail {
+
+// Element (i, j) at p[i * rs + j * cs]; strides may be negative (reversed order).
+template <class T>
+struct Strided {
+  T* p;
+  int64_t rs, cs;
+  XL_HD T& operator()(int64_t i, int64_t j) const { return p[i * rs + j * cs]; }
+  XL_HD Strided t() const { return Strided{p, cs, rs}; }  // the transpose, same storage
+  // an m×m matrix with rows and columns in reverse order (m ≥ 1)
+  XL_HD Strided reversed(int64_t m) const { return Strided{p + (m - 1) * (rs + cs), -rs, -cs}; }
+  // an m×k matrix with its rows in reverse order (m ≥ 1)
+  XL_HD Strided rows_reversed(int64_t m) const { return Strided{p + (m - 1) * rs, -rs, cs}; }
+};
+
+template <class T>
+XL_HD Strided<T> rows_of(T* p, int64_t cols) {  // a row-major matrix
+  return Strided<T>{p, cols, 1};
+}
+
+// The lower factor L of a row-major buffer holding L (``lower``) or U = Lᵀ.
+template <class T>
+XL_HD Strided<T> factor(T* p, int n, bool lower) {
+  return lower ? Strided<T>{p, n, 1} : Strided<T>{p, 1, n};
+}
+
+template <class T>
+XL_HD bool finite(T x) {
+  return x - x == T(0);  // false for ±inf and NaN
+}
+
+template <class T>
+XL_HD void fill(T* p, int64_t count, T value) {
+  for (int64_t i = 0; i < count; ++i) p[i] = value;
+}
+
+template <class T>
+XL_HD bool all_finite(const T* p, int64_t count) {
+  bool ok = true;
+  for (int64_t i = 0; i < count; ++i) ok = ok && finite(p[i]);
+  return ok;
+}
+
+// the triangle i ≥ j (``lower``) or i ≤ j of an n×n view, finite
+template <class T>
+XL_HD bool triangle_finite(Strided<const T> a, int n, bool lower) {
+  bool ok = true;
+  for (int i = 0; i < n; ++i)
+    for (int j = lower ? 0 : i; j < (lower ? i + 1 : n); ++j) ok = ok && finite(a(i, j));
+  return ok;
+}
+
+// zeros in the strict upper triangle of an n×n view
+template <class T>
+XL_HD void zero_upper(Strided<T> a, int n) {
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j) a(i, j) = T(0);
+}
+
+// X ← L⁻¹ X, L n×n lower triangular (only i ≥ j read), X n×k: forward substitution, n²k flops.
+template <class T>
+XL_HD void solve_lower(Strided<const T> l, Strided<T> x, int n, int k) {
+  for (int c = 0; c < k; ++c)
+    for (int i = 0; i < n; ++i) {
+      T s = x(i, c);
+      for (int p = 0; p < i; ++p) s -= l(i, p) * x(p, c);
+      x(i, c) = s / l(i, i);
+    }
+}
+
+// X ← L X, L lower triangular: from the last row up (each row needs the rows above unchanged).
+template <class T>
+XL_HD void multiply_lower(Strided<const T> l, Strided<T> x, int n, int k) {
+  for (int c = 0; c < k; ++c)
+    for (int i = n - 1; i >= 0; --i) {
+      T s = l(i, i) * x(i, c);
+      for (int p = 0; p < i; ++p) s += l(i, p) * x(p, c);
+      x(i, c) = s;
+    }
+}
+
+// X ← M⁻¹ X for M triangular, lower or upper (an upper M in reverse order is lower)
+template <class T>
+XL_HD void solve_triangular(Strided<const T> m, bool lower, Strided<T> x, int n, int k) {
+  if (n == 0) return;
+  if (lower)
+    solve_lower(m, x, n, k);
+  else
+    solve_lower(m.reversed(n), x.rows_reversed(n), n, k);
+}
+
+// X ← M X for M triangular, lower or upper
+template <class T>
+XL_HD void multiply_triangular(Strided<const T> m, bool lower, Strided<T> x, int n, int k) {
+  if (n == 0) return;
+  if (lower)
+    multiply_lower(m, x, n, k);
+  else
+    multiply_lower(m.reversed(n), x.rows_reversed(n), n, k);
+}
+
+// A trsm/trmm problem as one on the left: E X̃ = α B̃ (solve) or X̃ = α E B̃ (product), E n×n and
+// X̃, B̃ n×k. From the left (op(A) X = α B) E = op(A), X̃ = X; from the right (X op(A) = α B)
+// E = op(A)ᵀ, X̃ = Xᵀ. E is A or Aᵀ, and its triangle that holds A's read one is ``lower``.
+struct Triangular {
+  int n, k;
+  bool transposed;  // E = Aᵀ
+  bool lower;       // E is lower triangular
+  bool rightside;
+  int cols;  // the row-major rows×cols operands' row stride
+  XL_HD Triangular(int flags, int rows, int cols_) : cols(cols_) {
+    const bool transpose = flags & 1, lower_a = (flags & 4) != 0;
+    rightside = (flags & 2) != 0;
+    n = rightside ? cols : rows;
+    k = rightside ? rows : cols;
+    transposed = transpose != rightside;
+    lower = lower_a != transposed;
+  }
+  template <class T>
+  XL_HD Strided<T> e(T* a) const {  // E, from A's buffer (or the same view of Ā's)
+    const Strided<T> v = rows_of(a, n);
+    return transposed ? v.t() : v;
+  }
+  template <class T>
+  XL_HD Strided<T> tilde(T* b) const {  // X̃ (n×k), from a rows×cols buffer
+    return rightside ? Strided<T>{b, 1, cols} : Strided<T>{b, cols, 1};
+  }
+  // (i, j) in E's triangle
+  XL_HD bool in_triangle(int i, int j) const { return lower ? j <= i : j >= i; }
+};
+
+}  // namespace detail
+
+// ---- potrf --------------------------------------------------------------------------------------
+// out = the Cholesky factor of the symmetric matrix whose ``lower`` (or upper) triangle is a's:
+// L with A = L Lᵀ, or U = Lᵀ, zeros in the other triangle. Left-looking, by columns, in place on
+// the read triangle copied into out; n³/3 flops. Fails (out NaN, status 1) when a pivot is not
+// positive or not finite: a non-finite element of the read triangle always reaches a pivot.
+template <class T>
+XL_HD void potrf_entry(int64_t e, int lower, int n, const T* a, T* out, int32_t* status) {
+  using namespace detail;
+  const int64_t size = int64_t(n) * n;
+  a += e * size;
+  out += e * size;
+  const Strided<const T> av = factor(a, n, lower);
+  const Strided<T> l = factor(out, n, lower);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j <= i; ++j) l(i, j) = av(i, j);
+  bool ok = true;
+  for (int j = 0; j < n && ok; ++j) {
+    T sq = T(0);
+    for (int p = 0; p < j; ++p) sq += l(j, p) * l(j, p);
+    const T d2 = l(j, j) - sq;
+    if (!(d2 > T(0))) {  // also NaN
+      ok = false;
+      break;
+    }
+    const T d = xl_sqrt(d2);
+    ok = finite(d);
+    l(j, j) = d;
+    for (int i = j + 1; i < n; ++i) {
+      T dot = T(0);
+      for (int p = 0; p < j; ++p) dot += l(i, p) * l(j, p);
+      l(i, j) = (l(i, j) - dot) / d;
+    }
+  }
+  status[e] = !ok;
+  if (!ok) {
+    fill(out, size, quiet_nan<T>());
+    return;
+  }
+  zero_upper(l, n);
+}
+
+// Ā = Φ-based reverse of potrf (Murray 2016, unblocked): from the factor f and its cotangent g
+// (their named triangles), the symmetric gradient: ga_ii = Ā_ii, ga_ij = ga_ji = Ā_ij / 2 for
+// i > j, Ā being the gradient with respect to the lower triangle of A (each off-diagonal element
+// standing for both of its triangles). The forward's columns are undone from the last, in place on
+// the copy of ḡ's triangle in ga; about 2n³/3 flops.
+template <class T>
+XL_HD void potrf_vjp_entry(int64_t e, int lower, int n, const T* f, const T* g, T* ga) {
+  using namespace detail;
+  const int64_t size = int64_t(n) * n;
+  f += e * size;
+  g += e * size;
+  ga += e * size;
+  const Strided<const T> l = factor(f, n, lower), gl = factor(g, n, lower);
+  const Strided<T> a = factor(ga, n, lower);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j <= i; ++j) a(i, j) = gl(i, j);
+  for (int j = n - 1; j >= 0; --j) {
+    const T ljj = l(j, j);
+    T ajj = a(j, j);
+    for (int i = j + 1; i < n; ++i) {  // L_ij = (A_ij − Σ_p L_ip L_jp) / L_jj
+      const T t = a(i, j) / ljj;
+      a(i, j) = t;
+      ajj -= t * l(i, j);
+      for (int p = 0; p < j; ++p) a(i, p) -= t * l(j, p);
+      for (int p = 0; p < j; ++p) a(j, p) -= t * l(i, p);
+    }
+    const T s = ajj / (T(2) * ljj);  // L_jj = √(A_jj − Σ_p L_jp²)
+    a(j, j) = s;
+    for (int p = 0; p < j; ++p) a(j, p) -= T(2) * s * l(j, p);
+  }
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < i; ++j) a(j, i) = a(i, j) = a(i, j) * T(0.5);
+}
+
+// ---- potrs --------------------------------------------------------------------------------------
+// out (n×k) = A⁻¹ B with A = L Lᵀ, L from f's named triangle: L Y = B, then Lᵀ X = Y, in place
+// on out; 2n²k flops. Fails (out NaN) when X is not finite or, with k = 0, when L's read
+// triangle is not.
+template <class T>
+XL_HD void potrs_entry(int64_t e, int lower, int n, int k, const T* f, const T* b, T* out, int32_t* status) {
+  using namespace detail;
+  const int64_t size = int64_t(n) * n, sizeb = int64_t(n) * k;
+  f += e * size;
+  b += e * sizeb;
+  out += e * sizeb;
+  const Strided<const T> l = factor(f, n, lower);
+  for (int64_t i = 0; i < sizeb; ++i) out[i] = b[i];
+  const Strided<T> x = rows_of(out, k);
+  solve_triangular(l, true, x, n, k);
+  solve_triangular(l.t(), false, x, n, k);
+  const bool ok = k > 0 ? all_finite(out, sizeb) : triangle_finite(l, n, true);
+  status[e] = !ok;
+  if (!ok) fill(out, sizeb, quiet_nan<T>());
+}
+
+// B̄ = A⁻¹ Ḡ and L̄ = −tril(B̄ Yᵀ + X Zᵀ) with Y = L⁻¹ B, Z = L⁻¹ Ḡ (Y solved from B rather than
+// multiplied back from X, whose error is of order κ(A)). One right-hand side column at a time:
+// y, z (n-vectors) by forward substitution, b̄ = L⁻ᵀ z written to gb, and the rank-2 update of
+// L̄'s triangle in gf (zeros in the other one); 5n²k flops.
+template <class T>
+XL_HD void potrs_vjp_entry(int64_t e, int lower, int n, int k, const T* f, const T* b, const T* x, const T* g, T* gf,
+                           T* gb) {
+  using namespace detail;
+  const int64_t size = int64_t(n) * n, sizeb = int64_t(n) * k;
+  f += e * size;
+  gf += e * size;
+  b += e * sizeb;
+  x += e * sizeb;
+  g += e * sizeb;
+  gb += e * sizeb;
+  if (n > kMaxOrder) {
+    fill(gf, size, quiet_nan<T>());
+    fill(gb, sizeb, quiet_nan<T>());
+    return;
+  }
+  const Strided<const T> l = factor(f, n, lower);
+  const Strided<const T> bv = rows_of(b, k), xv = rows_of(x, k), gv = rows_of(g, k);
+  const Strided<T> gl = factor(gf, n, lower), gbv = rows_of(gb, k);
+  fill(gf, size, T(0));
+  T y[kMaxOrder], z[kMaxOrder];
+  const Strided<T> yv{y, 1, 1}, zv{z, 1, 1};
+  for (int c = 0; c < k; ++c) {
+    for (int i = 0; i < n; ++i) {
+      y[i] = bv(i, c);
+      z[i] = gv(i, c);
+    }
+    solve_lower(l, yv, n, 1);
+    solve_lower(l, zv, n, 1);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j <= i; ++j) gl(i, j) -= xv(i, c) * z[j];
+    solve_triangular(l.t(), false, zv, n, 1);  // z ← b̄ = L⁻ᵀ z
+    for (int i = 0; i < n; ++i) {
+      gbv(i, c) = z[i];
+      for (int j = 0; j <= i; ++j) gl(i, j) -= z[i] * y[j];
+    }
+  }
+}
+
+// ---- potri --------------------------------------------------------------------------------------
+// out = (L Lᵀ)⁻¹ in full, L from f's named triangle: W = L⁻¹ in place (columns from the last,
+// each row of a column from the bottom), then the lower triangle of Wᵀ W in place (rows from
+// the first, each row's diagonal last), mirrored; 2n³/3 flops. Fails (out NaN) when the result
+// is not finite (a zero or non-finite element of L's read triangle).
+template <class T>
+XL_HD void potri_entry(int64_t e, int lower, int n, const T* f, T* out, int32_t* status) {
+  using namespace detail;
+  const int64_t size = int64_t(n) * n;
+  f += e * size;
+  out += e * size;
+  const Strided<const T> fv = factor(f, n, lower);
+  const Strided<T> w = factor(out, n, lower);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j <= i; ++j) w(i, j) = fv(i, j);
+  for (int j = n - 1; j >= 0; --j) {  // W_ij = −(Σ_{p=j+1..i} W_ip L_pj) / L_jj
+    const T djj = T(1) / w(j, j);
+    for (int i = n - 1; i > j; --i) {
+      T s = T(0);
+      for (int p = j + 1; p <= i; ++p) s += w(i, p) * w(p, j);
+      w(i, j) = -s * djj;
+    }
+    w(j, j) = djj;
+  }
+  for (int i = 0; i < n; ++i) {  // (Wᵀ W)_ij = Σ_{p ≥ i} W_pi W_pj, j ≤ i
+    for (int j = 0; j <= i; ++j) {
+      T s = T(0);
+      for (int p = i; p < n; ++p) s += w(p, i) * w(p, j);
+      w(i, j) = s;
+    }
+  }
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < i; ++j) w(j, i) = w(i, j);
+  const bool ok = all_finite(out, size);
+  status[e] = !ok;
+  if (!ok) fill(out, size, quiet_nan<T>());
+}
+
+// L̄ = −tril(X S L⁻ᵀ), S = Ḡ + Ḡᵀ, X = (L Lᵀ)⁻¹ (x read in full, like g). Row i of R = (X S) L⁻ᵀ
+// solves R_i· Lᵀ = (X S)_i·, and its entries j ≤ i need only (X S)_ij for j ≤ i: per row, those
+// entries of X S (3n flops each) and a forward substitution; about 11n³/6 flops.
+template <class T>
+XL_HD void potri_vjp_entry(int64_t e, int lower, int n, const T* f, const T* x, const T* g, T* gf) {
+  using namespace detail;
+  const int64_t size = int64_t(n) * n;
+  f += e * size;
+  x += e * size;
+  g += e * size;
+  gf += e * size;
+  if (n > kMaxOrder) {
+    fill(gf, size, quiet_nan<T>());
+    return;
+  }
+  const Strided<const T> l = factor(f, n, lower), xv = rows_of(x, n), gv = rows_of(g, n);
+  const Strided<T> gl = factor(gf, n, lower);
+  T r[kMaxOrder];
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j <= i; ++j) {
+      T m = T(0);
+      for (int q = 0; q < n; ++q) m += xv(i, q) * (gv(q, j) + gv(j, q));
+      for (int p = 0; p < j; ++p) m -= r[p] * l(j, p);
+      r[j] = m / l(j, j);
+      gl(i, j) = -r[j];
+    }
+    for (int j = i + 1; j < n; ++j) gl(i, j) = T(0);
+  }
+}
+
+// ---- sumlogdiag ---------------------------------------------------------------------------------
+// out[e] = Σ_i log a_ii (n logarithms).
+template <class T>
+XL_HD void sumlogdiag_entry(int64_t e, int n, const T* a, T* out) {
+  a += e * int64_t(n) * n;
+  T s = T(0);
+  for (int i = 0; i < n; ++i) s += xl_log(a[int64_t(i) * (n + 1)]);
+  out[e] = s;
+}
+
+// ga = diag(g[e] / a_ii), zeros off the diagonal.
+template <class T>
+XL_HD void sumlogdiag_vjp_entry(int64_t e, int n, const T* a, const T* g, T* ga) {
+  const int64_t size = int64_t(n) * n;
+  a += e * size;
+  ga += e * size;
+  detail::fill(ga, size, T(0));
+  for (int i = 0; i < n; ++i) ga[int64_t(i) * (n + 1)] = g[e] / a[int64_t(i) * (n + 1)];
+}
+
+// ---- trsm ---------------------------------------------------------------------------------------
+// out = α op(A)⁻¹ B (left) or α B op(A)⁻¹ (``flags`` bit 1), op(A) = A or Aᵀ (bit 0), A n×n
+// triangular with its lower (bit 2) or upper triangle read; B rows×cols. As E X̃ = α B̃
+// (detail::Triangular) by forward substitution in place on out; n²k flops. α = 0 gives zeros
+// without reading A or B (as BLAS does). Fails (out NaN) when the result is not finite or, for an
+// empty B, A's read triangle is not.
+template <class T>
+XL_HD void trsm_entry(int64_t e, int flags, double alpha, int rows, int cols, const T* a, const T* b, T* out,
+                      int32_t* status) {
+  using namespace detail;
+  const Triangular p(flags, rows, cols);
+  const int n = p.n;
+  const int64_t size = int64_t(n) * n, sizeb = int64_t(rows) * cols;
+  a += e * size;
+  b += e * sizeb;
+  out += e * sizeb;
+  const T al = T(alpha);
+  if (al == T(0)) {
+    fill(out, sizeb, T(0));
+  } else {
+    for (int64_t i = 0; i < sizeb; ++i) out[i] = al * b[i];
+    solve_triangular(p.e(a), p.lower, p.tilde(out), n, p.k);
+  }
+  const bool ok = sizeb > 0 ? all_finite(out, sizeb) : triangle_finite(rows_of(a, n), n, (flags & 4) != 0);
+  status[e] = !ok;
+  if (!ok) fill(out, sizeb, quiet_nan<T>());
+}
+
+// With X̃ = E⁻¹ α B̃: Ỹ = E⁻ᵀ Ḡ̃, B̄̃ = α Ỹ, Ē = −Ỹ X̃ᵀ on E's triangle, i.e. B̄ = α op(A)⁻ᵀ Ḡ and
+// op(A)‾ = −Y Xᵀ from the left, B̄ = α Ḡ op(A)⁻ᵀ and op(A)‾ = −Xᵀ Y from the right; Ā masked to
+// A's read triangle (zeros in the other). Ỹ in place on gb; 2n²k flops.
+template <class T>
+XL_HD void trsm_vjp_entry(int64_t e, int flags, double alpha, int rows, int cols, const T* a, const T* x, const T* g,
+                          T* ga, T* gb) {
+  using namespace detail;
+  const Triangular p(flags, rows, cols);
+  const int n = p.n, k = p.k;
+  const int64_t size = int64_t(n) * n, sizeb = int64_t(rows) * cols;
+  a += e * size;
+  ga += e * size;
+  x += e * sizeb;
+  g += e * sizeb;
+  gb += e * sizeb;
+  for (int64_t i = 0; i < sizeb; ++i) gb[i] = g[i];
+  const Strided<T> yv = p.tilde(gb);
+  solve_triangular(p.e(a).t(), !p.lower, yv, n, k);
+  const Strided<const T> xv = p.tilde(x);
+  const Strided<T> ge = p.e(ga);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      T s = T(0);
+      if (p.in_triangle(i, j))
+        for (int c = 0; c < k; ++c) s -= yv(i, c) * xv(j, c);
+      ge(i, j) = s;
+    }
+  if (alpha != 1.0) {
+    const T al = T(alpha);
+    for (int64_t i = 0; i < sizeb; ++i) gb[i] *= al;
+  }
+}
+
+// ---- trmm ---------------------------------------------------------------------------------------
+// out = α op(A) B (left) or α B op(A) (``flags`` as for trsm): X̃ = α E B̃, in place on out from
+// the last row of X̃ up; n²k flops. α = 0 gives zeros without reading A or B (as BLAS does).
+template <class T>
+XL_HD void trmm_entry(int64_t e, int flags, double alpha, int rows, int cols, const T* a, const T* b, T* out) {
+  using namespace detail;
+  const Triangular p(flags, rows, cols);
+  const int n = p.n;
+  const int64_t size = int64_t(n) * n, sizeb = int64_t(rows) * cols;
+  a += e * size;
+  b += e * sizeb;
+  out += e * sizeb;
+  const T al = T(alpha);
+  if (al == T(0)) {
+    fill(out, sizeb, T(0));
+    return;
+  }
+  for (int64_t i = 0; i < sizeb; ++i) out[i] = al * b[i];
+  multiply_triangular(p.e(a), p.lower, p.tilde(out), n, p.k);
+}
+
+// Ē = α Ḡ̃ B̃ᵀ on E's triangle and B̄̃ = α Eᵀ Ḡ̃, i.e. op(A)‾ = α Ḡ Bᵀ and B̄ = α op(A)ᵀ Ḡ from the
+// left, op(A)‾ = α Bᵀ Ḡ and B̄ = α Ḡ op(A)ᵀ from the right; Ā masked to A's read triangle.
+// 2n²k flops; α = 0 gives zero gradients (as BLAS does).
+template <class T>
+XL_HD void trmm_vjp_entry(int64_t e, int flags, double alpha, int rows, int cols, const T* a, const T* b, const T* g,
+                          T* ga, T* gb) {
+  using namespace detail;
+  const Triangular p(flags, rows, cols);
+  const int n = p.n, k = p.k;
+  const int64_t size = int64_t(n) * n, sizeb = int64_t(rows) * cols;
+  a += e * size;
+  ga += e * size;
+  b += e * sizeb;
+  g += e * sizeb;
+  gb += e * sizeb;
+  const T al = T(alpha);
+  if (al == T(0)) {
+    fill(ga, size, T(0));
+    fill(gb, sizeb, T(0));
+    return;
+  }
+  const Strided<const T> bv = p.tilde(b), gv = p.tilde(g);
+  const Strided<T> ge = p.e(ga);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      T s = T(0);
+      if (p.in_triangle(i, j)) {
+        for (int c = 0; c < k; ++c) s += gv(i, c) * bv(j, c);
+        s *= al;
+      }
+      ge(i, j) = s;
+    }
+  for (int64_t i = 0; i < sizeb; ++i) gb[i] = al * g[i];
+  multiply_triangular(p.e(a).t(), !p.lower, p.tilde(gb), n, k);
+}
+
+}  // namespace hd
+}  // namespace xl
+
+#include "eigen.h"
