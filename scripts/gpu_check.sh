@@ -3,7 +3,8 @@
 #   1. builds the kernel layers in place for the GPU present (nvcc; XLINALG_CUDA_ARCHS),
 #   2. the CUDA tests: every GPU rule against the pure rules, failures per batch entry, the
 #      library and its exports, the torch binding on CUDA tensors,
-#   3. the conformance suite on CUDA tensors (torch) for the operators with GPU kernels,
+#   3. the conformance suite on CUDA tensors (torch) and CuPy arrays for the operators with GPU
+#      kernels,
 #   4. the GPU benchmark (benchmarks/bench_gpu.py) against torch, JAX and CuPy:
 #      <out>/gpu-benchmark.json and <out>/gpu-benchmark.md.
 #
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --dry) dry=1 ;;
     --out) out="$2"; shift ;;
     --python) py="$2"; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_check.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -84,6 +85,13 @@ ops=$("$py" -c "from xlinalg.cuda.rules import RULES; print(' '.join(RULES))")
 # shellcheck disable=SC2086
 "$py" -m xlinalg_conformance --backend "$backend" --ops $ops --json "$out/conformance.json" \
   2>&1 | tee "$out/conformance.txt" || status=1
+
+if "$py" -c "import cupy" 2>/dev/null && [ "$dry" = 0 ]; then
+  step "conformance suite on CuPy arrays (the NumPy-style API)"
+  # shellcheck disable=SC2086
+  "$py" -m xlinalg_conformance --backend cupy --ops $ops --json "$out/conformance-cupy.json" \
+    2>&1 | tee "$out/conformance-cupy.txt" || status=1
+fi
 
 step "benchmark"
 bench=()

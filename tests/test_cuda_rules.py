@@ -2,7 +2,7 @@
 
 They run on the CPU build of the per-matrix entries (``xl_hd_*``: the code the GPU kernels run),
 on NumPy arrays and on torch CPU tensors (the adapters the CUDA bindings use), and where a GPU
-is usable on the CUDA entries with torch CUDA tensors, for every flag combination, both dtypes,
+is usable on the CUDA entries with torch CUDA tensors and CuPy arrays, for every flag combination, both dtypes,
 orders up to the entries' limit and empty batches; failures come out per batch entry.
 """
 
@@ -67,8 +67,18 @@ def _torch(device="cpu"):
     return TorchArrays(), lambda x: torch.from_numpy(np.array(x)).to(device), lambda x: x.cpu().numpy(), ents
 
 
+def _cupy():
+    cupy = pytest.importorskip("cupy")
+    from xlinalg.kernels.cupy import CupyArrays
+
+    ents = rules.cuda_entries()
+    if ents is None:
+        pytest.skip("no usable CUDA device for the CUDA library")
+    return CupyArrays(), cupy.asarray, cupy.asnumpy, ents
+
+
 #: name -> () -> (Arrays, to the library, to NumPy, Entries)
-LIBRARIES = {"numpy": _numpy, "torch": _torch, "torch-cuda": lambda: _torch("cuda")}
+LIBRARIES = {"numpy": _numpy, "torch": _torch, "torch-cuda": lambda: _torch("cuda"), "cupy": _cupy}
 
 
 def test_max_order_is_the_entries_limit():

@@ -238,6 +238,7 @@ BACKENDS = {
     "jax": f"{__name__}.jax:BACKEND",
     "jax_jit": f"{__name__}.jax:JIT_BACKEND",
     "mxnet": f"{__name__}.mxnet:BACKEND",
+    "cupy": f"{__name__}.cupy:BACKEND",
     # the frameworks' own functions in place of xlinalg's operators (docs/native-conformance.md)
     "torch-native": f"{__name__}.torch_native:BACKEND",
     "jax-native": f"{__name__}.jax_native:BACKEND",
