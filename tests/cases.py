@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xlinalg.core import apply
 from xlinalg.core.samples import example as _example
 
 
@@ -26,3 +27,13 @@ def example(name: str, rng, batch=(), n=4, dtype="float64"):
     """``(arrays, params)``: valid NumPy inputs of ``name`` with ``batch`` axes (the first
     parameter combination of the operator's grid)."""
     return _example(name, rng, batch=batch, n=n, dtype=dtype)
+
+
+def pure_rules(call, cotangents):
+    """Forward outputs (failing entries NaN) and VJP of the pure rules for a prepared call: what
+    every compiled rule is compared with."""
+    op = call.op
+    read = apply.read(call)
+    outputs = apply.check_failure(call, read, op.forward(call.xp, call.kern, *read, **call.params), eager=False)
+    grads = apply.project(call, op.vjp(call.xp, call.kern, read, tuple(outputs), cotangents, **call.params))
+    return outputs, grads

@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pytest
 
+from tests.cases import pure_rules
 from xlinalg import lapack
 from xlinalg.core import apply, operators, samples
 from xlinalg.cuda import rules
@@ -27,15 +28,6 @@ CASES = [
     for name in rules.RULES
     for params in operators()[name].param_grid()
 ]
-
-
-def _pure(call, cotangents):
-    """Forward outputs (failures NaN) and VJP of the pure rules."""
-    op = call.op
-    read = apply.read(call)
-    outputs = apply.check_failure(call, read, op.forward(call.xp, call.kern, *read, **call.params), eager=False)
-    grads = apply.project(call, op.vjp(call.xp, call.kern, read, tuple(outputs), cotangents, **call.params))
-    return outputs, grads
 
 
 def _run(op, arrays, params, library, cotangents=None, rng=None):
@@ -98,7 +90,7 @@ def test_rules_match_pure_rules(name, params, dtype, library):
         arrays = [a.astype(dtype) for a in arrays]
         before = [a.copy() for a in arrays]
         call, got, status, cotangents = _run(op, arrays, params, library, rng=rng)
-        want_outputs, want_grads = _pure(call, cotangents)
+        want_outputs, want_grads = pure_rules(call, cotangents)
         assert status is None or not status.any()
         tol = 50 * max(n, 1) * eps * kappa
         for g, want in zip(got, (*want_outputs, *want_grads)):
