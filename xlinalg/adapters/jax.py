@@ -21,16 +21,26 @@ concrete) the forward rule raises :class:`xlinalg.LinAlgError` naming the batch 
 ``jit`` or ``vmap`` the values are tracers, nothing can raise, and the failing batch entries
 come out NaN (or inf) while the others are unaffected.
 
-The compiled layer (XLA FFI, :mod:`xlinalg.lapack.jax_ffi`): for a registered operator with FFI
-entries whose arrays are on the CPU, the primal runs the FFI forward (the same failure policy:
-its status raises eagerly, failing entries are NaN when traced) and the JVP rule returns
-``tangent_p`` (one generic linear primitive, parametrized by the operator and its parameters)
-of the primals, outputs and tangents. ``tangent_p`` evaluates and lowers to the core JVP rule,
-so forward mode is unchanged; its transpose is ``vjp_p``, whose CPU lowering is the FFI VJP
-entry (elsewhere the core VJP rule) and whose own JVP is that of the core VJP rule, so
-``hessian`` and ``grad`` of ``grad`` differentiate the composed rules. Both are batched by
-binding them again with a leading batch axis (every rule is batched over leading axes).
-Operators without FFI entries, arrays elsewhere and ``XLINALG_KERNELS=python`` run as above.
+The compiled layer (XLA FFI, :mod:`xlinalg.lapack.jax_ffi` on the CPU,
+:mod:`xlinalg.cuda.jax_ffi` on CUDA GPUs, one target name per entry for both): for a
+registered operator with FFI entries, the primal and the JVP rule go through three generic
+primitives, parametrized by the operator and its parameters, whose lowerings choose per
+platform. ``forward_p`` (the primal) lowers to the FFI forward on the CPU, and on CUDA where the
+operator has GPU entries (:data:`xlinalg.cuda.rules.RULES`) and its shapes
+:func:`~xlinalg.cuda.rules.fits`; elsewhere to the composed forward rule. The JVP rule returns
+``tangent_p`` of the primals, outputs and tangents, which evaluates and lowers to the core JVP
+rule, so forward mode is unchanged; its transpose is ``vjp_p``, lowered like ``forward_p`` (the
+FFI VJP entry or the core VJP rule), whose own JVP is that of the core VJP rule, so ``hessian``
+and ``grad`` of ``grad`` differentiate the composed rules. All three are batched by binding them
+again with a leading batch axis (every rule is batched over leading axes).
+
+Where they run: traced (``jit``, ``vmap``) the platform is the one the program is lowered for,
+whatever JAX's default backend is. Eagerly, concrete CPU arrays run the CPU entries on NumPy
+views of their memory (the same failure policy: the status raises, naming the batch index);
+concrete arrays on another device run the primitives in a jitted call, lowered for that device's
+platform (the FFI entries on CUDA where they apply), never through host memory; its status
+raises as on the CPU. Operators without FFI entries and ``XLINALG_KERNELS=python`` run the
+composed rules everywhere.
 """
 
 from __future__ import annotations
@@ -46,7 +56,8 @@ import numpy as np
 from ..core import apply
 from ..core.docs import bind_metadata
 from ..core.operator import Operator
-from ..kernels.jax import ffi_kernels, on_cpu
+from ..cuda import jax_ffi as cuda_ffi
+from ..kernels.jax import ffi_kernels, placement
 from ..lapack import jax_ffi
 
 _functions: dict[tuple, object] = {}
@@ -68,28 +79,48 @@ def differentiable(op: Operator, params: dict):
     return fn
 
 
-def uses_ffi(op: Operator, arrays) -> bool:
-    """Whether ``op`` on ``arrays`` runs the compiled layer through XLA FFI: the registered
-    operator has FFI entries, the layer is on, JAX has the (semi-internal) APIs the primitives
-    below need and the arrays are on the CPU."""
-    return tangent_p is not None and jax_ffi.entry(op) is not None and on_cpu(arrays)
+def uses_ffi(op: Operator) -> bool:
+    """Whether ``op`` runs through the compiled layer's primitives: the registered operator has
+    FFI entries, the layer is on and JAX has the (semi-internal) APIs the primitives below need.
+    Which platform runs which rules is decided by the primitives' lowerings."""
+    return tangent_p is not None and jax_ffi.entry(op) is not None
 
 
 def _primal(op: Operator, params: dict):
+    key = tuple(sorted(params.items()))
+
     def primal(*arrays):
         arrays = tuple(jnp.asarray(x) for x in arrays)
         call = apply.prepare(op, arrays, params, xp=jnp)
-        if uses_ffi(op, call.inputs):
-            call = replace(call, kern=ffi_kernels())
+        if uses_ffi(op):
+            where = placement(call.inputs)
+            if where == "traced":  # the rules of the platform the program is lowered for
+                return tuple(forward_p.bind(*call.inputs, op=op, params=key, status=False))
+            if where == "device":
+                return _device_forward(call, key)
+            call = replace(call, kern=ffi_kernels())  # concrete CPU arrays: NumPy views
         return apply.forward(call)  # raises LinAlgError only for concrete values
 
     primal.__name__ = primal.__qualname__ = op.name
     return primal
 
 
+def _device_forward(call: apply.Call, key: tuple) -> tuple:
+    """The forward of concrete arrays on a device other than the CPU: ``forward_p`` jitted,
+    lowered for that device's platform; a non-zero status raises as the CPU entries' does."""
+    status = call.op.failure is not None
+    outputs = _jitted(forward_p, call.op, key, status=status)(*call.inputs)
+    if status:
+        *outputs, code = outputs
+        bad = np.asarray(code).reshape(-1) != 0
+        if bad.any():
+            apply.raise_failure(call, bad)
+    return tuple(outputs)
+
+
 def _make(op: Operator, params: dict):
     """A ``jax.custom_jvp`` whose rule is the core JVP; JAX transposes it for reverse mode
-    (through ``tangent_p`` and the FFI VJP where the compiled layer runs)."""
+    (through ``tangent_p`` and ``vjp_p`` where the compiled layer runs)."""
     fn = jax.custom_jvp(_primal(op, params))
     key = tuple(sorted(params.items()))
 
@@ -98,7 +129,7 @@ def _make(op: Operator, params: dict):
         tangents = tuple(jnp.asarray(t) for t in tangents)
         call = apply.prepare(op, primals, params, xp=jnp)
         outputs = fn(*primals)  # through fn, so higher orders use these rules again
-        if uses_ffi(op, call.inputs):
+        if uses_ffi(op):
             return outputs, tuple(tangent_p.bind(*primals, *outputs, *tangents, op=op, params=key))
         return outputs, apply.jvp(call, outputs, tangents)
 
@@ -107,9 +138,11 @@ def _make(op: Operator, params: dict):
 
 
 # ---- the primitives of the compiled layer -----------------------------------------------------
-# Operands: the primals as passed (before broadcasting), the outputs, then the tangents (tangent_p)
-# or the output cotangents (vjp_p). Parameters: ``op`` (the Operator) and ``params`` (its
-# resolved parameters as sorted (name, value) pairs: hashable, so jit caches work).
+# Operands: the inputs with their batch axes broadcast (forward_p); the primals as passed (before
+# broadcasting), the outputs, then the tangents (tangent_p) or the output cotangents (vjp_p).
+# Parameters: ``op`` (the Operator) and ``params`` (its resolved parameters as sorted (name,
+# value) pairs: hashable, so jit caches work); forward_p's ``status``: whether an int32 status of
+# the batch shape follows the outputs (non-zero: that entry failed).
 # JAX APIs used beyond jax.ffi (tested with jax 0.10.2): jax.extend.core.Primitive,
 # jax.interpreters.ad (primitive_jvps, primitive_transposes, instantiate_zeros,
 # is_undefined_primal, Zero), jax.interpreters.batching.primitive_batchers,
@@ -146,6 +179,51 @@ def _composed_vjp(*args, op, params, ffi=False):
     return [jnp.asarray(g, x.dtype) for g, x in zip(apply.vjp(call, outputs, cotangents), inputs)]
 
 
+def _ffi_on(platform: str | None, op: Operator, arrays) -> bool:
+    """Whether a program lowered for ``platform`` runs ``op``'s FFI entries on ``arrays`` (every
+    operand): on the CPU always, on CUDA where :func:`xlinalg.cuda.jax_ffi.supports` says so."""
+    if platform == "cpu":
+        return jax_ffi.entry(op) is not None
+    if platform == "cuda":
+        return cuda_ffi.supports(op, [tuple(x.shape) for x in arrays])
+    return False
+
+
+def _lowered_vjp(*args, op, params, platform=None):
+    """``vjp_p`` lowered for ``platform``: the FFI VJP entry where it runs there, else the core
+    VJP rule."""
+    return _composed_vjp(*args, op=op, params=params, ffi=_ffi_on(platform, op, args))
+
+
+def _lowered_forward(*args, op, params, status, platform=None):
+    """``forward_p`` lowered for ``platform``: the FFI forward entry where it runs there (its
+    failing entries NaN), else the composed forward rule (traced: failing entries NaN); with
+    ``status``, the int32 status after the outputs (the composed rule's: which entries are not
+    finite, for an operator that can fail)."""
+    call = apply.prepare(op, args, dict(params), xp=jnp)
+    code = None
+    if _ffi_on(platform, op, call.inputs):
+        outputs, code = jax_ffi.forward(op, call.params, call.inputs)
+    else:
+        outputs = apply.forward(call, check=False)
+    outputs = list(outputs)
+    if status:
+        if code is None:
+            bad = jnp.zeros(call.batch, dtype=bool)
+            if op.failure is not None:
+                for y, spec in zip(outputs, op.outputs):
+                    bad = bad | ~jnp.all(jnp.isfinite(y), axis=tuple(range(y.ndim - spec.ndim, y.ndim)))
+            code = bad.astype(jnp.int32)
+        outputs.append(code)
+    return outputs
+
+
+def _forward_abstract(*avals, op, params, status):
+    batch, shapes, _ = apply.check_signature(op, [a.shape for a in avals], [np.dtype(a.dtype).name for a in avals], dict(params))
+    out = [jax.core.ShapedArray(s, avals[0].dtype) for s in shapes]
+    return out + [jax.core.ShapedArray(batch, np.int32)] if status else out
+
+
 def _tangent_abstract(*avals, op, params):
     return [jax.core.ShapedArray(y.shape, y.dtype) for y in _split(op, avals)[1]]
 
@@ -162,7 +240,29 @@ def _tangent_impl(*args, op, params):
 
 def _vjp_impl(*args, op, params):
     args = tuple(map(jnp.asarray, args))
-    return _composed_vjp(*args, op=op, params=params, ffi=on_cpu(args) and jax_ffi.entry(op) is not None)
+    entry = jax_ffi.entry(op) is not None
+    where = placement(args)
+    if entry and where == "device":  # jitted: the device's platform lowers it, not host memory
+        return _jitted(vjp_p, op, params)(*args)
+    return _composed_vjp(*args, op=op, params=params, ffi=entry and where == "cpu")
+
+
+def _forward_impl(*args, op, params, status):
+    # bound eagerly (the batching rule under an eager vmap): a jitted call, lowered for the
+    # arrays' platform
+    return _jitted(forward_p, op, params, status=status)(*args)
+
+
+_jits: dict = {}
+
+
+def _jitted(prim, op: Operator, params: tuple, **extra):
+    """``prim`` bound with these parameters, as a ``jax.jit`` function (made once)."""
+    key = (prim, op, params, tuple(sorted(extra.items())))
+    fn = _jits.get(key)
+    if fn is None:
+        fn = _jits[key] = jax.jit(partial(prim.bind, op=op, params=params, **extra))
+    return fn
 
 
 def _jvp_of(fn):
@@ -200,13 +300,13 @@ def _batcher(prim, cores):
     same number of batch axes, then ``prim`` again; ``vjp_p``'s results (cotangents of the
     inputs) get their inputs' shapes back."""
 
-    def rule(args, dims, *, op, params):
+    def rule(args, dims, *, op, params, **extra):
         size = next(x.shape[d] for x, d in zip(args, dims) if d is not None)
         moved = [jnp.moveaxis(x, d, 0) if d is not None else jnp.broadcast_to(x, (size, *x.shape)) for x, d in zip(args, dims)]
         ranks = [x.ndim - 1 - c for x, c in zip(moved, cores(op))]
         top = max(ranks)
         padded = [jnp.reshape(x, (size, *(1,) * (top - r), *x.shape[1:])) for x, r in zip(moved, ranks)]
-        outs = prim.bind(*padded, op=op, params=params)
+        outs = prim.bind(*padded, op=op, params=params, **extra)
         if prim is vjp_p:
             outs = [jnp.reshape(g, x.shape) for g, x in zip(outs, moved)]
         return outs, [0] * len(outs)
@@ -222,10 +322,31 @@ def _vjp_cores(op: Operator) -> list:
     return [a.ndim for a in op.args] + [o.ndim for o in op.outputs] * 2
 
 
+def _forward_cores(op: Operator) -> list:
+    return [a.ndim for a in op.args]
+
+
+def _per_platform(prim, fn, **fixed) -> None:
+    """Lower ``prim`` through ``fn(*args, **params, platform=...)``: for the CPU, for CUDA and
+    (``platform=None``) for any other platform."""
+    mlir.register_lowering(prim, mlir.lower_fun(partial(fn, **fixed), multiple_results=True))
+    for platform in ("cpu", "cuda"):
+        rule = mlir.lower_fun(partial(fn, platform=platform, **fixed), multiple_results=True)
+        mlir.register_lowering(prim, rule, platform=platform)
+
+
 def _primitives():
-    """``(tangent_p, vjp_p)`` with their rules registered, or ``(None, None)``."""
+    """``(forward_p, tangent_p, vjp_p)`` with their rules registered, or ``(None,) * 3``."""
     if Primitive is None:  # pragma: no cover
-        return None, None
+        return None, None, None
+    forward = Primitive("xlinalg_forward")
+    forward.multiple_results = True
+    forward.def_impl(_forward_impl)
+    forward.def_abstract_eval(_forward_abstract)
+    _per_platform(forward, _lowered_forward)
+    batching.primitive_batchers[forward] = _batcher(forward, _forward_cores)
+    # (no JVP rule: it is the primal of a custom_jvp, whose rule differentiates it)
+
     tangent = Primitive("xlinalg_tangent")
     tangent.multiple_results = True
     tangent.def_impl(_tangent_impl)
@@ -239,15 +360,15 @@ def _primitives():
     vjp.multiple_results = True
     vjp.def_impl(_vjp_impl)
     vjp.def_abstract_eval(_vjp_abstract)
-    mlir.register_lowering(vjp, mlir.lower_fun(_composed_vjp, multiple_results=True))
-    mlir.register_lowering(vjp, mlir.lower_fun(partial(_composed_vjp, ffi=True), multiple_results=True), platform="cpu")
+    _per_platform(vjp, _lowered_vjp)
     ad.primitive_jvps[vjp] = _jvp_of(_composed_vjp)
     batching.primitive_batchers[vjp] = _batcher(vjp, _vjp_cores)
-    return tangent, vjp
+    return forward, tangent, vjp
 
 
-#: The linear tangent map of an operator run by the compiled layer, and its transpose.
-tangent_p, vjp_p = _primitives()
+#: The forward of an operator run by the compiled layer, its linear tangent map and the
+#: transpose of that.
+forward_p, tangent_p, vjp_p = _primitives()
 
 
 def _make_vjp(op: Operator, params: dict):

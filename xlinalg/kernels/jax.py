@@ -7,13 +7,15 @@ transposed by JAX: reverse mode, higher orders and ``vmap`` follow from the forw
 :class:`JaxKernels` never runs the compiled layer (``compiled`` is ``None``): an XLA custom call
 has no derivative, and the core's rules on this table are what JAX differentiates.
 :class:`JaxFfiKernels` (:func:`ffi_kernels`) runs it through XLA FFI
-(:mod:`xlinalg.lapack.jax_ffi`) when traced, and on NumPy views of concrete arrays (no XLA
+(:mod:`xlinalg.lapack.jax_ffi`) when traced, and on NumPy views of concrete CPU arrays (no XLA
 program to compile per input signature); only the JAX adapter uses it, in places whose
-derivatives it defines itself (the primal of its ``custom_jvp``, the CPU lowering of its VJP
-primitive).
+derivatives and platform it decides itself (the lowerings of its primitives, eager calls on the
+CPU). :func:`placement` tells the three cases apart.
 """
 
 from __future__ import annotations
+
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -68,19 +70,26 @@ class JaxKernels(Kernels):
 
 class JaxFfiKernels(JaxKernels):
     """:class:`JaxKernels` whose ``compiled`` runs the compiled layer's XLA FFI entries for the
-    operators that have them. The custom calls are not differentiable and run on the CPU only:
-    callers make sure of both (:mod:`xlinalg.adapters.jax`)."""
+    operators that have them. The custom calls are not differentiable, and traced they lower
+    to the handler of whatever platform the program is lowered for: callers make sure of both
+    (:mod:`xlinalg.adapters.jax`). Concrete arrays on a device other than the CPU never run
+    here (``None``: their data is not read through host memory)."""
 
     def compiled(self, op, kind, arrays):
         from ..lapack import jax_ffi
 
         if jax_ffi.entry(op) is None:
             return None
-        if not any(self.is_traced(x) for x in arrays):
+        where = placement(arrays)
+        if where == "device":
+            return None
+        if where == "cpu":
             # Concrete arrays (an eager call, the primal of an eager jax.grad/jax.jvp, an eager
             # pullback): the rule runs on NumPy views of their memory, as for NumPy and torch,
-            # instead of an XLA program compiled for each new input signature.
-            return host_runner(op, kind, lapack.threads(), arrays, np.asarray, jax.device_put)
+            # instead of an XLA program compiled for each new input signature. The results go
+            # to the inputs' CPU device (JAX's default device may be a GPU).
+            put = jax.device_put if _default_backend() == "cpu" else partial(jax.device_put, device=_device(arrays))
+            return host_runner(op, kind, lapack.threads(), arrays, np.asarray, put)
         if kind == "forward":
 
             def run(inputs, *, params):
@@ -106,15 +115,31 @@ def ffi_kernels() -> JaxFfiKernels:
     return _ffi_kernels[0]
 
 
-def on_cpu(arrays) -> bool:
-    """Whether a computation on ``arrays`` runs on the CPU: every concrete array lives on CPU
-    devices and, where some are traced (no device to ask), JAX's default backend is the CPU."""
-    traced = False
+def placement(arrays) -> str:
+    """Where a computation on ``arrays`` runs, as far as the arrays say.
+
+    Returns
+    -------
+    str
+        ``"traced"`` when some array is a tracer (no device to ask: the platform is the one the
+        program is lowered for), ``"cpu"`` when every array is a concrete array on CPU devices,
+        else ``"device"`` (some array on another device, or not a JAX array).
+    """
+    where = "cpu"
     for x in arrays:
         if isinstance(x, jax.core.Tracer):
-            traced = True
-            continue
+            return "traced"
         devices = getattr(x, "devices", None)
         if devices is None or any(d.platform != "cpu" for d in devices()):
-            return False
-    return not traced or jax.default_backend() == "cpu"
+            where = "device"
+    return where
+
+
+@cache
+def _default_backend() -> str:
+    return jax.default_backend()
+
+
+def _device(arrays):
+    """The device of the first array (a single CPU device for :func:`placement` ``"cpu"``)."""
+    return next(iter(arrays[0].devices()))

@@ -6,7 +6,9 @@ first use in a process that has JAX: ``ffi.cpp`` and ``entries.cpp`` together, a
 ``jax.ffi.include_dir()``, into the per-user cache of :mod:`xlinalg.lapack.build` (keyed by the
 sources, the jaxlib version and the compiler: one machine compiles once, 10–12 s on two cores,
 and every later process only loads the library). The library gets its BLAS/LAPACK from SciPy, as the
-extension does, and every handler is registered as the CPU custom-call target of its name.
+extension does, and every handler is registered as the CPU custom-call target of its name; where
+the GPU layer is built, :mod:`xlinalg.cuda.jax_ffi` registers CUDA handlers under the same names
+for the operators it has, so one ``ffi_call`` lowers to either platform's handler.
 
 :data:`TABLE` says which operator has which entries (a forward entry, with or without a status
 output, and a VJP entry) and how its parameters become FFI attributes; :func:`forward` and
@@ -253,5 +255,11 @@ def targets() -> list[str]:
 
 
 def _register(lib, jax) -> None:
+    """Every handler as the CPU target of its name, and, where the GPU layer is built, the CUDA
+    handlers of the same names (:mod:`xlinalg.cuda.jax_ffi`; their failure leaves the CPU
+    targets working)."""
     for name in targets():
         jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
+    from ..cuda import jax_ffi as cuda_ffi
+
+    cuda_ffi.library()
