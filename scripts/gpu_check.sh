@@ -2,9 +2,9 @@
 # The GPU check, one command on a machine with a CUDA GPU (a few minutes; no network needed):
 #   1. builds the kernel layers in place for the GPU present (nvcc; XLINALG_CUDA_ARCHS),
 #   2. the CUDA tests: every GPU rule against the pure rules, failures per batch entry, the
-#      library and its exports, the torch binding on CUDA tensors,
-#   3. the conformance suite on CUDA tensors (torch) and CuPy arrays for the operators with GPU
-#      kernels,
+#      library and its exports, torch on CUDA tensors, JAX on GPU arrays (values, gradients),
+#   3. the conformance suite on CUDA tensors (torch), JAX GPU arrays and CuPy arrays for the
+#      operators with GPU kernels,
 #   4. the GPU benchmark (benchmarks/bench_gpu.py) against torch, JAX and CuPy:
 #      <out>/gpu-benchmark.json and <out>/gpu-benchmark.md.
 #
@@ -76,6 +76,7 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 status=0
 step "CUDA tests"
 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda_build.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
+  tests/torch_adapter/test_cuda_trace.py tests/jax_adapter/test_cuda_lowering.py tests/jax_adapter/test_cuda_values.py \
   2>&1 | tee "$out/tests.txt" || status=1
 
 step "conformance suite on CUDA tensors (operators with GPU kernels)"
@@ -86,6 +87,12 @@ ops=$("$py" -c "from xlinalg.cuda.rules import RULES; print(' '.join(RULES))")
 "$py" -m xlinalg_conformance --backend "$backend" --ops $ops --json "$out/conformance.json" \
   2>&1 | tee "$out/conformance.txt" || status=1
 
+if [ "$dry" = 0 ] && "$py" -c "import jax, sys; sys.exit(jax.default_backend() != 'gpu')" 2>/dev/null; then
+  step "conformance suite on JAX GPU arrays"
+  # shellcheck disable=SC2086
+  "$py" -m xlinalg_conformance --backend jax --ops $ops --json "$out/conformance-jax.json" \
+    2>&1 | tee "$out/conformance-jax.txt" || status=1
+fi
 if "$py" -c "import cupy" 2>/dev/null && [ "$dry" = 0 ]; then
   step "conformance suite on CuPy arrays (the NumPy-style API)"
   # shellcheck disable=SC2086
