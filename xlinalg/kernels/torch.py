@@ -173,18 +173,17 @@ class TorchKernels(Kernels):
             if _functorch_active():  # vmap, grad, jvp, jacrev... traced: the pure rules
                 return None
             return _traced_runner(op, kind, arrays)
-        traced = _tracing()
+        traced, cpu = _tracing(), True
         for x in arrays:
             if _is_functorch_wrapped(x):
                 return None
             traced = traced or isinstance(x, _FakeTensor)
+            cpu = cpu and x.is_cpu
         if traced:  # make_fx, fake tensors: the graph gets the custom operator's node
             return _traced_runner(op, kind, arrays)
-        if arrays and arrays[0].is_cuda:
-            return _cuda_runner(op, kind, arrays)
-        if any(not x.is_cpu for x in arrays):
-            return None
-        return host_runner(op, kind, torch.get_num_threads(), arrays, lambda x: x.detach().numpy(), torch.from_numpy)
+        if cpu:
+            return host_runner(op, kind, torch.get_num_threads(), arrays, lambda x: x.detach().numpy(), torch.from_numpy)
+        return _cuda_runner(op, kind, arrays) if arrays[0].is_cuda else None
 
     def _fill_failed(self, x, info):
         """``x`` with the batch entries whose LAPACK ``info`` is non-zero set to NaN (eagerly
