@@ -22,6 +22,8 @@ import re
 import threading
 from functools import cache
 
+import numpy as np
+
 from .entries import DEF_FILE, DTYPES, entries
 
 
@@ -51,18 +53,12 @@ class NumpyArrays(Arrays):
     """NumPy arrays (host memory: for :func:`host_entries`)."""
 
     def empty(self, shape, like, dtype=None):
-        import numpy as np
-
         return np.empty(shape, dtype=like.dtype if dtype is None else dtype)
 
     def contiguous(self, x):
-        import numpy as np
-
         return np.ascontiguousarray(x)
 
     def broadcast(self, x, shape):
-        import numpy as np
-
         return np.ascontiguousarray(np.broadcast_to(x, shape))
 
     def pointer(self, x):
