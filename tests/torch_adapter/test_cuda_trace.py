@@ -73,3 +73,29 @@ def test_traced_cuda_calls_beyond_the_entries_or_without_a_gpu_rule_keep_the_pur
         assert kern.compiled(get("potrf"), "forward", (small,)) is not None
         assert kern.compiled(get("potrf"), "forward", (large,)) is None
         assert kern.compiled(get("gemm2"), "forward", (small, small)) is None  # no GPU rule: torch's kernels
+
+
+@pytest.mark.parametrize("kind", ["forward", "vjp"])
+def test_custom_operators_fallback_runs_the_pure_rules_on_torch(kind):
+    """The CUDA kernel's fallback (no GPU rule for the call) runs the pure rules on the tensors'
+    own library: the same values and status as on NumPy (checked here on CPU tensors)."""
+    import array_api_compat.torch as torch_xp
+    import numpy as np
+
+    op = get("potrf")
+    a = np.broadcast_to(np.eye(3) * 2.0, (3, 3, 3)).copy()
+    a[1, 2, 2] = -1.0  # entry 1 fails
+    params = {"lower": True}
+    if kind == "forward":
+        arrays = (a,)
+    else:
+        f = np.linalg.cholesky(np.broadcast_to(np.eye(3) * 2.0, (3, 3, 3)))
+        arrays = (a, f, np.ones_like(f))
+    want = torch_ops._pure(op, kind, arrays, params)
+    got = torch_ops._pure(op, kind, tuple(torch.from_numpy(x) for x in arrays), params, torch_xp)
+    if kind == "forward":
+        (want, want_status), (got, got_status) = want, got
+        np.testing.assert_array_equal(got_status.numpy(), want_status)
+        assert want_status.tolist() == [0, 1, 0]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w, rtol=1e-12, atol=1e-12)
