@@ -75,7 +75,7 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 status=0
 step "CUDA tests"
-"$py" -m pytest -q -p no:cacheprovider tests/test_cuda_build.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
+"$py" -m pytest -q -p no:cacheprovider tests/test_cuda_build.py tests/test_cuda_runtime.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
   tests/torch_adapter/test_cuda_trace.py tests/jax_adapter/test_cuda_lowering.py tests/jax_adapter/test_cuda_values.py \
   2>&1 | tee "$out/tests.txt" || status=1
 

@@ -16,8 +16,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import importlib.util
 import json
 import os
 import re
@@ -32,6 +30,7 @@ import pytest
 
 from xlinalg import cuda, lapack
 from xlinalg.cuda import entries as cuda_entries
+from xlinalg.cuda.runtime import nvrtc_library
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "xlinalg" / "cuda" / "src"
@@ -182,31 +181,6 @@ def test_runs_on_a_device(dtype):
 # ---- NVRTC --------------------------------------------------------------------------------------
 
 
-def _nvrtc_library():
-    """A loadable NVRTC library: the ``nvidia-cuda-nvrtc`` wheel's, the CUDA toolkit's, or the
-    system's (``None`` when there is none)."""
-    candidates = []
-    spec = importlib.util.find_spec("nvidia")
-    for base in spec.submodule_search_locations if spec is not None and spec.submodule_search_locations else ():
-        candidates += sorted(Path(base).glob("cu*/lib/libnvrtc.so*")) + sorted(Path(base).glob("cuda_nvrtc/lib/libnvrtc.so*"))
-    for home in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
-        if home:
-            candidates += sorted(Path(home, "lib64").glob("libnvrtc.so*"))
-    found = ctypes.util.find_library("nvrtc")
-    candidates += [Path(found)] if found else []
-    for path in candidates:
-        if "builtins" in path.name or "alt" in path.name:
-            continue
-        try:
-            for builtins in sorted(path.parent.glob("libnvrtc-builtins.so*")):  # dlopened by NVRTC by name
-                if "alt" not in builtins.name:
-                    ctypes.CDLL(str(builtins), mode=ctypes.RTLD_GLOBAL)
-            return ctypes.CDLL(str(path))
-        except OSError:
-            continue
-    return None
-
-
 def test_kernels_include_only_nvrtc_safe_headers():
     """kernels.cuh includes per_matrix.h and entries.def only, and under NVRTC (``__CUDACC_RTC__``)
     nothing it pulls in includes a header from outside src/ (NVRTC has no system headers): the
@@ -224,7 +198,7 @@ def test_kernels_include_only_nvrtc_safe_headers():
 
 
 def test_kernels_compile_with_nvrtc():
-    nvrtc = _nvrtc_library()
+    nvrtc = nvrtc_library()
     if nvrtc is None:
         pytest.skip("no NVRTC library (pip install nvidia-cuda-nvrtc, or a CUDA toolkit with libnvrtc)")
     program = ctypes.c_void_p()

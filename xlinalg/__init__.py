@@ -47,6 +47,7 @@ def show_config() -> dict:
         print(f"  CUDA kernel layer: built, {gpu['entries']} entries (CUDA runtime {gpu['runtime_version']}, driver {driver}; {devices})")
     else:
         print(f"  CUDA kernel layer: not available ({gpu['reason']})")
+    print(f"  CUDA kernels built at run time (NVRTC): {gpu['runtime']}")
     return info
 
 

@@ -16,6 +16,11 @@ package installs without it.
 
 :func:`library` loads it (``None`` when it is missing or stale, :func:`unavailable_reason` says
 why), :func:`device_count` counts the usable GPUs (0 without a driver), :func:`config` reports.
+
+Where the library is missing or finds no device, but a driver with a device and an NVRTC library
+are present, the kernels are built at run time instead (:mod:`xlinalg.cuda.runtime`: NVRTC
+compiles ``src/kernels.cuh`` for the device once per machine, the driver API loads and launches
+it); :func:`xlinalg.cuda.rules.cuda_entries` chooses.
 """
 
 from __future__ import annotations
@@ -132,8 +137,12 @@ def config() -> dict:
         ``runtime_version`` and ``driver_version`` (``"13.0"``; the driver's ``None`` without one),
         ``devices`` (the usable devices' count), ``device_status`` (``"ok"``, or the error name
         that left none: ``cudaErrorInsufficientDriver``, ``cudaErrorNoDevice``), ``block_size``,
-        ``build_id``.
+        ``build_id``; always ``runtime``, the state of the kernels built at run time
+        (:func:`xlinalg.cuda.runtime.state`: ``"available (...)"``, ``"active (...)"`` or
+        ``"not available (<reason>)"``).
     """
+    from .runtime import state
+
     lib = library()
     info = {
         "built": LIBRARY_PATH.exists(),
@@ -141,6 +150,7 @@ def config() -> dict:
         "reason": unavailable_reason() or "loaded",
         "path": str(LIBRARY_PATH),
         "entries": len(entries.symbols()),
+        "runtime": state(),
     }
     if lib is None:
         return info

@@ -76,7 +76,8 @@ class NumpyArrays(Arrays):
 
 class Entries:
     """Callable entries of ``entries.def``: ``function(name, suffix)`` and whether calls take a
-    stream. ``device(index)`` makes ``index`` the device later calls run on."""
+    stream. ``device(index)`` makes ``index`` the device later calls run on; ``describe(status)``
+    names a non-zero status of a call."""
 
     stream = True
 
@@ -85,6 +86,14 @@ class Entries:
 
     def device(self, index) -> None:
         pass
+
+    def describe(self, status: int) -> str:
+        return f"error {status}"
+
+    def check(self, status: int, what: str) -> None:
+        """Raise ``RuntimeError`` naming ``what`` and the error when ``status`` is not 0."""
+        if status:
+            raise RuntimeError(f"xlinalg.cuda: {what} failed: {self.describe(status)}")
 
 
 class CudaEntries(Entries):
@@ -99,8 +108,13 @@ class CudaEntries(Entries):
 
     def device(self, index):
         if index is not None and getattr(self._local, "device", None) != index:
-            check(self._lib.xl_cuda_set_device(index), "cudaSetDevice")
+            self.check(self._lib.xl_cuda_set_device(index), "cudaSetDevice")
             self._local.device = index
+
+    def describe(self, status):
+        from . import error_name, error_string
+
+        return f"{error_name(status)} ({error_string(status)})"
 
 
 class HostEntries(Entries):
@@ -132,28 +146,25 @@ def host_entries() -> HostEntries | None:
     return None if lib is None else HostEntries(ctypes.CDLL(lib.__file__))
 
 
-def cuda_entries() -> CudaEntries | None:
-    """The CUDA library's entries, or ``None`` when it is not built, no device is usable or
-    ``XLINALG_KERNELS=python`` asks for the pure rules everywhere."""
+def cuda_entries() -> Entries | None:
+    """The GPU entries: the CUDA library's when it is loaded and a device is usable, else the
+    kernels compiled at run time (:func:`xlinalg.cuda.runtime.runtime_entries`: a driver with a
+    device and NVRTC), else ``None`` (the pure rules run), as with ``XLINALG_KERNELS=python``.
+    Decided once."""
     from .. import lapack
 
     return None if lapack.mode() == "python" else _cuda_entries()
 
 
 @cache
-def _cuda_entries() -> CudaEntries | None:
+def _cuda_entries() -> Entries | None:
     from . import device_count, library
+    from .runtime import runtime_entries
 
     lib = library()
-    return None if lib is None or device_count() == 0 else CudaEntries(lib)
-
-
-def check(status: int, what: str) -> None:
-    """Raise ``RuntimeError`` naming ``what`` and the CUDA error when ``status`` is not 0."""
-    if status:
-        from . import error_name, error_string
-
-        raise RuntimeError(f"xlinalg.cuda: {what} failed: {error_name(status)} ({error_string(status)})")
+    if lib is not None and device_count() > 0:
+        return CudaEntries(lib)
+    return runtime_entries()
 
 
 class _Call:
@@ -172,7 +183,7 @@ class _Call:
         args = [self.ax.pointer(values[p.name]) if p.pointer else values[p.name] for p in entries()[name].params]
         fn = self.ents.function(name, self.suffix)
         if self.ents.stream:
-            check(fn(*args, self.stream), f"{name}_{self.suffix}")
+            self.ents.check(fn(*args, self.stream), f"{name}_{self.suffix}")
         else:
             fn(*args)
 

@@ -1,0 +1,566 @@
+"""The GPU kernels built at run time: NVRTC and the CUDA driver API, for machines with a driver
+but no CUDA toolkit.
+
+``src/kernels.cuh`` compiles with NVRTC (:func:`nvrtc_library` finds one: the
+``nvidia-cuda-nvrtc`` wheel's, a CUDA toolkit's or the system's) for the device's compute
+capability, to a CUBIN (to PTX for a device newer than NVRTC knows, which the driver compiles
+on load). The result is kept under :func:`xlinalg.lapack.build.cache_dir`, keyed by the sources
+(:func:`xlinalg.cuda.sources.sources_id`), the target and NVRTC's version, so that a machine
+compiles once. The driver (``libcuda.so.1``, through ctypes) loads it in each device's primary
+context, the one the CUDA runtime and so torch, CuPy and JAX use, whose streams are then valid
+for the kernels.
+
+:func:`runtime_entries` gives :class:`RuntimeEntries`, the entries of ``entries.def`` with the
+CUDA library's signatures (``params..., stream``, returning a ``CUresult``) and launch policy,
+or ``None`` (:func:`runtime_reason` says why). Nothing here raises for a missing driver, NVRTC
+or device, or a failed compile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import hashlib
+import importlib.util
+import os
+import tempfile
+import threading
+from functools import cache
+from pathlib import Path
+
+from . import rules
+from .entries import DTYPES, entries
+from .sources import SOURCE_DIR, sources_id
+
+#: Threads per block and blocks per launch at most: the CUDA library's (``src/launch.cu``).
+BLOCK = 64
+MAX_BLOCKS = 65535
+#: NVRTC's options besides the target.
+OPTIONS = ("--std=c++17", f"-I{SOURCE_DIR}")
+#: ``CUDA_ERROR_INVALID_VALUE``: a negative batch.
+INVALID_VALUE = 1
+#: ``CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR`` and ``_MINOR``.
+_CAPABILITY_MAJOR, _CAPABILITY_MINOR = 75, 76
+
+_state: dict = {}
+_lock = threading.Lock()
+
+
+# ---- NVRTC ---------------------------------------------------------------------------------------
+
+
+def _nvrtc_candidates() -> list[Path]:
+    candidates = []
+    spec = importlib.util.find_spec("nvidia")
+    for base in spec.submodule_search_locations if spec is not None and spec.submodule_search_locations else ():
+        candidates += sorted(Path(base).glob("cu*/lib/libnvrtc.so*")) + sorted(Path(base).glob("cuda_nvrtc/lib/libnvrtc.so*"))
+    for home in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
+        if home:
+            candidates += sorted(Path(home, "lib64").glob("libnvrtc.so*"))
+    found = ctypes.util.find_library("nvrtc")
+    candidates += [Path(found)] if found else []
+    return [path for path in candidates if "builtins" not in path.name and "alt" not in path.name]
+
+
+@cache
+def nvrtc_library() -> ctypes.CDLL | None:
+    """A loadable NVRTC library with its functions' prototypes set, or ``None``.
+
+    Searched in the ``nvidia-cuda-nvrtc`` wheel (``nvidia/cu*/lib``, ``nvidia/cuda_nvrtc/lib``),
+    ``$CUDA_HOME/lib64``, ``/usr/local/cuda/lib64``, then the system's library path. The
+    ``libnvrtc-builtins`` beside it, which NVRTC opens by name, is loaded first. Found once.
+    """
+    for path in _nvrtc_candidates():
+        try:
+            for builtins in sorted(path.parent.glob("libnvrtc-builtins.so*")):
+                if "alt" not in builtins.name:
+                    ctypes.CDLL(str(builtins), mode=ctypes.RTLD_GLOBAL)
+            lib = ctypes.CDLL(str(path))
+            _nvrtc_prototypes(lib)
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _nvrtc_prototypes(lib: ctypes.CDLL) -> None:
+    p, size, integer = ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_int)
+    prototypes = {
+        "nvrtcVersion": [integer, integer],
+        "nvrtcCreateProgram": [ctypes.POINTER(p), ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p)],
+        "nvrtcCompileProgram": [p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)],
+        "nvrtcDestroyProgram": [ctypes.POINTER(p)],
+        "nvrtcGetProgramLogSize": [p, size],
+        "nvrtcGetProgramLog": [p, ctypes.c_char_p],
+        "nvrtcGetPTXSize": [p, size],
+        "nvrtcGetPTX": [p, ctypes.c_char_p],
+    }
+    optional = {  # newer than NVRTC 11.0
+        "nvrtcGetCUBINSize": [p, size],
+        "nvrtcGetCUBIN": [p, ctypes.c_char_p],
+        "nvrtcGetNumSupportedArchs": [integer],
+        "nvrtcGetSupportedArchs": [integer],
+    }
+    for name, argtypes in {**prototypes, **optional}.items():
+        if name in optional and not hasattr(lib, name):
+            continue
+        function = getattr(lib, name)
+        function.restype, function.argtypes = ctypes.c_int, argtypes
+    lib.nvrtcGetErrorString.restype, lib.nvrtcGetErrorString.argtypes = ctypes.c_char_p, [ctypes.c_int]
+
+
+def nvrtc_version(nvrtc: ctypes.CDLL) -> str:
+    """NVRTC's version, ``"13.0"``."""
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    nvrtc.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
+    return f"{major.value}.{minor.value}"
+
+
+def target(capability: int, nvrtc: ctypes.CDLL) -> str:
+    """NVRTC's target for a device of compute capability ``capability`` (90 for 9.0):
+    ``"sm_<capability>"`` (a CUBIN) where NVRTC knows the architecture and gives CUBINs, else
+    ``"compute_<c>"`` (PTX) for the newest architecture ``c`` it knows at most ``capability``.
+
+    Raises
+    ------
+    RuntimeError
+        When NVRTC knows no architecture up to ``capability``.
+    """
+    cubin = hasattr(nvrtc, "nvrtcGetCUBIN")
+    if not hasattr(nvrtc, "nvrtcGetSupportedArchs"):
+        return f"{'sm' if cubin else 'compute'}_{capability}"
+    count = ctypes.c_int()
+    nvrtc.nvrtcGetNumSupportedArchs(ctypes.byref(count))
+    archs = (ctypes.c_int * count.value)()
+    nvrtc.nvrtcGetSupportedArchs(archs)
+    known = [a for a in archs if a <= capability]
+    if not known:
+        raise RuntimeError(f"NVRTC {nvrtc_version(nvrtc)} compiles for architectures {list(archs)}, none up to the device's {capability}")
+    if cubin and capability in known:
+        return f"sm_{capability}"
+    return f"compute_{max(known)}"
+
+
+def compile_kernels(arch: str, nvrtc: ctypes.CDLL) -> bytes:
+    """``kernels.cuh`` compiled by NVRTC for ``arch``: a CUBIN for ``"sm_XY"``, PTX (with its
+    terminating NUL, as the driver loads it) for ``"compute_XY"``.
+
+    Raises
+    ------
+    RuntimeError
+        When the compile fails (with NVRTC's log).
+    """
+    program = ctypes.c_void_p()
+    source = (SOURCE_DIR / "kernels.cuh").read_bytes()
+    status = nvrtc.nvrtcCreateProgram(ctypes.byref(program), source, b"kernels.cu", 0, None, None)
+    if status:
+        raise RuntimeError(f"nvrtcCreateProgram failed: {nvrtc.nvrtcGetErrorString(status).decode()}")
+    try:
+        options = [o.encode() for o in (*OPTIONS, f"--gpu-architecture={arch}")]
+        status = nvrtc.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
+        if status:
+            size = ctypes.c_size_t()
+            nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+            log = ctypes.create_string_buffer(size.value + 1)
+            nvrtc.nvrtcGetProgramLog(program, log)
+            text = log.value.decode(errors="replace")[-4000:]
+            raise RuntimeError(f"NVRTC failed to compile kernels.cuh for {arch} ({nvrtc.nvrtcGetErrorString(status).decode()}):\n{text}")
+        get_size, get = (nvrtc.nvrtcGetCUBINSize, nvrtc.nvrtcGetCUBIN) if arch.startswith("sm_") else (nvrtc.nvrtcGetPTXSize, nvrtc.nvrtcGetPTX)
+        size = ctypes.c_size_t()
+        get_size(program, ctypes.byref(size))
+        image = ctypes.create_string_buffer(size.value)
+        if size.value == 0 or get(program, image):
+            raise RuntimeError(f"NVRTC gave no {'CUBIN' if arch.startswith('sm_') else 'PTX'} for {arch}")
+        return image.raw
+    finally:
+        nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
+
+
+def cache_path(arch: str, nvrtc: ctypes.CDLL) -> Path:
+    """Where the kernels compiled for ``arch`` are kept: ``cuda-kernels-<sources>-<arch>-nvrtc<version>-
+    <options>.<cubin|ptx>`` under :func:`xlinalg.lapack.build.cache_dir`."""
+    from ..lapack.build import cache_dir
+
+    options = hashlib.sha256("\0".join(OPTIONS).encode()).hexdigest()[:8]
+    suffix = "cubin" if arch.startswith("sm_") else "ptx"
+    return cache_dir() / f"cuda-kernels-{sources_id()}-{arch}-nvrtc{nvrtc_version(nvrtc)}-{options}.{suffix}"
+
+
+def kernel_image(arch: str, nvrtc: ctypes.CDLL) -> bytes:
+    """The kernels for ``arch`` (:func:`compile_kernels`), from the cache when it holds them,
+    else compiled and written to it (a temporary file renamed into place; a cache that cannot
+    be written is skipped).
+
+    Raises
+    ------
+    RuntimeError
+        When the compile fails.
+    """
+    path = cache_path(arch, nvrtc)
+    try:
+        image = path.read_bytes()
+        if image:
+            return image
+    except OSError:
+        pass
+    image = compile_kernels(arch, nvrtc)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".partial")
+    except OSError:
+        return image
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(image)
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+    return image
+
+
+# ---- the driver ----------------------------------------------------------------------------------
+
+
+class Driver:
+    """The CUDA driver API (``libcuda.so.1``) through ctypes: the calls the run-time build
+    makes. Every method returns or passes on a ``CUresult`` (0: success)."""
+
+    def __init__(self, lib: ctypes.CDLL):
+        p, integer = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)
+        prototypes = {
+            "cuInit": [ctypes.c_uint],
+            "cuDriverGetVersion": [integer],
+            "cuDeviceGetCount": [integer],
+            "cuDeviceGet": [integer, ctypes.c_int],
+            "cuDeviceGetAttribute": [integer, ctypes.c_int, ctypes.c_int],
+            "cuDevicePrimaryCtxRetain": [ctypes.POINTER(p), ctypes.c_int],
+            "cuCtxSetCurrent": [p],
+            "cuModuleLoadData": [ctypes.POINTER(p), ctypes.c_char_p],
+            "cuModuleGetFunction": [ctypes.POINTER(p), p, ctypes.c_char_p],
+            "cuLaunchKernel": [p, *[ctypes.c_uint] * 7, p, ctypes.POINTER(p), ctypes.POINTER(p)],
+            "cuGetErrorName": [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)],
+            "cuGetErrorString": [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)],
+        }
+        for name, argtypes in prototypes.items():
+            function = getattr(lib, name)
+            function.restype, function.argtypes = ctypes.c_int, argtypes
+        self.lib = lib
+        self._contexts: dict[int, ctypes.c_void_p] = {}
+
+    @classmethod
+    def load(cls) -> Driver:
+        """The driver, initialized (``cuInit``).
+
+        Raises
+        ------
+        RuntimeError
+            Without ``libcuda.so.1``, or when ``cuInit`` fails.
+        """
+        try:
+            lib = ctypes.CDLL("libcuda.so.1")
+        except OSError as exc:
+            raise RuntimeError(f"no CUDA driver ({exc})") from None
+        try:
+            driver = cls(lib)
+        except AttributeError as exc:
+            raise RuntimeError(f"the CUDA driver lacks a function: {exc}") from None
+        status = lib.cuInit(0)
+        if status:
+            raise RuntimeError(f"cuInit failed: {driver.error_name(status)}")
+        return driver
+
+    def error_name(self, status: int) -> str:
+        """The ``CUresult``'s name (``"CUDA_ERROR_NO_DEVICE"``), or ``"CUresult <n>"``."""
+        return self._text(self.lib.cuGetErrorName, status)
+
+    def error_string(self, status: int) -> str:
+        """The ``CUresult``'s description, or ``"CUresult <n>"``."""
+        return self._text(self.lib.cuGetErrorString, status)
+
+    @staticmethod
+    def _text(function, status):
+        text = ctypes.c_char_p()
+        if function(status, ctypes.byref(text)) or text.value is None:
+            return f"CUresult {status}"
+        return text.value.decode()
+
+    def version(self) -> str:
+        """The driver's CUDA version, ``"13.0"``."""
+        value = ctypes.c_int()
+        self.lib.cuDriverGetVersion(ctypes.byref(value))
+        return f"{value.value // 1000}.{value.value % 1000 // 10}"
+
+    def device_count(self) -> int:
+        """The number of devices (0 on an error)."""
+        count = ctypes.c_int()
+        return count.value if self.lib.cuDeviceGetCount(ctypes.byref(count)) == 0 else 0
+
+    def capability(self, index: int) -> int:
+        """The compute capability of device ``index`` as ``10 * major + minor``.
+
+        Raises
+        ------
+        RuntimeError
+            When the driver cannot tell.
+        """
+        device, major, minor = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+        status = (
+            self.lib.cuDeviceGet(ctypes.byref(device), index)
+            or self.lib.cuDeviceGetAttribute(ctypes.byref(major), _CAPABILITY_MAJOR, device)
+            or self.lib.cuDeviceGetAttribute(ctypes.byref(minor), _CAPABILITY_MINOR, device)
+        )
+        if status:
+            raise RuntimeError(f"the compute capability of device {index} is unknown: {self.error_name(status)}")
+        return 10 * major.value + minor.value
+
+    def make_current(self, index: int) -> int:
+        """Make device ``index``'s primary context current on the calling thread (retained on
+        first use, for the process's life)."""
+        context = self._contexts.get(index)
+        if context is None:
+            device, context = ctypes.c_int(), ctypes.c_void_p()
+            status = self.lib.cuDeviceGet(ctypes.byref(device), index) or self.lib.cuDevicePrimaryCtxRetain(ctypes.byref(context), device)
+            if status:
+                return status
+            context = self._contexts.setdefault(index, context)
+        return self.lib.cuCtxSetCurrent(context)
+
+    def kernels(self, image: bytes, names) -> tuple[int, dict]:
+        """Load ``image`` (a CUBIN or PTX) as a module of the current context and look up the
+        kernels ``names``: ``(status, {name: CUfunction})``."""
+        module = ctypes.c_void_p()
+        status = self.lib.cuModuleLoadData(ctypes.byref(module), image)
+        if status:
+            return status, {}
+        functions = {}
+        for name in names:
+            function = ctypes.c_void_p()
+            status = self.lib.cuModuleGetFunction(ctypes.byref(function), module, name.encode())
+            if status:
+                return status, {}
+            functions[name] = function
+        return 0, functions
+
+    def launch(self, function, blocks: int, threads: int, stream, parameters) -> int:
+        """``cuLaunchKernel`` of ``function`` on a one-dimensional grid with the parameter array
+        ``parameters`` (the addresses of the arguments)."""
+        return self.lib.cuLaunchKernel(function, blocks, 1, 1, threads, 1, 1, 0, stream, parameters, None)
+
+
+# ---- the entries ---------------------------------------------------------------------------------
+
+
+def blocks(batch: int) -> int:
+    """The blocks of :data:`BLOCK` threads that run ``batch`` entries: one thread per entry, at
+    most :data:`MAX_BLOCKS` (the kernels' grid-stride loop covers the rest); 0 for an empty batch.
+
+    Raises
+    ------
+    ValueError
+        For a negative batch.
+    """
+    if batch < 0:
+        raise ValueError(f"the batch size must not be negative, got {batch}")
+    return min(-(-batch // BLOCK), MAX_BLOCKS)
+
+
+def pack(entry, args) -> tuple[list, ctypes.Array]:
+    """The kernel parameters of ``entry`` (an :class:`xlinalg.cuda.entries.Entry`) for ``args``,
+    its parameters' values in order (pointers as integers, ``None`` or ``c_void_p``).
+
+    Returns
+    -------
+    values : list
+        Each value in a ctypes object of its parameter's type (``c_int``, ``c_int64``,
+        ``c_double``, ``c_void_p``); they must outlive the launch.
+    array : ctypes.Array
+        The ``void*`` array of their addresses that ``cuLaunchKernel`` takes.
+    """
+    if len(args) != len(entry.params):
+        raise TypeError(f"{entry.name} takes {len(entry.params)} parameters, got {len(args)}")
+    values = [p.ctype(_plain(a)) for p, a in zip(entry.params, args)]
+    return values, (ctypes.c_void_p * len(values))(*[ctypes.addressof(v) for v in values])
+
+
+def _plain(value):
+    """``value``'s Python value when it is a ctypes scalar (``c_int(3)``, ``c_void_p(...)``)."""
+    return value.value if isinstance(value, ctypes._SimpleCData) else value
+
+
+class _Launcher:
+    """One entry for one dtype: called with the CUDA library's arguments (the parameters of
+    ``entries.def``, then the stream), launches its kernel and returns the ``CUresult``."""
+
+    def __init__(self, owner: RuntimeEntries, entry, kernel: str):
+        self._owner, self._entry, self.kernel = owner, entry, kernel
+
+    def __call__(self, *args) -> int:
+        entry = self._entry
+        if len(args) != len(entry.params) + 1:
+            raise TypeError(f"{self.kernel} takes {len(entry.params) + 1} arguments (the parameters, then the stream), got {len(args)}")
+        batch = int(_plain(args[entry.batch_index]))
+        if batch < 0:
+            return INVALID_VALUE
+        if batch == 0:
+            return 0
+        status, function = self._owner._function(self.kernel)
+        if status:
+            return status
+        values, array = pack(entry, args[:-1])  # values: alive until the launch returns
+        return self._owner.driver.launch(function, blocks(batch), BLOCK, _plain(args[-1]), array)
+
+
+class RuntimeEntries(rules.Entries):
+    """The kernels compiled at run time, as entries with the CUDA library's signatures.
+
+    ``function(name, suffix)`` takes the parameters of ``entries.def`` then the stream (a
+    ``CUstream``/``cudaStream_t`` as an integer; ``None``: the default stream), launches
+    ``xl_kernel_<name>_<suffix>`` with the CUDA library's grid (:data:`BLOCK` threads per
+    block, at most :data:`MAX_BLOCKS` blocks) on the device last made current by
+    :meth:`device` (device 0 before) and returns the ``CUresult``: 0 when queued, 0 for an
+    empty batch (nothing launched), ``CUDA_ERROR_INVALID_VALUE`` for a negative one.
+
+    Parameters
+    ----------
+    driver : Driver
+        The driver API.
+    image : callable
+        ``image(index)``: the kernels (CUBIN or PTX) for device ``index``; called once per
+        device, on its first launch. May raise ``RuntimeError``, which the launch passes on.
+    """
+
+    stream = True
+
+    def __init__(self, driver: Driver, image):
+        self.driver = driver
+        self._image = image
+        self._kernels: dict[int, dict] = {}  # device -> {kernel: CUfunction}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def function(self, name, suffix):
+        entry = entries()[name]
+        return _Launcher(self, entry, entry.kernel(suffix))
+
+    def device(self, index):
+        """Make device ``index``'s primary context current on the calling thread (``None``:
+        nothing). Raises ``RuntimeError`` naming the driver's error when it cannot."""
+        if index is None:
+            return
+        status = self.driver.make_current(index)
+        if status:
+            raise RuntimeError(f"xlinalg.cuda: cuCtxSetCurrent (device {index}) failed: {describe(status, self.driver)}")
+        self._local.device = index
+
+    def describe(self, status: int) -> str:
+        """A ``CUresult``'s name and description."""
+        return describe(status, self.driver)
+
+    def _function(self, kernel: str):
+        """``(status, CUfunction)`` of ``kernel`` on the calling thread's device."""
+        index = getattr(self._local, "device", None)
+        if index is None:
+            status = self.driver.make_current(0)
+            if status:
+                return status, None
+            index = self._local.device = 0
+        table = self._kernels.get(index)
+        if table is None:
+            with self._lock:
+                table = self._kernels.get(index)
+                if table is None:
+                    names = [e.kernel(s) for e in entries().values() for s in DTYPES]
+                    status, table = self.driver.kernels(self._image(index), names)
+                    if status:
+                        return status, None
+                    self._kernels[index] = table
+        return 0, table[kernel]
+
+
+def describe(status: int, driver: Driver | None = None) -> str:
+    """A ``CUresult``'s name and description (``"CUDA_ERROR_NO_DEVICE (no CUDA-capable device is
+    detected)"``); ``"CUresult <n>"`` without a driver."""
+    if driver is None:
+        driver = _state.get("driver")
+    if driver is None:
+        return f"CUresult {status}"
+    return f"{driver.error_name(status)} ({driver.error_string(status)})"
+
+
+def _entries() -> tuple[RuntimeEntries | None, str | None]:
+    try:
+        driver = Driver.load()
+    except RuntimeError as exc:
+        return None, str(exc)
+    _state["driver"] = driver
+    if driver.device_count() == 0:
+        return None, "the CUDA driver finds no device"
+    nvrtc = nvrtc_library()
+    if nvrtc is None:
+        return None, "no NVRTC library (pip install nvidia-cuda-nvrtc, or nvidia-cuda-nvrtc-cu12 for CUDA 12, or a CUDA toolkit with libnvrtc)"
+    targets: dict[int, str] = {}
+
+    def image(index: int) -> bytes:
+        if index not in targets:
+            targets[index] = target(driver.capability(index), nvrtc)
+        return kernel_image(targets[index], nvrtc)
+
+    ents = RuntimeEntries(driver, image)
+    try:  # compile (or read the cache) and load for device 0 now: a failure leaves no entries
+        ents.device(0)
+        status, _ = ents._function(entries()["potrf"].kernel("f32"))
+    except RuntimeError as exc:
+        return None, str(exc)
+    if status:
+        return None, f"the kernels compiled for {targets.get(0, 'device 0')} do not load: {describe(status, driver)}"
+    _state["target"] = targets[0]
+    return ents, None
+
+
+def runtime_entries() -> RuntimeEntries | None:
+    """The kernels compiled at run time for this machine's devices, or ``None`` without a
+    driver, a device or NVRTC, or when they do not compile or load (:func:`runtime_reason`).
+    Decided once; the first call compiles (or reads the cache) and loads for device 0."""
+    with _lock:
+        if "entries" not in _state:
+            try:
+                _state["entries"], _state["reason"] = _entries()
+            except Exception as exc:  # never raises: the pure rules run instead
+                _state["entries"], _state["reason"] = None, f"{type(exc).__name__}: {exc}"
+    return _state["entries"]
+
+
+def runtime_reason() -> str | None:
+    """Why :func:`runtime_entries` is ``None`` (``None`` when it is not)."""
+    runtime_entries()
+    return _state["reason"]
+
+
+def state() -> str:
+    """The run-time build's state in words, cheaply: ``"active (...)"`` or the reason it is not
+    once :func:`runtime_entries` has decided, else whether it would be available (a driver with
+    a device and NVRTC; the kernels are compiled on first use). Never raises."""
+    if "entries" in _state:
+        if _state["entries"] is None:
+            return f"not available ({_state['reason']})"
+        return f"active ({_state['target']}, NVRTC {nvrtc_version(nvrtc_library())})"
+    try:
+        driver = _state.get("driver") or Driver.load()
+        _state["driver"] = driver
+        count = driver.device_count()
+        if count == 0:
+            return "not available (the CUDA driver finds no device)"
+        nvrtc = nvrtc_library()
+        if nvrtc is None:
+            return "not available (no NVRTC library)"
+        return f"available (NVRTC {nvrtc_version(nvrtc)}, driver {driver.version()}, {count} device(s); compiled on first use)"
+    except Exception as exc:  # never raises
+        return f"not available ({exc})"
+
+
+__all__ = [
+    "BLOCK", "MAX_BLOCKS", "Driver", "RuntimeEntries", "blocks", "cache_path", "compile_kernels", "describe", "kernel_image",
+    "nvrtc_library", "nvrtc_version", "pack", "runtime_entries", "runtime_reason", "state", "target",
+]  # fmt: skip
