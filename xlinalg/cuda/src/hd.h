@@ -22,8 +22,8 @@ typedef long long int64_t;
 namespace xl {
 namespace hd {
 
-// The largest square order the per-matrix entries take (their scratch is sized by it); larger
-// matrices go to the blocked large-matrix path.
+// The largest square order the per-matrix entries take (their scratch is sized by it); the
+// bindings run larger matrices through the pure rules on the framework's own GPU kernels.
 constexpr int kMaxOrder = 32;
 
 template <class T>
