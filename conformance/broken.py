@@ -105,6 +105,9 @@ class WrappedBackend(Backend):
     def available(self):
         return self.base.available()
 
+    def release(self):
+        self.base.release()
+
     def asarray(self, x):
         return self.base.asarray(x)
 

@@ -39,6 +39,8 @@ MAX_N, MAX_BATCH = 8, 12
 #: error above their κ² tolerance (syevd from 10×, potrf and trsm from 30× — see
 #: docs/fuzzing.md); the other checks' tolerances hold at any conditioning.
 MAX_LOG_COND = 0.5
+#: cases between two calls of the backend's ``release`` (it frees compiled programs)
+RELEASE_EVERY = 1000
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,7 @@ def fuzz_operator(backend, op: str, *, budget: int, checks=None, reference="nump
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
 
-    backend = get_backend(backend)
+    backend = get_backend(backend).for_fuzzing()
     ctx = C.Context(backend, get_backend(reference) if reference else None)
     checks = [c for c in (checks or C.SAMPLE_CHECKS) if c in C.SAMPLE_CHECKS]
     report = OperatorReport(op)
@@ -272,6 +274,8 @@ def fuzz_operator(backend, op: str, *, budget: int, checks=None, reference="nump
     @given(case=cases(op, dtypes, max_n, max_batch, max_log_cond))
     def conforms(case):
         report.cases += 1
+        if report.cases % RELEASE_EVERY == 0:
+            backend.release()
         failures = run_case(ctx, case, checks, report)
         if failures:
             state["last"] = Finding(case, failures)  # the final replay is the minimal case
@@ -295,7 +299,7 @@ def fuzz_operator(backend, op: str, *, budget: int, checks=None, reference="nump
 
 def replay(backend, case: FuzzCase, *, checks=None, reference="numpy") -> list:
     """Run one case again: ``(check, ratio, message)`` of each failing check."""
-    backend = get_backend(backend)
+    backend = get_backend(backend).for_fuzzing()
     ctx = C.Context(backend, get_backend(reference) if reference else None)
     return run_case(ctx, case, [c for c in (checks or C.SAMPLE_CHECKS) if c in C.SAMPLE_CHECKS])
 

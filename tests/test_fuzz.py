@@ -114,6 +114,40 @@ def test_mxnet_passes_a_small_budget():
         assert "accumulate" in r.ran
 
 
+class _CountsReleases(WrappedBackend):
+    released = 0
+
+    def release(self):
+        type(self).released += 1
+
+
+def test_the_fuzzer_releases_the_backend_every_so_many_cases(monkeypatch):
+    monkeypatch.setattr(fuzz, "RELEASE_EVERY", 4)
+    r = fuzz.fuzz_operator(_CountsReleases(NUMPY, "numpy-counted"), "det", budget=9, seed=1)
+    assert r.cases == 9 and _CountsReleases.released == 2
+
+
+def test_jax_fuzzing_compiles_the_drawn_combination_only_and_releases_its_programs():
+    """The fuzzing variant bundles one parameter combination per input signature (free scalars
+    included), and ``release`` empties the compiled programs' caches, not only the suite's."""
+    pytest.importorskip("jax")
+    from xlinalg_conformance.backends import get_backend
+    from xlinalg_conformance.backends import jax as jax_backend
+
+    plain = get_backend("jax")
+    backend = plain.for_fuzzing()
+    assert plain.grid and not backend.grid
+    backend.release()
+    a, b = backend.asarray(np.tril(np.ones((3, 3))) + 2 * np.eye(3)), backend.asarray(np.ones((3, 2)))
+    params = {"lower": True, "transpose": False, "rightside": False, "alpha": 0.7}  # alpha off the grid
+    backend.vjp("trsm", [a, b], params, [backend.asarray(np.ones((3, 2)))])
+    (bundle,) = jax_backend._BUNDLES.values()
+    (program, _, _), = bundle.slots.values()
+    assert program._cache_size() == 1
+    backend.release()
+    assert not jax_backend._BUNDLES and program._cache_size() == 0
+
+
 def test_a_planted_batching_bug_is_found_and_shrunk():
     """A forward that drops the last batch entry: found, and shrunk to a call with exactly two
     batch entries (one entry hides the bug) and order 0, where det's 0 × 0 entries are 1."""

@@ -129,6 +129,15 @@ class Backend:
         (backward from those outputs alone), never by passing zeros for the unused ones."""
         raise NotImplementedError
 
+    def for_fuzzing(self) -> Backend:
+        """The backend the fuzzer runs: this one, or a variant tuned for calls that rarely
+        repeat an input signature (e.g. compiling less per signature)."""
+        return self
+
+    def release(self) -> None:
+        """Free what the backend keeps from earlier calls (e.g. compiled programs); the fuzzer
+        calls it every :data:`~xlinalg_conformance.fuzz.RELEASE_EVERY` cases. Nothing by default."""
+
     def synchronize(self) -> None:
         """Wait until every operation issued so far has finished, raising any error one of
         them produced. The checks call it after each operation so that an asynchronous

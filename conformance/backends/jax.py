@@ -27,6 +27,11 @@ computed as before, only compiled together with its neighbours. Anything else �
 outside the grid (the ``errors`` check's bad parameters), shapes a combination rejects at trace
 time, arrays of other libraries — goes through a plain ``jax.jit`` of the single function.
 
+The fuzzer (:mod:`xlinalg_conformance.fuzz`) draws mostly new input signatures and free scalar
+parameters, where a grid bundle would compile many combinations for one call: its variant
+(:meth:`JaxBackend.for_fuzzing`) bundles only the requested combination, and it calls
+:meth:`JaxBackend.release` every thousand cases to drop every compiled program.
+
 The eager backend (``jax``) runs ``call`` eagerly, always: the ``forward``, ``batching``,
 ``dtype``, ``no_mutation``, ``cross`` and ``errors`` checks and every finite-difference point
 of ``fd_grad`` and ``degenerate`` see the adapter as a user calling it on concrete arrays does
@@ -44,6 +49,7 @@ rule at every sample shape one by one, which made this backend take minutes.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 
 import numpy as np
@@ -56,6 +62,7 @@ from . import Backend
 #: with and without them, and compiling takes about a fifth less time (measured on trsm, syrk
 #: and gemm2: 35–37 s -> 27–30 s for their cells).
 COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True}
+
 
 #: jitted single functions, by (kind, op, params), and bundles, by (kind, op, input avals)
 _COMPILED: dict = {}
@@ -146,6 +153,7 @@ class JaxBackend(Backend):
     def __init__(self, jit: bool = False, name: str | None = None, bundle: bool = True, compiler_options=None):
         self.jit = jit
         self.bundle = bundle  # compile per operator and input signature (module docstring)
+        self.grid = True  # a bundle holds the whole grid (False: only the requested combination)
         self.compiler_options = COMPILER_OPTIONS if compiler_options is None else compiler_options
         # compiled functions, shared by every JaxBackend: they depend on nothing but (op, params)
         self._cache = _COMPILED
@@ -171,6 +179,25 @@ class JaxBackend(Backend):
 
         jax.config.update("jax_enable_x64", True)
         return jax
+
+    def for_fuzzing(self):
+        """This backend with bundles of one parameter combination: fuzzing draws mostly new
+        input signatures and free scalar parameters, so the rest of the grid would be compiled
+        for nothing."""
+        fuzzing = copy.copy(self)
+        fuzzing.grid = False
+        return fuzzing
+
+    def release(self):
+        """Drop every compiled program. XLA's CPU JIT maps each loaded program's code into the
+        process and the kernel allows a process only so many mappings (``vm.max_map_count``):
+        a fuzzing run that kept every program ended after several thousand in "LLVM ERROR:
+        Unable to allocate section memory". ``jax.clear_caches()`` releases them (dropping
+        the jitted functions alone does not: JAX's own caches keep their executables)."""
+        jax = self._jax()
+        self._cache.clear()
+        self._bundles.clear()
+        jax.clear_caches()
 
     def _jit(self, fn):
         return self._jax().jit(fn, compiler_options=self.compiler_options)
@@ -266,11 +293,12 @@ class JaxBackend(Backend):
         jax = self._jax()
         if not self.bundle or not all(isinstance(x, jax.Array) for x in arrays):
             return None
-        key = (kind, op, tuple(_aval(x) for x in arrays))
-        if key not in self._bundles:
-            self._bundles[key] = self._make_bundle(self._parts(kind, arrays), op, arrays)
-        b = self._bundles[key]
         k = _params_key(params)
+        key = (kind, op, tuple(_aval(x) for x in arrays)) + (() if self.grid else (k,))
+        b = self._bundles.get(key, False)
+        if b is False:
+            b = self._bundles[key] = self._make_bundle(self._parts(kind, arrays), op, arrays,
+                                                       None if self.grid else [params])
         if b is None or k not in b.slots or part not in b.parts:
             return None
         try:
@@ -279,16 +307,16 @@ class JaxBackend(Backend):
             self._bundles[key] = None
             return None
 
-    def _make_bundle(self, parts, op, arrays):
-        """The programs of every grid combination of ``op`` that accepts these arrays' shapes
-        and dtypes (by the registry's signature check, which the adapter applies first; for
-        ``vmap``, by tracing), or ``None``."""
+    def _make_bundle(self, parts, op, arrays, combinations=None):
+        """The programs of every grid combination of ``op`` (or of each of ``combinations``)
+        that accepts these arrays' shapes and dtypes (by the registry's signature check, which
+        the adapter applies first; for ``vmap``, by tracing), or ``None``."""
         from xlinalg.core import apply, operators
 
         jax = self._jax()
         o = operators()[op]
         members = []
-        for p in o.param_grid():
+        for p in o.param_grid() if combinations is None else combinations:
             try:  # the others raise at trace time
                 if parts == ("vmap",):
                     outs = jax.eval_shape(self._functions(op, p)["vmap"], *arrays)
