@@ -55,6 +55,7 @@ import numpy as np
 
 from ..core import apply
 from ..core.docs import bind_metadata
+from ..core.memo import memo
 from ..core.operator import Operator
 from ..cuda import jax_ffi as cuda_ffi
 from ..kernels.jax import ffi_kernels, placement
@@ -109,7 +110,7 @@ def _device_forward(call: apply.Call, key: tuple) -> tuple:
     """The forward of concrete arrays on a device other than the CPU: ``forward_p`` jitted,
     lowered for that device's platform; a non-zero status raises as the CPU entries' does."""
     status = call.op.failure is not None
-    outputs = _jitted(forward_p, call.op, key, status=status)(*call.inputs)
+    outputs = _jitted(forward_p, call.op, key, status)(*call.inputs)
     if status:
         *outputs, code = outputs
         bad = np.asarray(code).reshape(-1) != 0
@@ -250,19 +251,16 @@ def _vjp_impl(*args, op, params):
 def _forward_impl(*args, op, params, status):
     # bound eagerly (the batching rule under an eager vmap): a jitted call, lowered for the
     # arrays' platform
-    return _jitted(forward_p, op, params, status=status)(*args)
+    return _jitted(forward_p, op, params, status)(*args)
 
 
-_jits: dict = {}
-
-
-def _jitted(prim, op: Operator, params: tuple, **extra):
-    """``prim`` bound with these parameters, as a ``jax.jit`` function (made once)."""
-    key = (prim, op, params, tuple(sorted(extra.items())))
-    fn = _jits.get(key)
-    if fn is None:
-        fn = _jits[key] = jax.jit(partial(prim.bind, op=op, params=params, **extra))
-    return fn
+@memo
+def _jitted(prim, op: Operator, params: tuple, status: bool | None = None):
+    """``prim`` bound with these parameters (and ``status``, for ``forward_p``), as a
+    ``jax.jit`` function (made once per distinct call: a bounded memo, since every new value
+    of a float parameter is a new one)."""
+    extra = {} if status is None else {"status": status}
+    return jax.jit(partial(prim.bind, op=op, params=params, **extra))
 
 
 def _jvp_of(fn):
