@@ -311,3 +311,35 @@ def test_without_the_library_the_composed_rules_run(env, reason, tmp_path):
     out = subprocess.run([sys.executable, "-c", _SUBPROCESS], env=full, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert reason in out.stdout and "OK 4.24264" in out.stdout, out.stdout
+
+
+def test_the_handlers_refuse_mismatched_buffers():
+    """The handlers check every call against the entry's row of the C ABI table: sizes that
+    disagree, another batch or dtype, a missing attribute or operand is an error naming the
+    entry and the buffer, never an out-of-bounds access."""
+    f = jnp.eye(3)
+    attrs = {"lower": np.int32(1), "threads": np.int32(1)}
+    status = jax.ShapeDtypeStruct((), np.int32)
+
+    def results(*shapes):
+        return [jax.ShapeDtypeStruct(s, jnp.float64) for s in shapes]
+
+    def call(target, res, *args, **extra):
+        return jax.ffi.ffi_call(target, res)(*args, **{**attrs, **extra})
+
+    out, code = call("xl_ffi_potrs_f64", [*results((3, 2)), status], f, jnp.ones((3, 2)))  # the valid call
+    assert np.allclose(out, 1.0) and int(code) == 0
+    with pytest.raises(Exception, match=r"xlinalg potrs: b must be \(batch, n, k\) for \(batch, n, n\)"):
+        call("xl_ffi_potrs_f64", [*results((4, 2)), status], f, jnp.ones((4, 2)))
+    with pytest.raises(Exception, match=r"xlinalg potrs: out must match b"):
+        call("xl_ffi_potrs_f64", [*results((3, 5)), status], f, jnp.ones((3, 2)))
+    with pytest.raises(Exception, match=r"xlinalg potrs: status must have one entry per matrix"):
+        call("xl_ffi_potrs_f64", [*results((3, 2)), jax.ShapeDtypeStruct((2,), np.int32)], f, jnp.ones((3, 2)))
+    with pytest.raises(Exception, match=r"xlinalg potrf_vjp: g must match f"):
+        call("xl_ffi_potrf_vjp_f64", results((2, 3, 3)), jnp.ones((2, 3, 3)), jnp.ones((3, 3, 3)))
+    with pytest.raises(Exception, match=r"xlinalg potrf: a has the wrong dtype"):
+        call("xl_ffi_potrf_f64", [*results((3, 3)), status], f.astype(jnp.float32))
+    with pytest.raises(Exception, match=r"xlinalg potrf: expected 1 operands and 2 results"):
+        call("xl_ffi_potrf_f64", [*results((3, 3)), status], f, f)
+    with pytest.raises(Exception, match=r"lower"):
+        jax.ffi.ffi_call("xl_ffi_potrf_f64", [*results((3, 3)), status])(f, threads=np.int32(1))

@@ -54,7 +54,7 @@ def _triangular(params) -> dict:
 
 
 def _rank_k(params) -> dict:
-    return {"flags": np.int32(bool(params["transpose"])), "alpha": np.float64(params["alpha"]), "threads": np.int32(threads())}
+    return {"transpose": np.int32(bool(params["transpose"])), "alpha": np.float64(params["alpha"]), "threads": np.int32(threads())}
 
 
 def _threads(params) -> dict:

@@ -164,8 +164,8 @@ def _product_shape(a, b, params):
 def _gemm_forward(inputs, params, threads):
     a, b = _c(inputs[0]), _c(inputs[1])
     out = np.empty(_product_shape(a, b, params), dtype=a.dtype)
-    c = (_c(inputs[2]),) if len(inputs) == 3 else ()
-    library().gemm(a, b, *c, out, _product_flags(params), threads, float(params["alpha"]), float(params.get("beta", 0.0)))
+    c = _c(inputs[2]) if len(inputs) == 3 else None  # gemm2: no c
+    library().gemm(a, b, c, out, _product_flags(params), threads, float(params["alpha"]), float(params.get("beta", 0.0)))
     return (out,), None
 
 
@@ -173,7 +173,8 @@ def _gemm_vjp(inputs, outputs, cotangents, params, threads):
     a, b = _c(inputs[0]), _c(inputs[1])
     g = _like(cotangents[0], outputs[0])
     grads = (np.empty_like(a), np.empty_like(b)) + ((np.empty_like(g),) if len(inputs) == 3 else ())
-    library().gemm_vjp(a, b, g, *grads, _product_flags(params), threads, float(params["alpha"]),
+    gc = grads[2] if len(grads) == 3 else None  # gemm2: no gc
+    library().gemm_vjp(a, b, g, grads[0], grads[1], gc, _product_flags(params), threads, float(params["alpha"]),
                        float(params.get("beta", 0.0)))
     return grads
 
