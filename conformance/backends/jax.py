@@ -63,7 +63,6 @@ from . import Backend
 #: and gemm2: 35–37 s -> 27–30 s for their cells).
 COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True}
 
-
 #: jitted single functions, by (kind, op, params), and bundles, by (kind, op, input avals)
 _COMPILED: dict = {}
 _BUNDLES: dict = {}
