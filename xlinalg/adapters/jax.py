@@ -93,13 +93,14 @@ def _primal(op: Operator, params: dict):
     def primal(*arrays):
         arrays = tuple(jnp.asarray(x) for x in arrays)
         call = apply.prepare(op, arrays, params, xp=jnp)
+        where = placement(call.inputs)
         if uses_ffi(op):
-            where = placement(call.inputs)
             if where == "traced":  # the rules of the platform the program is lowered for
                 return tuple(forward_p.bind(*call.inputs, op=op, params=key, status=False))
             if where == "device":
                 return _device_forward(call, key)
-            call = replace(call, kern=ffi_kernels())  # concrete CPU arrays: NumPy views
+        if where == "cpu":  # concrete CPU arrays: the compiled rule (where there is one) on NumPy views
+            call = replace(call, kern=ffi_kernels())
         return apply.forward(call)  # raises LinAlgError only for concrete values
 
     primal.__name__ = primal.__qualname__ = op.name

@@ -69,27 +69,25 @@ class JaxKernels(Kernels):
 
 
 class JaxFfiKernels(JaxKernels):
-    """:class:`JaxKernels` whose ``compiled`` runs the compiled layer's XLA FFI entries for the
-    operators that have them. The custom calls are not differentiable, and traced they lower
-    to the handler of whatever platform the program is lowered for: callers make sure of both
-    (:mod:`xlinalg.adapters.jax`). Concrete arrays on a device other than the CPU never run
-    here (``None``: their data is not read through host memory)."""
+    """:class:`JaxKernels` whose ``compiled`` runs the compiled layer. On concrete CPU arrays (an
+    eager call, the primal of an eager ``jax.grad``/``jax.jvp``, an eager pullback) that is the
+    compiled rule of every operator that has one, on NumPy views of the arrays' memory, as for
+    NumPy and torch, instead of an XLA program compiled for each new input signature; the
+    results go to the inputs' CPU device (JAX's default device may be a GPU). Traced, it is the
+    XLA FFI entries of the operators that have them: the custom calls are not differentiable,
+    and they lower to the handler of whatever platform the program is lowered for, so callers
+    make sure of both (:mod:`xlinalg.adapters.jax`). Concrete arrays on a device other than the
+    CPU never run here (``None``: their data is not read through host memory)."""
 
     def compiled(self, op, kind, arrays):
         from ..lapack import jax_ffi
 
-        if jax_ffi.entry(op) is None:
-            return None
         where = placement(arrays)
-        if where == "device":
-            return None
-        if where == "cpu":
-            # Concrete arrays (an eager call, the primal of an eager jax.grad/jax.jvp, an eager
-            # pullback): the rule runs on NumPy views of their memory, as for NumPy and torch,
-            # instead of an XLA program compiled for each new input signature. The results go
-            # to the inputs' CPU device (JAX's default device may be a GPU).
+        if where == "cpu":  # None where the operator has no compiled rule
             put = jax.device_put if _default_backend() == "cpu" else partial(jax.device_put, device=_device(arrays))
             return host_runner(op, kind, lapack.threads(), arrays, np.asarray, put)
+        if where == "device" or jax_ffi.entry(op) is None:
+            return None
         if kind == "forward":
 
             def run(inputs, *, params):
