@@ -196,6 +196,7 @@ class JaxBackend(Backend):
         jax = self._jax()
         self._cache.clear()
         self._bundles.clear()
+        _ZEROS.clear()
         jax.clear_caches()
 
     def _jit(self, fn):
