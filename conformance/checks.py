@@ -313,10 +313,15 @@ def scaled_per_entry(v, x, arg, lower) -> np.ndarray:
 
 
 def read_norm(x, arg, lower) -> float:
-    """``max(‖x‖, 1)``, the Frobenius norm over the part of ``x`` that is read: the scale of
-    finite-difference steps (``‖h v‖ = FD_STEP · read_norm``)."""
+    """``‖x‖``, the Frobenius norm over the part of ``x`` that is read (1 where that is 0): the
+    scale of ``second_order``'s finite-difference steps (``‖h v‖ = FD_STEP · read_norm``).
+
+    Relative to the argument, so that the difference's truncation error, ∝ (h/‖x‖)⁴ for an
+    operator that varies on the scale of its argument, is the same at every magnitude. (A step
+    floored at 1 was relatively 2.3 times larger for a potrs factor of 0.43 and made the error
+    30 times larger: 1.14 × the tolerance, found by fuzzing.)"""
     read = x if arg.structure == "general" else (np.tril(x) if lower else np.triu(x))
-    return max(norm(read), 1.0)
+    return norm(read) or 1.0
 
 
 def pairing_error(g, v, u, t):

@@ -209,6 +209,10 @@ FOUND = {
     # with the row gives the branch's VJP)
     "syevd sign-rule tie, second order": ('{"batches": [[2]], "conditioning": 1.995262, "dtype": "float64", "garbage": "noise", '
                                           '"n": 6, "op": "syevd", "params": {}, "seed": 248}', "second_order", "torch"),
+    # a potrs factor of 0.43 (conditioning 3.16): second_order's step, floored at 1, was
+    # relatively 2.3 times larger and its truncation error 30 times (the step is relative now)
+    "potrs small factor, second order": ('{"batches": [[], []], "conditioning": 3.162278, "dtype": "float64", "garbage": "nan", '
+                                         '"n": 1, "op": "potrs", "params": {"lower": true}, "seed": 704763}', "second_order", "torch"),
     # a batch whose entries differ in scale: one step for the whole batch was relatively larger
     # in the smaller entries (fd_grad scales the direction per entry)
     "potri batch of mixed scales": ('{"batches": [[1, 2, 3]], "conditioning": 1.584893, "dtype": "float64", '
