@@ -213,6 +213,11 @@ FOUND = {
     # relatively 2.3 times larger and its truncation error 30 times (the step is relative now)
     "potrs small factor, second order": ('{"batches": [[], []], "conditioning": 3.162278, "dtype": "float64", "garbage": "nan", '
                                          '"n": 1, "op": "potrs", "params": {"lower": true}, "seed": 704763}', "second_order", "torch"),
+    # the same for second_order's step in a batch of factors of different scales: relative to
+    # the whole batch it was larger in the smaller entries (it is relative per entry now)
+    "potrs batch of mixed scales, second order": ('{"batches": [[2, 2], [2]], "conditioning": 2.511886, "dtype": "float64", '
+                                                  '"garbage": "noise", "n": 1, "op": "potrs", "params": {"lower": true}, '
+                                                  '"seed": 2737}', "second_order", "torch"),
     # a batch whose entries differ in scale: one step for the whole batch was relatively larger
     # in the smaller entries (fd_grad scales the direction per entry)
     "potri batch of mixed scales": ('{"batches": [[1, 2, 3]], "conditioning": 1.584893, "dtype": "float64", '
