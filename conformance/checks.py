@@ -304,25 +304,24 @@ def scaled_per_entry(v, x, arg, lower) -> np.ndarray:
     however the entries' scales differ (one step for the whole batch is relatively larger in
     its smaller entries)."""
     axes = tuple(range(x.ndim - arg.ndim, x.ndim))
-    read = np.asarray(x, np.float64)
-    if arg.structure != "general":
-        read = np.tril(read) if lower else np.triu(read)
+    read = read_part(np.asarray(x, np.float64), arg, lower)
     xs = np.sqrt(np.sum(read**2, axis=axes, keepdims=True))
     vs = np.sqrt(np.sum(np.asarray(v, np.float64) ** 2, axis=axes, keepdims=True))
     return (v * (np.where(xs > 0, xs, 1.0) / np.where(vs > 0, vs, 1.0))).astype(x.dtype)
 
 
+def read_part(x, arg, lower):
+    """The part of ``x`` an operator reads: all of it, or the named triangle of a symmetric or
+    triangular argument (the other triangle zero)."""
+    if arg.structure == "general":
+        return x
+    return np.tril(x) if lower else np.triu(x)
+
+
 def read_norm(x, arg, lower) -> float:
     """``‖x‖``, the Frobenius norm over the part of ``x`` that is read (1 where that is 0): the
-    scale of ``second_order``'s second-order terms.
-
-    Its finite-difference steps are relative to each batch entry (:func:`scaled_per_entry`),
-    so that the difference's truncation error, ∝ (h/‖xₖ‖)⁴ for an operator that varies on the
-    scale of its argument, is the same at every magnitude. Fuzzing found both weaker steps: one
-    floored at 1 (relatively 2.3 times larger for a potrs factor of 0.43: 1.14 × the tolerance),
-    then one relative to the whole batch (larger in its smaller entries: 1.18 ×)."""
-    read = x if arg.structure == "general" else (np.tril(x) if lower else np.triu(x))
-    return norm(read) or 1.0
+    scale of ``second_order``'s second-order terms."""
+    return norm(read_part(x, arg, lower)) or 1.0
 
 
 def pairing_error(g, v, u, t):
@@ -668,6 +667,10 @@ def check_second_order(ctx: Context, s: Sample) -> Outcome:
     for i, (x, arg) in enumerate(zip(s.inputs, op.args)):
         if x.size == 0:
             continue
+        # a step relative to each batch entry: the difference's truncation error, ∝ (h/‖xₖ‖)⁴,
+        # is then the same at every magnitude. Fuzzing found both weaker steps: one floored at 1
+        # (a potrs factor of 0.43: 1.14 × the tolerance) and one relative to the whole batch
+        # (larger in its smaller entries: 1.18 ×)
         v = scaled_per_entry(direction(rng, x, arg, lower), x, arg, lower)
         scale = read_norm(x, arg, lower)
         h = FD_STEP
