@@ -37,8 +37,8 @@ class _Recorder:
 
 
 def _recorded_calls() -> list:
-    """One call of every entry per argument count and dtype, made by the compiled rules on a
-    batch of two matrices of order 3."""
+    """One call of every entry per argument count and dtype, made by the compiled rules (and
+    those that keep residuals) on a batch of two matrices of order 3."""
     lib = lapack.library()
     if lib is None:
         return []
@@ -54,6 +54,11 @@ def _recorded_calls() -> list:
                 outputs, _ = call.kern.compiled(op, "forward", call.inputs)(call.inputs, params=call.params)
                 cotangents = tuple(np.ones_like(y) for y in outputs)
                 call.kern.compiled(op, "vjp", call.inputs)(call.inputs, tuple(outputs), cotangents, params=call.params)
+                saving = call.kern.compiled_saving(op, "forward", call.inputs)
+                if saving is not None:  # the entries that keep residuals (det_lu, det_vjp_lu, ...)
+                    outputs, _, residuals = saving(call.inputs, params=call.params)
+                    reverse = call.kern.compiled_saving(op, "vjp", call.inputs)
+                    reverse(residuals, call.inputs, tuple(outputs), cotangents, params=call.params)
     finally:
         rules.library = original
     calls = {}

@@ -57,14 +57,14 @@ def vjp(op, *primals, **params):
     """
     spec = get(op)
     c = apply.prepare(spec, primals, params)
-    outputs = apply.forward(c)
+    outputs, residuals = apply.forward_saving(c)
 
     def pullback(cotangents):
         cts = _unpack(spec, cotangents)
         for g, y, o in zip(cts, outputs, spec.outputs):
             if g is not None and tuple(g.shape) != tuple(y.shape):
                 raise ValueError(f"{spec.name}: cotangent of {o.name} has shape {tuple(g.shape)}, expected {tuple(y.shape)}")
-        return apply.vjp(c, outputs, cts)
+        return apply.vjp(c, outputs, cts, residuals=residuals)
 
     return _pack(spec, outputs), pullback
 

@@ -253,9 +253,10 @@ def _core_outputs(op, call, values):
     )
 
 
-def _vjp(op, core: dict, extras: dict, inputs, outputs, cotangents) -> tuple:
+def _vjp(op, core: dict, extras: dict, inputs, outputs, cotangents, residuals=None) -> tuple:
     """The input cotangents (core arrays in MXNet's layout) of a call with MXNet-laid-out core
-    arrays: ``axis`` moved to the core's place and back, MXNet's output shapes undone."""
+    arrays: ``axis`` moved to the core's place and back, MXNet's output shapes undone;
+    ``residuals`` those of :func:`xlinalg.core.apply.forward_saving` (core layout) or ``None``."""
 
     def axis(x, matrix=True):
         return _row_axis(op, extras, x.ndim) if extras and matrix else None
@@ -263,7 +264,7 @@ def _vjp(op, core: dict, extras: dict, inputs, outputs, cotangents) -> tuple:
     call = _prepare(op, [_swap(x, axis(x)) for x in inputs], core)
     outs = [_swap(y, axis(y, s.ndim == 2)) for y, s in zip(outputs, op.outputs)]
     cots = [_swap(g, axis(g, s.ndim == 2)) for g, s in zip(cotangents, op.outputs)]
-    grads = apply.vjp(call, _core_outputs(op, call, outs), _core_outputs(op, call, cots))
+    grads = apply.vjp(call, _core_outputs(op, call, outs), _core_outputs(op, call, cots), residuals=residuals)
     return tuple(_swap(g, axis(x)) for g, x in zip(grads, inputs))
 
 
@@ -406,7 +407,10 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
     validate(op, shapes, [x.dtype for x in arrays], core, extras)
     inputs = [to_core(x, _row_axis(op, extras, x.ndim) if extras else None) for x in arrays]
     call = _prepare(op, inputs, core)
-    outs = apply.forward(call)  # raises LinAlgError here, at the call
+    if mx.autograd.is_recording() and ctx.device_type == "cpu":  # the recorded operator keeps residuals
+        outs, residuals = apply.forward_saving(call)  # raises LinAlgError here, at the call
+    else:
+        outs, residuals = apply.forward(call), None
     ndim = len(call.batch) + 2
     axis = _row_axis(op, extras, ndim) if extras else None
     outs = tuple(_swap(y, axis if s.ndim == 2 else None) for y, s in zip(outs, op.outputs))
@@ -425,9 +429,10 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
             args = [x.reshape(x.shape) if x.grad is not None else x for x in arrays]
             # In MXNet's memory, not NumPy's: arrays the graph holds are released by MXNet's engine,
             # at exit too, and the release of NumPy-backed NDArrays calls into Python (an abort
-            # when Python is shutting down).
+            # when Python is shutting down). The forward's residuals ride along as inputs.
+            saved = [copy_to_ndarray(_host(r), ctx, dtype) for r in residuals or ()]
             computed = [copy_to_ndarray(_host(y), ctx, dtype) for y in outs]
-            results = recorded(*args, *computed, spec=f"{op.name} {text}", args=len(args), outs=len(outs), out=out)
+            results = recorded(*args, *saved, *computed, spec=f"{op.name} {text}", args=len(args) + len(saved), outs=len(outs), out=out)
         else:
             token = f"{next(_tokens)}"
             _stash[token] = outs
@@ -464,13 +469,17 @@ def _decode_spec(spec: str) -> tuple:
 
 def _recorded_backward(spec: str, arrays: list) -> None:
     """The backward pass of ``xlinalg_recorded``: ``arrays`` are MXNet's (NumPy views), output
-    cotangents, the operator's arrays, the outputs computed at the call, the outputs, and the
-    input cotangents, written here."""
+    cotangents, the recorded operator's inputs (the operator's arrays, the forward's residuals,
+    the outputs computed at the call), its outputs, and one cotangent per input: those of the
+    operator's arrays are written here."""
     op, core, extras = _decode_spec(spec)
     nargs, nouts = len(op.args), len(op.outputs)
+    nres = (len(arrays) - 4 * nouts) // 2 - nargs  # each input has a cotangent
     cots, inputs = arrays[:nouts], arrays[nouts : nouts + nargs]
-    outputs = arrays[nouts + nargs + nouts : nouts + nargs + 2 * nouts]
-    grads = _vjp(op, core, extras, inputs, outputs, cots)
-    for dst, g in zip(arrays[nouts + nargs + 2 * nouts :], grads):
+    residuals = tuple(arrays[nouts + nargs : nouts + nargs + nres]) or None
+    end = nouts + nargs + nres + nouts  # the recorded operator's inputs end here
+    outputs = arrays[end : end + nouts]
+    grads = _vjp(op, core, extras, inputs, outputs, cots, residuals)
+    for dst, g in zip(arrays[end + nouts :], grads):
         if dst.size:
             np.copyto(dst, g)

@@ -245,13 +245,30 @@ def forward(call: Call, *, check: bool = True) -> tuple:
     entry's outputs are entirely NaN."""
     fast = call.kern.compiled(call.op, "forward", call.inputs)
     if fast is not None:  # the compiled layer: reads the named triangles itself, NaN-fills failures
-        outputs, status = fast(call.inputs, params=call.params)
-        if check and status is not None and status.any():
-            raise_failure(call, status.reshape(-1) != 0)
-        return outputs
+        return _checked(call, *fast(call.inputs, params=call.params), check)
     read_inputs = read(call)
     outputs = tuple(call.op.forward(call.xp, call.kern, *read_inputs, **call.params))
     return check_failure(call, read_inputs, outputs, eager=check)
+
+
+def forward_saving(call: Call, *, check: bool = True) -> tuple:
+    """``(outputs, residuals)``: :func:`forward`'s outputs, and what the compiled reverse can
+    take from the forward instead of computing it again (an opaque tuple for :func:`vjp`'s
+    ``residuals``; ``None`` where the kernel table keeps none for the operator). For callers
+    that hold both passes' arrays anyway (:func:`xlinalg.vjp`, the MXNet binding)."""
+    fast = call.kern.compiled_saving(call.op, "forward", call.inputs)
+    if fast is None:
+        return forward(call, check=check), None
+    outputs, status, residuals = fast(call.inputs, params=call.params)
+    return _checked(call, outputs, status, check), residuals
+
+
+def _checked(call: Call, outputs, status, check: bool) -> tuple:
+    """A compiled forward's ``outputs``, raising for the first failing entry of ``status`` when
+    ``check``."""
+    if check and status is not None and status.any():
+        raise_failure(call, status.reshape(-1) != 0)
+    return outputs
 
 
 def jvp(call: Call, outputs, tangents) -> tuple:
@@ -263,14 +280,20 @@ def jvp(call: Call, outputs, tangents) -> tuple:
     return tuple(call.op.jvp(call.xp, call.kern, read(call), tuple(outputs), project(call, tangents), **call.params))
 
 
-def vjp(call: Call, outputs, cotangents, *, unbroadcast: bool = True) -> tuple:
+def vjp(call: Call, outputs, cotangents, *, unbroadcast: bool = True, residuals=None) -> tuple:
     """Input cotangents, summed back to the inputs' original shapes when ``unbroadcast``;
-    ``cotangents`` (``None``: zero) match ``outputs``."""
+    ``cotangents`` (``None``: zero) match ``outputs``; ``residuals``: those
+    :func:`forward_saving` returned with ``outputs``, or ``None``."""
     cotangents = tuple(call.xp.zeros_like(y) if g is None else g for y, g in zip(outputs, cotangents))
     outputs = tuple(outputs)
-    fast = call.kern.compiled(call.op, "vjp", (*call.inputs, *outputs, *cotangents))
+    arrays, groups = (*call.inputs, *outputs, *cotangents), (call.inputs, outputs, cotangents)
+    fast = None if residuals is None else call.kern.compiled_saving(call.op, "vjp", arrays)
+    if fast is not None:
+        groups = (residuals, *groups)
+    else:
+        fast = call.kern.compiled(call.op, "vjp", arrays)
     if fast is not None:  # projected onto the structure already
-        grads, _ = fast(call.inputs, outputs, cotangents, params=call.params)
+        grads, _ = fast(*groups, params=call.params)
     else:
         grads = project(call, call.op.vjp(call.xp, call.kern, read(call), outputs, cotangents, **call.params))
     if unbroadcast:

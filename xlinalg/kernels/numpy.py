@@ -24,9 +24,11 @@ class NumpyKernels(Kernels):
 
     def compiled(self, op, kind, arrays):
         fn = _compiled_rule(op, kind)
-        if fn is None:
-            return None
-        return numpy_runner(fn, kind, lapack.threads(), arrays)
+        return None if fn is None else numpy_runner(fn, kind, lapack.threads(), arrays)
+
+    def compiled_saving(self, op, kind, arrays):
+        fn = _compiled_rule(op, kind, saving=True)
+        return None if fn is None else numpy_runner(fn, kind, lapack.threads(), arrays)
 
     def eigh(self, a):
         w, v = np.linalg.eigh(a, UPLO="L")
@@ -101,7 +103,7 @@ def numpy_runner(fn, kind: str, threads: int, arrays):
 
     def run(*groups, params):
         result = fn(*groups, params, threads)
-        return result if kind == "forward" else (result, None)
+        return result if kind == "forward" else (result, None)  # (a saving forward: with its residuals)
 
     return run
 

@@ -105,6 +105,14 @@ class Kernels:
         layer can read)."""
         return None
 
+    def compiled_saving(self, op, kind: str, arrays):
+        """As :meth:`compiled`, for the rules whose forward keeps residuals for the reverse
+        (:data:`xlinalg.lapack.rules.SAVING`): ``forward`` returns ``(outputs, status,
+        residuals)``, ``vjp`` takes the residuals as its first group. ``None`` where the library
+        has none (then :meth:`compiled`'s rules run and the reverse computes them again): here
+        always."""
+        return None
+
     # -- helpers ---------------------------------------------------------------------------
     def is_traced(self, x) -> bool:
         return False

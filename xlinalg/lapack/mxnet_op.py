@@ -4,8 +4,9 @@ MXNet's Python custom operators (``mx.operator.CustomOp``) cost about a millisec
 and backward pass (shape and type callbacks, an operator object per call, a thread hand-over),
 more than the kernels themselves up to n ≈ 256. ``src/mxnet_op.cpp`` is a C++ operator for
 MXNet's extension interface (``mxnet/lib_api.h``, shipped with MXNet since 1.7) that costs what a
-native operator does: its inputs are the operator's arrays and the outputs already computed at
-the call, its forward copies those, and its backward hands every array to one Python callback
+native operator does: its inputs are the operator's arrays, the residuals its reverse reuses
+(:func:`xlinalg.core.apply.forward_saving`) and the outputs already computed at the call, its
+forward copies those, and its backward hands every array to one Python callback
 that runs xlinalg's VJP rules on NumPy views of the buffers (no copies). It is built on first use with the MXNet package's own
 ``lib_api.cc`` (:mod:`xlinalg.lapack.build`) and loaded with ``mx.library.load``.
 

@@ -12,6 +12,10 @@ dtype whose batch axes are already broadcast (:func:`xlinalg.core.apply.prepare`
     masked to the named triangle), batch axes not summed.
 
 Every function returns ``None`` for a call it does not take (then the pure rules run).
+
+``SAVING[name]`` holds a second pair for operators whose reverse would otherwise compute again
+what the forward computed (det and slogdet: A's LU factors); bindings that can keep arrays
+between the two passes use it (:func:`xlinalg.core.apply.forward_saving`).
 """
 
 from __future__ import annotations
@@ -216,11 +220,26 @@ def _inverse_vjp(inputs, outputs, cotangents, params, threads):
     return (ga,)
 
 
-def _det_forward(inputs, params, threads):
+def _determinant_forward(inputs, log: bool, save: bool, threads):
+    """det (``log``: sign and log|det|) of A, and with ``save`` the residuals of its reverse:
+    A's LU factors (column-major, ?getrf's) and pivots (1-based, in A's dtype)."""
     a = _c(inputs[0])
-    out = np.empty(a.shape[:-2], dtype=a.dtype)
-    library().det(a, out, threads)
-    return (out,), None
+    outputs = tuple(np.empty(a.shape[:-2], dtype=a.dtype) for _ in range(2 if log else 1))
+    lib = library()
+    if not save:
+        (lib.slogdet if log else lib.det)(a, *outputs, threads)
+        return outputs, None
+    residuals = (np.empty_like(a), np.empty(a.shape[:-1], dtype=a.dtype))
+    (lib.slogdet_lu if log else lib.det_lu)(a, *outputs, *residuals, threads)
+    return outputs, None, residuals
+
+
+def _det_forward(inputs, params, threads):
+    return _determinant_forward(inputs, False, False, threads)
+
+
+def _det_forward_saving(inputs, params, threads):
+    return _determinant_forward(inputs, False, True, threads)
 
 
 def _det_vjp(inputs, outputs, cotangents, params, threads):
@@ -230,18 +249,33 @@ def _det_vjp(inputs, outputs, cotangents, params, threads):
     return (ga,)
 
 
+def _det_vjp_saved(residuals, inputs, outputs, cotangents, params, threads):
+    lu, pivots = residuals
+    ga = np.empty_like(lu)
+    library().det_vjp_lu(lu, pivots, _like(cotangents[0], outputs[0]), ga, threads)
+    return (ga,)
+
+
 def _slogdet_forward(inputs, params, threads):
-    a = _c(inputs[0])
-    sign, logabsdet = np.empty(a.shape[:-2], dtype=a.dtype), np.empty(a.shape[:-2], dtype=a.dtype)
-    library().slogdet(a, sign, logabsdet, threads)
-    return (sign, logabsdet), None
+    return _determinant_forward(inputs, True, False, threads)
 
 
+def _slogdet_forward_saving(inputs, params, threads):
+    return _determinant_forward(inputs, True, True, threads)
+
+
+# (slogdet's reverses: the sign's cotangent is ignored, piecewise constant)
 def _slogdet_vjp(inputs, outputs, cotangents, params, threads):
-    # the sign's cotangent is ignored (piecewise constant)
     a = _c(inputs[0])
     ga = np.empty_like(a)
     library().slogdet_vjp(a, _like(cotangents[1], outputs[1]), ga, threads)
+    return (ga,)
+
+
+def _slogdet_vjp_saved(residuals, inputs, outputs, cotangents, params, threads):
+    lu, pivots = residuals
+    ga = np.empty_like(lu)
+    library().slogdet_vjp_lu(lu, pivots, _like(cotangents[1], outputs[1]), ga, threads)
     return (ga,)
 
 
@@ -281,18 +315,31 @@ RULES = {
 }
 
 
+#: operator name -> {"forward": fn, "vjp": fn}: the rules whose forward keeps residuals for the
+#: reverse (what it computed and the reverse would compute again), for bindings that can hold
+#: them between the two passes: ``forward(inputs, params, threads) -> (outputs, status,
+#: residuals)``, ``vjp(residuals, inputs, outputs, cotangents, params, threads) -> grads``.
+#: Residuals are a tuple of NumPy arrays, only ever passed from one to the other.
+SAVING = {
+    "det": {"forward": _det_forward_saving, "vjp": _det_vjp_saved},
+    "slogdet": {"forward": _slogdet_forward_saving, "vjp": _slogdet_vjp_saved},
+}
+
+
 _by_operator: dict[int, tuple] = {}
 
 
-def rule(op, kind: str):
-    """The compiled ``kind`` (``"forward"``/``"vjp"``) rule of the operator ``op``, or ``None``
-    when the layer is off or has no such entry. Only the registered spec itself has compiled
-    rules: a modified copy (``dataclasses.replace`` of a registered operator) runs its own."""
+def rule(op, kind: str, *, saving: bool = False):
+    """The compiled ``kind`` (``"forward"``/``"vjp"``) rule of the operator ``op`` (of
+    :data:`SAVING` with ``saving``), or ``None`` when the layer is off or has no such entry.
+    Only the registered spec itself has compiled rules: a modified copy (``dataclasses.replace``
+    of a registered operator) runs its own."""
     if library() is None:
         return None
     hit = _by_operator.get(id(op))
     if hit is None or hit[0] is not op:
         from ..core import operators
 
-        hit = _by_operator[id(op)] = (op, RULES.get(op.name, {}) if operators().get(op.name) is op else {})
-    return hit[1].get(kind)
+        registered = operators().get(op.name) is op
+        hit = _by_operator[id(op)] = (op, RULES.get(op.name, {}) if registered else {}, SAVING.get(op.name, {}) if registered else {})
+    return hit[2 if saving else 1].get(kind)

@@ -159,6 +159,15 @@ inline constexpr Entry kEntries[] = {
              XL_SHAPES(Shape::kRead, Shape::kOne, Shape::kOne), 0),
     XL_ENTRY(slogdet_vjp, "slogdet_vjp(a, g, ga, threads)", kSquare, 3, 1, 1, 0, false, true,
              XL_SHAPES(Shape::kRead, Shape::kOne, Shape::kLikeA), 0),
+    // det and slogdet keeping A's LU factors for their reverses (lu, pivots: the residuals)
+    XL_ENTRY(det_lu, "det_lu(a, out, lu, pivots, threads)", kSquare, 4, 3, 1, 0, false, true,
+             XL_SHAPES(Shape::kRead, Shape::kOne, Shape::kLikeA, Shape::kVector), 0),
+    XL_ENTRY(det_vjp_lu, "det_vjp_lu(lu, pivots, g, ga, threads)", kSquare, 4, 1, 1, 0, false, true,
+             XL_SHAPES(Shape::kRead, Shape::kVector, Shape::kOne, Shape::kLikeA), 0),
+    XL_ENTRY(slogdet_lu, "slogdet_lu(a, sign, logabsdet, lu, pivots, threads)", kSquare, 5, 4, 1, 0, false, true,
+             XL_SHAPES(Shape::kRead, Shape::kOne, Shape::kOne, Shape::kLikeA, Shape::kVector), 0),
+    XL_ENTRY(slogdet_vjp_lu, "slogdet_vjp_lu(lu, pivots, g, ga, threads)", kSquare, 4, 1, 1, 0, false, true,
+             XL_SHAPES(Shape::kRead, Shape::kVector, Shape::kOne, Shape::kLikeA), 0),
     // LQ
     XL_ENTRY(gelqf, "gelqf(a, q, l, status, threads)", kWide, 4, 3, 1, 0, true, true,
              XL_SHAPES(Shape::kRead, Shape::kLikeA, Shape::kSquareM, Shape::kOne), 0),

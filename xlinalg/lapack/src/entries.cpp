@@ -181,38 +181,62 @@ void inverse_vjp_batch(std::int64_t batch, Int n, const T* x, const T* g, T* ga,
 
 static_assert(sizeof(Int) == sizeof(std::int32_t), "pivots are int32 in the C ABI");
 
-// det (``lu`` null) or det and A's LU factors
+// A's LU factors, where the forward keeps them for the reverse (``lu`` and ``pivots`` non-null),
+// or scratch.
 template <class T>
-void det_batch(std::int64_t batch, Int n, const T* a, T* out, int threads) {
+struct Factors {
+  T* lu;
+  Int* ipiv;
+  T* pivots;
+  Factors(T* lu_out, T* pivots_out, std::int64_t i, Int n)
+      : lu(lu_out ? lu_out + i * std::size_t(n) * n : nullptr), ipiv(nullptr), pivots(pivots_out ? pivots_out + i * n : nullptr) {
+    std::vector<Int>& p = scratch<Int>();
+    p.resize(std::max<Int>(n, 1));
+    ipiv = p.data();
+    if (!lu) {
+      std::vector<T>& w = scratch<T>();
+      w.resize(std::size_t(n) * n);
+      lu = w.data();
+    }
+  }
+  // the pivots as T (exact: n < 2^24), where kept
+  void keep(Int n) const {
+    if (pivots)
+      for (Int j = 0; j < n; ++j) pivots[j] = T(ipiv[j]);
+  }
+};
+
+// det, and A's LU factors where ``lu`` and ``pivots`` are non-null
+template <class T>
+void det_batch(std::int64_t batch, Int n, const T* a, T* out, T* lu, T* pivots, int threads) {
   const std::size_t s = std::size_t(n) * n;
   for_each_entry(batch, threads, cube(n) * 2 / 3, [&](std::int64_t i) {
-    std::vector<T>& work = scratch<T>();
-    std::vector<Int>& pivots = scratch<Int>();
-    work.resize(s);
-    pivots.resize(std::max<Int>(n, 1));
-    out[i] = det(a + i * s, work.data(), pivots.data(), n);
+    const Factors<T> f(lu, pivots, i, n);
+    out[i] = det(a + i * s, f.lu, f.ipiv, n);
+    f.keep(n);
   });
 }
 
 template <class T>
-void slogdet_batch(std::int64_t batch, Int n, const T* a, T* sign, T* logabsdet, int threads) {
+void slogdet_batch(std::int64_t batch, Int n, const T* a, T* sign, T* logabsdet, T* lu, T* pivots, int threads) {
   const std::size_t s = std::size_t(n) * n;
   for_each_entry(batch, threads, cube(n) * 2 / 3, [&](std::int64_t i) {
-    std::vector<T>& work = scratch<T>();
-    std::vector<Int>& pivots = scratch<Int>();
-    work.resize(s);
-    pivots.resize(std::max<Int>(n, 1));
-    slogdet(a + i * s, work.data(), pivots.data(), sign + i, logabsdet + i, n);
+    const Factors<T> f(lu, pivots, i, n);
+    slogdet(a + i * s, f.lu, f.ipiv, sign + i, logabsdet + i, n);
+    f.keep(n);
   });
 }
 
-// the reverse of det (``log``: slogdet), factoring A again
+// the reverse of det (``log``: slogdet), factoring A again (``a``) or from the forward's factors
+// (``lu``, ``pivots``; ``a`` null)
 template <class T>
-void determinant_vjp_batch(bool log, std::int64_t batch, Int n, const T* a, const T* g, T* ga, int threads) {
+void determinant_vjp_batch(bool log, std::int64_t batch, Int n, const T* a, const T* lu, const T* pivots, const T* g,
+                           T* ga, int threads) {
   const std::size_t s = std::size_t(n) * n;
   const Int lwork = getri_workspace<T>(n);
-  for_each_entry(batch, threads, 2 * cube(n), [&](std::int64_t i) {
-    determinant_vjp(log, a + i * s, g[i], ga + i * s, n, lwork, scratch<T>(), scratch<Int>());
+  for_each_entry(batch, threads, lu ? 4 * cube(n) / 3 : 2 * cube(n), [&](std::int64_t i) {
+    determinant_vjp(log, a ? a + i * s : nullptr, lu ? lu + i * s : nullptr, pivots ? pivots + i * n : nullptr, g[i],
+                    ga + i * s, n, lwork, scratch<T>(), scratch<Int>());
   });
 }
 
@@ -383,16 +407,28 @@ int xl_ready(void) { return xl::routines<float>().complete() && xl::routines<dou
     xl::inverse_vjp_batch<T>(batch, n, x, g, ga, threads);                                                            \
   }                                                                                                                   \
   void xl_det_##S(int64_t batch, int n, const T* a, T* out, int threads) {                                         \
-    xl::det_batch<T>(batch, n, a, out, threads);                                                    \
+    xl::det_batch<T>(batch, n, a, out, nullptr, nullptr, threads);                                                    \
+  }                                                                                                                   \
+  void xl_det_lu_##S(int64_t batch, int n, const T* a, T* out, T* lu, T* pivots, int threads) {                      \
+    xl::det_batch<T>(batch, n, a, out, lu, pivots, threads);                                                          \
   }                                                                                                                   \
   void xl_det_vjp_##S(int64_t batch, int n, const T* a, const T* g, T* ga, int threads) {                            \
-    xl::determinant_vjp_batch<T>(false, batch, n, a, g, ga, threads);                               \
+    xl::determinant_vjp_batch<T>(false, batch, n, a, nullptr, nullptr, g, ga, threads);                               \
+  }                                                                                                                   \
+  void xl_det_vjp_lu_##S(int64_t batch, int n, const T* lu, const T* pivots, const T* g, T* ga, int threads) {       \
+    xl::determinant_vjp_batch<T>(false, batch, n, nullptr, lu, pivots, g, ga, threads);                               \
   }                                                                                                                   \
   void xl_slogdet_##S(int64_t batch, int n, const T* a, T* sign, T* logabsdet, int threads) {                        \
-    xl::slogdet_batch<T>(batch, n, a, sign, logabsdet, threads);                                    \
+    xl::slogdet_batch<T>(batch, n, a, sign, logabsdet, nullptr, nullptr, threads);                                    \
+  }                                                                                                                   \
+  void xl_slogdet_lu_##S(int64_t batch, int n, const T* a, T* sign, T* logabsdet, T* lu, T* pivots, int threads) {   \
+    xl::slogdet_batch<T>(batch, n, a, sign, logabsdet, lu, pivots, threads);                                          \
   }                                                                                                                   \
   void xl_slogdet_vjp_##S(int64_t batch, int n, const T* a, const T* g, T* ga, int threads) {                        \
-    xl::determinant_vjp_batch<T>(true, batch, n, a, g, ga, threads);                                \
+    xl::determinant_vjp_batch<T>(true, batch, n, a, nullptr, nullptr, g, ga, threads);                               \
+  }                                                                                                                   \
+  void xl_slogdet_vjp_lu_##S(int64_t batch, int n, const T* lu, const T* pivots, const T* g, T* ga, int threads) {   \
+    xl::determinant_vjp_batch<T>(true, batch, n, nullptr, lu, pivots, g, ga, threads);                                \
   }                                                                                                                   \
   void xl_gelqf_##S(int64_t batch, int m, int n, const T* a, T* q, T* l, int32_t* status, int threads) {             \
     xl::gelqf_batch<T>(batch, m, n, a, q, l, status, threads);                                                        \

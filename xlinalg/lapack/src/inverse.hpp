@@ -331,20 +331,27 @@ void slogdet_vjp_lu(T* lu, const Int* ipiv, T g, T* ga, Int n, Int lwork, T* wor
   scaled_copy(ga, g, 0, ga, n);
 }
 
-// The reverses of det (``log``: slogdet) from A (factored again: the spec keeps no residuals).
+// The reverses of det (``log``: slogdet): from A, factored again (``lu`` null), or from the LU
+// factors the forward kept (``lu``, column-major, and ``pivots``: ?getrf's 1-based pivots stored
+// as T, exact integers; both only read).
 template <class T>
-void determinant_vjp(bool log, const T* a, T g, T* ga, Int n, Int lwork, std::vector<T>& work,
-                     std::vector<Int>& pivots) {
+void determinant_vjp(bool log, const T* a, const T* lu, const T* pivots, T g, T* ga, Int n, Int lwork,
+                     std::vector<T>& work, std::vector<Int>& ipiv) {
   if (n == 0) return;
   const std::size_t size = std::size_t(n) * n;
   work.resize(size + std::size_t(lwork));
-  pivots.resize(n);
+  ipiv.resize(n);
   T* f = work.data();
-  lu_factor(a, f, pivots.data(), n);
+  if (lu == nullptr) {
+    lu_factor(a, f, ipiv.data(), n);
+  } else {
+    std::memcpy(f, lu, sizeof(T) * size);
+    for (Int i = 0; i < n; ++i) ipiv[i] = Int(pivots[i]);
+  }
   if (log)
-    slogdet_vjp_lu(f, pivots.data(), g, ga, n, lwork, f + size);
+    slogdet_vjp_lu(f, ipiv.data(), g, ga, n, lwork, f + size);
   else
-    det_vjp_lu(f, pivots.data(), g, ga, n, lwork, f + size);
+    det_vjp_lu(f, ipiv.data(), g, ga, n, lwork, f + size);
 }
 
 }  // namespace xl

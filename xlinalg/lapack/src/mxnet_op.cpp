@@ -1,12 +1,13 @@
 // xlinalg_recorded: the one MXNet operator (MXNet's C++ extension interface, mxnet/lib_api.h) that
 // records every xlinalg operator called under mx.autograd.record() on the CPU.
 //
-// Inputs: the operator's arrays, then its outputs, already computed at the call (where bad input
-// raised). Forward copies those into the outputs. Backward hands every array to the callback that
+// Inputs: the operator's arrays (and the residuals of the forward that its reverse reuses), then
+// its outputs, already computed at the call (where bad input raised). Forward copies those into
+// the outputs. Backward hands every array to the callback that
 // Python sets (xl_mx_set_backward): it computes the input cotangents with xlinalg's rules, in the
 // engine thread, without the per-call machinery of MXNet's Python custom operators.
 //
-// Attributes: "args" (how many operator arrays), "outs" (how many outputs) and "spec" (the
+// Attributes: "args" (how many arrays before the outputs), "outs" (how many outputs) and "spec" (the
 // operator and its parameters, read by the callback).
 #include <cstdint>
 #include <cstring>

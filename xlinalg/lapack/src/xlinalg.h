@@ -65,12 +65,21 @@ XL_API int xl_ready(void);
                                int threads);                                                                       \
   XL_API void xl_inverse_##S(int64_t batch, int n, const T* a, T* out, int32_t* status, int threads);              \
   XL_API void xl_inverse_vjp_##S(int64_t batch, int n, const T* x, const T* g, T* ga, int threads);                \
-  /* det, slogdet: one value per matrix (out, sign, logabsdet, g: (batch,)); no status (IEEE semantics). */ \
+  /* det, slogdet: one value per matrix (out, sign, logabsdet, g: (batch,)); no status (IEEE semantics).     \
+   * The _lu forms also keep A's LU factors for the reverse: lu (batch, n, n) column-major (?getrf's),        \
+   * pivots (batch, n) ?getrf's 1-based pivots as T; the _vjp_lu reverses read them instead of A. */          \
   XL_API void xl_det_##S(int64_t batch, int n, const T* a, T* out, int threads);                                   \
+  XL_API void xl_det_lu_##S(int64_t batch, int n, const T* a, T* out, T* lu, T* pivots, int threads);              \
   XL_API void xl_det_vjp_##S(int64_t batch, int n, const T* a, const T* g, T* ga, int threads);                    \
+  XL_API void xl_det_vjp_lu_##S(int64_t batch, int n, const T* lu, const T* pivots, const T* g, T* ga,             \
+                                int threads);                                                                      \
   XL_API void xl_slogdet_##S(int64_t batch, int n, const T* a, T* sign, T* logabsdet, int threads);                \
+  XL_API void xl_slogdet_lu_##S(int64_t batch, int n, const T* a, T* sign, T* logabsdet, T* lu, T* pivots,         \
+                                int threads);                                                                      \
   /* g: the cotangent of logabsdet (that of the sign is ignored) */                                               \
   XL_API void xl_slogdet_vjp_##S(int64_t batch, int n, const T* a, const T* g, T* ga, int threads);                \
+  XL_API void xl_slogdet_vjp_lu_##S(int64_t batch, int n, const T* lu, const T* pivots, const T* g, T* ga,         \
+                                    int threads);                                                                  \
   /* gelqf: a (batch, m, n), m <= n; q (batch, m, n), l (batch, m, m) */                                          \
   XL_API void xl_gelqf_##S(int64_t batch, int m, int n, const T* a, T* q, T* l, int32_t* status, int threads);     \
   XL_API void xl_gelqf_vjp_##S(int64_t batch, int m, int n, const T* q, const T* l, const T* gq, const T* gl,      \
