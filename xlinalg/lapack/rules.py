@@ -14,8 +14,8 @@ dtype whose batch axes are already broadcast (:func:`xlinalg.core.apply.prepare`
 Every function returns ``None`` for a call it does not take (then the pure rules run).
 
 ``SAVING[name]`` holds a second pair for operators whose reverse would otherwise compute again
-what the forward computed (det and slogdet: A's LU factors); bindings that can keep arrays
-between the two passes use it (:func:`xlinalg.core.apply.forward_saving`).
+what the forward computed (potrs: Y = L⁻¹ B; det and slogdet: A's LU factors); bindings that
+can keep arrays between the two passes use it (:func:`xlinalg.core.apply.forward_saving`).
 """
 
 from __future__ import annotations
@@ -84,11 +84,27 @@ def _potrs_forward(inputs, params, threads):
     return (out,), status
 
 
+def _potrs_forward_saving(inputs, params, threads):
+    f, b = _c(inputs[0]), _c(inputs[1])
+    out, y, status = np.empty_like(b), np.empty_like(b), _status(f.shape[:-2])
+    library().potrs_y(f, b, out, y, status, params["lower"], threads)
+    return (out,), status, (y,)
+
+
 def _potrs_vjp(inputs, outputs, cotangents, params, threads):
-    f, b, x = _c(inputs[0]), _c(inputs[1]), _c(outputs[0])
+    return _potrs_reverse(inputs, _c(inputs[1]), outputs, cotangents, params, threads, library().potrs_vjp)
+
+
+def _potrs_vjp_saved(residuals, inputs, outputs, cotangents, params, threads):
+    return _potrs_reverse(inputs, residuals[0], outputs, cotangents, params, threads, library().potrs_vjp_y)
+
+
+def _potrs_reverse(inputs, rhs, outputs, cotangents, params, threads, entry):
+    """potrs's reverse from B (``potrs_vjp``) or from Y = L⁻¹ B (``potrs_vjp_y``)."""
+    f, x = _c(inputs[0]), _c(outputs[0])
     g = _like(cotangents[0], x)
     gf, gb = np.empty_like(f), np.empty_like(x)
-    library().potrs_vjp(f, b, x, g, gf, gb, params["lower"], threads)
+    entry(f, rhs, x, g, gf, gb, params["lower"], threads)
     return gf, gb
 
 
@@ -321,6 +337,7 @@ RULES = {
 #: residuals)``, ``vjp(residuals, inputs, outputs, cotangents, params, threads) -> grads``.
 #: Residuals are a tuple of NumPy arrays, only ever passed from one to the other.
 SAVING = {
+    "potrs": {"forward": _potrs_forward_saving, "vjp": _potrs_vjp_saved},
     "det": {"forward": _det_forward_saving, "vjp": _det_vjp_saved},
     "slogdet": {"forward": _slogdet_forward_saving, "vjp": _slogdet_vjp_saved},
 }

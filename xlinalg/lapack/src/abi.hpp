@@ -121,6 +121,11 @@ inline constexpr Entry kEntries[] = {
              XL_SHAPES(Shape::kRead, Shape::kRead, Shape::kLikeB, Shape::kOne), 0),
     XL_ENTRY(potrs_vjp, "potrs_vjp(f, b, x, g, gf, gb, lower, threads)", kRhs, 6, 2, 2, 0, false, true,
              XL_SHAPES(Shape::kRead, Shape::kRead, Shape::kLikeB, Shape::kLikeB, Shape::kLikeA, Shape::kLikeB), 0),
+    // potrs keeping Y = L⁻¹ B for its reverse (y: the residual)
+    XL_ENTRY(potrs_y, "potrs_y(f, b, out, y, status, lower, threads)", kRhs, 5, 3, 2, 0, true, true,
+             XL_SHAPES(Shape::kRead, Shape::kRead, Shape::kLikeB, Shape::kLikeB, Shape::kOne), 0),
+    XL_ENTRY(potrs_vjp_y, "potrs_vjp_y(f, y, x, g, gf, gb, lower, threads)", kRhs, 6, 2, 2, 0, false, true,
+             XL_SHAPES(Shape::kRead, Shape::kRead, Shape::kLikeB, Shape::kLikeB, Shape::kLikeA, Shape::kLikeB), 0),
     XL_ENTRY(sumlogdiag, "sumlogdiag(a, out)", kSquare, 2, 1, 0, 0, false, false, XL_SHAPES(Shape::kRead, Shape::kOne), 0),
     XL_ENTRY(sumlogdiag_vjp, "sumlogdiag_vjp(a, g, ga)", kSquare, 3, 1, 0, 0, false, false,
              XL_SHAPES(Shape::kRead, Shape::kOne, Shape::kLikeA), 0),

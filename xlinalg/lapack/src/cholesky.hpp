@@ -200,33 +200,42 @@ void potrf_vjp(const T* f, const T* g, T* out, Int n, bool lower, std::vector<T>
 }
 
 // ---- potrs --------------------------------------------------------------------------------------
-// out (n×k) = A⁻¹ B with A = L Lᵀ; false (out NaN) when the result is not finite.
+// out (n×k) = A⁻¹ B with A = L Lᵀ, and where ``y`` is non-null Y = L⁻¹ B there (kept for the
+// reverse); false (out NaN) when the result is not finite.
 template <class T>
-bool potrs(const T* f, const T* b, T* out, Int n, Int k, bool lower) {
+bool potrs(const T* f, const T* b, T* out, T* y, Int n, Int k, bool lower) {
   const View<T> l = factor(const_cast<T*>(f), n, lower);
-  std::memcpy(out, b, sizeof(T) * std::size_t(n) * k);
+  const std::size_t bytes = sizeof(T) * std::size_t(n) * k;
+  std::memcpy(out, b, bytes);
   View<T> x = rowmajor(out, n, k);
   trsm<T>(true, true, false, n, k, T(1), l, x);
+  if (y) std::memcpy(y, out, bytes);
   trsm<T>(true, true, true, n, k, T(1), l, x);
   const bool ok = k > 0 ? all_finite(out, std::int64_t(n) * k) : lower_finite(l, n);
   if (!ok) fill_nan(out, std::int64_t(n) * k);
   return ok;
 }
 
-// B̄ = A⁻¹ Ḡ, L̄ = −tril(B̄ Yᵀ + X Zᵀ) with Y = L⁻¹ B and Z = L⁻¹ Ḡ (Y solved from B, not
-// multiplied back from X: Lᵀ X would carry X's error, of order κ(A), into L̄)
+// B̄ = A⁻¹ Ḡ, L̄ = −tril(B̄ Yᵀ + X Zᵀ) with Y = L⁻¹ B and Z = L⁻¹ Ḡ (Y solved from B, or kept by the
+// forward: ``solved``, ``b`` is Y; not multiplied back from X: Lᵀ X would carry X's error, of
+// order κ(A), into L̄)
 template <class T>
-void potrs_vjp(const T* f, const T* b, const T* x, const T* g, T* gf, T* gb, Int n, Int k, bool lower,
+void potrs_vjp(const T* f, const T* b, bool solved, const T* x, const T* g, T* gf, T* gb, Int n, Int k, bool lower,
                std::vector<T>& work) {
   const View<T> l = factor(const_cast<T*>(f), n, lower);
-  work.resize(2 * std::size_t(n) * k);
-  T *z = work.data(), *y = z + std::size_t(n) * k;
+  work.resize((solved ? 1 : 2) * std::size_t(n) * k);
+  T* z = work.data();
   const std::size_t bytes = sizeof(T) * std::size_t(n) * k;
   std::memcpy(z, g, bytes);
-  std::memcpy(y, b, bytes);
-  const View<T> zv = rowmajor(z, n, k), yv = rowmajor(y, n, k), xv = rowmajor(const_cast<T*>(x), n, k);
+  const View<T> zv = rowmajor(z, n, k), xv = rowmajor(const_cast<T*>(x), n, k);
   trsm<T>(true, true, false, n, k, T(1), l, zv);
-  trsm<T>(true, true, false, n, k, T(1), l, yv);
+  View<T> yv = rowmajor(const_cast<T*>(b), n, k);
+  if (!solved) {
+    T* y = z + std::size_t(n) * k;
+    std::memcpy(y, b, bytes);
+    yv = rowmajor(y, n, k);
+    trsm<T>(true, true, false, n, k, T(1), l, yv);
+  }
   std::memcpy(gb, z, bytes);
   const View<T> gbv = rowmajor(gb, n, k);
   trsm<T>(true, true, true, n, k, T(1), l, gbv);

@@ -54,21 +54,24 @@ void potrf_vjp_batch(int lower, std::int64_t batch, Int n, const T* f, const T* 
   });
 }
 
+// potrs, and Y = L⁻¹ B where ``y`` is non-null
 template <class T>
-void potrs_batch(int lower, std::int64_t batch, Int n, Int k, const T* f, const T* b, T* out, std::int32_t* status,
-                 int threads) {
+void potrs_batch(int lower, std::int64_t batch, Int n, Int k, const T* f, const T* b, T* out, T* y,
+                 std::int32_t* status, int threads) {
   const std::size_t s = std::size_t(n) * n, sb = std::size_t(n) * k;
   for_each_entry(batch, threads, 2.0 * n * n * k, [&](std::int64_t i) {
-    status[i] = !potrs(f + i * s, b + i * sb, out + i * sb, n, k, lower);
+    status[i] = !potrs(f + i * s, b + i * sb, out + i * sb, y ? y + i * sb : nullptr, n, k, lower);
   });
 }
 
+// the reverse of potrs from B, or from Y = L⁻¹ B (``solved``)
 template <class T>
-void potrs_vjp_batch(int lower, std::int64_t batch, Int n, Int k, const T* f, const T* b, const T* x, const T* g,
-                     T* gf, T* gb, int threads) {
+void potrs_vjp_batch(int lower, std::int64_t batch, Int n, Int k, const T* f, const T* b, bool solved, const T* x,
+                     const T* g, T* gf, T* gb, int threads) {
   const std::size_t s = std::size_t(n) * n, sb = std::size_t(n) * k;
-  for_each_entry(batch, threads, 7.0 * n * n * k, [&](std::int64_t i) {
-    potrs_vjp(f + i * s, b + i * sb, x + i * sb, g + i * sb, gf + i * s, gb + i * sb, n, k, lower, scratch<T>());
+  for_each_entry(batch, threads, (solved ? 6.0 : 7.0) * n * n * k, [&](std::int64_t i) {
+    potrs_vjp(f + i * s, b + i * sb, solved, x + i * sb, g + i * sb, gf + i * s, gb + i * sb, n, k, lower,
+              scratch<T>());
   });
 }
 
@@ -346,11 +349,19 @@ int xl_ready(void) { return xl::routines<float>().complete() && xl::routines<dou
   }                                                                                                                   \
   void xl_potrs_##S(int lower, int64_t batch, int n, int k, const T* f, const T* b, T* out, int32_t* status,          \
                     int threads) {                                                                                    \
-    xl::potrs_batch<T>(lower, batch, n, k, f, b, out, status, threads);                                               \
+    xl::potrs_batch<T>(lower, batch, n, k, f, b, out, nullptr, status, threads);                                      \
+  }                                                                                                                   \
+  void xl_potrs_y_##S(int lower, int64_t batch, int n, int k, const T* f, const T* b, T* out, T* y, int32_t* status,  \
+                      int threads) {                                                                                  \
+    xl::potrs_batch<T>(lower, batch, n, k, f, b, out, y, status, threads);                                            \
   }                                                                                                                   \
   void xl_potrs_vjp_##S(int lower, int64_t batch, int n, int k, const T* f, const T* b, const T* x, const T* g,     \
                         T* gf, T* gb, int threads) {                                                                  \
-    xl::potrs_vjp_batch<T>(lower, batch, n, k, f, b, x, g, gf, gb, threads);                                          \
+    xl::potrs_vjp_batch<T>(lower, batch, n, k, f, b, false, x, g, gf, gb, threads);                                   \
+  }                                                                                                                   \
+  void xl_potrs_vjp_y_##S(int lower, int64_t batch, int n, int k, const T* f, const T* y, const T* x, const T* g,   \
+                          T* gf, T* gb, int threads) {                                                                \
+    xl::potrs_vjp_batch<T>(lower, batch, n, k, f, y, true, x, g, gf, gb, threads);                                    \
   }                                                                                                                   \
   void xl_potri_##S(int lower, int64_t batch, int n, const T* f, T* out, int32_t* status, int threads) {              \
     xl::potri_batch<T>(lower, batch, n, f, out, status, threads);                                                     \

@@ -31,6 +31,11 @@ XL_API int xl_ready(void);
                     int threads);                                                                                   \
   XL_API void xl_potrs_vjp_##S(int lower, int64_t batch, int n, int k, const T* f, const T* b, const T* x, const T* g,     \
                                T* gf, T* gb, int threads);                                                                               \
+  /* potrs keeping Y = L⁻¹ B (batch, n, k) for the reverse, and the reverse from it */                                      \
+  XL_API void xl_potrs_y_##S(int lower, int64_t batch, int n, int k, const T* f, const T* b, T* out, T* y,                  \
+                             int32_t* status, int threads);                                                                \
+  XL_API void xl_potrs_vjp_y_##S(int lower, int64_t batch, int n, int k, const T* f, const T* y, const T* x,                \
+                                 const T* g, T* gf, T* gb, int threads);                                                   \
   XL_API void xl_potri_##S(int lower, int64_t batch, int n, const T* f, T* out, int32_t* status, int threads);             \
   XL_API void xl_potri_vjp_##S(int lower, int64_t batch, int n, const T* f, const T* x, const T* g, T* gf, int threads);   \
   XL_API void xl_sumlogdiag_##S(int64_t batch, int n, const T* a, T* out);                                                 \
