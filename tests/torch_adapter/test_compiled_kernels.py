@@ -15,6 +15,7 @@ from xlinalg import lapack
 from xlinalg.adapters import torch as torch_adapter
 from xlinalg.core.operator import get
 from xlinalg.kernels import kernels_for, torch_ops
+from xlinalg.lapack import rules
 from xlinalg.lapack.rules import RULES
 
 pytestmark = pytest.mark.skipif(lapack.library() is None, reason="the compiled kernel layer is not active")
@@ -280,6 +281,40 @@ def test_compiled_without_grad_calls_the_kernels():
     got = torch.compile(xt.potrf, backend=capture, fullgraph=True)(a)
     assert_uses_kernels(capture.forward, ["potrf"], "forward")
     torch.testing.assert_close(got, xt.potrf(a), rtol=1e-12, atol=1e-12)
+
+
+# ---- residuals ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(rules.SAVING))
+def test_eager_backward_reads_the_forwards_residuals(name, monkeypatch):
+    """Eagerly, with a gradient to come, the forward keeps its residuals on the Function's
+    context and the backward reads them (the residual reverse runs; the gradients are the plain
+    reverse's, bit for bit); no attribute is left on the outputs, and without grad nothing is
+    kept."""
+    params = get(name).param_grid()[0]
+    rng = np.random.default_rng(12)
+    xs = tensors(inputs(name, params, rng, n=5), requires_grad=True)
+    f = structured(name, params)
+
+    def gradients():
+        ys = f(*xs)
+        assert not any(hasattr(y, torch_adapter._RESIDUALS) for y in ys)
+        return torch.autograd.grad(sum(y.sum() for y in ys), xs)
+
+    calls = []
+    reverse = rules.SAVING[name]["vjp"]
+    monkeypatch.setitem(rules.SAVING[name], "vjp", lambda *a: calls.append(1) or reverse(*a))
+    monkeypatch.setattr(rules, "_by_operator", {})
+    kept = gradients()
+    assert calls == [1]
+    with torch.no_grad():
+        forward = rules.SAVING[name]["forward"]
+        monkeypatch.setitem(rules.SAVING[name], "forward", lambda *a: pytest.fail("residuals kept without grad"))
+        f(*xs)
+        monkeypatch.setitem(rules.SAVING[name], "forward", forward)
+    monkeypatch.setattr(rules, "SAVING", {})
+    monkeypatch.setattr(rules, "_by_operator", {})
+    for got, want in zip(kept, gradients()):
+        assert torch.equal(got, want)
 
 
 # ---- failures ---------------------------------------------------------------------------------

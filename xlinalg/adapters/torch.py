@@ -46,8 +46,13 @@ def is_array(x) -> bool:
 
 def _call(name: str, inputs, static) -> Call:
     """The :class:`~xlinalg.core.apply.Call` of already prepared ``inputs``."""
-    params, shapes, batch = static
+    params, shapes, batch, _ = static
     return Call(_SPECS[name], _xp, _KERN, tuple(inputs), shapes, batch, dict(params))
+
+
+#: The attribute that carries a forward's residuals from ``forward`` to ``setup_context`` (which
+#: removes it) on the first output: ``forward`` has no ``ctx``.
+_RESIDUALS = "_xlinalg_residuals"
 
 
 def _own(y):
@@ -60,9 +65,11 @@ def function_class(op: Operator, *, forward_mode: bool = True) -> type:
     """The ``torch.autograd.Function`` subclass of ``op``.
 
     ``apply(*inputs, static)``: ``inputs`` are the broadcast tensors of a prepared call,
-    ``static`` is ``(params as (name, value) pairs, original shapes, batch shape)``.
+    ``static`` is ``(params as (name, value) pairs, original shapes, batch shape, save)``;
+    ``save``: the backward pass will run, so a forward that can keep residuals for it
+    (:func:`xlinalg.core.apply.forward_saving`: eager CPU tensors) keeps them on the context.
     ``forward_mode=False`` leaves out the ``jvp`` method, which ``torch.compile`` cannot trace
-    (the class used while compiling).
+    (the class used while compiling; it keeps no residuals).
     """
     name, nargs, multiple = op.name, len(op.args), op.multiple_outputs
     if _SPECS.setdefault(name, op) is not op:  # another spec of the same name
@@ -71,9 +78,15 @@ def function_class(op: Operator, *, forward_mode: bool = True) -> type:
 
     def forward(*args):
         inputs, static = args[:nargs], args[nargs]
-        outputs = apply.forward(_call(name, inputs, static))
+        call = _call(name, inputs, static)
+        if forward_mode and static[3]:
+            outputs, residuals = apply.forward_saving(call)
+        else:
+            outputs, residuals = apply.forward(call), None
         if forward_mode:
             outputs = tuple(_own(y) for y in outputs)
+        if residuals is not None:
+            setattr(outputs[0], _RESIDUALS, residuals)
         return tuple(outputs) if multiple else outputs[0]
 
     # The explicit signature tells ``torch.compile`` that ``forward`` takes no ``ctx``.
@@ -87,11 +100,13 @@ def function_class(op: Operator, *, forward_mode: bool = True) -> type:
         ctx.save_for_backward(*tensors)
         ctx.save_for_forward(*tensors)
         ctx.static = inputs[nargs]
+        ctx.residuals = outputs[0].__dict__.pop(_RESIDUALS, None) if forward_mode else None
 
     def backward(ctx, *cotangents):
         saved = ctx.saved_tensors
         inputs, outputs = saved[:nargs], saved[nargs:]
-        grads = apply.vjp(_call(name, inputs, ctx.static), outputs, cotangents, unbroadcast=False)
+        call = _call(name, inputs, ctx.static)
+        grads = apply.vjp(call, outputs, cotangents, unbroadcast=False, residuals=ctx.residuals)
         return (*grads, None)
 
     def jvp(ctx, *tangents):
@@ -158,10 +173,10 @@ def bind(op: Operator):
         call = prepare(op, arrays, params)
         if call.xp is not _xp:
             raise TypeError(f"{op.name}: expected torch tensors for {', '.join(names)}")
-        static = (tuple(call.params.items()), call.shapes, call.batch)
         if torch.compiler.is_compiling():
-            return traceable.apply(*call.inputs, static)
-        return apply_eagerly(*call.inputs, static)
+            return traceable.apply(*call.inputs, (tuple(call.params.items()), call.shapes, call.batch, False))
+        save = torch.is_grad_enabled() and any(x.requires_grad for x in call.inputs)
+        return apply_eagerly(*call.inputs, (tuple(call.params.items()), call.shapes, call.batch, save))
 
     fn.function = cls
     return bind_metadata(fn, op, "xlinalg.torch")

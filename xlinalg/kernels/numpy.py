@@ -108,18 +108,20 @@ def numpy_runner(fn, kind: str, threads: int, arrays):
     return run
 
 
-def host_runner(op, kind: str, threads: int, arrays, to_numpy, from_numpy):
-    """The compiled ``kind`` rule of ``op`` for another library's concrete CPU arrays, run on
-    NumPy views of their memory: ``to_numpy`` maps each array to NumPy (without copying where
-    the library allows), ``from_numpy`` each result back. ``None`` when ``op`` has no such rule.
-    The status of a forward stays a NumPy array."""
-    fn = _compiled_rule(op, kind)
+def host_runner(op, kind: str, threads: int, arrays, to_numpy, from_numpy, *, saving: bool = False):
+    """The compiled ``kind`` rule of ``op`` (of :data:`~xlinalg.lapack.rules.SAVING` with
+    ``saving``) for another library's concrete CPU arrays, run on NumPy views of their memory:
+    ``to_numpy`` maps each array to NumPy (without copying where the library allows),
+    ``from_numpy`` each result back. ``None`` when ``op`` has no such rule. The status of a
+    forward, and residuals, stay NumPy arrays."""
+    fn = _compiled_rule(op, kind, saving=saving)
     if fn is None:
         return None
     inner = numpy_runner(fn, kind, threads, arrays)
+    kept = 1 if saving and kind == "vjp" else 0  # the residuals: NumPy arrays already
 
     def run(*groups, params):
-        values, status = inner(*(tuple(to_numpy(x) for x in g) for g in groups), params=params)
-        return tuple(from_numpy(v) for v in values), status
+        result = inner(*groups[:kept], *(tuple(to_numpy(x) for x in g) for g in groups[kept:]), params=params)
+        return (tuple(from_numpy(v) for v in result[0]), *result[1:])
 
     return run

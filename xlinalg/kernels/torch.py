@@ -119,6 +119,30 @@ def _cuda_traceable(name, kind, shapes) -> bool:
     return name in cuda_rules.RULES and _cuda_built() and cuda_rules.fits(shapes)
 
 
+def _placement(arrays):
+    """Where :meth:`TorchKernels.compiled` runs a rule: ``"cpu"`` or ``"cuda"`` (eagerly, on
+    the tensors' memory), ``"traced"`` (the custom operators) or ``None`` (the pure rules)."""
+    if torch.is_grad_enabled() and any(x.requires_grad for x in arrays):
+        return None
+    if torch.compiler.is_compiling():
+        return None if _functorch_active() else "traced"  # vmap, grad, jvp... traced: the pure rules
+    traced, cpu = _tracing(), True
+    for x in arrays:
+        if _is_functorch_wrapped(x):
+            return None
+        traced = traced or isinstance(x, _FakeTensor)
+        cpu = cpu and x.is_cpu
+    if traced:  # make_fx, fake tensors
+        return "traced"
+    if cpu:
+        return "cpu"
+    return "cuda" if arrays[0].is_cuda else None
+
+
+def _host_view(x):
+    return x.detach().numpy()
+
+
 class TorchKernels(Kernels):
     """Kernels over ``array_api_compat.torch`` (the namespace of torch tensors)."""
 
@@ -167,23 +191,20 @@ class TorchKernels(Kernels):
         While ``torch.compile``/``torch.export`` trace, under ``make_fx`` and for fake tensors it
         is the custom operator of :mod:`xlinalg.kernels.torch_ops` (one graph node per call; no
         status: failing entries come out NaN), which runs either layer by the tensors' device."""
-        if torch.is_grad_enabled() and any(x.requires_grad for x in arrays):
+        where = _placement(arrays)
+        if where == "traced":  # the graph gets the custom operator's node
+            return _traced_runner(op, kind, arrays)
+        if where == "cpu":
+            return host_runner(op, kind, torch.get_num_threads(), arrays, _host_view, torch.from_numpy)
+        return _cuda_runner(op, kind, arrays) if where == "cuda" else None
+
+    def compiled_saving(self, op, kind, arrays):
+        """The rules that keep residuals, for CPU tensors where :meth:`compiled` runs the CPU
+        layer eagerly (the residuals stay NumPy arrays: the ``autograd.Function`` keeps them on
+        its context); ``None`` elsewhere."""
+        if _placement(arrays) != "cpu":
             return None
-        if torch.compiler.is_compiling():
-            if _functorch_active():  # vmap, grad, jvp, jacrev... traced: the pure rules
-                return None
-            return _traced_runner(op, kind, arrays)
-        traced, cpu = _tracing(), True
-        for x in arrays:
-            if _is_functorch_wrapped(x):
-                return None
-            traced = traced or isinstance(x, _FakeTensor)
-            cpu = cpu and x.is_cpu
-        if traced:  # make_fx, fake tensors: the graph gets the custom operator's node
-            return _traced_runner(op, kind, arrays)
-        if cpu:
-            return host_runner(op, kind, torch.get_num_threads(), arrays, lambda x: x.detach().numpy(), torch.from_numpy)
-        return _cuda_runner(op, kind, arrays) if arrays[0].is_cuda else None
+        return host_runner(op, kind, torch.get_num_threads(), arrays, _host_view, torch.from_numpy, saving=True)
 
     def _fill_failed(self, x, info):
         """``x`` with the batch entries whose LAPACK ``info`` is non-zero set to NaN (eagerly
