@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from ..lapack.rules import rule as _compiled_rule
 from . import torch_ops as _torch_ops
 from .numpy import host_runner
 from .portable import Kernels
@@ -202,7 +203,7 @@ class TorchKernels(Kernels):
         """The rules that keep residuals, for CPU tensors where :meth:`compiled` runs the CPU
         layer eagerly (the residuals stay NumPy arrays: the ``autograd.Function`` keeps them on
         its context); ``None`` elsewhere."""
-        if _placement(arrays) != "cpu":
+        if _compiled_rule(op, kind, saving=True) is None or _placement(arrays) != "cpu":
             return None
         return host_runner(op, kind, torch.get_num_threads(), arrays, _host_view, torch.from_numpy, saving=True)
 
