@@ -255,7 +255,8 @@ def forward_saving(call: Call, *, check: bool = True) -> tuple:
     """``(outputs, residuals)``: :func:`forward`'s outputs, and what the compiled reverse can
     take from the forward instead of computing it again (an opaque tuple for :func:`vjp`'s
     ``residuals``; ``None`` where the kernel table keeps none for the operator). For callers
-    that hold both passes' arrays anyway (:func:`xlinalg.vjp`, the MXNet binding)."""
+    that hold arrays from the forward to the backward pass (:func:`xlinalg.vjp`, eager
+    PyTorch calls with a gradient to come, the MXNet binding)."""
     fast = call.kern.compiled_saving(call.op, "forward", call.inputs)
     if fast is None:
         return forward(call, check=check), None
