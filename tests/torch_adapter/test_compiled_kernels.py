@@ -317,6 +317,22 @@ def test_eager_backward_reads_the_forwards_residuals(name, monkeypatch):
         assert torch.equal(got, want)
 
 
+def test_eager_batches_split_across_threads_only_when_large(monkeypatch):
+    """Beside torch's spinning OpenMP workers a small batch runs on one thread; a batch of
+    SPLIT_MIN_ELEMENTS or more, or matrices large enough for BLAS threads, get torch's count."""
+    from xlinalg.kernels import torch as torch_kernels
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    small = torch.empty(256, 32, 32)
+    large = torch.empty(torch_kernels.SPLIT_MIN_ELEMENTS // 64 + 1, 8, 8)
+    big_matrix = torch.empty(lapack.BLAS_THREADS_MIN_ORDER, lapack.BLAS_THREADS_MIN_ORDER)
+    assert torch_kernels._threads([small, small]) == 1
+    assert torch_kernels._threads([large]) == 2
+    assert torch_kernels._threads([big_matrix]) == 2
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert torch_kernels._threads([large]) == 1
+
+
 # ---- failures ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["potrf", "trsm", "inverse"])
 def test_compiled_failures_are_nan(name):
