@@ -19,7 +19,7 @@ import numpy as np
 import xlinalg.mxnet as la
 from xlinalg import lapack
 from xlinalg.adapters import mxnet as adapter
-from xlinalg.lapack import mxnet_op
+from xlinalg.lapack import mxnet_op, rules
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -66,6 +66,20 @@ def test_recorded_and_custom_operators_agree(op, grad_req, rng, monkeypatch):
     (outs, grads), (custom_outs, custom_grads) = results
     for y, c in zip(outs + grads, custom_outs + custom_grads):
         np.testing.assert_array_equal(y, c)
+
+
+@needs_recorded
+@pytest.mark.parametrize("op", sorted(rules.SAVING))
+def test_recorded_backward_reads_the_forwards_residuals(op, rng, monkeypatch):
+    """Operators whose forward keeps residuals hand them to the recorded operator, whose
+    backward reads them (the residual reverse runs once per backward pass)."""
+    calls = []
+    reverse = rules.SAVING[op]["vjp"]
+    monkeypatch.setitem(rules.SAVING[op], "vjp", lambda *a: calls.append(1) or reverse(*a))
+    monkeypatch.setattr(rules, "_by_operator", {})
+    params = list(h.param_combinations(op))[-1]
+    h.run(mx, getattr(la, op), h.inputs(op, params, rng), params, None, grad_req="write", repeat=1)
+    assert calls == [1]
 
 
 @needs_recorded

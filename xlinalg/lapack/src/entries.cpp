@@ -191,8 +191,11 @@ struct Factors {
   T* lu;
   Int* ipiv;
   T* pivots;
+  // for batch entry i of the forward's outputs ``lu_out``, ``pivots_out`` (or null)
   Factors(T* lu_out, T* pivots_out, std::int64_t i, Int n)
-      : lu(lu_out ? lu_out + i * std::size_t(n) * n : nullptr), ipiv(nullptr), pivots(pivots_out ? pivots_out + i * n : nullptr) {
+      : lu(lu_out ? lu_out + i * std::size_t(n) * n : nullptr),
+        ipiv(nullptr),
+        pivots(pivots_out ? pivots_out + i * n : nullptr) {
     std::vector<Int>& p = scratch<Int>();
     p.resize(std::max<Int>(n, 1));
     ipiv = p.data();
