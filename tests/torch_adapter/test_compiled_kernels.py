@@ -317,20 +317,21 @@ def test_eager_backward_reads_the_forwards_residuals(name, monkeypatch):
         assert torch.equal(got, want)
 
 
-def test_eager_batches_split_across_threads_only_when_large(monkeypatch):
+def test_eager_batches_split_across_threads_only_when_large():
     """Beside torch's spinning OpenMP workers a small batch runs on one thread; a batch of
     SPLIT_MIN_ELEMENTS or more, or matrices large enough for BLAS threads, get torch's count."""
     from xlinalg.kernels import torch as torch_kernels
+    from xlinalg.kernels.numpy import thread_split
 
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    limit = torch_kernels.SPLIT_MIN_ELEMENTS
     small = torch.empty(256, 32, 32)
-    large = torch.empty(torch_kernels.SPLIT_MIN_ELEMENTS // 64 + 1, 8, 8)
+    large = torch.empty(limit // 64 + 1, 8, 8)
     big_matrix = torch.empty(lapack.BLAS_THREADS_MIN_ORDER, lapack.BLAS_THREADS_MIN_ORDER)
-    assert torch_kernels._threads([small, small]) == 1
-    assert torch_kernels._threads([large]) == 2
-    assert torch_kernels._threads([big_matrix]) == 2
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert torch_kernels._threads([large]) == 1
+    assert thread_split(2, [small, small], limit) == (1, 1)
+    assert thread_split(2, [large], limit) == (1, 2)
+    assert thread_split(2, [big_matrix], limit) == (2, 2)
+    assert thread_split(1, [large], limit) == (1, 1)
+    assert thread_split(2, [small, small]) == (1, 2)  # NumPy, MXNet: no framework pool beside
 
 
 # ---- failures ---------------------------------------------------------------------------------

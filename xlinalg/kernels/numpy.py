@@ -3,6 +3,8 @@ matrices. Works with NumPy 1.23 (the MXNet environment) and NumPy 2."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg
 
@@ -90,16 +92,28 @@ class NumpyKernels(Kernels):
             return out
 
 
-def numpy_runner(fn, kind: str, threads: int, arrays):
-    """A compiled rule (:mod:`xlinalg.lapack.rules`) as the ``run(*groups, params)`` of
-    :meth:`Kernels.compiled`, for arrays that are NumPy arrays (or convert to them).
+def thread_split(threads: int, arrays, split_min_elements: int = 0) -> tuple[int, int]:
+    """``(BLAS threads, batch threads)`` of a call on ``arrays`` given ``threads``.
 
-    ``threads`` split the batch; the BLAS the rule calls gets them only for matrices of order
+    The BLAS the rule calls gets ``threads`` only for matrices of order
     :data:`~xlinalg.lapack.BLAS_THREADS_MIN_ORDER` and more, else one: two pools on the same
     cores (the batch's threads or a framework's, and OpenBLAS's, which spin while they wait)
-    made small-matrix calls up to 20 times slower with 2 threads."""
+    made small-matrix calls up to 20 times slower with 2 threads. Below that order the batch
+    is split across ``threads``, unless it has fewer than ``split_min_elements`` elements in all
+    (a framework whose own workers spin beside ours: :data:`xlinalg.kernels.torch.SPLIT_MIN_ELEMENTS`)."""
     order = max((x.shape[-1] for x in arrays if len(x.shape) >= 2), default=0)
-    lapack.use_blas_threads(threads if order >= lapack.BLAS_THREADS_MIN_ORDER else 1)
+    if order >= lapack.BLAS_THREADS_MIN_ORDER:
+        return threads, threads
+    small = split_min_elements and sum(math.prod(x.shape) for x in arrays) < split_min_elements
+    return 1, 1 if small else threads
+
+
+def numpy_runner(fn, kind: str, threads: int, arrays, *, split_min_elements: int = 0):
+    """A compiled rule (:mod:`xlinalg.lapack.rules`) as the ``run(*groups, params)`` of
+    :meth:`Kernels.compiled`, for arrays that are NumPy arrays (or convert to them), on the
+    threads :func:`thread_split` gives."""
+    blas_threads, threads = thread_split(threads, arrays, split_min_elements)
+    lapack.use_blas_threads(blas_threads)
 
     def run(*groups, params):
         result = fn(*groups, params, threads)
@@ -108,16 +122,17 @@ def numpy_runner(fn, kind: str, threads: int, arrays):
     return run
 
 
-def host_runner(op, kind: str, threads: int, arrays, to_numpy, from_numpy, *, saving: bool = False):
+def host_runner(op, kind: str, threads: int, arrays, to_numpy, from_numpy, *, saving: bool = False, split_min_elements: int = 0):
     """The compiled ``kind`` rule of ``op`` (of :data:`~xlinalg.lapack.rules.SAVING` with
     ``saving``) for another library's concrete CPU arrays, run on NumPy views of their memory:
     ``to_numpy`` maps each array to NumPy (without copying where the library allows),
     ``from_numpy`` each result back. ``None`` when ``op`` has no such rule. The status of a
-    forward, and residuals, stay NumPy arrays."""
+    forward, and residuals, stay NumPy arrays. ``threads``, ``split_min_elements``: see
+    :func:`thread_split`."""
     fn = _compiled_rule(op, kind, saving=saving)
     if fn is None:
         return None
-    inner = numpy_runner(fn, kind, threads, arrays)
+    inner = numpy_runner(fn, kind, threads, arrays, split_min_elements=split_min_elements)
     kept = 1 if saving and kind == "vjp" else 0  # the residuals: NumPy arrays already
 
     def run(*groups, params):

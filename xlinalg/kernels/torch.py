@@ -12,7 +12,6 @@ import math
 
 import torch
 
-from .. import lapack
 from ..lapack.rules import rule as _compiled_rule
 from . import torch_ops as _torch_ops
 from .numpy import host_runner
@@ -146,22 +145,19 @@ def _host_view(x):
 
 
 #: Eager calls split a batch across ``torch.get_num_threads()`` threads only from this many
-#: elements in all (or for matrices large enough for BLAS threads): torch's OpenMP workers keep
-#: spinning for a while after each parallel operation, and threads of ours beside them
-#: oversubscribe the cores. Measured with 2 threads, forward + backward of batches of 8×8 to
-#: 128×128 matrices (potrf, trsm, syrk; 2.6·10⁵ elements or fewer): 0.5–1.2 (median 0.85) of the
-#: split's time on one thread; with ``OMP_WAIT_POLICY=PASSIVE`` the split gained 1.0–1.3×.
+#: elements in all (or for matrices large enough for BLAS threads:
+#: :func:`xlinalg.kernels.numpy.thread_split`): torch's OpenMP workers keep spinning for a while
+#: after each parallel operation, and threads of ours beside them oversubscribe the cores.
+#: Measured with 2 threads, forward + backward of batches of 8×8 to 128×128 matrices (potrf,
+#: trsm, syrk; 2.6·10⁵ elements or fewer): 0.5–1.2 (median 0.85) of the split's time on one
+#: thread; with ``OMP_WAIT_POLICY=PASSIVE`` the split gained 1.0–1.3×.
 SPLIT_MIN_ELEMENTS = 1 << 22
 
 
-def _threads(arrays) -> int:
-    """The threads an eager CPU call gives the CPU layer (see :data:`SPLIT_MIN_ELEMENTS`)."""
+def _host_runner(op, kind, arrays, *, saving=False):
+    """:func:`~xlinalg.kernels.numpy.host_runner` for eager CPU tensors."""
     threads = torch.get_num_threads()
-    if threads > 1 and sum(x.numel() for x in arrays) < SPLIT_MIN_ELEMENTS:
-        order = max((x.shape[-1] for x in arrays if x.ndim >= 2), default=0)
-        if order < lapack.BLAS_THREADS_MIN_ORDER:
-            return 1
-    return threads
+    return host_runner(op, kind, threads, arrays, _host_view, torch.from_numpy, saving=saving, split_min_elements=SPLIT_MIN_ELEMENTS)
 
 
 class TorchKernels(Kernels):
@@ -216,7 +212,7 @@ class TorchKernels(Kernels):
         if where == "traced":  # the graph gets the custom operator's node
             return _traced_runner(op, kind, arrays)
         if where == "cpu":
-            return host_runner(op, kind, _threads(arrays), arrays, _host_view, torch.from_numpy)
+            return _host_runner(op, kind, arrays)
         return _cuda_runner(op, kind, arrays) if where == "cuda" else None
 
     def compiled_saving(self, op, kind, arrays):
@@ -225,7 +221,7 @@ class TorchKernels(Kernels):
         its context); ``None`` elsewhere."""
         if _compiled_rule(op, kind, saving=True) is None or _placement(arrays) != "cpu":
             return None
-        return host_runner(op, kind, _threads(arrays), arrays, _host_view, torch.from_numpy, saving=True)
+        return _host_runner(op, kind, arrays, saving=True)
 
     def _fill_failed(self, x, info):
         """``x`` with the batch entries whose LAPACK ``info`` is non-zero set to NaN (eagerly
