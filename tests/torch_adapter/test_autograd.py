@@ -196,3 +196,33 @@ def test_gp_demo_operators_through_public_functions(rng):
     k = 0.5 * x.detach() @ x.detach().T + np.exp(-1.0) * torch.eye(6, dtype=torch.float64)
     want = 0.5 * (y.detach().T @ torch.linalg.solve(k, y.detach())).sum() + 0.5 * torch.logdet(k)
     torch.testing.assert_close(nll(x, y, log_s), want, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name, params", OPS)
+def test_forward_mode_without_requires_grad(name, params, rng):
+    """Dual tensors that do not require grad, under ``torch.no_grad``: no graph is recorded, yet
+    forward mode still needs the operator's ``jvp`` (the call cannot skip its autograd node)."""
+    import torch.autograd.forward_ad as fwad
+
+    raw = tensors(inputs(name, params, rng))
+    tangents = tensors(tuple(rng.standard_normal(x.shape) for x in raw))
+    f = structured(name, params)
+    xs_req = tuple(x.clone().requires_grad_() for x in raw)
+    _, want = torch.autograd.functional.jvp(f, xs_req, tangents)
+    with torch.no_grad(), fwad.dual_level():
+        outs = f(*(fwad.make_dual(x, t) for x, t in zip(raw, tangents)))
+        got = [fwad.unpack_dual(y).tangent for y in outs]
+    for g, w in zip(got, want):
+        assert g is not None
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+
+
+def test_calls_without_autograd_record_no_node(rng):
+    """Outside autograd (no input requiring grad, or ``torch.no_grad``) the outputs are plain
+    tensors of their own, whatever the kernel layer."""
+    a, b = tensors(inputs("trsm", {}, rng))
+    b_req = b.clone().requires_grad_()
+    for x in (xt.trsm(a, b), torch.no_grad()(xt.trsm)(a, b_req)):
+        assert x.grad_fn is None and not x.requires_grad
+        assert not x._is_view() and x.untyped_storage().data_ptr() not in {a.untyped_storage().data_ptr(), b.untyped_storage().data_ptr()}
+    assert xt.trsm(a, b_req).grad_fn is not None

@@ -151,9 +151,12 @@ def prepare(op: Operator, arrays, params: Mapping[str, Any], xp=None) -> Call:
         raise TypeError(f"{op.name}: expected {len(op.args)} array argument(s) ({', '.join(op.arg_names)}), got {len(arrays)}")
     params = resolve_params(op, params)
     xp = namespace(op, arrays) if xp is None else xp
-    batch = validate(op, xp, arrays, params)[0]
     shapes = tuple(tuple(x.shape) for x in arrays)
-    inputs = tuple(_batch.broadcast_to_batch(xp, x, batch, a.ndim) for x, a in zip(arrays, op.args))
+    batch = _check_signature(op, shapes, tuple(_dtype_name(xp, x.dtype) for x in arrays), tuple(params.items()))[0]
+    inputs = tuple(
+        x if s[: len(s) - a.ndim] == batch else _batch.broadcast_to_batch(xp, x, batch, a.ndim)
+        for x, s, a in zip(arrays, shapes, op.args)
+    )
     return Call(op, xp, kernels_for(xp), inputs, shapes, batch, params)
 
 
@@ -203,10 +206,25 @@ def _check_signature(op: Operator, shapes: tuple, dtypes: tuple, param_items: tu
 
 
 def _dtype_name(xp, dtype) -> str:
-    for name in ("float32", "float64"):
+    """``"float32"``/``"float64"`` for ``xp``'s dtypes of those names, else the dtype's own name
+    (remembered per namespace and dtype: every call asks)."""
+    try:
+        return _DTYPE_NAMES[xp, dtype]
+    except (KeyError, TypeError):  # TypeError: an unhashable dtype object
+        pass
+    for name in SUPPORTED_DTYPES:
         if dtype == getattr(xp, name, None):
-            return name
-    return str(dtype).rsplit(".", 1)[-1]
+            break
+    else:
+        name = str(dtype).rsplit(".", 1)[-1]
+    try:
+        _DTYPE_NAMES[xp, dtype] = name
+    except TypeError:
+        pass
+    return name
+
+
+_DTYPE_NAMES: dict = {}
 
 
 # ---- structure ------------------------------------------------------------------------------

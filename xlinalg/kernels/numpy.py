@@ -101,6 +101,8 @@ def thread_split(threads: int, arrays, split_min_elements: int = 0) -> tuple[int
     made small-matrix calls up to 20 times slower with 2 threads. Below that order the batch
     is split across ``threads``, unless it has fewer than ``split_min_elements`` elements in all
     (a framework whose own workers spin beside ours: :data:`xlinalg.kernels.torch.SPLIT_MIN_ELEMENTS`)."""
+    if threads == 1:
+        return 1, 1
     order = max((x.shape[-1] for x in arrays if len(x.shape) >= 2), default=0)
     if order >= lapack.BLAS_THREADS_MIN_ORDER:
         return threads, threads

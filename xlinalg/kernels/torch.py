@@ -141,7 +141,7 @@ def _placement(arrays):
 
 
 def _host_view(x):
-    return x.detach().numpy()
+    return x.detach().numpy() if x.requires_grad else x.numpy()
 
 
 #: Eager calls split a batch across ``torch.get_num_threads()`` threads only from this many
