@@ -155,6 +155,24 @@ def test_every_operator_traces_without_graph_break(name, params):
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
 
 
+def test_compiles_in_one_graph_after_calls_on_other_libraries():
+    """What a process ran before (eager calls on NumPy, array-api-strict and torch arrays) leaves
+    nothing in the validation path that Dynamo cannot trace (a cache keyed by array namespaces
+    did: Dynamo cannot compare module objects)."""
+    strict = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(2)
+    arrays = inputs("trsm", {}, rng)
+    xlinalg.trsm(*arrays)
+    xlinalg.trsm(*(x.astype(np.float32) for x in arrays))
+    xlinalg.trsm(*(strict.asarray(x) for x in arrays))
+    xs = tensors(arrays, requires_grad=True)
+    xt.trsm(*xs)
+    torch._dynamo.reset()
+    with _silent():
+        compiled = torch.compile(lambda a, b: xt.trsm(a, b).sum(), backend="aot_eager", fullgraph=True)
+        torch.autograd.grad(compiled(*xs), xs)
+
+
 def test_device_helper_answers_tensors_by_type():
     """``xlinalg.core.matrix.device``: what the core asks for a device, without
     ``array_api_compat``'s ``lru_cache`` helpers for tensors."""

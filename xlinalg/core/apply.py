@@ -206,25 +206,10 @@ def _check_signature(op: Operator, shapes: tuple, dtypes: tuple, param_items: tu
 
 
 def _dtype_name(xp, dtype) -> str:
-    """``"float32"``/``"float64"`` for ``xp``'s dtypes of those names, else the dtype's own name
-    (remembered per namespace and dtype: every call asks)."""
-    try:
-        return _DTYPE_NAMES[xp, dtype]
-    except (KeyError, TypeError):  # TypeError: an unhashable dtype object
-        pass
     for name in SUPPORTED_DTYPES:
         if dtype == getattr(xp, name, None):
-            break
-    else:
-        name = str(dtype).rsplit(".", 1)[-1]
-    try:
-        _DTYPE_NAMES[xp, dtype] = name
-    except TypeError:
-        pass
-    return name
-
-
-_DTYPE_NAMES: dict = {}
+            return name
+    return str(dtype).rsplit(".", 1)[-1]
 
 
 # ---- structure ------------------------------------------------------------------------------
