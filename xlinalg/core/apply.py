@@ -152,11 +152,8 @@ def prepare(op: Operator, arrays, params: Mapping[str, Any], xp=None) -> Call:
     params = resolve_params(op, params)
     xp = namespace(op, arrays) if xp is None else xp
     shapes = tuple(tuple(x.shape) for x in arrays)
-    batch = _check_signature(op, shapes, tuple(_dtype_name(xp, x.dtype) for x in arrays), tuple(params.items()))[0]
-    inputs = tuple(
-        x if s[: len(s) - a.ndim] == batch else _batch.broadcast_to_batch(xp, x, batch, a.ndim)
-        for x, s, a in zip(arrays, shapes, op.args)
-    )
+    batch = check_signature(op, shapes, [_dtype_name(xp, x.dtype) for x in arrays], params)[0]
+    inputs = tuple(_batch.broadcast_to_batch(xp, x, batch, a.ndim) for x, a in zip(arrays, op.args))
     return Call(op, xp, kernels_for(xp), inputs, shapes, batch, params)
 
 
