@@ -29,11 +29,14 @@ import inspect
 import array_api_compat.torch as _xp
 import torch
 
+from .. import lapack
 from ..core import apply
 from ..core.apply import Call
 from ..core.docs import bind_metadata
 from ..core.operator import Operator
 from ..kernels import kernels_for
+from ..kernels.torch import eager_cpu_threads
+from ..lapack import torch_node
 
 #: The Array API namespace of torch tensors.
 xp = _xp
@@ -124,6 +127,7 @@ def function_class(op: Operator, *, forward_mode: bool = True) -> type:
         "setup_context": staticmethod(setup_context),
         "backward": staticmethod(backward),
         "generate_vmap_rule": True,
+        "spec_name": name,
         "__doc__": f"xlinalg operator {op.name} as a torch.autograd.Function.",
         "__module__": __name__,
     }
@@ -158,14 +162,54 @@ def _applier(cls: type):
     return apply
 
 
-def _undifferentiated() -> bool:
-    """Whether no autograd mode can differentiate an eager call that records no graph (grad
-    mode off, or no input requiring grad): no ``torch.func`` transform runs and no forward-mode
-    dual level is open (``torch.autograd.forward_ad``), so the call needs no
-    ``autograd.Function`` node (≈ 15 µs of a small forward)."""
+def _plain_autograd() -> bool:
+    """Whether only plain reverse-mode autograd can differentiate an eager call: no
+    ``torch.func`` transform runs and no forward-mode dual level is open
+    (``torch.autograd.forward_ad``). Such a call needs no ``autograd.Function``: the C++ node
+    records it where it can run it, and a call that records no graph (grad mode off, or no
+    input requiring grad) needs no node at all (≈ 15 µs of a small forward)."""
     if _transforms_active is None or _transforms_active():
         return False
     return getattr(torch.autograd.forward_ad, "_current_level", 0) < 0
+
+
+def _recorded_vjp(context, inputs, outputs, cotangents):
+    """The input cotangents of a recorded backward pass through the C++ node
+    (``create_graph=True``): the composed rules on the saved tensors, differentiable."""
+    name, static = context
+    return apply.vjp(_call(name, inputs, static), outputs, cotangents, unbroadcast=False)
+
+
+def _single_blas():
+    lapack.use_blas_threads(1)
+
+
+def _node_plan(op: Operator, save: bool):
+    """The C++ node's plan for ``op`` (:func:`xlinalg.lapack.torch_node.plan`), its hooks set
+    on first use; ``None`` where the node is not available."""
+    plan = torch_node.plan(op, save)
+    if plan is not None and not _NODE_HOOKS:
+        torch_node.set_hooks(_recorded_vjp, _single_blas)
+        _NODE_HOOKS.append(True)
+    return plan
+
+
+_NODE_HOOKS: list = []
+
+
+def _node_call(name: str, call: Call, save: bool):
+    """The outputs of an eager CPU call through the C++ node (:mod:`xlinalg.lapack.torch_node`),
+    or ``None`` when the node cannot run it (the ``autograd.Function`` then does)."""
+    plan = _node_plan(call.op, save)
+    if plan is None:
+        return None
+    threads = eager_cpu_threads(call.inputs)
+    if threads is None:
+        return None
+    context = (name, (tuple(call.params.items()), call.shapes, call.batch, False)) if save else None
+    outputs, status = torch_node.forward(call, plan, threads, torch.get_num_threads() > 1, context)
+    outputs = apply.checked(call, outputs, status)
+    return outputs if call.op.multiple_outputs else outputs[0]
 
 
 def prepare(op: Operator, arrays, params) -> Call:
@@ -179,6 +223,7 @@ def bind(op: Operator):
     """``op`` as a differentiable function of tensors: ``f(*arrays, **params)`` returning a
     tensor, or a tuple for operators with several outputs."""
     cls = function_class(op)
+    name = cls.spec_name
     traceable = function_class(op, forward_mode=False)
     apply_eagerly = _applier(cls)
     names = op.arg_names
@@ -190,9 +235,13 @@ def bind(op: Operator):
         if torch.compiler.is_compiling():
             return traceable.apply(*call.inputs, (tuple(call.params.items()), call.shapes, call.batch, False))
         save = torch.is_grad_enabled() and any(x.requires_grad for x in call.inputs)
-        if not save and _undifferentiated():  # no graph node: the rule's outputs themselves
-            outputs = tuple(_own(y) for y in apply.forward(call))
-            return outputs if op.multiple_outputs else outputs[0]
+        if _plain_autograd():
+            result = _node_call(name, call, save)
+            if result is not None:
+                return result
+            if not save:  # no graph node: the rule's outputs themselves
+                outputs = tuple(_own(y) for y in apply.forward(call))
+                return outputs if op.multiple_outputs else outputs[0]
         return apply_eagerly(*call.inputs, (tuple(call.params.items()), call.shapes, call.batch, save))
 
     fn.function = cls

@@ -245,7 +245,7 @@ def forward(call: Call, *, check: bool = True) -> tuple:
     entry's outputs are entirely NaN."""
     fast = call.kern.compiled(call.op, "forward", call.inputs)
     if fast is not None:  # the compiled layer: reads the named triangles itself, NaN-fills failures
-        return _checked(call, *fast(call.inputs, params=call.params), check)
+        return checked(call, *fast(call.inputs, params=call.params), check)
     read_inputs = read(call)
     outputs = tuple(call.op.forward(call.xp, call.kern, *read_inputs, **call.params))
     return check_failure(call, read_inputs, outputs, eager=check)
@@ -261,12 +261,12 @@ def forward_saving(call: Call, *, check: bool = True) -> tuple:
     if fast is None:
         return forward(call, check=check), None
     outputs, status, residuals = fast(call.inputs, params=call.params)
-    return _checked(call, outputs, status, check), residuals
+    return checked(call, outputs, status, check), residuals
 
 
-def _checked(call: Call, outputs, status, check: bool) -> tuple:
-    """A compiled forward's ``outputs``, raising for the first failing entry of ``status`` when
-    ``check``."""
+def checked(call: Call, outputs, status, check: bool = True) -> tuple:
+    """A compiled forward's ``outputs``, raising for the first failing entry of ``status``
+    (its entries' LAPACK ``info``; ``None``: no status) when ``check``."""
     if check and status is not None and status.any():
         raise_failure(call, status.reshape(-1) != 0)
     return outputs

@@ -12,9 +12,10 @@ import math
 
 import torch
 
+from ..lapack import use_blas_threads
 from ..lapack.rules import rule as _compiled_rule
 from . import torch_ops as _torch_ops
-from .numpy import host_runner
+from .numpy import host_runner, thread_split
 from .portable import Kernels
 
 try:  # present in every torch >= 2.1; guarded for older ones
@@ -125,6 +126,11 @@ def _placement(arrays):
     the tensors' memory), ``"traced"`` (the custom operators) or ``None`` (the pure rules)."""
     if torch.is_grad_enabled() and any(x.requires_grad for x in arrays):
         return None
+    return _data_placement(arrays)
+
+
+def _data_placement(arrays):
+    """:func:`_placement` whether or not autograd records the call."""
     if torch.compiler.is_compiling():
         return None if _functorch_active() else "traced"  # vmap, grad, jvp... traced: the pure rules
     traced, cpu = _tracing(), True
@@ -152,6 +158,19 @@ def _host_view(x):
 #: trsm, syrk; 2.6·10⁵ elements or fewer): 0.5–1.2 (median 0.85) of the split's time on one
 #: thread; with ``OMP_WAIT_POLICY=PASSIVE`` the split gained 1.0–1.3×.
 SPLIT_MIN_ELEMENTS = 1 << 22
+
+
+def eager_cpu_threads(arrays) -> int | None:
+    """The batch threads of an eager call on CPU tensors whose BLAS runs on one thread
+    (:func:`~xlinalg.kernels.numpy.thread_split`, which it sets up), or ``None`` for other
+    calls (traced, other devices, BLAS threads)."""
+    if _data_placement(arrays) != "cpu":
+        return None
+    blas_threads, threads = thread_split(torch.get_num_threads(), arrays, SPLIT_MIN_ELEMENTS)
+    if blas_threads != 1:
+        return None
+    use_blas_threads(1)
+    return threads
 
 
 def _host_runner(op, kind, arrays, *, saving=False):

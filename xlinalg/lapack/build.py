@@ -12,7 +12,9 @@ into place).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -43,11 +45,11 @@ def compiler() -> str | None:
 
 
 def cached_library(
-    stem: str, what: str, sources, includes, key_parts=(), flags=COMPILE_FLAGS
+    stem: str, what: str, sources, includes, key_parts=(), flags=COMPILE_FLAGS, link=()
 ) -> tuple[Path | None, str]:
     """The path of the library ``<stem>-<key>.so`` built from ``sources`` (paths) with the
-    header folders ``includes`` and the compiler ``flags``, building it when the cache does
-    not hold it yet.
+    header folders ``includes``, the compiler ``flags`` and the further linker arguments
+    ``link`` (libraries to link against), building it when the cache does not hold it yet.
 
     ``key_parts`` (strings: versions of what the sources are compiled against) go into the
     key with the sources, every header of :data:`SRC`, the compiler and the flags. Returns
@@ -70,17 +72,17 @@ def cached_library(
             key.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     except OSError as exc:
         return None, f"cannot read the sources of the {what} ({exc})"
-    for part in (*key_parts, cxx, version, *flags, *LINK_FLAGS):
+    for part in (*key_parts, cxx, version, *flags, *LINK_FLAGS, *link):
         key.update(part.encode() + b"\0")
     target = cache_dir() / f"{stem}-{key.hexdigest()[:20]}.so"
     if not target.is_file():
-        why = _build(cxx, [*flags, "-I", str(SRC)], sources, includes, target, what)
+        why = _build(cxx, [*flags, "-I", str(SRC)], sources, includes, target, what, list(link))
         if why is not None:
             return None, why
     return target, "loaded"
 
 
-def _build(cxx: str, flags: list, sources, includes, target: Path, what: str) -> str | None:
+def _build(cxx: str, flags: list, sources, includes, target: Path, what: str, link: list) -> str | None:
     """Compile into ``target`` (the sources in parallel, then a link into a temporary file
     renamed into place: concurrent builds never see a partial library); an error message, or
     ``None``."""
@@ -105,7 +107,7 @@ def _build(cxx: str, flags: list, sources, includes, target: Path, what: str) ->
         if failed:
             return f"building the {what} failed: " + "; ".join(failed)
         tmp = work / target.name
-        link = subprocess.run([cxx, *objects, *LINK_FLAGS, "-o", str(tmp)], capture_output=True, text=True, timeout=600)
+        link = subprocess.run([cxx, *objects, *LINK_FLAGS, *link, "-o", str(tmp)], capture_output=True, text=True, timeout=600)
         if link.returncode != 0:
             return f"linking the {what} failed: {(link.stdout + link.stderr).strip()[-2000:]}"
         os.replace(tmp, target)
@@ -131,3 +133,30 @@ def _prune(keep: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
         except OSError:
             pass
+
+
+def set_routines(lib) -> None:
+    """SciPy's BLAS/LAPACK (the ``__pyx_capi__`` capsules of ``scipy.linalg.cython_blas`` and
+    ``cython_lapack``) into the pointer table of ``lib``, a ``ctypes.CDLL`` of a library built
+    with ``entries.cpp``."""
+    from . import ROUTINES
+
+    # Private prototypes: setting argtypes on ctypes.pythonapi's functions would change them
+    # for every other user in the process.
+    get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+    get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+        ("PyCapsule_GetPointer", ctypes.pythonapi)
+    )
+    set_routine = lib.xl_set_routine
+    set_routine.argtypes, set_routine.restype = [ctypes.c_char_p, ctypes.c_void_p], ctypes.c_int
+    for module, names in ROUTINES.items():
+        capi = importlib.import_module(f"scipy.linalg.{module}").__pyx_capi__
+        for name in names:
+            for prefix in "sd":
+                capsule = capi[prefix + name]
+                pointer = get_pointer(capsule, get_name(capsule))
+                if not pointer or set_routine((prefix + name).encode(), pointer) != 0:
+                    raise ValueError(f"cannot set {prefix + name}")
+    lib.xl_ready.restype = ctypes.c_int
+    if not lib.xl_ready():
+        raise ValueError("some BLAS/LAPACK routine is missing")

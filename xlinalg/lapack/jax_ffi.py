@@ -10,8 +10,8 @@ extension does, and every handler is registered as the CPU custom-call target of
 the GPU layer is built, :mod:`xlinalg.cuda.jax_ffi` registers CUDA handlers under the same names
 for the operators it has, so one ``ffi_call`` lowers to either platform's handler.
 
-:data:`TABLE` says which operator has which entries (a forward entry, with or without a status
-output, and a VJP entry) and how its parameters become FFI attributes; :func:`forward` and
+:data:`~xlinalg.lapack.table.TABLE` says which operator has which entries (a forward entry, with
+or without a status output, and a VJP entry) and how its parameters become FFI attributes; :func:`forward` and
 :func:`vjp` call them through ``jax.ffi.ffi_call`` (``vmap_method="broadcast_all"``).
 The adapter (:mod:`xlinalg.adapters.jax`) decides where they run.
 
@@ -24,77 +24,21 @@ is missing in ``auto`` mode) or the handlers cannot be built (no compiler, no XL
 from __future__ import annotations
 
 import ctypes
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import lapack as _lapack
-from . import ROUTINES, build, mode, threads
+from . import build, mode
 from . import library as _extension
 from .build import SRC
+from .table import DTYPES, TABLE, Entry
 
 #: Compiled together into one shared library (the handlers call the C ABI of entries.cpp).
 SOURCES = ("ffi.cpp", "entries.cpp")
-DTYPES = {"float32": "f32", "float64": "f64"}
+__all__ = ["DTYPES", "TABLE", "Entry", "entry", "forward", "library", "reason", "targets", "vjp"]
 
 _state: dict = {}
-
-
-# ---- the table --------------------------------------------------------------------------------
-def _lower(params) -> dict:
-    return {"lower": np.int32(bool(params["lower"])), "threads": np.int32(threads())}
-
-
-def _triangular(params) -> dict:
-    flags = int(params["transpose"]) | int(params["rightside"]) << 1 | int(params["lower"]) << 2
-    return {"flags": np.int32(flags), "alpha": np.float64(params["alpha"]), "threads": np.int32(threads())}
-
-
-def _rank_k(params) -> dict:
-    return {"transpose": np.int32(bool(params["transpose"])), "alpha": np.float64(params["alpha"]), "threads": np.int32(threads())}
-
-
-def _threads(params) -> dict:
-    return {"threads": np.int32(threads())}
-
-
-@dataclass(frozen=True)
-class Entry:
-    """The FFI entries of one operator.
-
-    ``status``: the forward entry writes an int32 status per batch entry after the outputs.
-    ``attrs(params)``: the FFI attributes of both entries. ``vjp_args(inputs, outputs,
-    cotangents)``: the operands of the VJP entry, which returns one cotangent per input.
-    """
-
-    name: str
-    status: bool
-    attrs: Callable[[dict], dict]
-    vjp_args: Callable[[tuple, tuple, tuple], tuple]
-
-    def target(self, kind: str, dtype) -> str:
-        suffix = DTYPES[np.dtype(dtype).name]
-        return f"xl_ffi_{self.name}_{suffix}" if kind == "forward" else f"xl_ffi_{self.name}_vjp_{suffix}"
-
-
-#: operator name -> its FFI entries (the operators of :data:`xlinalg.lapack.rules.RULES`).
-TABLE = {
-    "potrf": Entry("potrf", True, _lower, lambda i, o, g: (o[0], g[0])),
-    "potri": Entry("potri", True, _lower, lambda i, o, g: (i[0], o[0], g[0])),
-    "potrs": Entry("potrs", True, _lower, lambda i, o, g: (i[0], i[1], o[0], g[0])),
-    "sumlogdiag": Entry("sumlogdiag", False, lambda params: {}, lambda i, o, g: (i[0], g[0])),
-    "trsm": Entry("trsm", True, _triangular, lambda i, o, g: (i[0], o[0], g[0])),
-    "trmm": Entry("trmm", False, _triangular, lambda i, o, g: (i[0], i[1], g[0])),
-    "syrk": Entry("syrk", False, _rank_k, lambda i, o, g: (i[0], g[0])),
-    "syevd": Entry("syevd", False, _threads, lambda i, o, g: (o[0], o[1], g[0], g[1])),
-    "inverse": Entry("inverse", True, _threads, lambda i, o, g: (o[0], g[0])),
-    "det": Entry("det", False, _threads, lambda i, o, g: (i[0], g[0])),
-    "slogdet": Entry("slogdet", False, _threads, lambda i, o, g: (i[0], g[1])),  # the sign's cotangent: ignored
-    "gelqf": Entry("gelqf", True, _threads, lambda i, o, g: (o[0], o[1], g[0], g[1])),
-}
 
 
 def entry(op) -> Entry | None:
@@ -218,35 +162,11 @@ def _load():
         return None, why
     try:
         lib = ctypes.CDLL(str(target))
-        _set_routines(lib)
+        build.set_routines(lib)
         _register(lib, jax)
     except (OSError, AttributeError, KeyError, ValueError, ImportError, RuntimeError) as exc:
         return None, f"cannot load {target} ({type(exc).__name__}: {exc})"
     return lib, "loaded"
-
-
-def _set_routines(lib) -> None:
-    """SciPy's BLAS/LAPACK (the ``__pyx_capi__`` capsules of ``scipy.linalg.cython_blas`` and
-    ``cython_lapack``) into the library's pointer table."""
-    # Private prototypes: setting argtypes on ctypes.pythonapi's functions would change them
-    # for every other user in the process.
-    get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
-    get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
-        ("PyCapsule_GetPointer", ctypes.pythonapi)
-    )
-    set_routine = lib.xl_set_routine
-    set_routine.argtypes, set_routine.restype = [ctypes.c_char_p, ctypes.c_void_p], ctypes.c_int
-    for module, names in ROUTINES.items():
-        capi = importlib.import_module(f"scipy.linalg.{module}").__pyx_capi__
-        for name in names:
-            for prefix in "sd":
-                capsule = capi[prefix + name]
-                pointer = get_pointer(capsule, get_name(capsule))
-                if not pointer or set_routine((prefix + name).encode(), pointer) != 0:
-                    raise ValueError(f"cannot set {prefix + name}")
-    lib.xl_ready.restype = ctypes.c_int
-    if not lib.xl_ready():
-        raise ValueError("some BLAS/LAPACK routine is missing")
 
 
 def targets() -> list[str]:

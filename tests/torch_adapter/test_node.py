@@ -1,0 +1,177 @@
+"""The C++ autograd node of eager CPU calls (:mod:`xlinalg.lapack.torch_node`): it runs every
+compiled rule with the ``autograd.Function``'s results, records what torch's own nodes record
+(saved-tensor hooks, the version check, freed buffers), hands recorded backward passes to the
+composed rules, and stays out of the calls it cannot take."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xlinalg.torch as xt
+from tests.torch_adapter._helpers import inputs, structured, tensors, torch
+from xlinalg import lapack
+from xlinalg.adapters import torch as torch_adapter
+from xlinalg.core.operator import get
+from xlinalg.lapack import table, torch_node
+from xlinalg.lapack.rules import RULES
+
+pytestmark = pytest.mark.skipif(torch_node.library() is None, reason=f"no C++ node ({torch_node.reason()})")
+
+CASES = [pytest.param(name, params, id=f"{name}-{i}") for name in RULES for i, params in enumerate(get(name).param_grid())]
+
+
+def _node_name(name):
+    return f"{name.capitalize()}Backward"
+
+
+def _run(name, params, xs, weights):
+    ys = structured(name, params)(*xs)
+    loss = sum((w * y).sum() for w, y in zip(weights, ys))
+    return ys, torch.autograd.grad(loss, xs)
+
+
+@pytest.mark.parametrize("name, params", CASES)
+def test_node_gives_the_functions_results(name, params, monkeypatch):
+    """Outputs and gradients through the node are the ``autograd.Function``'s on the same
+    kernels, bit for bit, for every compiled rule and parameter combination (a broadcast batch
+    included: autograd sums the gradients of the expanded inputs)."""
+    rng = np.random.default_rng(3)
+    arrays = inputs(name, params, rng, batch=(2, 3), n=4)
+    arrays = (arrays[0][:1],) + arrays[1:]  # the first argument broadcast along the batch
+    xs = tensors(arrays, requires_grad=True)
+    ys = structured(name, params)(*xs)
+    assert all(y.grad_fn.name() == _node_name(name) for y in ys)
+    weights = [torch.tensor(rng.standard_normal(tuple(y.shape))) for y in ys]
+    got = _run(name, params, xs, weights)
+    monkeypatch.setattr(torch_adapter, "_node_call", lambda *args: None)
+    want = _run(name, params, xs, weights)
+    assert want[0][0].grad_fn.name() != _node_name(name)
+    for a, b in zip((*got[0], *got[1]), (*want[0], *want[1])):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(table.SAVING))
+def test_node_keeps_the_residuals_of_a_recorded_call(name):
+    """A recorded call runs the variant that keeps residuals; a call without grad does not."""
+    op = get(name)
+    assert torch_node.plan(op, True).spec is table.SAVING[name]
+    assert torch_node.plan(op, False).spec is table.TABLE[name]
+
+
+def test_outputs_the_user_does_not_use_get_zero_cotangents():
+    """syevd with only the eigenvalues in the loss: the eigenvectors' cotangent is zero."""
+    a = torch.tensor(inputs("syevd", {}, np.random.default_rng(4), n=4)[0], requires_grad=True)
+    u, lam = xt.syevd(a)
+    (g,) = torch.autograd.grad(lam.sum(), a)
+    torch.testing.assert_close(g, torch.eye(4, dtype=a.dtype).expand_as(a), rtol=1e-12, atol=1e-12)
+
+
+def test_double_backward_runs_the_composed_rules():
+    """create_graph=True: the node's backward hands over to the composed, differentiable rules
+    (gradgradcheck through potrf, potrs and sumlogdiag)."""
+    rng = np.random.default_rng(5)
+    a = torch.tensor(inputs("potrf", {}, rng, n=3)[0], requires_grad=True)
+    b = torch.tensor(rng.standard_normal((2, 3, 2)), requires_grad=True)
+
+    def loss(a, b):
+        el = xt.potrf((a + a.mT) / 2)
+        assert el.grad_fn.name() == "PotrfBackward"
+        return (b * xt.potrs(el, b)).sum() + 2 * xt.sumlogdiag(el).sum()
+
+    assert torch.autograd.gradgradcheck(loss, (a, b), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_saved_tensor_hooks_see_the_saved_inputs_and_outputs():
+    """The node saves SavedVariables: the default saved-tensor hooks pack and unpack them."""
+    a, b = tensors(inputs("trsm", {}, np.random.default_rng(6), n=3), requires_grad=True)
+    packed, unpacked = [], []
+
+    def pack(x):
+        packed.append(x)
+        return x.clone()
+
+    def unpack(x):
+        unpacked.append(x)
+        return x
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        y = xt.trsm(a, b)
+    assert y.grad_fn.name() == "TrsmBackward" and len(packed) == 3  # a, b and the output
+    ga, gb = torch.autograd.grad(y.sum(), (a, b))
+    assert len(unpacked) == 3
+    want = torch.autograd.grad(xt.trsm(a, b).sum(), (a, b))
+    assert torch.equal(ga, want[0]) and torch.equal(gb, want[1])
+
+
+def test_an_input_modified_in_place_fails_the_backward_pass():
+    a = torch.tensor(inputs("potrf", {}, np.random.default_rng(7), n=3)[0], requires_grad=True)
+    x = a.detach().clone().requires_grad_()
+    y = xt.potrf(x * 1)  # a non-leaf input, modified after the call
+    z = x * 1
+    el = xt.potrf(z)
+    with torch.no_grad():
+        z.mul_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch.autograd.grad(el.sum(), x)
+    torch.autograd.grad(y.sum(), x)  # the unmodified call differentiates
+
+
+def test_a_second_backward_pass_needs_retain_graph():
+    a = torch.tensor(inputs("potrf", {}, np.random.default_rng(8), n=3)[0], requires_grad=True)
+    y = xt.potrf(a)
+    torch.autograd.grad(y.sum(), a)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        torch.autograd.grad(y.sum(), a)
+    y = xt.potrf(a)
+    first = torch.autograd.grad(y.sum(), a, retain_graph=True)
+    assert torch.equal(first[0], torch.autograd.grad(y.sum(), a)[0])
+
+
+def test_calls_with_other_autograd_modes_use_the_function():
+    """Forward-mode dual tensors and torch.func transforms need the Function's jvp and vmap
+    rules; grad mode off records nothing."""
+    import torch.autograd.forward_ad as fwAD
+
+    a = torch.tensor(inputs("potrf", {}, np.random.default_rng(9), n=3)[0], requires_grad=True)
+    with fwAD.dual_level():
+        y = xt.potrf(fwAD.make_dual(a, torch.ones_like(a)))
+        assert y.grad_fn.name() == "PotrfFunctionBackward"
+    g = torch.func.grad(lambda x: xt.potrf(x).sum())(a.detach())
+    torch.testing.assert_close(g, torch.autograd.grad(xt.potrf(a).sum(), a)[0], rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        assert xt.potrf(a).grad_fn is None
+
+
+def test_a_failing_entry_raises_at_the_call():
+    a = torch.tensor(inputs("potrf", {}, np.random.default_rng(10), n=3)[0], requires_grad=True)
+    bad = a.detach().clone()
+    bad[1] = -bad[1]
+    with pytest.raises(torch.linalg.LinAlgError, match=r"potrf: .* at batch index \(1,\)"):
+        xt.potrf(bad.requires_grad_())
+
+
+def test_two_threads_put_the_blas_on_one_before_the_reverse(monkeypatch):
+    """With several torch threads the reverse of a small call sets the BLAS to one thread first
+    (another call may have set it to more in between)."""
+    calls = []
+    monkeypatch.setattr(lapack, "use_blas_threads", lambda n: calls.append(n))
+    threads = torch.get_num_threads()
+    a = torch.tensor(inputs("potrf", {}, np.random.default_rng(11), n=3)[0], requires_grad=True)
+    try:
+        for count, hooked in ((1, False), (2, True)):
+            torch.set_num_threads(count)
+            y = xt.potrf(a)
+            calls.clear()
+            torch.autograd.grad(y.sum(), a)
+            assert calls == ([1] if hooked else [])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_calls_the_node_cannot_take_use_the_function(monkeypatch):
+    """Without the module (or a modified operator spec) the Function runs the call."""
+    a = torch.tensor(inputs("potrf", {}, np.random.default_rng(12), n=3)[0], requires_grad=True)
+    monkeypatch.setattr(torch_node, "plan", lambda op, saving: None)
+    assert xt.potrf(a).grad_fn.name() == "PotrfFunctionBackward"

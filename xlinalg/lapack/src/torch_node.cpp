@@ -1,0 +1,268 @@
+// Eager PyTorch calls on the CPU layer as one C++ autograd node (xlinalg/lapack/torch_node.py
+// builds this file with entries.cpp against the installed torch and loads it as a Python
+// module).
+//
+// ``apply`` runs a forward entry of the table (abi.hpp) on CPU tensors and, when autograd records
+// the call (grad mode on, an input requiring grad), gives its outputs one ``Node`` whose backward
+// runs the VJP entry: no Python runs in the backward pass. Every array an entry writes is
+// allocated here from the row's shapes; inputs and cotangents are read in place when contiguous.
+// The node saves the inputs and outputs as ``SavedVariable``s (saved-tensor hooks and the version
+// check apply, as for torch's own nodes) and the forward's residuals as plain tensors. A backward
+// that is itself recorded (``create_graph=True``: double backward) calls the Python fallback
+// instead, which runs the composed, differentiable rules on the saved tensors.
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/saved_variable.h>
+#include <torch/csrc/utils/pybind.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "abi.hpp"
+
+namespace py = pybind11;
+using torch::autograd::SavedVariable;
+using torch::autograd::variable_list;
+
+namespace {
+
+using xl::abi::Call;
+using xl::abi::Entry;
+using xl::abi::Shape;
+
+// The Python fallback for recorded backward passes: fallback(context, inputs, outputs, cotangents)
+// -> one gradient (or None) per input; and ``single_blas()``, which puts the BLAS on one thread
+// (a no-op when it is), run before a reverse whose forward chose one thread while the process
+// has more. Set once; never freed (they may be needed until exit).
+PyObject* g_fallback = nullptr;
+PyObject* g_single_blas = nullptr;
+
+// A reference to a Python object that a node may drop on an autograd thread without the GIL.
+struct PyRef {
+  PyObject* p = nullptr;
+  explicit PyRef(PyObject* o) : p(o) { Py_XINCREF(p); }
+  PyRef(const PyRef&) = delete;
+  PyRef& operator=(const PyRef&) = delete;
+  ~PyRef() {
+    if (p != nullptr && Py_IsInitialized()) {
+      py::gil_scoped_acquire gil;
+      Py_DECREF(p);
+    }
+  }
+};
+
+[[noreturn]] void fail(const Entry& e, const std::string& what) {
+  throw std::invalid_argument(std::string("xlinalg ") + e.name + ": " + what);
+}
+
+const Entry& entry(int row) {
+  if (row < 0 || row >= xl::abi::kEntryCount) throw std::out_of_range("xlinalg: no entry row " + std::to_string(row));
+  return xl::abi::kEntries[row];
+}
+
+// The tensor an entry reads: ``x`` itself when C-contiguous, else a contiguous copy.
+at::Tensor readable(const at::Tensor& x) { return x.is_contiguous() ? x : x.contiguous(); }
+
+void set_array(Call& c, int i, const at::Tensor& x) {
+  c.arr[i] = {x.sizes().data(), int(x.dim()), x.numel(), x.data_ptr(), true};
+}
+
+// The shape of array ``i`` of a call whose inputs and dimensions are read (abi::Shape).
+std::vector<std::int64_t> shape_of(const Entry& e, const Call& c, int i) {
+  const auto& a = c.arr[0];
+  std::vector<std::int64_t> s(a.shape, a.shape + (a.ndim - 2));  // the batch axes
+  switch (e.shapes[i]) {
+    case Shape::kLikeA: return {a.shape, a.shape + a.ndim};
+    case Shape::kLikeB: return {c.arr[1].shape, c.arr[1].shape + c.arr[1].ndim};
+    case Shape::kOne: break;
+    case Shape::kVector: s.push_back(c.n); break;
+    case Shape::kSquare: s.insert(s.end(), {c.n, c.n}); break;
+    case Shape::kSquareM: s.insert(s.end(), {c.m, c.m}); break;
+    case Shape::kProduct: s.insert(s.end(), {c.m, c.p}); break;
+    case Shape::kRead: fail(e, xl::abi::arg_name(e.signature, i) + " is written but its size is read");
+  }
+  return s;
+}
+
+// Runs row ``e`` on ``operands`` (its inputs; undefined: absent), allocating the arrays it
+// writes, and returns them (the status last where the entry has one). An optional output is
+// written only among the first ``present`` outputs (a VJP's gradients of the inputs there are).
+std::vector<at::Tensor> run(const Entry& e, const std::vector<at::Tensor>& operands, const std::vector<std::int64_t>& ints,
+                            const std::vector<double>& floats, int present = xl::abi::kMaxArrays) {
+  const int inputs = e.arrays - e.outputs;
+  if (int(operands.size()) != inputs || int(ints.size()) != e.ints || int(floats.size()) != e.floats)
+    fail(e, std::string("expected the operands and parameters of ") + e.signature);
+  Call c;
+  std::vector<at::Tensor> held(e.arrays);
+  at::ScalarType dtype = at::kDouble;
+  bool typed = false;
+  for (int i = 0; i < inputs; ++i) {
+    if (!operands[i].defined()) continue;
+    const at::Tensor& x = operands[i];
+    if (!x.device().is_cpu() || (x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble))
+      fail(e, xl::abi::arg_name(e.signature, i) + " must be a float32 or float64 CPU tensor");
+    if (typed && x.scalar_type() != dtype) fail(e, "the operands must share one dtype");
+    dtype = x.scalar_type(), typed = true;
+    held[i] = readable(x);
+    set_array(c, i, held[i]);
+  }
+  for (int i = 0; i < e.ints; ++i) c.ints[i] = ints[i];
+  for (int i = 0; i < e.floats; ++i) c.floats[i] = floats[i];
+  std::string why = xl::abi::read_dims(e, c);
+  if (!why.empty()) fail(e, why);
+  const auto options = held[0].options();
+  for (int i = inputs; i < e.arrays; ++i) {
+    const bool status = e.status && i == e.arrays - 1;
+    if (!status && (e.optional >> i & 1u) && i - inputs >= present) continue;
+    held[i] = at::empty(shape_of(e, c, i), status ? options.dtype(at::kInt) : options);
+    set_array(c, i, held[i]);
+  }
+  why = xl::abi::check(e, c);
+  if (!why.empty()) fail(e, why);
+  if (PyGILState_Check()) {  // a forward from Python; a backward pass runs without the GIL
+    py::gil_scoped_release nogil;
+    xl::abi::run(e, c, dtype == at::kFloat);
+  } else {
+    xl::abi::run(e, c, dtype == at::kFloat);
+  }
+  return {held.begin() + inputs, held.end()};
+}
+
+// What a recorded call keeps for its backward pass.
+struct Reverse {
+  int row;                         // the VJP entry
+  std::vector<int> operands;       // its operands: index into inputs, forward outputs, cotangents; -1 absent
+  std::vector<std::int64_t> ints;  // its parameters
+  std::vector<double> floats;
+  bool single_blas;  // call g_single_blas first
+};
+
+struct XlinalgBackward : torch::autograd::Node {
+  std::string op_name;
+  Reverse rev;
+  std::vector<SavedVariable> inputs, outputs;
+  std::vector<at::Tensor> residuals;  // forward outputs past the user's: not saved variables
+  std::vector<std::vector<std::int64_t>> output_shapes;
+  at::TensorOptions options;
+  PyRef context;
+
+  XlinalgBackward(std::string name, Reverse r, PyObject* ctx)
+      : op_name(std::move(name)), rev(std::move(r)), context(ctx) {}
+
+  std::string name() const override { return op_name; }
+
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& v : inputs) v.reset_data();
+    for (auto& v : outputs) v.reset_data();
+    residuals.clear();
+  }
+
+  variable_list apply(variable_list&& grads) override {
+    variable_list xs, ys;
+    for (auto& v : inputs) xs.push_back(v.unpack());
+    for (auto& v : outputs) ys.push_back(v.unpack(getptr()));
+    if (at::GradMode::is_enabled()) return recorded(xs, ys, grads);
+    if (rev.single_blas && g_single_blas != nullptr) {
+      py::gil_scoped_acquire gil;
+      py::reinterpret_borrow<py::object>(g_single_blas)();
+    }
+    const int n_in = int(xs.size()), n_out = int(ys.size()) + int(residuals.size());
+    std::vector<at::Tensor> operands;
+    for (int k : rev.operands) {
+      if (k < 0) {
+        operands.emplace_back();
+      } else if (k < n_in) {
+        operands.push_back(xs[k]);
+      } else if (k < n_in + int(ys.size())) {
+        operands.push_back(ys[k - n_in]);
+      } else if (k < n_in + n_out) {
+        operands.push_back(residuals[k - n_in - ys.size()]);
+      } else {
+        const int j = k - n_in - n_out;
+        const at::Tensor& g = grads[j];
+        operands.push_back(g.defined() ? g : at::zeros(output_shapes[j], options));
+      }
+    }
+    auto written = run(entry(rev.row), operands, rev.ints, rev.floats, n_in);
+    variable_list out(n_in);
+    for (int i = 0; i < n_in && i < int(written.size()); ++i)
+      if (task_should_compute_output(i)) out[i] = std::move(written[i]);
+    return out;
+  }
+
+  // create_graph: the Python fallback's differentiable gradients.
+  variable_list recorded(const variable_list& xs, const variable_list& ys, const variable_list& grads) {
+    py::gil_scoped_acquire gil;
+    if (g_fallback == nullptr) throw std::runtime_error("xlinalg: no fallback for a recorded backward pass");
+    py::list gs;
+    for (const auto& g : grads) gs.append(g.defined() ? py::cast(g) : py::none());
+    py::object result = py::reinterpret_borrow<py::object>(g_fallback)(
+        py::reinterpret_borrow<py::object>(context.p), py::cast(xs), py::cast(ys), gs);
+    variable_list out;
+    for (auto item : result) out.push_back(item.is_none() ? at::Tensor() : item.cast<at::Tensor>());
+    return out;
+  }
+};
+
+// The forward entry ``fwd_row`` on ``operands`` (``inputs`` in the entry's order, -1: absent),
+// returning the user's ``n_user`` outputs and the status where the entry has one. Recorded
+// (grad mode on and an input requiring grad), the outputs get an ``XlinalgBackward`` node.
+std::vector<at::Tensor> forward(const std::string& name, int fwd_row, const std::vector<at::Tensor>& inputs,
+                                const std::vector<int>& fwd_operands, int n_user, const std::vector<std::int64_t>& ints,
+                                const std::vector<double>& floats, int vjp_row, const std::vector<int>& vjp_operands,
+                                const std::vector<std::int64_t>& vjp_ints, const std::vector<double>& vjp_floats,
+                                bool single_blas, py::object context) {
+  const Entry& e = entry(fwd_row);
+  std::vector<at::Tensor> operands;
+  for (int k : fwd_operands) operands.push_back(k < 0 ? at::Tensor() : inputs.at(k));
+  std::vector<at::Tensor> written;
+  {
+    at::NoGradGuard no_grad;  // the copies and allocations of the call are not part of the graph
+    written = run(e, operands, ints, floats);
+  }
+  const int n_status = e.status ? 1 : 0;
+  const int n_written = int(written.size()) - n_status;
+  if (n_user < 1 || n_user > n_written) fail(e, "more outputs requested than the entry writes");
+  std::vector<at::Tensor> result(written.begin(), written.begin() + n_user);
+  if (n_status) result.push_back(written.back());
+  if (!torch::autograd::compute_requires_grad(inputs)) return result;
+
+  auto node = c10::make_intrusive<XlinalgBackward>(
+      name, Reverse{vjp_row, vjp_operands, vjp_ints, vjp_floats, single_blas}, context.ptr());
+  node->set_next_edges(torch::autograd::collect_next_edges(inputs));
+  node->options = result[0].options();
+  for (int i = 0; i < n_user; ++i) {
+    torch::autograd::set_history(result[i], node);
+    node->output_shapes.push_back(result[i].sizes().vec());
+  }
+  for (const auto& x : inputs) node->inputs.emplace_back(x, false);
+  for (int i = 0; i < n_user; ++i) node->outputs.emplace_back(result[i], true);
+  node->residuals.assign(written.begin() + n_user, written.begin() + n_written);
+  return result;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(xlinalg_torch_node, m) {
+  m.doc() = "xlinalg's CPU kernel layer as a C++ autograd node for eager PyTorch calls";
+  m.def("forward", &forward);
+  m.def("row", [](const std::string& name) { return xl::abi::row(name.c_str()); });
+  m.def("parameters", [](const std::string& name) {
+    const int r = xl::abi::row(name.c_str());
+    if (r < 0) throw std::out_of_range("xlinalg: no entry " + name);
+    const Entry& e = xl::abi::kEntries[r];
+    std::vector<std::string> ints, floats;
+    for (int i = 0; i < e.ints; ++i) ints.push_back(xl::abi::arg_name(e.signature, e.arrays + i));
+    for (int i = 0; i < e.floats; ++i) floats.push_back(xl::abi::arg_name(e.signature, e.arrays + e.ints + i));
+    return py::make_tuple(ints, floats);
+  });
+  m.def("set_hooks", [](py::object fallback, py::object single_blas) {
+    Py_XDECREF(g_fallback);
+    Py_XDECREF(g_single_blas);
+    g_fallback = fallback.release().ptr();
+    g_single_blas = single_blas.release().ptr();
+  });
+}

@@ -1,0 +1,179 @@
+"""Eager PyTorch calls on the CPU layer through one C++ autograd node.
+
+A ``torch.autograd.Function`` costs tens of microseconds of Python per call, in the forward and
+again in the backward pass: more than the kernels themselves below order 32 or so. For eager CPU
+calls the torch adapter (:mod:`xlinalg.adapters.torch`) runs the operator's forward entry
+(:mod:`xlinalg.lapack.table`) through ``src/torch_node.cpp`` instead: it allocates the outputs,
+runs the entry and, when autograd records the call, gives the outputs a C++ node whose backward
+runs the VJP entry without Python. Inputs and outputs are saved as ``SavedVariable``s
+(saved-tensor hooks and the in-place version check apply); a recorded call that will be
+differentiated keeps the residuals of :data:`~xlinalg.lapack.table.SAVING`. A backward pass
+that is itself recorded (``create_graph=True``) runs the composed rules instead
+(:func:`set_fallback`), so higher orders stay exact.
+
+Like the XLA FFI handlers, the module is compiled on first use, against the installed torch's
+headers, into the cache of :mod:`xlinalg.lapack.build` (``torch_node.cpp`` with ``entries.cpp``;
+about 25 s on two cores, once per machine and torch version). :func:`library` is ``None`` where
+the layer is off or the module cannot be built (:func:`reason`); the adapter then runs its
+``autograd.Function`` on the same kernels. ``XLINALG_KERNELS=compiled`` makes a failed build an
+``ImportError``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import importlib.util
+import sysconfig
+from dataclasses import dataclass
+
+from .. import lapack as _lapack
+from . import build, mode
+from . import library as _extension
+from .build import SRC
+from .table import PRODUCTS, SAVING, TABLE, Entry
+
+#: Compiled together into one Python extension module (the node calls the C ABI of entries.cpp).
+SOURCES = ("torch_node.cpp", "entries.cpp")
+MODULE = "xlinalg_torch_node"
+
+_state: dict = {}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A call's entries as the module takes them: the rows of the forward and VJP entries, the
+    forward's operands (indices of the inputs, -1 absent), how many outputs the user gets, the
+    VJP's operands (indices into inputs, forward outputs with residuals, cotangents), and the
+    names of the entries' integer and float parameters."""
+
+    spec: Entry
+    forward_row: int
+    forward_operands: list
+    outputs: int
+    vjp_row: int
+    vjp_operands: list
+    forward_params: tuple
+    vjp_params: tuple
+
+    def values(self, names: tuple, attrs: dict, threads: int) -> tuple:
+        ints, floats = names
+        attrs = {**attrs, "threads": threads}
+        return [int(attrs[n]) for n in ints], [float(attrs[n]) for n in floats]
+
+
+def plan(op, saving: bool) -> Plan | None:
+    """The :class:`Plan` of the registered operator ``op`` (``saving``: the variant that keeps
+    residuals, where there is one), or ``None`` when it has no entries or the module is off."""
+    key = (op.name, saving)
+    hit = _state.get("plans", {}).get(key)
+    if hit is not None and hit[0] is op:
+        return hit[1]
+    module = library()
+    from ..core.operator import operators
+
+    spec = (saving and SAVING.get(op.name)) or TABLE.get(op.name) or PRODUCTS.get(op.name)
+    if module is None or spec is None or operators().get(op.name) is not op:
+        result = None
+    else:
+        n_in, n_out = len(op.args), len(op.outputs)
+        n_written = n_out + spec.residuals
+        inputs, outputs = range(n_in), range(n_in, n_in + n_written)
+        cotangents = range(n_in + n_written, n_in + n_written + n_out)
+        index = [-1 if k is None else k for k in spec.forward_args(inputs)]
+        vjp = [-1 if k is None else k for k in spec.vjp_args(inputs, outputs, cotangents)]
+        fwd, rev = spec.entry("forward"), spec.entry("vjp")
+        result = Plan(spec, module.row(fwd), index, n_out, module.row(rev), vjp, module.parameters(fwd), module.parameters(rev))
+    _state.setdefault("plans", {})[key] = (op, result)
+    return result
+
+
+def forward(call, plan: Plan, threads: int, single_blas: bool, context) -> tuple:
+    """``(outputs, status)`` of ``plan``'s forward entry on the prepared ``call`` (CPU tensors;
+    ``status``: ``None`` for an entry without one); recorded, the outputs get the node, whose
+    VJP entry runs on ``threads`` threads (``single_blas``: after putting the BLAS on one).
+    ``context`` goes to the fallback of a recorded backward pass."""
+    attrs = plan.spec.attrs(call.params)
+    ints, floats = plan.values(plan.forward_params, attrs, threads)
+    vints, vfloats = plan.values(plan.vjp_params, attrs, threads)
+    out = library().forward(
+        f"{call.op.name.capitalize()}Backward", plan.forward_row, list(call.inputs), plan.forward_operands, plan.outputs,
+        ints, floats, plan.vjp_row, plan.vjp_operands, vints, vfloats, single_blas, context,
+    )
+    if plan.spec.status:
+        return tuple(out[:-1]), out[-1]
+    return tuple(out), None
+
+
+def set_hooks(fallback, single_blas) -> None:
+    """The module's Python hooks: ``fallback(context, inputs, outputs, cotangents)``, the
+    differentiable input cotangents of a recorded backward pass, and ``single_blas()``."""
+    library().set_hooks(fallback, single_blas)
+
+
+# ---- the library ------------------------------------------------------------------------------
+def library():
+    """The module, built on first use; ``None`` where the layer is off or it cannot be built.
+
+    Raises
+    ------
+    ImportError
+        With ``XLINALG_KERNELS=compiled`` when it cannot be loaded, saying why.
+    """
+    if mode() == "python":
+        return None
+    if "library" not in _state:
+        try:
+            ext = _extension()
+        except ImportError as exc:
+            ext, why = None, str(exc)
+        else:
+            why = _lapack._state.get("reason")
+        if ext is None:
+            _state["library"], _state["reason"] = None, f"the compiled kernel layer is off ({why})"
+        else:
+            try:
+                _state["library"], _state["reason"] = _load()
+            except Exception as exc:  # whatever goes wrong, auto mode runs the autograd.Function
+                _state["library"], _state["reason"] = None, f"{type(exc).__name__}: {exc}"
+    module = _state["library"]
+    if module is None and mode() == "compiled":
+        raise ImportError(f"XLINALG_KERNELS=compiled, but the PyTorch autograd node is not available: {_state['reason']}")
+    return module
+
+
+def reason() -> str:
+    """Why :func:`library` is ``None`` (``"loaded"`` when it is not)."""
+    if mode() == "python":
+        return "XLINALG_KERNELS=python"
+    if "library" not in _state:
+        try:
+            library()
+        except ImportError:
+            pass
+    return _state.get("reason", "not loaded")
+
+
+def _load():
+    import torch
+    from torch.utils import cpp_extension
+
+    includes = [*cpp_extension.include_paths(), sysconfig.get_paths()["include"]]
+    libdirs = cpp_extension.library_paths()
+    abi = int(bool(torch._C._GLIBCXX_USE_CXX11_ABI))
+    flags = (*build.COMPILE_FLAGS, f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-DTORCH_API_INCLUDE_EXTENSION_H")
+    link = (*(f"-L{d}" for d in libdirs), *(f"-Wl,-rpath,{d}" for d in libdirs), "-lc10", "-ltorch", "-ltorch_cpu", "-ltorch_python")
+    target, why = build.cached_library(
+        "xlinalg_torch", "PyTorch autograd node", [SRC / s for s in SOURCES], includes, (torch.__version__,), flags, link
+    )
+    if target is None:
+        return None, why
+    try:
+        loader = importlib.machinery.ExtensionFileLoader(MODULE, str(target))
+        spec = importlib.util.spec_from_file_location(MODULE, str(target), loader=loader)
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+        build.set_routines(ctypes.CDLL(str(target)))  # the handle the import opened: the same globals
+    except (OSError, AttributeError, KeyError, ValueError, ImportError, RuntimeError) as exc:
+        return None, f"cannot load {target} ({type(exc).__name__}: {exc})"
+    return module, "loaded"
