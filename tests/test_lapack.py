@@ -191,9 +191,10 @@ def test_installs_and_runs_without_a_compiler(tmp_path):
     assert (target / "xlinalg" / "lapack" / "rules.py").exists()
     assert not list(target.glob("xlinalg/lapack/_kernels*"))
     assert not list(target.glob("xlinalg/cuda/*.so"))
-    # data the package reads at run time: the C++ sources JAX's and MXNet's bindings build from,
-    # the native backends' known failures
-    assert (target / "xlinalg" / "lapack" / "src" / "ffi.cpp").exists()
+    # data the package reads at run time: the C++ sources the JAX, PyTorch and MXNet bindings
+    # build from, the native backends' known failures
+    for source in ("ffi.cpp", "torch_node.cpp", "mxnet_op.cpp"):
+        assert (target / "xlinalg" / "lapack" / "src" / source).exists()
     assert (target / "xlinalg" / "cuda" / "src" / "entries.def").exists()  # the GPU layer's signatures, read at run time
     assert (target / "xlinalg_conformance" / "backends" / "known_failures" / "torch-native.toml").exists()
     probe = (

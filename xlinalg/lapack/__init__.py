@@ -154,8 +154,9 @@ def config() -> dict:
     dict
         ``mode``, ``active``, ``reason``, ``operators`` (name -> rules with an entry),
         ``blas`` (the BLAS the layer calls: threadpoolctl's description), ``batch_threads``,
-        ``bindings`` (for JAX and MXNet, when imported: their compiled bindings, ``"loaded"``
-        or why not — the XLA FFI handlers, the recorded MXNet operator).
+        ``bindings`` (for PyTorch, JAX and MXNet, when imported: their compiled bindings,
+        ``"loaded"`` or why not — the C++ autograd node, the XLA FFI handlers, the recorded MXNet
+        operator).
     """
     try:
         lib = library()
@@ -180,6 +181,10 @@ def _bindings() -> dict:
     import sys
 
     info = {}
+    if "torch" in sys.modules:
+        from . import torch_node
+
+        info["PyTorch autograd node"] = torch_node.reason()
     if "jax" in sys.modules:
         from . import jax_ffi
 
