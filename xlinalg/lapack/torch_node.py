@@ -25,7 +25,7 @@ import ctypes
 import importlib.machinery
 import importlib.util
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import lapack as _lapack
 from . import build, mode
@@ -44,8 +44,8 @@ _state: dict = {}
 class Plan:
     """A call's entries as the module takes them: the rows of the forward and VJP entries, the
     forward's operands (indices of the inputs, -1 absent), how many outputs the user gets, the
-    VJP's operands (indices into inputs, forward outputs with residuals, cotangents), and the
-    names of the entries' integer and float parameters."""
+    VJP's operands (indices into inputs, forward outputs with residuals, cotangents), the
+    names of the entries' integer and float parameters, and the node's name."""
 
     spec: Entry
     forward_row: int
@@ -55,11 +55,24 @@ class Plan:
     vjp_operands: list
     forward_params: tuple
     vjp_params: tuple
+    node_name: str
+    #: (parameter values, threads) -> both entries' integer and float parameters
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def values(self, names: tuple, attrs: dict, threads: int) -> tuple:
-        ints, floats = names
-        attrs = {**attrs, "threads": threads}
-        return [int(attrs[n]) for n in ints], [float(attrs[n]) for n in floats]
+    def parameters(self, params: dict, threads: int) -> tuple:
+        """``(ints, floats, vjp ints, vjp floats)``: the entries' parameters for a call."""
+        key = (*params.values(), threads)
+        hit = self.memo.get(key)
+        if hit is None:
+            attrs = {**self.spec.attrs(params), "threads": threads}
+            hit = tuple(
+                [kind(attrs[n]) for n in names]
+                for entry in (self.forward_params, self.vjp_params)
+                for kind, names in zip((int, float), entry)
+            )
+            if len(self.memo) < 256:
+                self.memo[key] = hit
+        return hit
 
 
 def plan(op, saving: bool) -> Plan | None:
@@ -83,24 +96,25 @@ def plan(op, saving: bool) -> Plan | None:
         index = [-1 if k is None else k for k in spec.forward_args(inputs)]
         vjp = [-1 if k is None else k for k in spec.vjp_args(inputs, outputs, cotangents)]
         fwd, rev = spec.entry("forward"), spec.entry("vjp")
-        result = Plan(spec, module.row(fwd), index, n_out, module.row(rev), vjp, module.parameters(fwd), module.parameters(rev))
+        result = Plan(
+            spec, module.row(fwd), index, n_out, module.row(rev), vjp, module.parameters(fwd), module.parameters(rev),
+            f"{op.name.capitalize()}Backward",
+        )
     _state.setdefault("plans", {})[key] = (op, result)
     return result
 
 
 def forward(call, plan: Plan, threads: int, single_blas: bool, context) -> tuple:
     """``(outputs, status)`` of ``plan``'s forward entry on the prepared ``call`` (CPU tensors;
-    ``status``: ``None`` for an entry without one); recorded, the outputs get the node, whose
+    ``status``: ``None`` unless a batch entry failed); recorded, the outputs get the node, whose
     VJP entry runs on ``threads`` threads (``single_blas``: after putting the BLAS on one).
     ``context`` goes to the fallback of a recorded backward pass."""
-    attrs = plan.spec.attrs(call.params)
-    ints, floats = plan.values(plan.forward_params, attrs, threads)
-    vints, vfloats = plan.values(plan.vjp_params, attrs, threads)
+    ints, floats, vints, vfloats = plan.parameters(call.params, threads)
     out = library().forward(
-        f"{call.op.name.capitalize()}Backward", plan.forward_row, list(call.inputs), plan.forward_operands, plan.outputs,
+        plan.node_name, plan.forward_row, list(call.inputs), plan.forward_operands, plan.outputs,
         ints, floats, plan.vjp_row, plan.vjp_operands, vints, vfloats, single_blas, context,
     )
-    if plan.spec.status:
+    if len(out) > plan.outputs:
         return tuple(out[:-1]), out[-1]
     return tuple(out), None
 

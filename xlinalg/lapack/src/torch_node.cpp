@@ -208,8 +208,9 @@ struct XlinalgBackward : torch::autograd::Node {
 };
 
 // The forward entry ``fwd_row`` on ``operands`` (``inputs`` in the entry's order, -1: absent),
-// returning the user's ``n_user`` outputs and the status where the entry has one. Recorded
-// (grad mode on and an input requiring grad), the outputs get an ``XlinalgBackward`` node.
+// returning the user's ``n_user`` outputs, and after them the status where some batch entry
+// failed (a non-zero status). Recorded (grad mode on and an input requiring grad), the outputs
+// get an ``XlinalgBackward`` node.
 std::vector<at::Tensor> forward(const std::string& name, int fwd_row, const std::vector<at::Tensor>& inputs,
                                 const std::vector<int>& fwd_operands, int n_user, const std::vector<std::int64_t>& ints,
                                 const std::vector<double>& floats, int vjp_row, const std::vector<int>& vjp_operands,
@@ -227,7 +228,16 @@ std::vector<at::Tensor> forward(const std::string& name, int fwd_row, const std:
   const int n_written = int(written.size()) - n_status;
   if (n_user < 1 || n_user > n_written) fail(e, "more outputs requested than the entry writes");
   std::vector<at::Tensor> result(written.begin(), written.begin() + n_user);
-  if (n_status) result.push_back(written.back());
+  if (n_status) {
+    const at::Tensor& status = written.back();
+    const auto* info = status.data_ptr<std::int32_t>();
+    for (std::int64_t i = 0, count = status.numel(); i < count; ++i) {
+      if (info[i] != 0) {
+        result.push_back(status);
+        break;
+      }
+    }
+  }
   if (!torch::autograd::compute_requires_grad(inputs)) return result;
 
   auto node = c10::make_intrusive<XlinalgBackward>(
