@@ -184,23 +184,13 @@ def _single_blas():
     lapack.use_blas_threads(1)
 
 
-def _node_plan(op: Operator, save: bool):
-    """The C++ node's plan for ``op`` (:func:`xlinalg.lapack.torch_node.plan`), its hooks set
-    on first use; ``None`` where the node is not available."""
-    plan = torch_node.plan(op, save)
-    if plan is not None and not _NODE_HOOKS:
-        torch_node.set_hooks(_recorded_vjp, _single_blas)
-        _NODE_HOOKS.append(True)
-    return plan
-
-
-_NODE_HOOKS: list = []
+torch_node.set_hooks(_recorded_vjp, _single_blas)
 
 
 def _node_call(name: str, call: Call, save: bool):
     """The outputs of an eager CPU call through the C++ node (:mod:`xlinalg.lapack.torch_node`),
     or ``None`` when the node cannot run it (the ``autograd.Function`` then does)."""
-    plan = _node_plan(call.op, save)
+    plan = torch_node.plan(call.op, save)
     if plan is None:
         return None
     threads = eager_cpu_threads(call.inputs)

@@ -120,9 +120,12 @@ def forward(call, plan: Plan, threads: int, single_blas: bool, context) -> tuple
 
 
 def set_hooks(fallback, single_blas) -> None:
-    """The module's Python hooks: ``fallback(context, inputs, outputs, cotangents)``, the
-    differentiable input cotangents of a recorded backward pass, and ``single_blas()``."""
-    library().set_hooks(fallback, single_blas)
+    """The module's Python hooks, given to it when it loads (at once if it has):
+    ``fallback(context, inputs, outputs, cotangents)``, the differentiable input cotangents of
+    a recorded backward pass, and ``single_blas()``, which puts the BLAS on one thread."""
+    _state["hooks"] = (fallback, single_blas)
+    if _state.get("library") is not None:
+        _state["library"].set_hooks(fallback, single_blas)
 
 
 # ---- the library ------------------------------------------------------------------------------
@@ -188,6 +191,8 @@ def _load():
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)
         build.set_routines(ctypes.CDLL(str(target)))  # the handle the import opened: the same globals
+        if "hooks" in _state:
+            module.set_hooks(*_state["hooks"])
     except (OSError, AttributeError, KeyError, ValueError, ImportError, RuntimeError) as exc:
         return None, f"cannot load {target} ({type(exc).__name__}: {exc})"
     return module, "loaded"
