@@ -175,3 +175,26 @@ def test_calls_the_node_cannot_take_use_the_function(monkeypatch):
     a = torch.tensor(inputs("potrf", {}, np.random.default_rng(12), n=3)[0], requires_grad=True)
     monkeypatch.setattr(torch_node, "plan", lambda op, saving: None)
     assert xt.potrf(a).grad_fn.name() == "PotrfFunctionBackward"
+
+
+@pytest.mark.parametrize("name, params", CASES)
+def test_batches_split_across_torchs_threads_give_one_threads_results(name, params):
+    """With two torch threads a batch of enough matrices runs in parts on torch's own pool
+    (at::parallel_for), forward and backward: every output and gradient is the one-thread
+    result, bit for bit (each part starts at its own batch entries of every array)."""
+    rng = np.random.default_rng(13)
+    xs = tensors(inputs(name, params, rng, batch=(3, 211), n=5), requires_grad=True)  # > 32768 elements
+    weights = None
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            ys = structured(name, params)(*xs)
+            weights = weights or [torch.tensor(rng.standard_normal(tuple(y.shape))) for y in ys]
+            results.append(_run(name, params, xs, weights))
+    finally:
+        torch.set_num_threads(threads)
+    (ys1, gs1), (ys2, gs2) = results
+    for a, b in zip((*ys1, *gs1), (*ys2, *gs2)):
+        assert torch.equal(a, b)

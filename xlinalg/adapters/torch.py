@@ -35,7 +35,7 @@ from ..core.apply import Call
 from ..core.docs import bind_metadata
 from ..core.operator import Operator
 from ..kernels import kernels_for
-from ..kernels.torch import eager_cpu_threads
+from ..kernels.torch import eager_single_blas
 from ..lapack import torch_node
 
 #: The Array API namespace of torch tensors.
@@ -193,11 +193,10 @@ def _node_call(name: str, call: Call, save: bool):
     plan = torch_node.plan(call.op, save)
     if plan is None:
         return None
-    threads = eager_cpu_threads(call.inputs)
-    if threads is None:
+    if not eager_single_blas(call.inputs):
         return None
     context = (name, (tuple(call.params.items()), call.shapes, call.batch, False)) if save else None
-    outputs, status = torch_node.forward(call, plan, threads, torch.get_num_threads() > 1, context)
+    outputs, status = torch_node.forward(call, plan, torch.get_num_threads() > 1, context)
     if status is not None:
         apply.checked(call, outputs, status)
     return outputs if call.op.multiple_outputs else outputs[0]

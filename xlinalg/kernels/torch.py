@@ -150,8 +150,9 @@ def _host_view(x):
     return x.detach().numpy() if x.requires_grad else x.numpy()
 
 
-#: Eager calls split a batch across ``torch.get_num_threads()`` threads only from this many
-#: elements in all (or for matrices large enough for BLAS threads:
+#: Eager calls outside the C++ node (which splits batches on torch's own threads) split a batch
+#: across ``torch.get_num_threads()`` threads of ours only from this many elements in all (or for
+#: matrices large enough for BLAS threads:
 #: :func:`xlinalg.kernels.numpy.thread_split`): torch's OpenMP workers keep spinning for a while
 #: after each parallel operation, and threads of ours beside them oversubscribe the cores.
 #: Measured with 2 threads, forward + backward of batches of 8×8 to 128×128 matrices (potrf,
@@ -160,17 +161,14 @@ def _host_view(x):
 SPLIT_MIN_ELEMENTS = 1 << 22
 
 
-def eager_cpu_threads(arrays) -> int | None:
-    """The batch threads of an eager call on CPU tensors whose BLAS runs on one thread
-    (:func:`~xlinalg.kernels.numpy.thread_split`, which it sets up), or ``None`` for other
-    calls (traced, other devices, BLAS threads)."""
-    if _data_placement(arrays) != "cpu":
-        return None
-    blas_threads, threads = thread_split(torch.get_num_threads(), arrays, SPLIT_MIN_ELEMENTS)
-    if blas_threads != 1:
-        return None
+def eager_single_blas(arrays) -> bool:
+    """Whether an eager call on ``arrays`` is on CPU tensors whose BLAS runs on one thread
+    (:func:`~xlinalg.kernels.numpy.thread_split`), which it then sets up: the calls the C++
+    autograd node takes (:mod:`xlinalg.lapack.torch_node`)."""
+    if _data_placement(arrays) != "cpu" or thread_split(torch.get_num_threads(), arrays)[0] != 1:
+        return False
     use_blas_threads(1)
-    return threads
+    return True
 
 
 def _host_runner(op, kind, arrays, *, saving=False):

@@ -56,15 +56,16 @@ class Plan:
     forward_params: tuple
     vjp_params: tuple
     node_name: str
-    #: (parameter values, threads) -> both entries' integer and float parameters
+    #: parameter values -> both entries' integer and float parameters
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def parameters(self, params: dict, threads: int) -> tuple:
-        """``(ints, floats, vjp ints, vjp floats)``: the entries' parameters for a call."""
-        key = (*params.values(), threads)
+    def parameters(self, params: dict) -> tuple:
+        """``(ints, floats, vjp ints, vjp floats)``: the entries' parameters for a call, with
+        ``threads`` 1 (the module splits batches itself)."""
+        key = tuple(params.values())
         hit = self.memo.get(key)
         if hit is None:
-            attrs = {**self.spec.attrs(params), "threads": threads}
+            attrs = {**self.spec.attrs(params), "threads": 1}
             hit = tuple(
                 [kind(attrs[n]) for n in names]
                 for entry in (self.forward_params, self.vjp_params)
@@ -104,12 +105,13 @@ def plan(op, saving: bool) -> Plan | None:
     return result
 
 
-def forward(call, plan: Plan, threads: int, single_blas: bool, context) -> tuple:
+def forward(call, plan: Plan, single_blas: bool, context) -> tuple:
     """``(outputs, status)`` of ``plan``'s forward entry on the prepared ``call`` (CPU tensors;
-    ``status``: ``None`` unless a batch entry failed); recorded, the outputs get the node, whose
-    VJP entry runs on ``threads`` threads (``single_blas``: after putting the BLAS on one).
-    ``context`` goes to the fallback of a recorded backward pass."""
-    ints, floats, vints, vfloats = plan.parameters(call.params, threads)
+    ``status``: ``None`` unless a batch entry failed); recorded, the outputs get the node
+    (``single_blas``: its reverse puts the BLAS on one thread first). The entries run on one
+    thread each; the module splits large batches across torch's threads. ``context`` goes to
+    the fallback of a recorded backward pass."""
+    ints, floats, vints, vfloats = plan.parameters(call.params)
     out = library().forward(
         plan.node_name, plan.forward_row, list(call.inputs), plan.forward_operands, plan.outputs,
         ints, floats, plan.vjp_row, plan.vjp_operands, vints, vfloats, single_blas, context,
@@ -178,8 +180,10 @@ def _load():
     includes = [*cpp_extension.include_paths(), sysconfig.get_paths()["include"]]
     libdirs = cpp_extension.library_paths()
     abi = int(bool(torch._C._GLIBCXX_USE_CXX11_ABI))
-    flags = (*build.COMPILE_FLAGS, f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-DTORCH_API_INCLUDE_EXTENSION_H")
-    link = (*(f"-L{d}" for d in libdirs), *(f"-Wl,-rpath,{d}" for d in libdirs), "-lc10", "-ltorch", "-ltorch_cpu", "-ltorch_python")
+    # OpenMP: at::parallel_for is inline in torch's headers; the OpenMP runtime already loaded
+    # with torch (the same soname) runs it, on torch's own threads
+    flags = (*build.COMPILE_FLAGS, "-fopenmp", f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-DTORCH_API_INCLUDE_EXTENSION_H")
+    link = (*(f"-L{d}" for d in libdirs), *(f"-Wl,-rpath,{d}" for d in libdirs), "-fopenmp", "-lc10", "-ltorch", "-ltorch_cpu", "-ltorch_python")
     target, why = build.cached_library(
         "xlinalg_torch", "PyTorch autograd node", [SRC / s for s in SOURCES], includes, (torch.__version__,), flags, link
     )

@@ -2,6 +2,10 @@
 // builds this file with entries.cpp against the installed torch and loads it as a Python
 // module).
 //
+// Batches of enough matrices run in parts on torch's intra-op threads (at::parallel_for, with
+// the OpenMP runtime torch loaded): threads of our own beside torch's spinning workers would
+// compete with them for the cores.
+//
 // ``apply`` runs a forward entry of the table (abi.hpp) on CPU tensors and, when autograd records
 // the call (grad mode on, an input requiring grad), gives its outputs one ``Node`` whose backward
 // runs the VJP entry: no Python runs in the backward pass. Every array an entry writes is
@@ -11,11 +15,13 @@
 // that is itself recorded (``create_graph=True``: double backward) calls the Python fallback
 // instead, which runs the composed, differentiable rules on the saved tensors.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/saved_variable.h>
 #include <torch/csrc/utils/pybind.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -86,6 +92,37 @@ std::vector<std::int64_t> shape_of(const Entry& e, const Call& c, int i) {
   return s;
 }
 
+// Below this many elements in all a call runs on the calling thread (torch's own grain size).
+constexpr std::int64_t kSplitMinElements = 32768;
+
+// Runs a checked call, its batch split across torch's intra-op threads (at::parallel_for: the
+// pool torch's own operators use, so no second pool competes with it for the cores) when it has
+// several matrices and enough elements; each part runs the entry on one thread.
+void run_split(const Entry& e, const Call& c, bool f32) {
+  const std::int64_t batch = c.batch;
+  std::int64_t per_entry = 0;  // elements of one batch entry, over every array
+  for (int i = 0; i < e.arrays; ++i)
+    if (c.arr[i].present) per_entry += c.arr[i].items / std::max<std::int64_t>(batch, 1);
+  if (batch < 2 || at::get_num_threads() < 2 || per_entry * batch < kSplitMinElements) {
+    xl::abi::run(e, c, f32);
+    return;
+  }
+  const std::int64_t grain = std::max<std::int64_t>(1, kSplitMinElements / std::max<std::int64_t>(per_entry, 1) / 2);
+  at::parallel_for(0, batch, grain, [&](std::int64_t begin, std::int64_t end) {
+    xl::abi::Call part = c;
+    part.batch = end - begin;
+    for (int i = 0; i < e.arrays; ++i) {
+      if (!c.arr[i].present) continue;
+      const std::int64_t stride = c.arr[i].items / batch;
+      const std::int64_t bytes = (e.status && i == e.arrays - 1) ? 4 : (f32 ? 4 : 8);
+      part.arr[i].items = stride * part.batch;
+      part.arr[i].data = static_cast<char*>(c.arr[i].data) + begin * stride * bytes;
+    }
+    if (e.threads) part.ints[e.ints - 1] = 1;
+    xl::abi::run(e, part, f32);
+  });
+}
+
 // Runs row ``e`` on ``operands`` (its inputs; undefined: absent), allocating the arrays it
 // writes, and returns them (the status last where the entry has one). An optional output is
 // written only among the first ``present`` outputs (a VJP's gradients of the inputs there are).
@@ -123,9 +160,9 @@ std::vector<at::Tensor> run(const Entry& e, const std::vector<at::Tensor>& opera
   if (!why.empty()) fail(e, why);
   if (PyGILState_Check()) {  // a forward from Python; a backward pass runs without the GIL
     py::gil_scoped_release nogil;
-    xl::abi::run(e, c, dtype == at::kFloat);
+    run_split(e, c, dtype == at::kFloat);
   } else {
-    xl::abi::run(e, c, dtype == at::kFloat);
+    run_split(e, c, dtype == at::kFloat);
   }
   return {held.begin() + inputs, held.end()};
 }
