@@ -198,3 +198,24 @@ def test_batches_split_across_torchs_threads_give_one_threads_results(name, para
     (ys1, gs1), (ys2, gs2) = results
     for a, b in zip((*ys1, *gs1), (*ys2, *gs2)):
         assert torch.equal(a, b)
+
+
+def test_strided_inputs_and_partial_grads_under_create_graph():
+    """A transposed (non-contiguous) input is read as its values; with create_graph=True and
+    only one input requiring grad, the recorded backward gives that input's gradient (the
+    Function's) and none for the other, and it differentiates again."""
+    rng = np.random.default_rng(14)
+    a_np, b_np = inputs("trsm", {}, rng, n=4)
+    a = torch.tensor(np.ascontiguousarray(np.swapaxes(a_np, -1, -2))).mT  # a transposed view
+    b = torch.tensor(b_np, requires_grad=True)
+    assert not a.is_contiguous()
+    y = xt.trsm(a, b)
+    assert y.grad_fn.name() == "TrsmBackward"
+    torch.testing.assert_close(y, xt.trsm(a.contiguous(), b), rtol=0, atol=0)
+    (gb,) = torch.autograd.grad(y.pow(2).sum(), b, create_graph=True)
+    (ggb,) = torch.autograd.grad(gb.sum(), b)
+    with torch.no_grad():
+        want = torch.linalg.solve_triangular(torch.tril(a), b, upper=False)
+    torch.testing.assert_close(gb, 2 * torch.linalg.solve_triangular(torch.tril(a).mT, want, upper=True), rtol=1e-10, atol=1e-10)
+    m = torch.linalg.inv(torch.tril(a))
+    torch.testing.assert_close(ggb, 2 * m.mT @ m @ torch.ones_like(b), rtol=1e-10, atol=1e-10)

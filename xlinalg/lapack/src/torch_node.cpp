@@ -239,7 +239,10 @@ struct XlinalgBackward : torch::autograd::Node {
     py::object result = py::reinterpret_borrow<py::object>(g_fallback)(
         py::reinterpret_borrow<py::object>(context.p), py::cast(xs), py::cast(ys), gs);
     variable_list out;
-    for (auto item : result) out.push_back(item.is_none() ? at::Tensor() : item.cast<at::Tensor>());
+    for (auto item : result) {
+      const bool wanted = task_should_compute_output(out.size()) && !item.is_none();
+      out.push_back(wanted ? item.cast<at::Tensor>() : at::Tensor());
+    }
     return out;
   }
 };
