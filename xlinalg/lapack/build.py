@@ -160,3 +160,55 @@ def set_routines(lib) -> None:
     lib.xl_ready.restype = ctypes.c_int
     if not lib.xl_ready():
         raise ValueError("some BLAS/LAPACK routine is missing")
+
+
+def first_use(state: dict, what: str, load):
+    """A library of the compiled layer loaded on first use: ``load()`` (returning ``(library,
+    "loaded")`` or ``(None, why)``) runs once, its result kept in ``state`` (``"library"``,
+    ``"reason"``). ``None`` where the layer is off (``XLINALG_KERNELS=python``, or the
+    extension missing in ``auto`` mode) or ``load`` fails.
+
+    Raises
+    ------
+    ImportError
+        With ``XLINALG_KERNELS=compiled`` when the library is missing, naming ``what`` and why.
+    """
+    from . import _state as layer
+    from . import library as extension
+    from . import mode
+
+    if mode() == "python":
+        return None
+    if "library" not in state:
+        try:
+            ext = extension()
+        except ImportError as exc:
+            ext, why = None, str(exc)
+        else:
+            why = layer.get("reason")
+        if ext is None:
+            state["library"], state["reason"] = None, f"the compiled kernel layer is off ({why})"
+        else:
+            try:
+                state["library"], state["reason"] = load()
+            except Exception as exc:  # whatever goes wrong, auto mode runs without the library
+                state["library"], state["reason"] = None, f"{type(exc).__name__}: {exc}"
+    lib = state["library"]
+    if lib is None and mode() == "compiled":
+        raise ImportError(f"XLINALG_KERNELS=compiled, but {what} cannot be loaded: {state['reason']}")
+    return lib
+
+
+def why_missing(state: dict, library) -> str:
+    """Why the library that ``library()`` loads through :func:`first_use` into ``state`` is
+    ``None`` (``"loaded"`` when it is not), loading it if no call has yet."""
+    from . import mode
+
+    if mode() == "python":
+        return "XLINALG_KERNELS=python"
+    if "library" not in state:
+        try:
+            library()
+        except ImportError:
+            pass
+    return state.get("reason", "not loaded")

@@ -28,9 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import lapack as _lapack
-from . import build, mode
-from . import library as _extension
+from . import build
 from .build import SRC
 from .table import DTYPES, TABLE, Entry
 
@@ -109,38 +107,12 @@ def library():
     ImportError
         With ``XLINALG_KERNELS=compiled`` when the layer cannot be loaded, saying why.
     """
-    if mode() == "python":
-        return None
-    if "library" not in _state:
-        try:
-            ext = _extension()
-        except ImportError as exc:
-            ext, why = None, str(exc)
-        else:
-            why = _lapack._state.get("reason")
-        if ext is None:
-            _state["library"], _state["reason"] = None, f"the compiled kernel layer is off ({why})"
-        else:
-            try:
-                _state["library"], _state["reason"] = _load()
-            except Exception as exc:  # whatever goes wrong, auto mode runs the composed rules
-                _state["library"], _state["reason"] = None, f"{type(exc).__name__}: {exc}"
-    lib = _state["library"]
-    if lib is None and mode() == "compiled":
-        raise ImportError(f"XLINALG_KERNELS=compiled, but the JAX FFI kernels are not available: {_state['reason']}")
-    return lib
+    return build.first_use(_state, "the JAX FFI kernels", _load)
 
 
 def reason() -> str:
     """Why :func:`library` is ``None`` (``"loaded"`` when it is not)."""
-    if mode() == "python":
-        return "XLINALG_KERNELS=python"
-    if "library" not in _state:
-        try:
-            library()
-        except ImportError:
-            pass
-    return _state.get("reason", "not loaded")
+    return build.why_missing(_state, library)
 
 
 def _load():

@@ -27,9 +27,7 @@ import importlib.util
 import sysconfig
 from dataclasses import dataclass, field
 
-from .. import lapack as _lapack
-from . import build, mode
-from . import library as _extension
+from . import build
 from .build import SRC
 from .table import PRODUCTS, SAVING, TABLE, Entry
 
@@ -139,38 +137,12 @@ def library():
     ImportError
         With ``XLINALG_KERNELS=compiled`` when it cannot be loaded, saying why.
     """
-    if mode() == "python":
-        return None
-    if "library" not in _state:
-        try:
-            ext = _extension()
-        except ImportError as exc:
-            ext, why = None, str(exc)
-        else:
-            why = _lapack._state.get("reason")
-        if ext is None:
-            _state["library"], _state["reason"] = None, f"the compiled kernel layer is off ({why})"
-        else:
-            try:
-                _state["library"], _state["reason"] = _load()
-            except Exception as exc:  # whatever goes wrong, auto mode runs the autograd.Function
-                _state["library"], _state["reason"] = None, f"{type(exc).__name__}: {exc}"
-    module = _state["library"]
-    if module is None and mode() == "compiled":
-        raise ImportError(f"XLINALG_KERNELS=compiled, but the PyTorch autograd node is not available: {_state['reason']}")
-    return module
+    return build.first_use(_state, "the PyTorch autograd node", _load)
 
 
 def reason() -> str:
     """Why :func:`library` is ``None`` (``"loaded"`` when it is not)."""
-    if mode() == "python":
-        return "XLINALG_KERNELS=python"
-    if "library" not in _state:
-        try:
-            library()
-        except ImportError:
-            pass
-    return _state.get("reason", "not loaded")
+    return build.why_missing(_state, library)
 
 
 def _load():
