@@ -219,3 +219,28 @@ def test_strided_inputs_and_partial_grads_under_create_graph():
     torch.testing.assert_close(gb, 2 * torch.linalg.solve_triangular(torch.tril(a).mT, want, upper=True), rtol=1e-10, atol=1e-10)
     m = torch.linalg.inv(torch.tril(a))
     torch.testing.assert_close(ggb, 2 * m.mT @ m @ torch.ones_like(b), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["auto", "compiled"])
+def test_a_failed_build_falls_back_or_raises(mode, tmp_path, monkeypatch):
+    """Without a working compiler (and nothing cached) the auto mode runs the calls through the
+    Function and says why; XLINALG_KERNELS=compiled makes it an ImportError."""
+    a = torch.tensor(inputs("potrf", {}, np.random.default_rng(15), n=3)[0], requires_grad=True)
+    monkeypatch.setenv("XLINALG_KERNELS", mode)
+    monkeypatch.setenv("XLINALG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "/bin/false")
+    monkeypatch.setattr(torch_node, "_state", {})
+    lapack.reset()
+    try:
+        if mode == "auto":
+            assert torch_node.library() is None
+            assert "building the PyTorch autograd node failed" in torch_node.reason()
+            y = xt.potrf(a)
+            assert y.grad_fn.name() == "PotrfFunctionBackward"
+            torch.autograd.grad(y.sum(), a)
+        else:
+            with pytest.raises(ImportError, match="the PyTorch autograd node cannot be loaded"):
+                torch_node.library()
+    finally:
+        monkeypatch.undo()
+        lapack.reset()
