@@ -8,8 +8,9 @@ runs the entry and, when autograd records the call, gives the outputs a C++ node
 runs the VJP entry without Python. Inputs and outputs are saved as ``SavedVariable``s
 (saved-tensor hooks and the in-place version check apply); a recorded call that will be
 differentiated keeps the residuals of :data:`~xlinalg.lapack.table.SAVING`. A backward pass
-that is itself recorded (``create_graph=True``) runs the composed rules instead
-(:func:`set_fallback`), so higher orders stay exact.
+that is itself recorded (``create_graph=True``) runs the composed rules instead (the fallback of
+:func:`set_hooks`), so higher orders stay exact. Batches of 32768 elements or more run in parts
+on torch's own intra-op threads (``at::parallel_for``), each part an entry call on one thread.
 
 Like the XLA FFI handlers, the module is compiled on first use, against the installed torch's
 headers, into the cache of :mod:`xlinalg.lapack.build` (``torch_node.cpp`` with ``entries.cpp``;

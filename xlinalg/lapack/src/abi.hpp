@@ -1,8 +1,9 @@
 // The table of the C ABI (xlinalg.h) that every binding calls through: for each entry, its
 // signature, how its dimensions are read from its first arrays, and the size every other array
 // must have. ``check`` validates a call against its row (so that no call reads or writes out of
-// bounds) and ``invoke`` calls the entry. The Python extension (module.cpp) and the XLA FFI
-// handlers (ffi.cpp) are two front ends of this one table.
+// bounds) and ``invoke`` calls the entry. The Python extension (module.cpp), the XLA FFI
+// handlers (ffi.cpp) and the PyTorch autograd node (torch_node.cpp) are three front ends of this
+// one table.
 //
 // The C ABI orders the arguments of every entry the same way — integer parameters but ``threads``,
 // float parameters, the batch size, the dimensions, the arrays (inputs, outputs, the status),
