@@ -153,7 +153,7 @@ def prepare(op: Operator, arrays, params: Mapping[str, Any], xp=None) -> Call:
     xp = namespace(op, arrays) if xp is None else xp
     shapes = tuple(tuple(x.shape) for x in arrays)
     batch = check_signature(op, shapes, [_dtype_name(xp, x.dtype) for x in arrays], params)[0]
-    inputs = tuple(_batch.broadcast_to_batch(xp, x, batch, a.ndim) for x, a in zip(arrays, op.args))
+    inputs = tuple(_batch.broadcast_to_batch(xp, x, batch, a.ndim, s) for x, a, s in zip(arrays, op.args, shapes))
     return Call(op, xp, kernels_for(xp), inputs, shapes, batch, params)
 
 

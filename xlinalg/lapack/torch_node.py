@@ -111,7 +111,7 @@ def forward(call, plan: Plan, single_blas: bool, context) -> tuple:
     thread each; the module splits large batches across torch's threads. ``context`` goes to
     the fallback of a recorded backward pass."""
     ints, floats, vints, vfloats = plan.parameters(call.params)
-    out = library().forward(
+    out = _state["library"].forward(  # loaded: a plan exists
         plan.node_name, plan.forward_row, list(call.inputs), plan.forward_operands, plan.outputs,
         ints, floats, plan.vjp_row, plan.vjp_operands, vints, vfloats, single_blas, context,
     )
