@@ -13,9 +13,12 @@ primitives are torch's own differentiable functions. Hence
 - ``torch.compile``: the failure check is skipped while compiling (failing batch entries
   come out NaN, as under ``vmap``).
 
-A call that nothing can differentiate (grad mode off or no input requiring grad, no
-``torch.func`` transform, no open forward-mode dual level) runs the forward rule without a
-``Function`` node: its outputs are those of the rule.
+Eager calls on CPU tensors outside the ``torch.func`` transforms and forward-mode dual levels
+go through the compiled layer's C++ autograd node instead (:mod:`xlinalg.lapack.torch_node`:
+the forward and VJP kernels with no Python in the backward pass; a recorded backward pass runs
+the core VJP through :func:`_recorded_vjp`), where it is built. A call that nothing can
+differentiate and that the node does not take runs the forward rule without a ``Function``
+node: its outputs are those of the rule.
 
 Validation and broadcasting happen before ``Function.apply`` (:func:`xlinalg.core.apply.prepare`,
 with torch's differentiable ``broadcast_to``), so autograd sums the gradients of broadcast
