@@ -33,3 +33,20 @@ def xp(request):
 def rng():
     return np.random.default_rng(12345)
 
+
+
+@pytest.fixture
+def failing_compiler(tmp_path, monkeypatch):
+    """A C++ compiler that fails (``CXX=/bin/false``) and an empty build cache
+    (``XLINALG_CACHE_DIR``), for tests of the libraries built on first use; the layer's state is
+    reset before the test and after it. Yields ``monkeypatch`` (the test sets the mode with it)."""
+    from xlinalg import lapack
+
+    monkeypatch.setenv("XLINALG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "/bin/false")
+    lapack.reset()
+    try:
+        yield monkeypatch
+    finally:
+        monkeypatch.undo()
+        lapack.reset()

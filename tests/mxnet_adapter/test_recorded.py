@@ -97,19 +97,12 @@ def test_backward_errors_reach_the_caller(rng, monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["auto", "compiled"])
-def test_a_failed_build_falls_back_or_raises(mode, tmp_path, monkeypatch):
-    monkeypatch.setenv("XLINALG_KERNELS", mode)
-    monkeypatch.setenv("XLINALG_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("CXX", "/bin/false")
-    monkeypatch.setattr(mxnet_op, "_state", {})
-    lapack.reset()
-    try:
-        if mode == "auto":
-            assert mxnet_op.operator(adapter._recorded_backward) is None
-            assert "building the MXNet recorded operator failed" in mxnet_op.reason()
-        else:
-            with pytest.raises(ImportError, match="MXNet recorded operator is not available"):
-                mxnet_op.operator(adapter._recorded_backward)
-    finally:
-        monkeypatch.undo()
-        lapack.reset()
+def test_a_failed_build_falls_back_or_raises(mode, failing_compiler):
+    failing_compiler.setenv("XLINALG_KERNELS", mode)
+    failing_compiler.setattr(mxnet_op, "_state", {})
+    if mode == "auto":
+        assert mxnet_op.operator(adapter._recorded_backward) is None
+        assert "building the MXNet recorded operator failed" in mxnet_op.reason()
+    else:
+        with pytest.raises(ImportError, match="MXNet recorded operator is not available"):
+            mxnet_op.operator(adapter._recorded_backward)

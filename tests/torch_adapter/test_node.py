@@ -222,25 +222,18 @@ def test_strided_inputs_and_partial_grads_under_create_graph():
 
 
 @pytest.mark.parametrize("mode", ["auto", "compiled"])
-def test_a_failed_build_falls_back_or_raises(mode, tmp_path, monkeypatch):
+def test_a_failed_build_falls_back_or_raises(mode, failing_compiler):
     """Without a working compiler (and nothing cached) the auto mode runs the calls through the
     Function and says why; XLINALG_KERNELS=compiled makes it an ImportError."""
     a = torch.tensor(inputs("potrf", {}, np.random.default_rng(15), n=3)[0], requires_grad=True)
-    monkeypatch.setenv("XLINALG_KERNELS", mode)
-    monkeypatch.setenv("XLINALG_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("CXX", "/bin/false")
-    monkeypatch.setattr(torch_node, "_state", {})
-    lapack.reset()
-    try:
-        if mode == "auto":
-            assert torch_node.library() is None
-            assert "building the PyTorch autograd node failed" in torch_node.reason()
-            y = xt.potrf(a)
-            assert y.grad_fn.name() == "PotrfFunctionBackward"
-            torch.autograd.grad(y.sum(), a)
-        else:
-            with pytest.raises(ImportError, match="the PyTorch autograd node cannot be loaded"):
-                torch_node.library()
-    finally:
-        monkeypatch.undo()
-        lapack.reset()
+    failing_compiler.setenv("XLINALG_KERNELS", mode)
+    failing_compiler.setattr(torch_node, "_state", {})
+    if mode == "auto":
+        assert torch_node.library() is None
+        assert "building the PyTorch autograd node failed" in torch_node.reason()
+        y = xt.potrf(a)
+        assert y.grad_fn.name() == "PotrfFunctionBackward"
+        torch.autograd.grad(y.sum(), a)
+    else:
+        with pytest.raises(ImportError, match="the PyTorch autograd node cannot be loaded"):
+            torch_node.library()
