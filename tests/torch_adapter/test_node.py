@@ -200,6 +200,48 @@ def test_batches_split_across_torchs_threads_give_one_threads_results(name, para
         assert torch.equal(a, b)
 
 
+def _with_threads(count, run):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        return run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name, params", CASES)
+def test_one_large_matrix_splits_its_blas_calls_across_torchs_threads(name, params):
+    """With two torch threads the large level-3 BLAS calls of one matrix run in parts of their
+    columns (or rows) on torch's pool (the team of blas.hpp), forward and backward: every output
+    and gradient is the one-thread result up to rounding (a part reading or writing the wrong
+    columns would be off by far more)."""
+    rng = np.random.default_rng(14)
+    xs = tensors(inputs(name, params, rng, batch=(), n=160), requires_grad=True)
+    ys = structured(name, params)(*xs)
+    weights = [torch.tensor(rng.standard_normal(tuple(y.shape))) for y in ys]
+    (ys1, gs1), (ys2, gs2) = (_with_threads(count, lambda: _run(name, params, xs, weights)) for count in (1, 2))
+    for a, b in zip((*ys1, *gs1), (*ys2, *gs2)):
+        assert a.shape == b.shape
+        assert (a - b).abs().max() <= 1e-10 * a.abs().max()
+
+
+@pytest.mark.parametrize("name", ["gemm", "trsm", "syrk"])
+def test_calls_split_only_with_several_threads(name):
+    """The split happens (torch_node.team_splits counts the calls run in parts): with two
+    threads for a matrix of order 160 (forward and backward), never with one thread."""
+    rng = np.random.default_rng(15)
+    xs = tensors(inputs(name, {}, rng, batch=(), n=160), requires_grad=True)
+
+    def splits():
+        before = torch_node.library().team_splits()
+        ys = structured(name, {})(*xs)
+        torch.autograd.grad(sum(y.sum() for y in ys), xs)
+        return torch_node.library().team_splits() - before
+
+    assert _with_threads(1, splits) == 0
+    assert _with_threads(2, splits) > 0
+
+
 def test_strided_inputs_and_partial_grads_under_create_graph():
     """A transposed (non-contiguous) input is read as its values; with create_graph=True and
     only one input requiring grad, the recorded backward gives that input's gradient (the

@@ -15,7 +15,7 @@ import torch
 from ..lapack import use_blas_threads
 from ..lapack.rules import rule as _compiled_rule
 from . import torch_ops as _torch_ops
-from .numpy import host_runner, thread_split
+from .numpy import host_runner
 from .portable import Kernels
 
 try:  # present in every torch >= 2.1; guarded for older ones
@@ -162,10 +162,10 @@ SPLIT_MIN_ELEMENTS = 1 << 22
 
 
 def eager_single_blas(arrays) -> bool:
-    """Whether an eager call on ``arrays`` is on CPU tensors whose BLAS runs on one thread
-    (:func:`~xlinalg.kernels.numpy.thread_split`), which it then sets up: the calls the C++
-    autograd node takes (:mod:`xlinalg.lapack.torch_node`)."""
-    if _data_placement(arrays) != "cpu" or thread_split(torch.get_num_threads(), arrays)[0] != 1:
+    """Whether an eager call on ``arrays`` is on CPU tensors, the calls the C++ autograd node
+    takes (:mod:`xlinalg.lapack.torch_node`); if so, puts the BLAS on one thread: the node runs
+    a batch's matrices, or one matrix's large BLAS calls, in parts on torch's own threads."""
+    if _data_placement(arrays) != "cpu":
         return False
     use_blas_threads(1)
     return True

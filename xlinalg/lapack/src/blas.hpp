@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 
 namespace xl {
@@ -68,9 +69,75 @@ View<T> rowmajor(T* p, std::ptrdiff_t rows, std::ptrdiff_t cols) {
   return {p, cols, 1};
 }
 
-// C(m×n) = alpha op(A) op(B) + beta C
+// ---- a team for one matrix's level-3 calls ----------------------------------------------------------
+// A binding that runs one matrix on several threads of its own pool sets the calling thread's team
+// (TeamScope): gemm, trsm and trmm calls of at least kTeamMinFlops then run in ``size`` parts of
+// independent columns (or rows) of their result, one single-threaded BLAS call each, through
+// ``run``, which calls ``body(arg, i)`` for i in [0, parts) on the pool and returns when all have
+// run. Without a team (the default) every call runs whole on the calling thread.
+struct Team {
+  int size = 1;
+  void (*run)(void* pool, int parts, void (*body)(void*, int), void* arg) = nullptr;
+  void* pool = nullptr;
+};
+
+inline Team& team() {
+  thread_local Team current;
+  return current;
+}
+
+// The calling thread's team for one scope.
+class TeamScope {
+ public:
+  explicit TeamScope(const Team& t) : saved_(team()) { team() = t; }
+  ~TeamScope() { team() = saved_; }
+  TeamScope(const TeamScope&) = delete;
+  TeamScope& operator=(const TeamScope&) = delete;
+
+ private:
+  Team saved_;
+};
+
+// How many calls have run in parts since the library loaded (a diagnostic the tests read).
+inline std::atomic<long long>& team_splits() {
+  static std::atomic<long long> count{0};
+  return count;
+}
+
+// Below this many flops (2·m·n·k for a product, m·n·order for a triangular call) a call runs whole:
+// handing parts to other threads costs a few microseconds.
+constexpr double kTeamMinFlops = 1 << 21;
+// Parts are multiples of this many columns (rows): whole register blocks for the BLAS kernels.
+constexpr Int kTeamQuantum = 16;
+
+// Runs ``piece(begin, end)`` over [0, extent) in the team's parts when the team has several
+// threads, ``flops`` is large enough and every part gets at least kTeamQuantum; whole otherwise.
+template <class F>
+void team_split(Int extent, double flops, const F& piece) {
+  const Team& t = team();
+  const Int parts = std::min<Int>(t.size, extent / kTeamQuantum);
+  if (t.run == nullptr || parts < 2 || flops < kTeamMinFlops) {
+    piece(Int(0), extent);
+    return;
+  }
+  const Int step = (extent + parts - 1) / parts;
+  const Int quantum_step = (step + kTeamQuantum - 1) / kTeamQuantum * kTeamQuantum;
+  struct Work {
+    const F* piece;
+    Int extent, step;
+  } work{&piece, extent, quantum_step};
+  team_splits().fetch_add(1, std::memory_order_relaxed);
+  const auto body = [](void* arg, int i) {
+    const Work& w = *static_cast<const Work*>(arg);
+    const Int begin = std::min<Int>(w.extent, Int(i) * w.step), end = std::min<Int>(w.extent, begin + w.step);
+    if (begin < end) (*w.piece)(begin, end);
+  };
+  t.run(t.pool, int(parts), body, &work);
+}
+
+// C(m×n) = alpha op(A) op(B) + beta C, on the calling thread
 template <class T>
-void gemm(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, Int m, Int n, Int k) {
+void gemm_whole(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, Int m, Int n, Int k) {
   if (m == 0 || n == 0) return;
   if (!c.colmajor()) {  // Cᵀ = op(B)ᵀ op(A)ᵀ
     std::swap(a, b);
@@ -91,6 +158,24 @@ void gemm(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, In
   routines<T>().gemm(&tra, &trb, &m, &n, &k, &alpha, a.p, &lda, b.p, &ldb, &beta, c.p, &ldc);
 }
 
+// C(m×n) = alpha op(A) op(B) + beta C: in the team's parts of C's columns when C is stored by
+// columns, of its rows when stored by rows (each part writes one contiguous block; the other way
+// when that extent is too short to split).
+template <class T>
+void gemm(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, Int m, Int n, Int k) {
+  const double flops = 2.0 * m * n * k;
+  const bool by_columns = c.colmajor() ? n >= 2 * kTeamQuantum : m < 2 * kTeamQuantum;
+  if (by_columns) {
+    team_split(n, flops, [&](Int j0, Int j1) {
+      gemm_whole<T>(ta, a, tb, tb ? b.at(j0, 0) : b.at(0, j0), alpha, beta, c.at(0, j0), m, j1 - j0, k);
+    });
+  } else {
+    team_split(m, flops, [&](Int i0, Int i1) {
+      gemm_whole<T>(ta, ta ? a.at(0, i0) : a.at(i0, 0), tb, b, alpha, beta, c.at(i0, 0), i1 - i0, n, k);
+    });
+  }
+}
+
 // Rows per block of the routines that compute one triangle of an n×n result (at most 8 blocks:
 // few BLAS calls, and the diagonal blocks' wasted half stays small).
 inline Int triangle_block(Int n) { return std::max<Int>(64, n / 8); }
@@ -108,10 +193,10 @@ void gemm_triangle(bool lower, bool ta, View<T> a, bool tb, View<T> b, T alpha, 
   }
 }
 
-// Triangular solve or product on B (m×n) in place: op(A)⁻¹ or op(A) from the left (``left``) or right;
-// A's diagonal is taken as ones when ``unit``.
+// Triangular solve or product on B (m×n) in place, on the calling thread.
 template <class T>
-void triangular(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a, View<T> b) {
+void triangular_whole(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a,
+                      View<T> b) {
   if (m == 0 || n == 0) return;
   if (!b.colmajor()) {  // X op(A) = B  <=>  op(A)ᵀ Xᵀ = Bᵀ
     left = !left;
@@ -126,6 +211,23 @@ void triangular(bool solve, bool left, bool lower, bool trans, bool unit, Int m,
   const Int lda = a.ld(), ldb = b.ld();
   auto fn = solve ? routines<T>().trsm : routines<T>().trmm;
   fn(&side, &uplo, &tr, &diag, &m, &n, &alpha, a.p, &lda, b.p, &ldb);
+}
+
+// Triangular solve or product on B (m×n) in place: op(A)⁻¹ or op(A) from the left (``left``) or right;
+// A's diagonal is taken as ones when ``unit``. In the team's parts of B's columns (from the left)
+// or rows (from the right), which the operation keeps apart.
+template <class T>
+void triangular(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a, View<T> b) {
+  const double flops = double(m) * n * (left ? m : n);
+  if (left) {
+    team_split(n, flops, [&](Int j0, Int j1) {
+      triangular_whole<T>(solve, left, lower, trans, unit, m, j1 - j0, alpha, a, b.at(0, j0));
+    });
+  } else {
+    team_split(m, flops, [&](Int i0, Int i1) {
+      triangular_whole<T>(solve, left, lower, trans, unit, i1 - i0, n, alpha, a, b.at(i0, 0));
+    });
+  }
 }
 
 template <class T>

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "abi.hpp"
+#include "blas.hpp"
 
 namespace py = pybind11;
 using torch::autograd::SavedVariable;
@@ -95,15 +96,25 @@ std::vector<std::int64_t> shape_of(const Entry& e, const Call& c, int i) {
 // Below this many elements in all a call runs on the calling thread (torch's own grain size).
 constexpr std::int64_t kSplitMinElements = 32768;
 
-// Runs a checked call, its batch split across torch's intra-op threads (at::parallel_for: the
-// pool torch's own operators use, so no second pool competes with it for the cores) when it has
-// several matrices and enough elements; each part runs the entry on one thread.
+// The team of one matrix (xl::Team): ``parts`` bodies on torch's intra-op threads.
+void run_on_torch_threads(void*, int parts, void (*body)(void*, int), void* arg) {
+  at::parallel_for(0, parts, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) body(arg, int(i));
+  });
+}
+
+// Runs a checked call on torch's intra-op threads (at::parallel_for: the pool torch's own
+// operators use, so no second pool competes with it for the cores): its batch split across them
+// when it has several matrices and enough elements, each part running the entry on one thread;
+// else whole, its large level-3 BLAS calls split across them (the entry's team, blas.hpp).
 void run_split(const Entry& e, const Call& c, bool f32) {
   const std::int64_t batch = c.batch;
+  const int threads = at::get_num_threads();
   std::int64_t per_entry = 0;  // elements of one batch entry, over every array
   for (int i = 0; i < e.arrays; ++i)
     if (c.arr[i].present) per_entry += c.arr[i].items / std::max<std::int64_t>(batch, 1);
-  if (batch < 2 || at::get_num_threads() < 2 || per_entry * batch < kSplitMinElements) {
+  if (batch < 2 || threads < 2 || per_entry * batch < kSplitMinElements) {
+    const xl::TeamScope team({threads, threads > 1 ? run_on_torch_threads : nullptr, nullptr});
     xl::abi::run(e, c, f32);
     return;
   }
@@ -299,6 +310,7 @@ std::vector<at::Tensor> forward(const std::string& name, int fwd_row, const std:
 PYBIND11_MODULE(xlinalg_torch_node, m) {
   m.doc() = "xlinalg's CPU kernel layer as a C++ autograd node for eager PyTorch calls";
   m.def("forward", &forward);
+  m.def("team_splits", [] { return xl::team_splits().load(); });
   m.def("row", [](const std::string& name) { return xl::abi::row(name.c_str()); });
   m.def("parameters", [](const std::string& name) {
     const int r = xl::abi::row(name.c_str());
