@@ -5,6 +5,8 @@ composed rules, and stays out of the calls it cannot take."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -225,12 +227,12 @@ def test_one_large_matrix_splits_its_blas_calls_across_torchs_threads(name, para
         assert (a - b).abs().max() <= 1e-10 * a.abs().max()
 
 
-@pytest.mark.parametrize("name", ["gemm", "trsm", "syrk"])
-def test_calls_split_only_with_several_threads(name):
+@pytest.mark.parametrize("name, n", [("gemm", 160), ("trsm", 160), ("syrk", 160), ("potrf", 400)])
+def test_calls_split_only_with_several_threads(name, n):
     """The split happens (torch_node.team_splits counts the calls run in parts): with two
-    threads for a matrix of order 160 (forward and backward), never with one thread."""
+    threads (forward and backward; potrf's blocked reverse from blocks of 64), never with one."""
     rng = np.random.default_rng(15)
-    xs = tensors(inputs(name, {}, rng, batch=(), n=160), requires_grad=True)
+    xs = tensors(inputs(name, {}, rng, batch=(), n=n), requires_grad=True)
 
     def splits():
         before = torch_node.library().team_splits()
@@ -240,6 +242,26 @@ def test_calls_split_only_with_several_threads(name):
 
     assert _with_threads(1, splits) == 0
     assert _with_threads(2, splits) > 0
+
+
+def test_large_matrices_of_lapack_bound_operators_keep_the_blas_threads():
+    """With two threads and matrices of order BLAS_THREADS_MIN_ORDER, an operator whose time is
+    its own BLAS calls takes the node (the BLAS on one thread, the calls split), one whose time
+    is inside LAPACK (inverse) the Function, with the BLAS on both threads."""
+    a = torch.eye(lapack.BLAS_THREADS_MIN_ORDER, dtype=torch.float64, requires_grad=True) * 2.0
+    controller = lapack._blas_controller()
+    assert "potrf" in table.TEAM_SPLIT and "inverse" not in table.TEAM_SPLIT
+
+    def names():
+        got = []
+        for f in (xt.potrf, xt.inverse):
+            got.append((f(a).grad_fn.name(), controller.num_threads if controller else None))
+        return got
+
+    (potrf, blas_potrf), (inverse, blas_inverse) = _with_threads(2, names)
+    assert potrf == "PotrfBackward" and inverse == "InverseFunctionBackward"
+    if controller is not None:
+        assert (blas_potrf, blas_inverse) == (1, min(2, os.cpu_count() or 1))
 
 
 def test_strided_inputs_and_partial_grads_under_create_graph():

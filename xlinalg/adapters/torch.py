@@ -196,7 +196,7 @@ def _node_call(name: str, call: Call, save: bool):
     plan = torch_node.plan(call.op, save)
     if plan is None:
         return None
-    if not eager_single_blas(call.inputs):
+    if not eager_single_blas(call.op.name, call.inputs):
         return None
     context = (name, (tuple(call.params.items()), call.shapes, call.batch, False)) if save else None
     outputs, status = torch_node.forward(call, plan, torch.get_num_threads() > 1, context)

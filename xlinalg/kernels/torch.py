@@ -14,8 +14,9 @@ import torch
 
 from ..lapack import use_blas_threads
 from ..lapack.rules import rule as _compiled_rule
+from ..lapack.table import TEAM_SPLIT
 from . import torch_ops as _torch_ops
-from .numpy import host_runner
+from .numpy import host_runner, thread_split
 from .portable import Kernels
 
 try:  # present in every torch >= 2.1; guarded for older ones
@@ -161,11 +162,17 @@ def _host_view(x):
 SPLIT_MIN_ELEMENTS = 1 << 22
 
 
-def eager_single_blas(arrays) -> bool:
-    """Whether an eager call on ``arrays`` is on CPU tensors, the calls the C++ autograd node
-    takes (:mod:`xlinalg.lapack.torch_node`); if so, puts the BLAS on one thread: the node runs
-    a batch's matrices, or one matrix's large BLAS calls, in parts on torch's own threads."""
+def eager_single_blas(name: str, arrays) -> bool:
+    """Whether an eager call of operator ``name`` on ``arrays`` is on CPU tensors and keeps the
+    BLAS on one thread (which this then sets up): the calls the C++ autograd node takes
+    (:mod:`xlinalg.lapack.torch_node`), which runs a batch's matrices, or one matrix's large
+    BLAS calls (:data:`xlinalg.lapack.table.TEAM_SPLIT`), in parts on torch's own threads.
+    Matrices of order :data:`~xlinalg.lapack.BLAS_THREADS_MIN_ORDER` of the other operators,
+    whose time is spent inside LAPACK, keep the BLAS's threads
+    (:func:`~xlinalg.kernels.numpy.thread_split`) and so the ``autograd.Function``."""
     if _data_placement(arrays) != "cpu":
+        return False
+    if name not in TEAM_SPLIT and thread_split(torch.get_num_threads(), arrays)[0] != 1:
         return False
     use_blas_threads(1)
     return True
