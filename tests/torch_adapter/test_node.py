@@ -235,10 +235,10 @@ def test_calls_split_only_with_several_threads(name, n):
     xs = tensors(inputs(name, {}, rng, batch=(), n=n), requires_grad=True)
 
     def splits():
-        before = torch_node.library().team_splits()
+        before = torch_node.team_splits()
         ys = structured(name, {})(*xs)
         torch.autograd.grad(sum(y.sum() for y in ys), xs)
-        return torch_node.library().team_splits() - before
+        return torch_node.team_splits() - before
 
     assert _with_threads(1, splits) == 0
     assert _with_threads(2, splits) > 0

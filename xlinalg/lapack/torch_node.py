@@ -10,7 +10,9 @@ runs the VJP entry without Python. Inputs and outputs are saved as ``SavedVariab
 differentiated keeps the residuals of :data:`~xlinalg.lapack.table.SAVING`. A backward pass
 that is itself recorded (``create_graph=True``) runs the composed rules instead (the fallback of
 :func:`set_hooks`), so higher orders stay exact. Batches of 32768 elements or more run in parts
-on torch's own intra-op threads (``at::parallel_for``), each part an entry call on one thread.
+on torch's own intra-op threads (``at::parallel_for``), each part an entry call on one thread;
+a single matrix (or a smaller batch) has those threads as its team, which runs its large
+``gemm``/``trsm``/``trmm`` calls in parts (``src/blas.hpp``; :func:`team_splits` counts them).
 
 Like the XLA FFI handlers, the module is compiled on first use, against the installed torch's
 headers, into the cache of :mod:`xlinalg.lapack.build` (``torch_node.cpp`` with ``entries.cpp``;
@@ -107,9 +109,9 @@ def plan(op, saving: bool) -> Plan | None:
 def forward(call, plan: Plan, single_blas: bool, context) -> tuple:
     """``(outputs, status)`` of ``plan``'s forward entry on the prepared ``call`` (CPU tensors;
     ``status``: ``None`` unless a batch entry failed); recorded, the outputs get the node
-    (``single_blas``: its reverse puts the BLAS on one thread first). The entries run on one
-    thread each; the module splits large batches across torch's threads. ``context`` goes to
-    the fallback of a recorded backward pass."""
+    (``single_blas``: its reverse puts the BLAS on one thread first). The BLAS runs on one
+    thread; the module splits large batches, or one matrix's large BLAS calls, across torch's
+    threads. ``context`` goes to the fallback of a recorded backward pass."""
     ints, floats, vints, vfloats = plan.parameters(call.params)
     out = _state["library"].forward(  # loaded: a plan exists
         plan.node_name, plan.forward_row, list(call.inputs), plan.forward_operands, plan.outputs,
@@ -118,6 +120,12 @@ def forward(call, plan: Plan, single_blas: bool, context) -> tuple:
     if len(out) > plan.outputs:
         return tuple(out[:-1]), out[-1]
     return tuple(out), None
+
+
+def team_splits() -> int:
+    """How many BLAS calls the module has run in parts since it loaded (0 while not loaded)."""
+    lib = _state.get("library")
+    return 0 if lib is None else lib.team_splits()
 
 
 def set_hooks(fallback, single_blas) -> None:
