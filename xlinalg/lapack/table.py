@@ -100,11 +100,12 @@ PRODUCTS = {
     "gemm2": Entry("gemm", False, _product, lambda i, o, g: (i[0], i[1], g[0]), forward_args=lambda i: (i[0], i[1], None)),
 }
 
-#: The operators whose entries spend most of their time in the layer's own level-3 BLAS calls
+#: The operators whose entries spend their time in the layer's own code and level-3 BLAS calls
 #: (``gemm``, ``trsm``, ``trmm``; their LAPACK calls, such as ``potrf``'s forward, are the smaller
-#: part): with a team of threads (``src/blas.hpp``) one large matrix runs them in parts on the
-#: team. The others spend theirs inside LAPACK routines (``getrf``, ``getri``, ``potri``,
-#: ``syevd``, ``geqrf``), which only the BLAS's own threads can split.
+#: part; ``sumlogdiag`` calls no BLAS): with a team of threads (``src/blas.hpp``) one large matrix
+#: runs those calls in parts on the team. The others spend theirs inside LAPACK routines
+#: (``getrf``, ``getri``, ``potri``, ``syevd``, ``geqrf``), which only the BLAS's own threads can
+#: split.
 TEAM_SPLIT = frozenset({"potrf", "potrs", "trsm", "trmm", "syrk", "gemm", "gemm2", "sumlogdiag"})
 
 #: operator name -> the variant whose forward keeps residuals for its reverse (as
