@@ -34,7 +34,6 @@ def rng():
     return np.random.default_rng(12345)
 
 
-
 @pytest.fixture
 def failing_compiler(tmp_path, monkeypatch):
     """A C++ compiler that fails (``CXX=/bin/false``) and an empty build cache

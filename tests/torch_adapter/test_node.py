@@ -33,6 +33,16 @@ def _run(name, params, xs, weights):
     return ys, torch.autograd.grad(loss, xs)
 
 
+def _with_threads(count, run):
+    """``run()`` with ``count`` torch threads (the count restored after)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        return run()
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("name, params", CASES)
 def test_node_gives_the_functions_results(name, params, monkeypatch):
     """Outputs and gradients through the node are the ``autograd.Function``'s on the same
@@ -159,17 +169,16 @@ def test_two_threads_put_the_blas_on_one_before_the_reverse(monkeypatch):
     (another call may have set it to more in between)."""
     calls = []
     monkeypatch.setattr(lapack, "use_blas_threads", lambda n: calls.append(n))
-    threads = torch.get_num_threads()
     a = torch.tensor(inputs("potrf", {}, np.random.default_rng(11), n=3)[0], requires_grad=True)
-    try:
-        for count, hooked in ((1, False), (2, True)):
-            torch.set_num_threads(count)
-            y = xt.potrf(a)
-            calls.clear()
-            torch.autograd.grad(y.sum(), a)
-            assert calls == ([1] if hooked else [])
-    finally:
-        torch.set_num_threads(threads)
+
+    def reverse_calls():
+        y = xt.potrf(a)
+        calls.clear()
+        torch.autograd.grad(y.sum(), a)
+        return list(calls)
+
+    assert _with_threads(1, reverse_calls) == []
+    assert _with_threads(2, reverse_calls) == [1]
 
 
 def test_calls_the_node_cannot_take_use_the_function(monkeypatch):
@@ -186,29 +195,10 @@ def test_batches_split_across_torchs_threads_give_one_threads_results(name, para
     result, bit for bit (each part starts at its own batch entries of every array)."""
     rng = np.random.default_rng(13)
     xs = tensors(inputs(name, params, rng, batch=(3, 211), n=5), requires_grad=True)  # > 32768 elements
-    weights = None
-    results = []
-    threads = torch.get_num_threads()
-    try:
-        for count in (1, 2):
-            torch.set_num_threads(count)
-            ys = structured(name, params)(*xs)
-            weights = weights or [torch.tensor(rng.standard_normal(tuple(y.shape))) for y in ys]
-            results.append(_run(name, params, xs, weights))
-    finally:
-        torch.set_num_threads(threads)
-    (ys1, gs1), (ys2, gs2) = results
+    weights = [torch.tensor(rng.standard_normal(tuple(y.shape))) for y in structured(name, params)(*xs)]
+    (ys1, gs1), (ys2, gs2) = (_with_threads(count, lambda: _run(name, params, xs, weights)) for count in (1, 2))
     for a, b in zip((*ys1, *gs1), (*ys2, *gs2)):
         assert torch.equal(a, b)
-
-
-def _with_threads(count, run):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        return run()
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name, params", CASES)

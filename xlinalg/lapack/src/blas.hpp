@@ -77,8 +77,7 @@ View<T> rowmajor(T* p, std::ptrdiff_t rows, std::ptrdiff_t cols) {
 // run. Without a team (the default) every call runs whole on the calling thread.
 struct Team {
   int size = 1;
-  void (*run)(void* pool, int parts, void (*body)(void*, int), void* arg) = nullptr;
-  void* pool = nullptr;
+  void (*run)(int parts, void (*body)(void*, int), void* arg) = nullptr;
 };
 
 inline Team& team() {
@@ -132,7 +131,7 @@ void team_split(Int extent, double flops, const F& piece) {
     const Int begin = std::min<Int>(w.extent, Int(i) * w.step), end = std::min<Int>(w.extent, begin + w.step);
     if (begin < end) (*w.piece)(begin, end);
   };
-  t.run(t.pool, int(parts), body, &work);
+  t.run(int(parts), body, &work);
 }
 
 // C(m×n) = alpha op(A) op(B) + beta C, on the calling thread

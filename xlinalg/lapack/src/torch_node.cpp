@@ -97,7 +97,7 @@ std::vector<std::int64_t> shape_of(const Entry& e, const Call& c, int i) {
 constexpr std::int64_t kSplitMinElements = 32768;
 
 // The team of one matrix (xl::Team): ``parts`` bodies on torch's intra-op threads.
-void run_on_torch_threads(void*, int parts, void (*body)(void*, int), void* arg) {
+void run_on_torch_threads(int parts, void (*body)(void*, int), void* arg) {
   at::parallel_for(0, parts, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) body(arg, int(i));
   });
@@ -114,7 +114,7 @@ void run_split(const Entry& e, const Call& c, bool f32) {
   for (int i = 0; i < e.arrays; ++i)
     if (c.arr[i].present) per_entry += c.arr[i].items / std::max<std::int64_t>(batch, 1);
   if (batch < 2 || threads < 2 || per_entry * batch < kSplitMinElements) {
-    const xl::TeamScope team({threads, threads > 1 ? run_on_torch_threads : nullptr, nullptr});
+    const xl::TeamScope team({threads, threads > 1 ? run_on_torch_threads : nullptr});
     xl::abi::run(e, c, f32);
     return;
   }
