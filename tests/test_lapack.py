@@ -40,10 +40,27 @@ CASES = [
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name,params", CASES)
 def test_compiled_rules_match_pure_rules(name, params, dtype):
+    _check_against_pure_rules(name, params, dtype, ORDERS)
+
+
+#: orders of triangular solves past the first split into halves (src/blas.hpp: kSolveBlock = 128):
+#: one split with odd halves, two levels, three levels with uneven halves
+SOLVE_ORDERS = [(129, ()), (300, ()), (517, ())]
+
+
+@needs_layer
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name,params", [case for case in CASES if case.values[0] in ("trsm", "potrs")])
+def test_triangular_solves_by_halves_match_pure_rules(name, params, dtype):
+    _check_against_pure_rules(name, params, dtype, SOLVE_ORDERS)
+
+
+def _check_against_pure_rules(name, params, dtype, orders):
+    """The compiled forward and VJP of ``name`` against the pure rules at each ``(order, batch)``."""
     op = operators()[name]
     rng = np.random.default_rng(7)
     eps = np.finfo(dtype).eps
-    for n, batch in ORDERS:
+    for n, batch in orders:
         arrays, kappa = samples.draw(op, rng, [batch], n, params)  # garbage in unread triangles
         arrays = [a.astype(dtype) for a in arrays]
         before = [a.copy() for a in arrays]

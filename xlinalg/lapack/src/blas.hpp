@@ -192,10 +192,10 @@ void gemm_triangle(bool lower, bool ta, View<T> a, bool tb, View<T> b, T alpha, 
   }
 }
 
-// Triangular solve or product on B (m×n) in place, on the calling thread.
+// One BLAS triangular solve or product on B (m×n) in place, on the calling thread.
 template <class T>
-void triangular_whole(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a,
-                      View<T> b) {
+void triangular_call(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a,
+                     View<T> b) {
   if (m == 0 || n == 0) return;
   if (!b.colmajor()) {  // X op(A) = B  <=>  op(A)ᵀ Xᵀ = Bᵀ
     left = !left;
@@ -207,9 +207,53 @@ void triangular_whole(bool solve, bool left, bool lower, bool trans, bool unit, 
     trans = !trans;
   }
   const char side = left ? 'L' : 'R', uplo = lower ? 'L' : 'U', tr = trans ? 'T' : 'N', diag = unit ? 'U' : 'N';
-  const Int lda = a.ld(), ldb = b.ld();
+  // (a view of one row or column has no stride between them to tell: any ld ≥ m is right)
+  const Int lda = a.ld(), ldb = std::max(b.ld(), m);
   auto fn = solve ? routines<T>().trsm : routines<T>().trmm;
   fn(&side, &uplo, &tr, &diag, &m, &n, &alpha, a.p, &lda, b.p, &ldb);
+}
+
+// Orders up to which a triangular solve is one BLAS trsm. Larger ones split the triangle in halves
+// (recursively) and update the second half of B with one gemm, which OpenBLAS runs at a higher rate
+// per flop than its trsm (measured, one thread, float64: 8–19% less time for orders 256 and 1024;
+// float32 unchanged).
+constexpr Int kSolveBlock = 128;
+
+// B (m×n) ← alpha M⁻¹ B for the triangular M (m×m; lower when ``lower``), by halves of M.
+template <class T>
+void solve_by_halves(bool lower, bool unit, Int m, Int n, T alpha, View<T> a, View<T> b) {
+  if (m <= kSolveBlock) {
+    triangular_call<T>(true, true, lower, false, unit, m, n, alpha, a, b);
+    return;
+  }
+  const Int m1 = m / 2, m2 = m - m1;
+  const View<T> b2 = b.at(m1, 0);
+  if (lower) {  // X₁ = M₁₁⁻¹ αB₁, X₂ = M₂₂⁻¹ (αB₂ − M₂₁ X₁)
+    solve_by_halves(lower, unit, m1, n, alpha, a, b);
+    gemm_whole<T>(false, a.at(m1, 0), false, b, T(-1), alpha, b2, m2, n, m1);
+    solve_by_halves(lower, unit, m2, n, T(1), a.at(m1, m1), b2);
+  } else {  // X₂ = M₂₂⁻¹ αB₂, X₁ = M₁₁⁻¹ (αB₁ − M₁₂ X₂)
+    solve_by_halves(lower, unit, m2, n, alpha, a.at(m1, m1), b2);
+    gemm_whole<T>(false, a.at(0, m1), false, b2, T(-1), alpha, b, m1, n, m2);
+    solve_by_halves(lower, unit, m1, n, T(1), a, b);
+  }
+}
+
+// Triangular solve or product on B (m×n) in place, on the calling thread: a solve from the right
+// is one from the left on Bᵀ, with M = op(A) read through a transposed view where ``trans``.
+template <class T>
+void triangular_whole(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a,
+                      View<T> b) {
+  if (!solve) {
+    triangular_call(solve, left, lower, trans, unit, m, n, alpha, a, b);
+    return;
+  }
+  if (!left) {  // X op(A) = αB  <=>  op(A)ᵀ Xᵀ = αBᵀ
+    b = b.t();
+    std::swap(m, n);
+    trans = !trans;
+  }
+  solve_by_halves(lower != trans, unit, m, n, alpha, trans ? a.t() : a, b);
 }
 
 // Triangular solve or product on B (m×n) in place: op(A)⁻¹ or op(A) from the left (``left``) or right;
