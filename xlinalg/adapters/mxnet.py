@@ -427,12 +427,19 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
             # whose backward honours grad_req="add": extension operators are not told the
             # request and always write.
             args = [x.reshape(x.shape) if x.grad is not None else x for x in arrays]
-            # In MXNet's memory, not NumPy's: arrays the graph holds are released by MXNet's engine,
-            # at exit too, and the release of NumPy-backed NDArrays calls into Python (an abort
-            # when Python is shutting down). The forward's residuals ride along as inputs.
+            # The forward's residuals ride along as inputs, in MXNet's memory, not NumPy's: arrays
+            # the graph holds are released by MXNet's engine, at exit too, and the release of
+            # NumPy-backed NDArrays calls into Python (an abort when Python is shutting down).
             saved = [copy_to_ndarray(_host(r), ctx, dtype) for r in residuals or ()]
-            computed = [copy_to_ndarray(_host(y), ctx, dtype) for y in outs]
-            results = recorded(*args, *saved, *computed, spec=f"{op.name} {text}", args=len(args) + len(saved), outs=len(outs), out=out)
+            # The outputs: copied by the operator's forward from the computed arrays, which live
+            # until it has run (the wait below).
+            computed = [np.ascontiguousarray(y, dtype) for y in outs]
+            results = recorded(
+                *args, *saved, spec=f"{op.name} {text}", args=len(args) + len(saved), outs=len(outs),
+                shapes=";".join(",".join(map(str, y.shape)) for y in computed),
+                sources=",".join(str(y.ctypes.data) for y in computed), out=out,
+            )
+            (results[0] if isinstance(results, (list, tuple)) else results).wait_to_read()
         else:
             token = f"{next(_tokens)}"
             _stash[token] = outs
@@ -469,15 +476,14 @@ def _decode_spec(spec: str) -> tuple:
 
 def _recorded_backward(spec: str, arrays: list) -> None:
     """The backward pass of ``xlinalg_recorded``: ``arrays`` are MXNet's (NumPy views), output
-    cotangents, the recorded operator's inputs (the operator's arrays, the forward's residuals,
-    the outputs computed at the call), its outputs, and one cotangent per input: those of the
-    operator's arrays are written here."""
+    cotangents, the recorded operator's inputs (the operator's arrays, the forward's residuals),
+    its outputs, and one cotangent per input: those of the operator's arrays are written here."""
     op, core, extras = _decode_spec(spec)
     nargs, nouts = len(op.args), len(op.outputs)
-    nres = (len(arrays) - 4 * nouts) // 2 - nargs  # each input has a cotangent
+    nres = (len(arrays) - 2 * nouts) // 2 - nargs  # each input has a cotangent
     cots, inputs = arrays[:nouts], arrays[nouts : nouts + nargs]
     residuals = tuple(arrays[nouts + nargs : nouts + nargs + nres]) or None
-    end = nouts + nargs + nres + nouts  # the recorded operator's inputs end here
+    end = nouts + nargs + nres  # the recorded operator's inputs end here
     outputs = arrays[end : end + nouts]
     grads = _vjp(op, core, extras, inputs, outputs, cots, residuals)
     for dst, g in zip(arrays[end + nouts :], grads):

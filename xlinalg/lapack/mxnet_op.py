@@ -4,10 +4,11 @@ MXNet's Python custom operators (``mx.operator.CustomOp``) cost about a millisec
 and backward pass (shape and type callbacks, an operator object per call, a thread hand-over),
 more than the kernels themselves up to n ≈ 256. ``src/mxnet_op.cpp`` is a C++ operator for
 MXNet's extension interface (``mxnet/lib_api.h``, shipped with MXNet since 1.7) that costs what a
-native operator does: its inputs are the operator's arrays, the residuals its reverse reuses
-(:func:`xlinalg.core.apply.forward_saving`) and the outputs already computed at the call, its
-forward copies those, and its backward hands every array to one Python callback
-that runs xlinalg's VJP rules on NumPy views of the buffers (no copies). It is built on first use with the MXNet package's own
+native operator does: its inputs are the operator's arrays and the residuals its reverse reuses
+(:func:`xlinalg.core.apply.forward_saving`); its forward copies the outputs already computed at
+the call from the addresses its attributes name (the caller keeps that memory until the forward
+has run); its backward hands every array to one Python callback that runs xlinalg's VJP rules on
+NumPy views of the buffers (no copies). It is built on first use with the MXNet package's own
 ``lib_api.cc`` (:mod:`xlinalg.lapack.build`) and loaded with ``mx.library.load``.
 
 :func:`operator` is ``None`` where it is off (``XLINALG_KERNELS=python``) or cannot be built
@@ -53,8 +54,8 @@ def operator(backward):
 
     ``backward(spec, arrays)`` gets the ``spec`` attribute of the call and NumPy views of every
     array of MXNet's backward pass, in its order: output cotangents, inputs (the operator's
-    arrays, then the outputs computed at the call), outputs, and last the input cotangents to
-    write (writeable views). Its exceptions become MXNet errors of the backward pass.
+    arrays, then the residuals), outputs, and last the input cotangents to write (writeable
+    views). Its exceptions become MXNet errors of the backward pass.
 
     Raises
     ------

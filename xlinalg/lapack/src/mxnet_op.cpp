@@ -1,16 +1,19 @@
 // xlinalg_recorded: the one MXNet operator (MXNet's C++ extension interface, mxnet/lib_api.h) that
 // records every xlinalg operator called under mx.autograd.record() on the CPU.
 //
-// Inputs: the operator's arrays (and the residuals of the forward that its reverse reuses), then
-// its outputs, already computed at the call (where bad input raised). Forward copies those into
-// the outputs. Backward hands every array to the callback that
-// Python sets (xl_mx_set_backward): it computes the input cotangents with xlinalg's rules, in the
-// engine thread, without the per-call machinery of MXNet's Python custom operators.
+// Inputs: the operator's arrays (and the residuals of the forward that its reverse reuses). Its
+// outputs are computed at the call (where bad input raised), in memory the caller keeps until this
+// operator's forward has run: the forward copies them from there into the outputs. Backward hands
+// every array to the callback that Python sets (xl_mx_set_backward): it computes the input
+// cotangents with xlinalg's rules, in the engine thread, without the per-call machinery of MXNet's
+// Python custom operators.
 //
-// Attributes: "args" (how many arrays before the outputs), "outs" (how many outputs) and "spec" (the
-// operator and its parameters, read by the callback).
+// Attributes: "outs" (how many outputs), "shapes" (theirs: dimensions joined by "," and outputs by
+// ";"), "sources" (the addresses of the computed outputs, in decimal, joined by ",") and "spec"
+// (the operator and its parameters, read by the callback).
 #include <cstdint>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,40 +28,51 @@ using Attrs = std::unordered_map<std::string, std::string>;
 
 // callback(spec, count, data, shapes, ndims, dtypes, error, error_size) -> 0, or 1 with a message
 // in error. The arrays, in MXNet's order for a backward pass: output cotangents, inputs (operator
-// arrays, then the outputs computed at the call), outputs, then the input cotangents to write.
+// arrays, then residuals), outputs, then the input cotangents to write.
 typedef int (*backward_t)(const char*, int, void* const*, const int64_t* const*, const int*, const int*, char*,
                           int);
 backward_t callback = nullptr;
 
-bool counts(const Attrs& attrs, int* args, int* outs) {
-  auto a = attrs.find("args"), o = attrs.find("outs");
-  if (a == attrs.end() || o == attrs.end()) return false;
-  *args = std::stoi(a->second);
-  *outs = std::stoi(o->second);
-  return *args > 0 && *outs > 0;
+// The fields of a list attribute: "a,b;c" split at ``sep``.
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> fields;
+  std::stringstream stream(text);
+  for (std::string field; std::getline(stream, field, sep);) fields.push_back(field);
+  return fields;
+}
+
+const std::string* attribute(const Attrs& attrs, const char* name) {
+  const auto it = attrs.find(name);
+  return it == attrs.end() ? nullptr : &it->second;
 }
 
 MXReturnValue parse(const Attrs& attrs, int* num_in, int* num_out) {
-  int args, outs;
-  if (!counts(attrs, &args, &outs)) {
-    MX_ERROR_MSG << "xlinalg_recorded: attributes args and outs are required";
+  const std::string *args = attribute(attrs, "args"), *outs = attribute(attrs, "outs");
+  if (!args || !outs || !attribute(attrs, "shapes") || !attribute(attrs, "sources")) {
+    MX_ERROR_MSG << "xlinalg_recorded: attributes args, outs, shapes and sources are required";
     return MX_FAIL;
   }
-  *num_in = args + outs;
-  *num_out = outs;
-  return MX_SUCCESS;
+  *num_in = std::stoi(*args);
+  *num_out = std::stoi(*outs);
+  return *num_in > 0 && *num_out > 0 ? MX_SUCCESS : MX_FAIL;
 }
 
 MXReturnValue infer_type(const Attrs& attrs, std::vector<int>* in, std::vector<int>* out) {
-  const size_t args = in->size() - out->size();
-  for (size_t i = 0; i < out->size(); ++i) (*out)[i] = (*in)[args + i];
+  for (int& t : *out) t = (*in)[0];
   return MX_SUCCESS;
 }
 
 MXReturnValue infer_shape(const Attrs& attrs, std::vector<std::vector<unsigned>>* in,
                           std::vector<std::vector<unsigned>>* out) {
-  const size_t args = in->size() - out->size();
-  for (size_t i = 0; i < out->size(); ++i) (*out)[i] = (*in)[args + i];
+  const std::vector<std::string> shapes = split(*attribute(attrs, "shapes"), ';');
+  if (shapes.size() != out->size()) {
+    MX_ERROR_MSG << "xlinalg_recorded: " << shapes.size() << " shapes for " << out->size() << " outputs";
+    return MX_FAIL;
+  }
+  for (size_t i = 0; i < out->size(); ++i) {
+    (*out)[i].clear();
+    for (const std::string& d : split(shapes[i], ',')) (*out)[i].push_back(unsigned(std::stoul(d)));
+  }
   return MX_SUCCESS;
 }
 
@@ -67,16 +81,20 @@ size_t item_size(MXDType dtype) { return dtype == kFloat32 ? 4 : dtype == kFloat
 
 MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                       const OpResource&) {
-  const size_t args = inputs->size() - outputs->size();
+  const std::vector<std::string> sources = split(*attribute(attrs, "sources"), ',');
+  if (sources.size() != outputs->size()) {
+    MX_ERROR_MSG << "xlinalg_recorded: " << sources.size() << " sources for " << outputs->size() << " outputs";
+    return MX_FAIL;
+  }
   for (size_t i = 0; i < outputs->size(); ++i) {
-    MXTensor& src = (*inputs)[args + i];
     MXTensor& dst = (*outputs)[i];
-    if (item_size(src.dtype) == 0) {
+    if (item_size(dst.dtype) == 0) {
       MX_ERROR_MSG << "xlinalg_recorded: outputs must be float32 or float64";
       return MX_FAIL;
     }
-    const size_t bytes = size_t(src.size()) * item_size(src.dtype);
-    if (bytes) std::memcpy(dst.data_ptr, src.data_ptr, bytes);
+    const size_t bytes = size_t(dst.size()) * item_size(dst.dtype);
+    const void* src = reinterpret_cast<const void*>(std::uintptr_t(std::stoull(sources[i])));
+    if (bytes) std::memcpy(dst.data_ptr, src, bytes);
   }
   return MX_SUCCESS;
 }
