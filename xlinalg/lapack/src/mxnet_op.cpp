@@ -8,9 +8,9 @@
 // cotangents with xlinalg's rules, in the engine thread, without the per-call machinery of MXNet's
 // Python custom operators.
 //
-// Attributes: "outs" (how many outputs), "shapes" (theirs: dimensions joined by "," and outputs by
-// ";"), "sources" (the addresses of the computed outputs, in decimal, joined by ",") and "spec"
-// (the operator and its parameters, read by the callback).
+// Attributes: "args" (how many inputs), "outs" (how many outputs), "shapes" (theirs: dimensions
+// joined by "," and outputs by ";"), "sources" (the addresses of the computed outputs, in decimal,
+// joined by ",") and "spec" (the operator and its parameters, read by the callback).
 #include <cstdint>
 #include <cstring>
 #include <sstream>
@@ -54,7 +54,11 @@ MXReturnValue parse(const Attrs& attrs, int* num_in, int* num_out) {
   }
   *num_in = std::stoi(*args);
   *num_out = std::stoi(*outs);
-  return *num_in > 0 && *num_out > 0 ? MX_SUCCESS : MX_FAIL;
+  if (*num_in <= 0 || *num_out <= 0) {
+    MX_ERROR_MSG << "xlinalg_recorded: args and outs must be positive";
+    return MX_FAIL;
+  }
+  return MX_SUCCESS;
 }
 
 MXReturnValue infer_type(const Attrs& attrs, std::vector<int>* in, std::vector<int>* out) {
