@@ -96,6 +96,35 @@ def test_backward_errors_reach_the_caller(rng, monkeypatch):
         x.grad.wait_to_read()
 
 
+@needs_recorded
+def test_the_operator_runs_only_on_outputs_staged_for_it(rng):
+    x = h.nd(h.inputs("potrf", {}, rng)[0], mx, "write")
+    with mx.autograd.record():
+        y = la.potrf(x)
+    np.testing.assert_array_equal(y.asnumpy(), la.potrf(x).asnumpy())
+    shape = ",".join(map(str, x.shape))
+    # a token no call staged (a graph kept from an earlier call, a direct call): an error, no read
+    for token in (next(adapter._tokens) + 1000, 10**15):
+        z = getattr(mx.nd, mxnet_op.NAME)(x, spec="potrf {}", args=1, outs=1, shapes=shape, token=token)
+        with pytest.raises(mx.base.MXNetError, match="no outputs staged under this token"):
+            z.wait_to_read()
+    # staged once: the first run copies them, a second run of the same token fails
+    staged = rng.standard_normal(x.shape)
+    mxnet_op.stage(-2, [staged])
+    for run in range(2):
+        z = getattr(mx.nd, mxnet_op.NAME)(x, spec="potrf {}", args=1, outs=1, shapes=shape, token=-2)
+        if run == 0:
+            np.testing.assert_array_equal(z.asnumpy(), staged)
+        else:
+            with pytest.raises(mx.base.MXNetError, match="no outputs staged under this token"):
+                z.wait_to_read()
+    # staged arrays of the wrong size: an error, no copy
+    mxnet_op.stage(-1, [np.zeros(3)])
+    z = getattr(mx.nd, mxnet_op.NAME)(x, spec="potrf {}", args=1, outs=1, shapes=shape, token=-1)
+    with pytest.raises(mx.base.MXNetError, match="not the float32 or float64 array of 24 bytes"):
+        z.wait_to_read()
+
+
 @pytest.mark.parametrize("mode", ["auto", "compiled"])
 def test_a_failed_build_falls_back_or_raises(mode, failing_compiler):
     failing_compiler.setenv("XLINALG_KERNELS", mode)

@@ -32,6 +32,7 @@ import numpy as np
 from ..core import apply, operators
 from ..core.memo import memo
 from ..kernels.mxnet_memory import DLPACK, copy_to_ndarray, to_ndarray, to_numpy
+from ..lapack import mxnet_op
 
 #: MXNet names the array arguments of every linalg operator A, B, C in order.
 ARG_NAMES = ("A", "B", "C")
@@ -431,15 +432,19 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
             # the graph holds are released by MXNet's engine, at exit too, and the release of
             # NumPy-backed NDArrays calls into Python (an abort when Python is shutting down).
             saved = [copy_to_ndarray(_host(r), ctx, dtype) for r in residuals or ()]
-            # The outputs: copied by the operator's forward from the computed arrays, which live
-            # until it has run (the wait below).
+            # The outputs: copied by the operator's forward from the computed arrays, staged
+            # under a token and alive until it has run (the wait below).
             computed = [np.ascontiguousarray(y, dtype) for y in outs]
-            results = recorded(
-                *args, *saved, spec=f"{op.name} {text}", args=len(args) + len(saved), outs=len(outs),
-                shapes=";".join(",".join(map(str, y.shape)) for y in computed),
-                sources=",".join(str(y.ctypes.data) for y in computed), out=out,
-            )
-            (results[0] if isinstance(results, (list, tuple)) else results).wait_to_read()
+            token = next(_tokens)
+            mxnet_op.stage(token, computed)
+            try:
+                results = recorded(
+                    *args, *saved, spec=f"{op.name} {text}", args=len(args) + len(saved), outs=len(outs),
+                    shapes=";".join(",".join(map(str, y.shape)) for y in computed), token=token, out=out,
+                )
+                (results[0] if isinstance(results, (list, tuple)) else results).wait_to_read()
+            finally:
+                mxnet_op.discard(token)
         else:
             token = f"{next(_tokens)}"
             _stash[token] = outs
@@ -461,8 +466,6 @@ def _recordable(ctx, arrays, outs) -> bool:
 
 def _recorded_operator():
     """``mx.nd.xlinalg_recorded`` (:mod:`xlinalg.lapack.mxnet_op`), or ``None`` where it is off."""
-    from ..lapack import mxnet_op
-
     return mxnet_op.operator(_recorded_backward)
 
 

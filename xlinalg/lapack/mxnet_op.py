@@ -6,9 +6,9 @@ more than the kernels themselves up to n ≈ 256. ``src/mxnet_op.cpp`` is a C++ 
 MXNet's extension interface (``mxnet/lib_api.h``, shipped with MXNet since 1.7) that costs what a
 native operator does: its inputs are the operator's arrays and the residuals its reverse reuses
 (:func:`xlinalg.core.apply.forward_saving`); its forward copies the outputs already computed at
-the call from the addresses its attributes name (the caller keeps that memory until the forward
-has run); its backward hands every array to one Python callback that runs xlinalg's VJP rules on
-NumPy views of the buffers (no copies). It is built on first use with the MXNet package's own
+the call from where :func:`stage` put them under the call's token (the caller keeps that memory
+until the forward has run); its backward hands every array to one Python callback that runs
+xlinalg's VJP rules on NumPy views of the buffers (no copies). It is built on first use with the MXNet package's own
 ``lib_api.cc`` (:mod:`xlinalg.lapack.build`) and loaded with ``mx.library.load``.
 
 :func:`operator` is ``None`` where it is off (``XLINALG_KERNELS=python``) or cannot be built
@@ -99,8 +99,28 @@ def _load(backward):
     callback = _CALLBACK(_callback(backward))
     lib.xl_mx_set_backward.argtypes, lib.xl_mx_set_backward.restype = [_CALLBACK], None
     lib.xl_mx_set_backward(callback)
+    lib.xl_mx_stage.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int64)]
+    lib.xl_mx_stage.restype = None
+    lib.xl_mx_discard.argtypes, lib.xl_mx_discard.restype = [ctypes.c_int64], None
     _state["keep"] = (lib, callback)
     return getattr(mx.nd, NAME), "loaded"
+
+
+def stage(token: int, arrays) -> None:
+    """Stage the C-contiguous NumPy ``arrays`` (a call's computed outputs) under ``token`` for the
+    forward of the ``xlinalg_recorded`` call whose ``token`` attribute it is; that forward copies
+    them and drops the token. The caller keeps ``arrays`` alive until the forward has run, and
+    calls :func:`discard` after (harmless where the forward has run)."""
+    lib = _state["keep"][0]
+    count = len(arrays)
+    data = (ctypes.c_void_p * count)(*(a.ctypes.data for a in arrays))
+    sizes = (ctypes.c_int64 * count)(*(a.nbytes for a in arrays))
+    lib.xl_mx_stage(token, count, data, sizes)
+
+
+def discard(token: int) -> None:
+    """Drop what ``token`` staged where no forward has copied it."""
+    _state["keep"][0].xl_mx_discard(token)
 
 
 def _callback(backward):

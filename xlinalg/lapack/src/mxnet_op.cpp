@@ -3,18 +3,22 @@
 //
 // Inputs: the operator's arrays (and the residuals of the forward that its reverse reuses). Its
 // outputs are computed at the call (where bad input raised), in memory the caller keeps until this
-// operator's forward has run: the forward copies them from there into the outputs. Backward hands
-// every array to the callback that Python sets (xl_mx_set_backward): it computes the input
-// cotangents with xlinalg's rules, in the engine thread, without the per-call machinery of MXNet's
-// Python custom operators.
+// operator's forward has run and stages under a token (xl_mx_stage): the forward copies them from
+// there into the outputs and drops the token, so a graph holding the operator cannot run it again
+// (an unknown token is an error, never a read of stale memory). Backward hands every array to the
+// callback that Python sets (xl_mx_set_backward): it computes the input cotangents with xlinalg's
+// rules, in the engine thread, without the per-call machinery of MXNet's Python custom operators.
 //
 // Attributes: "args" (how many inputs), "outs" (how many outputs), "shapes" (theirs: dimensions
-// joined by "," and outputs by ";"), "sources" (the addresses of the computed outputs, in decimal,
-// joined by ",") and "spec" (the operator and its parameters, read by the callback).
+// joined by "," and outputs by ";"), "token" (the staged outputs) and "spec" (the operator and its
+// parameters, read by the callback).
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "mxnet/lib_api.h"
@@ -33,6 +37,14 @@ typedef int (*backward_t)(const char*, int, void* const*, const int64_t* const*,
                           int);
 backward_t callback = nullptr;
 
+// The outputs computed at a call, by token, until the forward of its operator copies them.
+struct Staged {
+  std::vector<const void*> data;
+  std::vector<std::int64_t> bytes;
+};
+std::mutex staged_mutex;
+std::unordered_map<std::int64_t, Staged> staged;
+
 // The fields of a list attribute: "a,b;c" split at ``sep``.
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> fields;
@@ -48,8 +60,8 @@ const std::string* attribute(const Attrs& attrs, const char* name) {
 
 MXReturnValue parse(const Attrs& attrs, int* num_in, int* num_out) {
   const std::string *args = attribute(attrs, "args"), *outs = attribute(attrs, "outs");
-  if (!args || !outs || !attribute(attrs, "shapes") || !attribute(attrs, "sources")) {
-    MX_ERROR_MSG << "xlinalg_recorded: attributes args, outs, shapes and sources are required";
+  if (!args || !outs || !attribute(attrs, "shapes") || !attribute(attrs, "token")) {
+    MX_ERROR_MSG << "xlinalg_recorded: attributes args, outs, shapes and token are required";
     return MX_FAIL;
   }
   *num_in = std::stoi(*args);
@@ -85,20 +97,32 @@ size_t item_size(MXDType dtype) { return dtype == kFloat32 ? 4 : dtype == kFloat
 
 MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                       const OpResource&) {
-  const std::vector<std::string> sources = split(*attribute(attrs, "sources"), ',');
-  if (sources.size() != outputs->size()) {
-    MX_ERROR_MSG << "xlinalg_recorded: " << sources.size() << " sources for " << outputs->size() << " outputs";
+  Staged sources;
+  {
+    std::lock_guard<std::mutex> lock(staged_mutex);
+    const auto it = staged.find(std::stoll(*attribute(attrs, "token")));
+    if (it == staged.end()) {
+      MX_ERROR_MSG << "xlinalg_recorded: no outputs staged under this token: the operator runs only where an "
+                      "xlinalg call under mx.autograd.record() records it, once";
+      return MX_FAIL;
+    }
+    sources = std::move(it->second);
+    staged.erase(it);
+  }
+  if (sources.data.size() != outputs->size()) {
+    MX_ERROR_MSG << "xlinalg_recorded: " << sources.data.size() << " staged arrays for " << outputs->size()
+                 << " outputs";
     return MX_FAIL;
   }
   for (size_t i = 0; i < outputs->size(); ++i) {
     MXTensor& dst = (*outputs)[i];
-    if (item_size(dst.dtype) == 0) {
-      MX_ERROR_MSG << "xlinalg_recorded: outputs must be float32 or float64";
+    const std::int64_t bytes = dst.size() * std::int64_t(item_size(dst.dtype));
+    if (item_size(dst.dtype) == 0 || bytes != sources.bytes[i]) {
+      MX_ERROR_MSG << "xlinalg_recorded: output " << i << " is not the float32 or float64 array of "
+                   << sources.bytes[i] << " bytes staged for it";
       return MX_FAIL;
     }
-    const size_t bytes = size_t(dst.size()) * item_size(dst.dtype);
-    const void* src = reinterpret_cast<const void*>(std::uintptr_t(std::stoull(sources[i])));
-    if (bytes) std::memcpy(dst.data_ptr, src, bytes);
+    if (bytes) std::memcpy(dst.data_ptr, sources.data[i], size_t(bytes));
   }
   return MX_SUCCESS;
 }
@@ -132,6 +156,20 @@ MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::v
 }  // namespace
 
 extern "C" XL_API void xl_mx_set_backward(backward_t fn) { callback = fn; }
+
+// Stages ``count`` computed outputs (addresses and sizes in bytes) under ``token`` for one forward.
+extern "C" XL_API void xl_mx_stage(std::int64_t token, int count, const void* const* data,
+                                   const std::int64_t* bytes) {
+  Staged entry{std::vector<const void*>(data, data + count), std::vector<std::int64_t>(bytes, bytes + count)};
+  std::lock_guard<std::mutex> lock(staged_mutex);
+  staged[token] = std::move(entry);
+}
+
+// Drops what ``token`` staged, where no forward has copied it (a call that failed before).
+extern "C" XL_API void xl_mx_discard(std::int64_t token) {
+  std::lock_guard<std::mutex> lock(staged_mutex);
+  staged.erase(token);
+}
 
 REGISTER_OP(xlinalg_recorded)
     .setParseAttrs(parse)
