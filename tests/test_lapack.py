@@ -82,6 +82,69 @@ def _check_against_pure_rules(name, params, dtype, orders):
             np.testing.assert_array_equal(a, b)  # inputs untouched
 
 
+def _unfit(g):
+    """Arrays that cannot take the cotangent ``g``: another dtype, Fortran order, read-only."""
+    other = np.full(g.shape, 7, np.float32 if g.dtype == np.float64 else np.float64)
+    fortran = np.asfortranarray(np.full(g.shape[::-1], 7, g.dtype).T) if g.ndim >= 2 and min(g.shape[-2:]) > 1 else None
+    readonly = np.full(g.shape, 7, g.dtype)
+    readonly.flags.writeable = False
+    return [x for x in (other, fortran, readonly) if x is not None]
+
+
+@needs_layer
+@pytest.mark.parametrize("saving", [False, True])
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_reverse_writes_the_cotangents_into_out_where_they_fit(name, saving):
+    """``out`` of a compiled reverse: a fitting array *is* the cotangent, written with exactly
+    the values of a reverse without ``out``; an unfit one (dtype, order, read-only) is left
+    alone and the cotangent is a new array."""
+    if saving and name not in SAVING:
+        pytest.skip("no saving rules")
+    op = operators()[name]
+    params = op.param_grid()[-1]
+    rng = np.random.default_rng(11)
+    arrays, _ = samples.draw(op, rng, [(2,)], 9, params)
+    call = apply.prepare(op, arrays, params)
+    kind = call.kern.compiled_saving if saving else call.kern.compiled
+    outputs, *rest = kind(op, "forward", call.inputs)(call.inputs, params=call.params)
+    groups = (call.inputs, outputs, tuple(rng.standard_normal(y.shape) for y in outputs))
+    groups = (rest[1], *groups) if saving else groups
+    reverse = kind(op, "vjp", call.inputs)
+    want, _ = reverse(*groups, params=call.params)
+    out = [np.full(g.shape, np.nan, g.dtype) for g in want]
+    got, _ = reverse(*groups, params=call.params, out=out)
+    for g, o, w in zip(got, out, want):
+        assert g is o
+        np.testing.assert_array_equal(g, w)
+    for i, w in enumerate(want):
+        for unfit in _unfit(w):
+            before = unfit.copy()
+            got, _ = reverse(*groups, params=call.params, out=[unfit if j == i else None for j in range(len(want))])
+            assert got[i] is not unfit
+            np.testing.assert_array_equal(got[i], w)
+            np.testing.assert_array_equal(unfit, before)
+
+
+@needs_layer
+def test_vjp_out_of_a_broadcast_input_gets_the_summed_cotangent():
+    """:func:`apply.vjp` with ``out``: an input broadcast over the batch has its cotangent summed
+    into a new array (the kernel's does not fit ``out``), the others are written into theirs."""
+    op = operators()["trsm"]
+    rng = np.random.default_rng(2)
+    (a, b), _ = samples.draw(op, rng, [(3,)], 6, {})
+    a = a[:1]  # broadcast against b's batch of 3
+    call = apply.prepare(op, [a, b], {})
+    (x,) = apply.forward(call)
+    g = rng.standard_normal(x.shape)
+    want = apply.vjp(call, (x,), (g,))
+    out = [np.zeros_like(a), np.zeros_like(b)]
+    got = apply.vjp(call, (x,), (g,), out=out)
+    assert got[0] is not out[0] and got[1] is out[1]
+    assert not out[0].any()
+    for u, w in zip(got, want):
+        np.testing.assert_array_equal(u, w)
+
+
 @needs_layer
 @pytest.mark.parametrize("name", [n for n in RULES if operators()[n].failure])
 @pytest.mark.parametrize("n", [3, 40])

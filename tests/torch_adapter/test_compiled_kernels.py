@@ -303,7 +303,7 @@ def test_eager_backward_reads_the_forwards_residuals(name, monkeypatch):
 
     calls = []
     reverse = rules.SAVING[name]["vjp"]
-    monkeypatch.setitem(rules.SAVING[name], "vjp", lambda *a: calls.append(1) or reverse(*a))
+    monkeypatch.setitem(rules.SAVING[name], "vjp", lambda *a, **k: calls.append(1) or reverse(*a, **k))
     monkeypatch.setattr(rules, "_by_operator", {})
     kept = gradients()
     assert calls == [1]

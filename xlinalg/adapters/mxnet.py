@@ -254,10 +254,12 @@ def _core_outputs(op, call, values):
     )
 
 
-def _vjp(op, core: dict, extras: dict, inputs, outputs, cotangents, residuals=None) -> tuple:
+def _vjp(op, core: dict, extras: dict, inputs, outputs, cotangents, residuals=None, out=None) -> tuple:
     """The input cotangents (core arrays in MXNet's layout) of a call with MXNet-laid-out core
     arrays: ``axis`` moved to the core's place and back, MXNet's output shapes undone;
-    ``residuals`` those of :func:`xlinalg.core.apply.forward_saving` (core layout) or ``None``."""
+    ``residuals`` those of :func:`xlinalg.core.apply.forward_saving` (core layout) or ``None``;
+    ``out``: the arrays the cotangents are to end in, written directly where the compiled
+    reverse can (:func:`xlinalg.core.apply.vjp`; a cotangent that *is* its ``out`` is there)."""
 
     def axis(x, matrix=True):
         return _row_axis(op, extras, x.ndim) if extras and matrix else None
@@ -265,7 +267,9 @@ def _vjp(op, core: dict, extras: dict, inputs, outputs, cotangents, residuals=No
     call = _prepare(op, [_swap(x, axis(x)) for x in inputs], core)
     outs = [_swap(y, axis(y, s.ndim == 2)) for y, s in zip(outputs, op.outputs)]
     cots = [_swap(g, axis(g, s.ndim == 2)) for g, s in zip(cotangents, op.outputs)]
-    grads = apply.vjp(call, _core_outputs(op, call, outs), _core_outputs(op, call, cots), residuals=residuals)
+    if out is not None:  # (not where an axis is moved: not the core's layout)
+        out = [d if axis(x) is None else None for d, x in zip(out, inputs)]
+    grads = apply.vjp(call, _core_outputs(op, call, outs), _core_outputs(op, call, cots), residuals=residuals, out=out)
     return tuple(_swap(g, axis(x)) for g, x in zip(grads, inputs))
 
 
@@ -487,8 +491,8 @@ def _recorded_backward(spec: str, arrays: list) -> None:
     cots, inputs = arrays[:nouts], arrays[nouts : nouts + nargs]
     residuals = tuple(arrays[nouts + nargs : nouts + nargs + nres]) or None
     end = nouts + nargs + nres  # the recorded operator's inputs end here
-    outputs = arrays[end : end + nouts]
-    grads = _vjp(op, core, extras, inputs, outputs, cots, residuals)
-    for dst, g in zip(arrays[end + nouts :], grads):
-        if dst.size:
+    outputs, dsts = arrays[end : end + nouts], arrays[end + nouts :]
+    grads = _vjp(op, core, extras, inputs, outputs, cots, residuals, out=dsts)
+    for dst, g in zip(dsts, grads):
+        if dst.size and g is not dst:  # (the compiled reverse wrote most of them in place)
             np.copyto(dst, g)

@@ -281,10 +281,14 @@ def jvp(call: Call, outputs, tangents) -> tuple:
     return tuple(call.op.jvp(call.xp, call.kern, read(call), tuple(outputs), project(call, tangents), **call.params))
 
 
-def vjp(call: Call, outputs, cotangents, *, unbroadcast: bool = True, residuals=None) -> tuple:
+def vjp(call: Call, outputs, cotangents, *, unbroadcast: bool = True, residuals=None, out=None) -> tuple:
     """Input cotangents, summed back to the inputs' original shapes when ``unbroadcast``;
     ``cotangents`` (``None``: zero) match ``outputs``; ``residuals``: those
-    :func:`forward_saving` returned with ``outputs``, or ``None``."""
+    :func:`forward_saving` returned with ``outputs``, or ``None``. ``out``: optional, one
+    writeable array (or ``None``) per input, overlapping none of the other arrays, that a
+    compiled reverse on NumPy arrays writes the cotangent of that input into where it fits
+    (the input's shape, unbroadcast, dtype and C order); that cotangent is then ``out[i]``
+    itself (test with ``is``), any other a new array."""
     cotangents = tuple(call.xp.zeros_like(y) if g is None else g for y, g in zip(outputs, cotangents))
     outputs = tuple(outputs)
     arrays, groups = (*call.inputs, *outputs, *cotangents), (call.inputs, outputs, cotangents)
@@ -294,7 +298,7 @@ def vjp(call: Call, outputs, cotangents, *, unbroadcast: bool = True, residuals=
     else:
         fast = call.kern.compiled(call.op, "vjp", arrays)
     if fast is not None:  # projected onto the structure already
-        grads, _ = fast(*groups, params=call.params)
+        grads, _ = fast(*groups, params=call.params, **({} if out is None else {"out": out}))
     else:
         grads = project(call, call.op.vjp(call.xp, call.kern, read(call), outputs, cotangents, **call.params))
     if unbroadcast:

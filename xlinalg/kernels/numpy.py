@@ -113,13 +113,15 @@ def thread_split(threads: int, arrays, split_min_elements: int = 0) -> tuple[int
 def numpy_runner(fn, kind: str, threads: int, arrays, *, split_min_elements: int = 0):
     """A compiled rule (:mod:`xlinalg.lapack.rules`) as the ``run(*groups, params)`` of
     :meth:`Kernels.compiled`, for arrays that are NumPy arrays (or convert to them), on the
-    threads :func:`thread_split` gives."""
+    threads :func:`thread_split` gives; a ``vjp`` run takes the rules' ``out`` (preallocated
+    input cotangents, :mod:`xlinalg.lapack.rules`)."""
     blas_threads, threads = thread_split(threads, arrays, split_min_elements)
     lapack.use_blas_threads(blas_threads)
 
-    def run(*groups, params):
-        result = fn(*groups, params, threads)
-        return result if kind == "forward" else (result, None)  # (a saving forward: with its residuals)
+    def run(*groups, params, out=None):
+        if kind == "forward":
+            return fn(*groups, params, threads)  # (a saving forward: with its residuals)
+        return fn(*groups, params, threads, out=out), None
 
     return run
 

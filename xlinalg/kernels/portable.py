@@ -101,8 +101,9 @@ class Kernels:
         ``run(*groups, params=...)`` of tuples of this library's arrays (``forward``: the inputs;
         ``vjp``: inputs, outputs, cotangents) returning ``(outputs, status)``; ``status`` is a
         NumPy ``int32`` array of the batch shape (non-zero: that entry failed and its outputs are
-        NaN) or ``None``. ``None`` when the pure rules are to run: here always (no library the
-        layer can read)."""
+        NaN) or ``None``; runs on NumPy arrays (:func:`xlinalg.kernels.numpy.numpy_runner`) also
+        take ``out=`` for a ``vjp`` (:func:`xlinalg.core.apply.vjp`). ``None`` when the pure
+        rules are to run: here always (no library the layer can read)."""
         return None
 
     def compiled_saving(self, op, kind: str, arrays):

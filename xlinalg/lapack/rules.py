@@ -7,9 +7,12 @@ dtype whose batch axes are already broadcast (:func:`xlinalg.core.apply.prepare`
     the operator's outputs and an ``int32`` array of the batch shape, non-zero where the entry
     failed (its outputs are then entirely NaN). Only the named triangle of structured arguments
     is read.
-``vjp(inputs, outputs, cotangents, params, threads) -> grads``
+``vjp(inputs, outputs, cotangents, params, threads, out=None) -> grads``
     the input cotangents, already projected onto each argument's structure (symmetric, or
-    masked to the named triangle), batch axes not summed.
+    masked to the named triangle), batch axes not summed. ``out`` (optional): one array or
+    ``None`` per input, which the cotangent of that input is written into where it fits (same
+    shape and dtype, C-contiguous, writeable; it must not overlap the other arrays): that
+    cotangent *is* then ``out[i]``, otherwise a new array.
 
 Every function returns ``None`` for a call it does not take (then the pure rules run).
 
@@ -38,6 +41,21 @@ def _like(g, y):
     return np.ascontiguousarray(g, dtype=y.dtype)
 
 
+def _grad(out, i, like):
+    """``out[i]`` where it can hold an array shaped like ``like`` (the rules' ``out``), else a
+    new one."""
+    o = None if out is None else out[i]
+    if (
+        isinstance(o, np.ndarray)
+        and o.shape == like.shape
+        and o.dtype == like.dtype
+        and o.flags.c_contiguous
+        and o.flags.writeable
+    ):
+        return o
+    return np.empty_like(like)
+
+
 def _status(batch) -> np.ndarray:
     return np.empty(batch, dtype=np.int32)
 
@@ -54,10 +72,10 @@ def _potrf_forward(inputs, params, threads):
     return (out,), status
 
 
-def _potrf_vjp(inputs, outputs, cotangents, params, threads):
+def _potrf_vjp(inputs, outputs, cotangents, params, threads, out=None):
     f = _c(outputs[0])
     g = _like(cotangents[0], f)
-    ga = np.empty_like(f)
+    ga = _grad(out, 0, f)
     library().potrf_vjp(f, g, ga, params["lower"], threads)
     return (ga,)
 
@@ -69,10 +87,10 @@ def _potri_forward(inputs, params, threads):
     return (out,), status
 
 
-def _potri_vjp(inputs, outputs, cotangents, params, threads):
+def _potri_vjp(inputs, outputs, cotangents, params, threads, out=None):
     f, x = _c(inputs[0]), _c(outputs[0])
     g = _like(cotangents[0], x)
-    gf = np.empty_like(f)
+    gf = _grad(out, 0, f)
     library().potri_vjp(f, x, g, gf, params["lower"], threads)
     return (gf,)
 
@@ -91,19 +109,19 @@ def _potrs_forward_saving(inputs, params, threads):
     return (out,), status, (y,)
 
 
-def _potrs_vjp(inputs, outputs, cotangents, params, threads):
-    return _potrs_reverse(inputs, _c(inputs[1]), outputs, cotangents, params, threads, library().potrs_vjp)
+def _potrs_vjp(inputs, outputs, cotangents, params, threads, out=None):
+    return _potrs_reverse(inputs, _c(inputs[1]), outputs, cotangents, params, threads, library().potrs_vjp, out)
 
 
-def _potrs_vjp_saved(residuals, inputs, outputs, cotangents, params, threads):
-    return _potrs_reverse(inputs, residuals[0], outputs, cotangents, params, threads, library().potrs_vjp_y)
+def _potrs_vjp_saved(residuals, inputs, outputs, cotangents, params, threads, out=None):
+    return _potrs_reverse(inputs, residuals[0], outputs, cotangents, params, threads, library().potrs_vjp_y, out)
 
 
-def _potrs_reverse(inputs, rhs, outputs, cotangents, params, threads, entry):
+def _potrs_reverse(inputs, rhs, outputs, cotangents, params, threads, entry, out):
     """potrs's reverse from B (``potrs_vjp``) or from Y = L⁻¹ B (``potrs_vjp_y``)."""
     f, x = _c(inputs[0]), _c(outputs[0])
     g = _like(cotangents[0], x)
-    gf, gb = np.empty_like(f), np.empty_like(x)
+    gf, gb = _grad(out, 0, f), _grad(out, 1, x)
     entry(f, rhs, x, g, gf, gb, params["lower"], threads)
     return gf, gb
 
@@ -115,10 +133,10 @@ def _sumlogdiag_forward(inputs, params, threads):
     return (out,), None
 
 
-def _sumlogdiag_vjp(inputs, outputs, cotangents, params, threads):
+def _sumlogdiag_vjp(inputs, outputs, cotangents, params, threads, out=None):
     a = _c(inputs[0])
     g = _like(cotangents[0], outputs[0])
-    ga = np.empty_like(a)
+    ga = _grad(out, 0, a)
     library().sumlogdiag_vjp(a, g, ga)
     return (ga,)
 
@@ -131,10 +149,10 @@ def _trsm_forward(inputs, params, threads):
     return (out,), status
 
 
-def _trsm_vjp(inputs, outputs, cotangents, params, threads):
+def _trsm_vjp(inputs, outputs, cotangents, params, threads, out=None):
     a, x = _c(inputs[0]), _c(outputs[0])
     g = _like(cotangents[0], x)
-    ga, gb = np.empty_like(a), np.empty_like(x)
+    ga, gb = _grad(out, 0, a), _grad(out, 1, x)
     library().trsm_vjp(a, x, g, ga, gb, _flags(params), threads, float(params["alpha"]))
     return ga, gb
 
@@ -146,10 +164,10 @@ def _trmm_forward(inputs, params, threads):
     return (out,), None
 
 
-def _trmm_vjp(inputs, outputs, cotangents, params, threads):
+def _trmm_vjp(inputs, outputs, cotangents, params, threads, out=None):
     a, b = _c(inputs[0]), _c(inputs[1])
     g = _like(cotangents[0], outputs[0])
-    ga, gb = np.empty_like(a), np.empty_like(b)
+    ga, gb = _grad(out, 0, a), _grad(out, 1, b)
     library().trmm_vjp(a, b, g, ga, gb, _flags(params), threads, float(params["alpha"]))
     return ga, gb
 
@@ -162,10 +180,10 @@ def _syevd_forward(inputs, params, threads):
     return (u, w), None
 
 
-def _syevd_vjp(inputs, outputs, cotangents, params, threads):
+def _syevd_vjp(inputs, outputs, cotangents, params, threads, out=None):
     u, w = _c(outputs[0]), _c(outputs[1])
     gu, gw = _like(cotangents[0], u), _like(cotangents[1], w)
-    ga = np.empty_like(u)
+    ga = _grad(out, 0, u)
     library().syevd_vjp(u, w, gu, gw, ga, threads)
     return (ga,)
 
@@ -189,10 +207,10 @@ def _gemm_forward(inputs, params, threads):
     return (out,), None
 
 
-def _gemm_vjp(inputs, outputs, cotangents, params, threads):
+def _gemm_vjp(inputs, outputs, cotangents, params, threads, out=None):
     a, b = _c(inputs[0]), _c(inputs[1])
     g = _like(cotangents[0], outputs[0])
-    grads = (np.empty_like(a), np.empty_like(b)) + ((np.empty_like(g),) if len(inputs) == 3 else ())
+    grads = (_grad(out, 0, a), _grad(out, 1, b)) + ((_grad(out, 2, g),) if len(inputs) == 3 else ())
     gc = grads[2] if len(grads) == 3 else None  # gemm2: no gc
     library().gemm_vjp(a, b, g, grads[0], grads[1], gc, _product_flags(params), threads, float(params["alpha"]),
                        float(params.get("beta", 0.0)))
@@ -212,10 +230,10 @@ def _syrk_forward(inputs, params, threads):
     return (out,), None
 
 
-def _syrk_vjp(inputs, outputs, cotangents, params, threads):
+def _syrk_vjp(inputs, outputs, cotangents, params, threads, out=None):
     a = _c(inputs[0])
     g = _like(cotangents[0], outputs[0])
-    ga = np.empty_like(a)
+    ga = _grad(out, 0, a)
     library().syrk_vjp(a, g, ga, int(params["transpose"]), threads, float(params["alpha"]))
     return (ga,)
 
@@ -228,10 +246,10 @@ def _inverse_forward(inputs, params, threads):
     return (out,), status
 
 
-def _inverse_vjp(inputs, outputs, cotangents, params, threads):
+def _inverse_vjp(inputs, outputs, cotangents, params, threads, out=None):
     x = _c(outputs[0])
     g = _like(cotangents[0], x)
-    ga = np.empty_like(x)
+    ga = _grad(out, 0, x)
     library().inverse_vjp(x, g, ga, threads)
     return (ga,)
 
@@ -258,16 +276,16 @@ def _det_forward_saving(inputs, params, threads):
     return _determinant_forward(inputs, False, True, threads)
 
 
-def _det_vjp(inputs, outputs, cotangents, params, threads):
+def _det_vjp(inputs, outputs, cotangents, params, threads, out=None):
     a = _c(inputs[0])
-    ga = np.empty_like(a)
+    ga = _grad(out, 0, a)
     library().det_vjp(a, _like(cotangents[0], outputs[0]), ga, threads)
     return (ga,)
 
 
-def _det_vjp_saved(residuals, inputs, outputs, cotangents, params, threads):
+def _det_vjp_saved(residuals, inputs, outputs, cotangents, params, threads, out=None):
     lu, pivots = residuals
-    ga = np.empty_like(lu)
+    ga = _grad(out, 0, lu)
     library().det_vjp_lu(lu, pivots, _like(cotangents[0], outputs[0]), ga, threads)
     return (ga,)
 
@@ -281,16 +299,16 @@ def _slogdet_forward_saving(inputs, params, threads):
 
 
 # (slogdet's reverses: the sign's cotangent is ignored, piecewise constant)
-def _slogdet_vjp(inputs, outputs, cotangents, params, threads):
+def _slogdet_vjp(inputs, outputs, cotangents, params, threads, out=None):
     a = _c(inputs[0])
-    ga = np.empty_like(a)
+    ga = _grad(out, 0, a)
     library().slogdet_vjp(a, _like(cotangents[1], outputs[1]), ga, threads)
     return (ga,)
 
 
-def _slogdet_vjp_saved(residuals, inputs, outputs, cotangents, params, threads):
+def _slogdet_vjp_saved(residuals, inputs, outputs, cotangents, params, threads, out=None):
     lu, pivots = residuals
-    ga = np.empty_like(lu)
+    ga = _grad(out, 0, lu)
     library().slogdet_vjp_lu(lu, pivots, _like(cotangents[1], outputs[1]), ga, threads)
     return (ga,)
 
@@ -304,10 +322,10 @@ def _gelqf_forward(inputs, params, threads):
     return (q, el), status
 
 
-def _gelqf_vjp(inputs, outputs, cotangents, params, threads):
+def _gelqf_vjp(inputs, outputs, cotangents, params, threads, out=None):
     q, el = _c(outputs[0]), _c(outputs[1])
     gq, gl = _like(cotangents[0], q), _like(cotangents[1], el)
-    ga = np.empty_like(q)
+    ga = _grad(out, 0, q)
     library().gelqf_vjp(q, el, gq, gl, ga, threads)
     return (ga,)
 
@@ -334,7 +352,7 @@ RULES = {
 #: operator name -> {"forward": fn, "vjp": fn}: the rules whose forward keeps residuals for the
 #: reverse (what it computed and the reverse would compute again), for bindings that can hold
 #: them between the two passes: ``forward(inputs, params, threads) -> (outputs, status,
-#: residuals)``, ``vjp(residuals, inputs, outputs, cotangents, params, threads) -> grads``.
+#: residuals)``, ``vjp(residuals, inputs, outputs, cotangents, params, threads, out=None) -> grads``.
 #: Residuals are a tuple of NumPy arrays, only ever passed from one to the other.
 SAVING = {
     "potrs": {"forward": _potrs_forward_saving, "vjp": _potrs_vjp_saved},
