@@ -150,6 +150,28 @@ def test_the_operator_runs_only_on_outputs_staged_for_it(rng):
         z.wait_to_read()
 
 
+@needs_recorded
+@pytest.mark.parametrize(
+    "attribute,value,message",
+    [
+        ("args", "x", "args and outs must be positive integers, not 'x' and '1'"),
+        ("outs", "0", "args and outs must be positive integers, not '1' and '0'"),
+        ("outs", "99999999999", "args and outs must be positive integers"),
+        ("shapes", "3,a", "output shape '3,a' is not a list of sizes"),
+        ("shapes", "3,-1", "output shape '3,-1' is not a list of sizes"),
+        ("token", "12x", "token '12x' is not an integer"),
+    ],
+)
+def test_malformed_attributes_are_errors(attribute, value, message, rng):
+    """The operator called by hand with attributes that do not parse: MXNet reports the error
+    (no exception escapes the extension, no process abort)."""
+    x = h.nd(h.inputs("potrf", {}, rng)[0], mx, "write")
+    attrs = {"spec": "potrf {}", "args": 1, "outs": 1, "shapes": ",".join(map(str, x.shape)), "token": 10**15}
+    attrs[attribute] = value
+    with pytest.raises(mx.base.MXNetError, match=message):
+        getattr(mx.nd, mxnet_op.NAME)(x, **attrs).wait_to_read()
+
+
 @pytest.mark.parametrize("mode", ["auto", "compiled"])
 def test_a_failed_build_falls_back_or_raises(mode, failing_compiler):
     failing_compiler.setenv("XLINALG_KERNELS", mode)

@@ -12,8 +12,11 @@
 // Attributes: "args" (how many inputs), "outs" (how many outputs), "shapes" (theirs: dimensions
 // joined by "," and outputs by ";"), "token" (the staged outputs) and "spec" (the operator and its
 // parameters, read by the callback).
+#include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -53,6 +56,18 @@ std::vector<std::string> split(const std::string& text, char sep) {
   return fields;
 }
 
+// The integer that all of ``text`` spells, in [lo, hi]; false for anything else (attributes come
+// from the caller: a malformed one is an error for MXNet to report, never an exception).
+bool integer(const std::string& text, std::int64_t lo, std::int64_t hi, std::int64_t* value) {
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || end != text.c_str() + text.size() || v < lo || v > hi) return false;
+  *value = v;
+  return true;
+}
+
 const std::string* attribute(const Attrs& attrs, const char* name) {
   const auto it = attrs.find(name);
   return it == attrs.end() ? nullptr : &it->second;
@@ -64,12 +79,15 @@ MXReturnValue parse(const Attrs& attrs, int* num_in, int* num_out) {
     MX_ERROR_MSG << "xlinalg_recorded: attributes args, outs, shapes and token are required";
     return MX_FAIL;
   }
-  *num_in = std::stoi(*args);
-  *num_out = std::stoi(*outs);
-  if (*num_in <= 0 || *num_out <= 0) {
-    MX_ERROR_MSG << "xlinalg_recorded: args and outs must be positive";
+  std::int64_t in = 0, out = 0;
+  const std::int64_t most = std::numeric_limits<int>::max();
+  if (!integer(*args, 1, most, &in) || !integer(*outs, 1, most, &out)) {
+    MX_ERROR_MSG << "xlinalg_recorded: args and outs must be positive integers, not '" << *args << "' and '"
+                 << *outs << "'";
     return MX_FAIL;
   }
+  *num_in = int(in);
+  *num_out = int(out);
   return MX_SUCCESS;
 }
 
@@ -87,7 +105,14 @@ MXReturnValue infer_shape(const Attrs& attrs, std::vector<std::vector<unsigned>>
   }
   for (size_t i = 0; i < out->size(); ++i) {
     (*out)[i].clear();
-    for (const std::string& d : split(shapes[i], ',')) (*out)[i].push_back(unsigned(std::stoul(d)));
+    for (const std::string& d : split(shapes[i], ',')) {
+      std::int64_t size = 0;
+      if (!integer(d, 0, std::numeric_limits<unsigned>::max(), &size)) {
+        MX_ERROR_MSG << "xlinalg_recorded: output shape '" << shapes[i] << "' is not a list of sizes joined by ','";
+        return MX_FAIL;
+      }
+      (*out)[i].push_back(unsigned(size));
+    }
   }
   return MX_SUCCESS;
 }
@@ -97,10 +122,16 @@ size_t item_size(MXDType dtype) { return dtype == kFloat32 ? 4 : dtype == kFloat
 
 MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                       const OpResource&) {
+  std::int64_t token = 0;
+  const std::string& text = *attribute(attrs, "token");
+  if (!integer(text, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(), &token)) {
+    MX_ERROR_MSG << "xlinalg_recorded: token '" << text << "' is not an integer";
+    return MX_FAIL;
+  }
   Staged sources;
   {
     std::lock_guard<std::mutex> lock(staged_mutex);
-    const auto it = staged.find(std::stoll(*attribute(attrs, "token")));
+    const auto it = staged.find(token);
     if (it == staged.end()) {
       MX_ERROR_MSG << "xlinalg_recorded: no outputs staged under this token: the operator runs only where an "
                       "xlinalg call under mx.autograd.record() records it, once";
