@@ -291,3 +291,22 @@ def test_a_failed_build_falls_back_or_raises(mode, failing_compiler):
     else:
         with pytest.raises(ImportError, match="the PyTorch autograd node cannot be loaded"):
             torch_node.library()
+
+
+
+def test_large_outputs_lie_on_huge_pages_and_are_ordinary_tensors():
+    """From 32 MiB on the node allocates an output itself, 2 MiB-aligned and advised onto huge
+    pages: it holds the Function's values and behaves like any tensor (its memory kept while a
+    view lives, written in place, resized)."""
+    n = 2048  # the gradient: n² float64 = 32 MiB
+    a = torch.diag(torch.linspace(1.0, 2.0, n, dtype=torch.float64)).requires_grad_()
+    (got,) = torch.autograd.grad(xt.sumlogdiag(a), [a])
+    assert got.data_ptr() % (1 << 21) == 0
+    assert torch.equal(got, torch.diag(1.0 / torch.diagonal(a.detach())))
+    view = got[:2, :2]
+    del got
+    torch.full((n, n), 7.0, dtype=torch.float64)  # (memory freed too early would be overwritten here)
+    assert torch.equal(view, torch.tensor([[1.0, 0.0], [0.0, 1.0 / (1.0 + 1.0 / (n - 1))]], dtype=torch.float64))
+    (got,) = torch.autograd.grad(xt.sumlogdiag(a), [a])
+    got.add_(1.0).resize_(n * n + 5)
+    assert got.shape == (n * n + 5,) and got[0].item() == 2.0 and got[1].item() == 1.0
