@@ -164,6 +164,46 @@ def test_failing_entries_are_nan_and_flagged(name, n):
     assert op.failure in str(info.value)
 
 
+@needs_layer
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("n", [1, 5, 8, 12, 13])
+def test_small_factors_are_each_matrix_factored_alone(n, lower, dtype):
+    """Small orders factor several matrices side by side (src/cholesky.hpp: potrf_lanes, up to
+    order 12; 13 is past it): each entry of a batch (three groups, the last partial) gets the
+    factor it gets alone, bit for bit, close to NumPy's, its unread triangle zero; failing entries
+    (not positive definite, NaN or inf in the read triangle, its diagonal included) are NaN and
+    flagged, in any lane, and the entries beside them are untouched; two threads give one
+    thread's results."""
+    forward = RULES["potrf"]["forward"]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((21, n, n))
+    a = (x @ np.swapaxes(x, -1, -2) / n + np.eye(n)).astype(dtype)
+    read = (lambda m: m) if lower else (lambda m: np.swapaxes(m, -1, -2))  # the read triangle as lower
+    a[0] = -np.eye(n, dtype=dtype)
+    read(a[7])[n - 1, 0] = np.nan
+    read(a[8])[n - 1, 0] = np.inf if n > 1 else -1.0
+    read(a[15])[0, 0] = np.inf
+    read(a[20])[n - 1, n - 1] = -5.0
+    failing = [0, 7, 8, 15, 20]
+    params = {"lower": lower}
+    (got,), status = forward((a,), params, 1)
+    assert status.tolist() == [int(i in failing) for i in range(21)]
+    assert np.isnan(got[failing]).all()
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for i in sorted(set(range(21)) - set(failing)):
+        (alone,), _ = forward((a[i : i + 1],), params, 1)
+        np.testing.assert_array_equal(got[i], alone[0], err_msg=f"entry {i}")
+        want = np.linalg.cholesky(read(a[i]).astype(np.float64))
+        np.testing.assert_allclose(read(got[i]), want, rtol=tol, atol=tol, err_msg=f"entry {i}")
+        assert not np.triu(read(got[i]), 1).any()
+    many = np.concatenate([a] * 50)  # enough work for two threads
+    (one,), s1 = forward((many,), params, 1)
+    (two,), s2 = forward((many,), params, 2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(s1, s2)
+
+
 SAVING_CASES = [case for case in CASES if case.values[0] in SAVING]
 
 

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "blas.hpp"
@@ -99,6 +101,76 @@ bool potrf(const T* a, T* out, Int n, bool lower, std::vector<T>& work) {
   }
   zero_upper(l, n);
   return true;
+}
+
+// ---- potrf forward on batches of small matrices ---------------------------------------------------
+// Up to this order matrices are factored kLanes at a time, element (i, k) of each side by side
+// ("interleaved"): the lanes' square roots and divisions, whose latency dominates one small
+// factorization, then run in vector registers and overlap. Measured against one matrix at a
+// time (cholesky_rows), one thread: 1.9× faster at n = 4, 1.4× at n = 8, 1.0–1.15× at n = 10
+// and 12, none at n = 16.
+constexpr Int kLanesMaxOrder = 12;
+constexpr int kLanes = 8;
+
+// Factors ``count`` ≤ kLanes matrices of order n ≤ kLanesMaxOrder (a and out hold them one after
+// the other, n × n each): as potrf does, the factor of each named triangle, or NaN and status 1
+// where it is not positive definite or not finite. Lanes past ``count`` factor the identity, so
+// every matrix gets the same arithmetic wherever it sits in a batch.
+template <class T>
+void potrf_lanes(const T* a, T* out, Int n, bool lower, int count, std::int32_t* status) {
+  constexpr int W = kLanes;
+  const std::size_t s = std::size_t(n) * n;
+  T x[kLanesMaxOrder * kLanesMaxOrder * W];  // x[(i n + k) W + w]: element (i, k) of lane w
+  auto at = [&](Int i, Int k) { return x + (std::size_t(i) * n + k) * W; };
+  for (int w = 0; w < W; ++w) {
+    if (w >= count) {
+      for (Int i = 0; i < n; ++i)
+        for (Int k = 0; k <= i; ++k) at(i, k)[w] = T(i == k);
+      continue;
+    }
+    const View<T> src = factor(const_cast<T*>(a + w * s), n, lower);
+    for (Int i = 0; i < n; ++i)
+      for (Int k = 0; k <= i; ++k) at(i, k)[w] = src(i, k);
+  }
+  bool ok[W];
+  for (int w = 0; w < W; ++w) ok[w] = true;
+  for (Int j = 0; j < n; ++j) {  // left-looking, as cholesky_rows
+    T d[W];
+    T* xjj = at(j, j);
+    for (int w = 0; w < W; ++w) d[w] = xjj[w];
+    for (Int k = 0; k < j; ++k) {
+      const T* xjk = at(j, k);
+#pragma omp simd
+      for (int w = 0; w < W; ++w) d[w] -= xjk[w] * xjk[w];
+    }
+#pragma omp simd
+    for (int w = 0; w < W; ++w) {
+      ok[w] = ok[w] && d[w] > T(0) && d[w] <= std::numeric_limits<T>::max();  // (NaN fails both)
+      d[w] = std::sqrt(d[w]);
+      xjj[w] = d[w];
+    }
+    for (Int i = j + 1; i < n; ++i) {
+      T* xij = at(i, j);
+      for (Int k = 0; k < j; ++k) {
+        const T *xik = at(i, k), *xjk = at(j, k);
+#pragma omp simd
+        for (int w = 0; w < W; ++w) xij[w] -= xik[w] * xjk[w];
+      }
+#pragma omp simd
+      for (int w = 0; w < W; ++w) xij[w] /= d[w];
+    }
+  }
+  for (int w = 0; w < count; ++w) {
+    status[w] = !ok[w];
+    if (!ok[w]) {
+      fill_nan(out + w * s, std::int64_t(s));
+      continue;
+    }
+    const View<T> l = factor(out + w * s, n, lower);
+    for (Int i = 0; i < n; ++i)
+      for (Int k = 0; k <= i; ++k) l(i, k) = at(i, k)[w];
+    zero_upper(l, n);
+  }
 }
 
 // ---- potrf reverse (Murray 2016) ----------------------------------------------------------------

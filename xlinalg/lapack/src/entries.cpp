@@ -1,6 +1,7 @@
 // The C ABI (xlinalg.h): batch loops over the per-matrix routines, for float and double.
 #include "xlinalg.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -43,6 +44,15 @@ TriangularParams triangular_params(int flags, double alpha) {
 template <class T>
 void potrf_batch(int lower, std::int64_t batch, Int n, const T* a, T* out, std::int32_t* status, int threads) {
   const std::size_t s = std::size_t(n) * n;
+  if (n <= kLanesMaxOrder) {  // kLanes matrices at a time
+    const std::int64_t groups = (batch + kLanes - 1) / kLanes;
+    for_each_entry(groups, threads, cube(n) / 3 * kLanes, [&](std::int64_t g) {
+      const std::int64_t first = g * kLanes;
+      potrf_lanes(a + first * s, out + first * s, n, lower, int(std::min<std::int64_t>(kLanes, batch - first)),
+                  status + first);
+    });
+    return;
+  }
   for_each_entry(batch, threads, cube(n) / 3, [&](std::int64_t i) { status[i] = !potrf(a + i * s, out + i * s, n, lower, scratch<T>()); });
 }
 
