@@ -6,6 +6,7 @@ composed rules, and stays out of the calls it cannot take."""
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -294,6 +295,7 @@ def test_a_failed_build_falls_back_or_raises(mode, failing_compiler):
 
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="huge pages are advised on Linux only")
 def test_large_outputs_lie_on_huge_pages_and_are_ordinary_tensors():
     """From 32 MiB on the node allocates an output itself, 2 MiB-aligned and advised onto huge
     pages: it holds the Function's values and behaves like any tensor (its memory kept while a

@@ -54,18 +54,20 @@ constexpr std::size_t kHugePage = std::size_t(1) << 21;
 
 // A tensor of ``shape`` for an entry to write (uninitialized).
 at::Tensor allocate(at::IntArrayRef shape, const at::TensorOptions& options) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
   const std::int64_t bytes = c10::multiply_integers(shape) * std::int64_t(options.dtype().itemsize());
   if (bytes < kHugePagesFrom) return at::empty(shape, options);
   void* data = nullptr;
   if (posix_memalign(&data, kHugePage, std::size_t(bytes)) != 0) return at::empty(shape, options);  // its error
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
   madvise(data, std::size_t(bytes), MADV_HUGEPAGE);  // advice: where it is refused, plain pages
-#endif
   // a storage like at::empty's (resizable through torch's CPU allocator) that frees with ours
   c10::Storage storage(c10::Storage::use_byte_size_t(), std::size_t(bytes),
                        c10::DataPtr(data, data, [](void* p) { std::free(p); }, at::Device(at::kCPU)),
                        c10::GetAllocator(at::kCPU), /*resizable=*/true);
   return at::empty({0}, options).set_(std::move(storage), 0, shape);
+#else
+  return at::empty(shape, options);
+#endif
 }
 
 // The Python fallback for recorded backward passes: fallback(context, inputs, outputs, cotangents)
