@@ -167,10 +167,10 @@ def test_failing_entries_are_nan_and_flagged(name, n):
 @needs_layer
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("lower", [True, False])
-@pytest.mark.parametrize("n", [1, 5, 8, 12, 13])
+@pytest.mark.parametrize("n", [1, 5, 8, 40, 41])
 def test_small_factors_are_each_matrix_factored_alone(n, lower, dtype):
     """Small orders factor several matrices side by side (src/cholesky.hpp: potrf_lanes, up to
-    order 12; 13 is past it): each entry of a batch (three groups, the last partial) gets the
+    order 40; 41 is past it): each entry of a batch (three groups, the last partial) gets the
     factor it gets alone, bit for bit, close to NumPy's, its unread triangle zero; failing entries
     (not positive definite, NaN or inf in the read triangle, its diagonal included) are NaN and
     flagged, in any lane, and the entries beside them are untouched; two threads give one
@@ -202,6 +202,46 @@ def test_small_factors_are_each_matrix_factored_alone(n, lower, dtype):
     (two,), s2 = forward((many,), params, 2)
     np.testing.assert_array_equal(one, two)
     np.testing.assert_array_equal(s1, s2)
+
+
+@needs_layer
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("n", [1, 5, 8, 40, 41])
+def test_small_factor_gradients_are_each_matrix_differentiated_alone(n, lower, dtype):
+    """Small orders run the Cholesky reverse on several matrices side by side
+    (src/cholesky.hpp: potrf_vjp_lanes, up to order 40; 41 is past it): each entry of a batch
+    (three groups, the last partial) gets the gradient it gets alone, bit for bit, close to
+    sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹) in float64 (only the named triangles of L and L̄ read); a NaN factor
+    spoils its own entry only; two threads give one thread's results."""
+    vjp = RULES["potrf"]["vjp"]
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((21, n, n))
+    chol = np.linalg.cholesky(x @ np.swapaxes(x, -1, -2) / n + np.eye(n))
+    lbar = rng.standard_normal((21, n, n))
+    read = (lambda m: m) if lower else (lambda m: np.swapaxes(m, -1, -2))  # the named triangle as lower
+    f = read(chol + np.triu(rng.standard_normal((21, n, n)), 1)).astype(dtype)  # unread triangle: noise
+    g = read(lbar).astype(dtype)
+    read(f[10])[n - 1, 0] = np.nan
+    params = {"lower": lower}
+
+    def grad(f, g, threads=1):
+        (ga,) = vjp((f,), (f,), (g,), params, threads)
+        return ga
+
+    got = grad(f, g)
+    assert np.isnan(got[10]).any()
+    tol = 1e-10 if dtype == "float64" else 2e-3
+    for i in sorted(set(range(21)) - {10}):
+        np.testing.assert_array_equal(got[i], grad(f[i : i + 1], g[i : i + 1])[0], err_msg=f"entry {i}")
+        l, gl = np.tril(read(f[i]).astype(np.float64)), np.tril(read(g[i]).astype(np.float64))
+        p = np.tril(l.T @ gl)
+        p[np.diag_indices(n)] /= 2
+        linv = np.linalg.inv(l)
+        s = linv.T @ p @ linv
+        np.testing.assert_allclose(got[i], (s + s.T) / 2, rtol=tol, atol=tol * np.abs(s).max(), err_msg=f"entry {i}")
+    many_f, many_g = np.concatenate([f] * 50), np.concatenate([g] * 50)  # enough work for two threads
+    np.testing.assert_array_equal(grad(many_f, many_g, 1), grad(many_f, many_g, 2))
 
 
 SAVING_CASES = [case for case in CASES if case.values[0] in SAVING]

@@ -49,16 +49,25 @@ void potrf_batch(int lower, std::int64_t batch, Int n, const T* a, T* out, std::
     for_each_entry(groups, threads, cube(n) / 3 * kLanes, [&](std::int64_t g) {
       const std::int64_t first = g * kLanes;
       potrf_lanes(a + first * s, out + first * s, n, lower, int(std::min<std::int64_t>(kLanes, batch - first)),
-                  status + first);
+                  status + first, scratch<T>());
     });
     return;
   }
-  for_each_entry(batch, threads, cube(n) / 3, [&](std::int64_t i) { status[i] = !potrf(a + i * s, out + i * s, n, lower, scratch<T>()); });
+  for_each_entry(batch, threads, cube(n) / 3, [&](std::int64_t i) { status[i] = !potrf(a + i * s, out + i * s, n, lower); });
 }
 
 template <class T>
 void potrf_vjp_batch(int lower, std::int64_t batch, Int n, const T* f, const T* g, T* ga, int threads) {
   const std::size_t s = std::size_t(n) * n;
+  if (n <= kLanesMaxOrder) {  // kLanes matrices at a time
+    const std::int64_t groups = (batch + kLanes - 1) / kLanes;
+    for_each_entry(groups, threads, cube(n) * 2 / 3 * kLanes, [&](std::int64_t g0) {
+      const std::int64_t first = g0 * kLanes;
+      potrf_vjp_lanes(f + first * s, g + first * s, ga + first * s, n, lower,
+                      int(std::min<std::int64_t>(kLanes, batch - first)), scratch<T>());
+    });
+    return;
+  }
   for_each_entry(batch, threads, cube(n) * 2 / 3, [&](std::int64_t i) {
     potrf_vjp(f + i * s, g + i * s, ga + i * s, n, lower, scratch<T>());
   });
