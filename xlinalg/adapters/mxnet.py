@@ -21,6 +21,7 @@ MXNet's own conventions that differ from the core's are declared in one place:
 
 from __future__ import annotations
 
+import ctypes
 import inspect
 import itertools
 import json
@@ -431,7 +432,7 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
             # A marked variable gets its gradient through a recorded reshape (a view: no copy),
             # whose backward honours grad_req="add": extension operators are not told the
             # request and always write.
-            args = [x.reshape(x.shape) if x.grad is not None else x for x in arrays]
+            args = [_recorded_view(x, s) if x.grad is not None else x for x, s in zip(arrays, shapes)]
             # The forward's residuals ride along as inputs, in MXNet's memory, not NumPy's: arrays
             # the graph holds are released by MXNet's engine, at exit too, and the release of
             # NumPy-backed NDArrays calls into Python (an abort when Python is shutting down).
@@ -466,6 +467,17 @@ def _recordable(ctx, arrays, outs) -> bool:
     """Whether a call can be recorded as ``xlinalg_recorded``: CPU arrays, none of them empty
     (MXNet's legacy shapes read a zero as "unknown") and no 0-d output (NumPy shape semantics)."""
     return ctx.device_type == "cpu" and all(x.size for x in arrays) and all(y.ndim and y.size for y in outs)
+
+
+def _recorded_view(x, shape):
+    """A new NDArray over ``x``'s memory (shape ``shape``, its own), recorded by autograd as a
+    reshape: ``x.reshape(shape)`` without the Python around MXNet's C call (its checks cost more
+    than the call)."""
+    from mxnet.base import _LIB, NDArrayHandle, c_array, check_call
+
+    handle = NDArrayHandle()
+    check_call(_LIB.MXNDArrayReshape64(x.handle, len(shape), c_array(ctypes.c_int64, shape), False, ctypes.byref(handle)))
+    return type(x)(handle=handle, writable=x.writable)
 
 
 def _recorded_operator():
