@@ -244,6 +244,51 @@ def test_small_factor_gradients_are_each_matrix_differentiated_alone(n, lower, d
     np.testing.assert_array_equal(grad(many_f, many_g, 1), grad(many_f, many_g, 2))
 
 
+@needs_layer
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n", [1, 5, 8, 32, 33])
+def test_small_lu_factors_are_each_matrix_factored_alone(n, dtype):
+    """Small orders compute LU factors of several matrices side by side (src/inverse.hpp:
+    lu_factor_lanes, up to order 32; 33 is past it), in ?getrf's layout: each entry of a batch
+    (three groups, the last partial) gets the det, slogdet, inverse and kept factors it gets
+    alone, bit for bit; the factors are SciPy's (the same pivots, P L U = A); singular entries (a
+    zero row, a zero matrix) and non-finite ones fail in any lane, the entries beside them
+    untouched; two threads give one thread's results."""
+    import scipy.linalg
+
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((21, n, n)).astype(dtype)
+    a[3, -1] = 0
+    a[12, 0, n - 1] = np.nan
+    a[20] = 0
+    singular, nonfinite = {3, 20}, {12}
+
+    def run(a, threads=1):
+        (det,), _, (lu, pivots) = SAVING["det"]["forward"]((a,), {}, threads)
+        (sign, logdet), _ = RULES["slogdet"]["forward"]((a,), {}, threads)
+        (inv,), status = RULES["inverse"]["forward"]((a,), {}, threads)
+        return det, sign, logdet, lu, pivots, inv, status
+
+    got = run(a)
+    det, sign, logdet, lu, pivots, inv, status = got
+    assert status.tolist() == [int(i in singular | nonfinite) for i in range(21)]
+    assert (det[sorted(singular)] == 0).all() and (sign[sorted(singular)] == 0).all()
+    assert np.isnan(det[12]) and np.isnan(sign[12]) and np.isnan(inv[12]).all()
+    for i in range(21):
+        alone = run(a[i : i + 1])
+        for part, one in zip(got, alone):
+            np.testing.assert_array_equal(part[i], one[0], err_msg=f"entry {i}")
+    tol = 1e-12 if dtype == "float64" else 1e-4
+    for i in sorted(set(range(21)) - singular - nonfinite):
+        want_lu, want_piv = scipy.linalg.lu_factor(a[i].astype(np.float64))
+        np.testing.assert_array_equal(pivots[i], want_piv + 1, err_msg=f"entry {i}")
+        np.testing.assert_allclose(lu[i].T, want_lu, rtol=tol, atol=tol * np.abs(want_lu).max(), err_msg=f"entry {i}")
+        np.testing.assert_allclose(inv[i] @ a[i], np.eye(n), atol=100 * tol * np.linalg.cond(a[i].astype(np.float64)))
+    many = np.concatenate([a] * 50)  # enough work for two threads
+    for one, two in zip(run(many, 1), run(many, 2)):
+        np.testing.assert_array_equal(one, two)
+
+
 SAVING_CASES = [case for case in CASES if case.values[0] in SAVING]
 
 

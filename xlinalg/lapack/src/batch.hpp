@@ -12,6 +12,10 @@ namespace xl {
 // Below this many flops in all, one thread does the whole batch (starting one costs ≈ 20 µs).
 constexpr double kMinFlopsPerThread = 2e5;
 
+// Matrices per group of the interleaved small-matrix routines (element (i, k) of each next to the
+// others': cholesky.hpp, inverse.hpp).
+constexpr int kLanes = 8;
+
 // fn(i) for i in [0, batch); ``threads`` workers at most, each taking a contiguous range.
 template <class Fn>
 void for_each_entry(std::int64_t batch, int threads, double flops_per_entry, Fn&& fn) {

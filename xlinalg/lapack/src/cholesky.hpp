@@ -73,7 +73,6 @@ bool potrf(const T* a, T* out, Int n, bool lower) {
 // 12–16, 2× or more at 24–32, 1.15× at 40, even at 48; float32 1.4× at 16–24, 2× at 32–40.
 // Reverse: float64 2–2.5× at n = 4–12, 1.5× at 16, 1.2× at 24–40; float32 2–2.5× up to 44.
 constexpr Int kLanesMaxOrder = 40;
-constexpr int kLanes = 8;
 
 // Factors ``count`` ≤ kLanes matrices of order n (a and out hold them one after the other, n × n
 // each; ``work`` the interleaved copy): as potrf does, the factor of each named triangle, or NaN

@@ -29,8 +29,8 @@ Routines<double>& routines<double>() {
 
 namespace {
 
-template <class T>
-std::vector<T>& scratch() {  // per thread, reused across calls
+template <class T, int Slot = 0>
+std::vector<T>& scratch() {  // per thread, reused across calls (a second slot for nested use)
   thread_local std::vector<T> work;
   return work;
 }
@@ -184,12 +184,45 @@ void syevd_vjp_batch(std::int64_t batch, Int n, const T* u, const T* w, const T*
 }
 
 // ---- inverse, det, slogdet --------------------------------------------------------------------------
+// fn(i, lu, ipiv, info) for each entry i with the LU factors of A_i (lu_factor's: ?getrf's layout
+// and info; in this thread's scratch slot 1, fn may overwrite them), kLanes matrices at a time up
+// to kLuLanesMaxOrder. ``flops``: per entry, the factorization's and fn's.
+template <class T, class Fn>
+void for_each_lu(std::int64_t batch, Int n, const T* a, int threads, double flops, Fn&& fn) {
+  const std::size_t s = std::size_t(n) * n;
+  if (n <= kLuLanesMaxOrder) {
+    const std::int64_t groups = (batch + kLanes - 1) / kLanes;
+    for_each_entry(groups, threads, flops * kLanes, [&](std::int64_t g) {
+      const std::int64_t first = g * kLanes;
+      const int count = int(std::min<std::int64_t>(kLanes, batch - first));
+      std::vector<T>& w = scratch<T, 1>();
+      std::vector<Int>& p = scratch<Int, 1>();
+      w.resize(2 * kLanes * s);
+      p.resize(kLanes * (std::size_t(n) + 1));
+      Int* info = p.data() + kLanes * n;
+      lu_factor_lanes(a + first * s, w.data(), p.data(), info, n, count, w.data() + kLanes * s);
+      for (int c = 0; c < count; ++c) fn(first + c, w.data() + c * s, p.data() + c * n, info[c]);
+    });
+    return;
+  }
+  for_each_entry(batch, threads, flops, [&](std::int64_t i) {
+    std::vector<T>& w = scratch<T, 1>();
+    std::vector<Int>& p = scratch<Int, 1>();
+    w.resize(s);
+    p.resize(n);
+    const Int info = lu_factor(a + i * s, w.data(), p.data(), n);
+    fn(i, w.data(), p.data(), info);
+  });
+}
+
 template <class T>
 void inverse_batch(std::int64_t batch, Int n, const T* a, T* out, std::int32_t* status, int threads) {
   const std::size_t s = std::size_t(n) * n;
   const Int lwork = getri_workspace<T>(n);
-  for_each_entry(batch, threads, 2 * cube(n), [&](std::int64_t i) {
-    status[i] = !inverse(a + i * s, out + i * s, n, lwork, scratch<T>(), scratch<Int>());
+  for_each_lu(batch, n, a, threads, 2 * cube(n), [&](std::int64_t i, T* lu, const Int* ipiv, Int info) {
+    std::vector<T>& work = scratch<T>();
+    work.resize(s + std::size_t(lwork));
+    status[i] = !inverse_of_lu(lu, ipiv, info, all_finite(a + i * s, std::int64_t(s)), out + i * s, n, lwork, work.data());
   });
 }
 
@@ -203,52 +236,30 @@ void inverse_vjp_batch(std::int64_t batch, Int n, const T* x, const T* g, T* ga,
 
 static_assert(sizeof(Int) == sizeof(std::int32_t), "pivots are int32 in the C ABI");
 
-// A's LU factors, where the forward keeps them for the reverse (``lu`` and ``pivots`` non-null),
-// or scratch.
+// Keeps entry i's LU factors in the forward's outputs ``lu`` and ``pivots`` (the pivots as T:
+// exact, n < 2^24) where it has them.
 template <class T>
-struct Factors {
-  T* lu;
-  Int* ipiv;
-  T* pivots;
-  // for batch entry i of the forward's outputs ``lu_out``, ``pivots_out`` (or null)
-  Factors(T* lu_out, T* pivots_out, std::int64_t i, Int n)
-      : lu(lu_out ? lu_out + i * std::size_t(n) * n : nullptr),
-        ipiv(nullptr),
-        pivots(pivots_out ? pivots_out + i * n : nullptr) {
-    std::vector<Int>& p = scratch<Int>();
-    p.resize(std::max<Int>(n, 1));
-    ipiv = p.data();
-    if (!lu) {
-      std::vector<T>& w = scratch<T>();
-      w.resize(std::size_t(n) * n);
-      lu = w.data();
-    }
-  }
-  // the pivots as T (exact: n < 2^24), where kept
-  void keep(Int n) const {
-    if (pivots)
-      for (Int j = 0; j < n; ++j) pivots[j] = T(ipiv[j]);
-  }
-};
+void keep_factors(std::int64_t i, const T* f, const Int* ipiv, Int n, T* lu, T* pivots) {
+  if (lu) std::memcpy(lu + i * std::size_t(n) * n, f, sizeof(T) * std::size_t(n) * n);
+  if (pivots)
+    for (Int j = 0; j < n; ++j) pivots[i * n + j] = T(ipiv[j]);
+}
 
 // det, and A's LU factors where ``lu`` and ``pivots`` are non-null
 template <class T>
 void det_batch(std::int64_t batch, Int n, const T* a, T* out, T* lu, T* pivots, int threads) {
-  const std::size_t s = std::size_t(n) * n;
-  for_each_entry(batch, threads, cube(n) * 2 / 3, [&](std::int64_t i) {
-    const Factors<T> f(lu, pivots, i, n);
-    out[i] = det(a + i * s, f.lu, f.ipiv, n);
-    f.keep(n);
+  for_each_lu(batch, n, a, threads, cube(n) * 2 / 3, [&](std::int64_t i, T* f, const Int* ipiv, Int) {
+    out[i] = det_of_lu(f, ipiv, n);
+    keep_factors(i, f, ipiv, n, lu, pivots);
   });
 }
 
 template <class T>
 void slogdet_batch(std::int64_t batch, Int n, const T* a, T* sign, T* logabsdet, T* lu, T* pivots, int threads) {
   const std::size_t s = std::size_t(n) * n;
-  for_each_entry(batch, threads, cube(n) * 2 / 3, [&](std::int64_t i) {
-    const Factors<T> f(lu, pivots, i, n);
-    slogdet(a + i * s, f.lu, f.ipiv, sign + i, logabsdet + i, n);
-    f.keep(n);
+  for_each_lu(batch, n, a, threads, cube(n) * 2 / 3, [&](std::int64_t i, T* f, const Int* ipiv, Int info) {
+    slogdet_of_lu(f, ipiv, info, all_finite(a + i * s, std::int64_t(s)), sign + i, logabsdet + i, n);
+    keep_factors(i, f, ipiv, n, lu, pivots);
   });
 }
 
@@ -257,11 +268,25 @@ void slogdet_batch(std::int64_t batch, Int n, const T* a, T* sign, T* logabsdet,
 template <class T>
 void determinant_vjp_batch(bool log, std::int64_t batch, Int n, const T* a, const T* lu, const T* pivots, const T* g,
                            T* ga, int threads) {
+  if (n == 0) return;
   const std::size_t s = std::size_t(n) * n;
   const Int lwork = getri_workspace<T>(n);
-  for_each_entry(batch, threads, lu ? 4 * cube(n) / 3 : 2 * cube(n), [&](std::int64_t i) {
-    determinant_vjp(log, a ? a + i * s : nullptr, lu ? lu + i * s : nullptr, pivots ? pivots + i * n : nullptr, g[i],
-                    ga + i * s, n, lwork, scratch<T>(), scratch<Int>());
+  auto reverse = [&](std::int64_t i, T* f, const Int* ipiv) {
+    std::vector<T>& work = scratch<T>();
+    work.resize(std::size_t(lwork));
+    determinant_vjp_lu(log, f, ipiv, g[i], ga + i * s, n, lwork, work.data());
+  };
+  if (a) {
+    for_each_lu(batch, n, a, threads, 2 * cube(n), [&](std::int64_t i, T* f, const Int* ipiv, Int) { reverse(i, f, ipiv); });
+    return;
+  }
+  for_each_entry(batch, threads, 4 * cube(n) / 3, [&](std::int64_t i) {
+    std::vector<T>& f = scratch<T, 1>();
+    std::vector<Int>& ipiv = scratch<Int, 1>();
+    f.assign(lu + i * s, lu + (i + 1) * s);
+    ipiv.resize(n);
+    for (Int j = 0; j < n; ++j) ipiv[j] = Int(pivots[i * n + j]);
+    reverse(i, f.data(), ipiv.data());
   });
 }
 
