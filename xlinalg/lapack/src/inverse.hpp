@@ -3,9 +3,10 @@
 //
 // ?getrf factors A itself (A = P L U, row interchanges of A, as NumPy and PyTorch do), from a
 // column-major copy: an LU factorization of Aᵀ (the row-major buffer read column-major) would
-// give the same values to rounding but not the same exact zero pivots, and a matrix with two
-// equal rows, singular for NumPy and PyTorch, would not be for the layer. The transposed copies
-// cost O(n²).
+// give the same values to rounding but other pivots, and exact zero pivots for other matrices.
+// The transposed copies cost O(n²). (Two equal rows give an exact zero pivot in the unblocked
+// elimination of lu_factor_lanes; LAPACK's blocked ?getrf, NumPy's and PyTorch's included, may
+// round them to a small nonzero one.)
 #pragma once
 
 #include <algorithm>
