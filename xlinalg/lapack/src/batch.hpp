@@ -1,6 +1,7 @@
 // Loops over a batch of matrices: per entry, split across threads when the work pays for them.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -35,6 +36,17 @@ void for_each_entry(std::int64_t batch, int threads, double flops_per_entry, Fn&
   for (std::int64_t w = 1; w < workers; ++w) pool.emplace_back(range, w);
   range(0);
   for (auto& t : pool) t.join();
+}
+
+// fn(first, count) for the groups of kLanes consecutive entries of a batch (the last group
+// ``count`` < kLanes where the batch is not a multiple), split across threads as for_each_entry.
+template <class Fn>
+void for_each_group(std::int64_t batch, int threads, double flops_per_entry, Fn&& fn) {
+  const std::int64_t groups = (batch + kLanes - 1) / kLanes;
+  for_each_entry(groups, threads, flops_per_entry * kLanes, [&](std::int64_t g) {
+    const std::int64_t first = g * kLanes;
+    fn(first, int(std::min<std::int64_t>(kLanes, batch - first)));
+  });
 }
 
 template <class T>

@@ -69,8 +69,9 @@ bool potrf(const T* a, T* out, Int n, bool lower) {
 // each side by side ("interleaved"): the lanes' square roots and divisions, whose latency
 // dominates one small factorization, then run in vector registers and overlap. Measured against
 // one matrix at a time (forward: an unblocked loop by rows to order 24, LAPACK above; reverse:
-// cholesky_reverse_rows), one thread, batches of 4096 to 256. Forward: float64 1.9× faster at n = 4, 1.4× at 8, 1.1–1.2× at
-// 12–16, 2× or more at 24–32, 1.15× at 40, even at 48; float32 1.4× at 16–24, 2× at 32–40.
+// cholesky_reverse_rows), one thread, batches of 4096 to 256. Forward: float64 1.9× faster at
+// n = 4, 1.4× at 8, 1.1–1.2× at 12–16, 2× or more at 24–32, 1.15× at 40, even at 48; float32
+// 1.4× at 16–24, 2× at 32–40.
 // Reverse: float64 2–2.5× at n = 4–12, 1.5× at 16, 1.2× at 24–40; float32 2–2.5× up to 44.
 constexpr Int kLanesMaxOrder = 40;
 

@@ -45,11 +45,8 @@ template <class T>
 void potrf_batch(int lower, std::int64_t batch, Int n, const T* a, T* out, std::int32_t* status, int threads) {
   const std::size_t s = std::size_t(n) * n;
   if (n <= kLanesMaxOrder) {  // kLanes matrices at a time
-    const std::int64_t groups = (batch + kLanes - 1) / kLanes;
-    for_each_entry(groups, threads, cube(n) / 3 * kLanes, [&](std::int64_t g) {
-      const std::int64_t first = g * kLanes;
-      potrf_lanes(a + first * s, out + first * s, n, lower, int(std::min<std::int64_t>(kLanes, batch - first)),
-                  status + first, scratch<T>());
+    for_each_group(batch, threads, cube(n) / 3, [&](std::int64_t first, int count) {
+      potrf_lanes(a + first * s, out + first * s, n, lower, count, status + first, scratch<T>());
     });
     return;
   }
@@ -60,11 +57,8 @@ template <class T>
 void potrf_vjp_batch(int lower, std::int64_t batch, Int n, const T* f, const T* g, T* ga, int threads) {
   const std::size_t s = std::size_t(n) * n;
   if (n <= kLanesMaxOrder) {  // kLanes matrices at a time
-    const std::int64_t groups = (batch + kLanes - 1) / kLanes;
-    for_each_entry(groups, threads, cube(n) * 2 / 3 * kLanes, [&](std::int64_t g0) {
-      const std::int64_t first = g0 * kLanes;
-      potrf_vjp_lanes(f + first * s, g + first * s, ga + first * s, n, lower,
-                      int(std::min<std::int64_t>(kLanes, batch - first)), scratch<T>());
+    for_each_group(batch, threads, cube(n) * 2 / 3, [&](std::int64_t first, int count) {
+      potrf_vjp_lanes(f + first * s, g + first * s, ga + first * s, n, lower, count, scratch<T>());
     });
     return;
   }
@@ -191,10 +185,7 @@ template <class T, class Fn>
 void for_each_lu(std::int64_t batch, Int n, const T* a, int threads, double flops, Fn&& fn) {
   const std::size_t s = std::size_t(n) * n;
   if (n <= kLuLanesMaxOrder) {
-    const std::int64_t groups = (batch + kLanes - 1) / kLanes;
-    for_each_entry(groups, threads, flops * kLanes, [&](std::int64_t g) {
-      const std::int64_t first = g * kLanes;
-      const int count = int(std::min<std::int64_t>(kLanes, batch - first));
+    for_each_group(batch, threads, flops, [&](std::int64_t first, int count) {
       std::vector<T>& w = scratch<T, 1>();
       std::vector<Int>& p = scratch<Int, 1>();
       w.resize(2 * kLanes * s);
