@@ -22,6 +22,7 @@ The rules themselves (which operator and flags have an entry, how outputs are al
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 #: The BLAS/LAPACK routines the library calls, for ``s`` (float32) and ``d`` (float64).
@@ -90,6 +91,10 @@ def _load():
         return None, f"SciPy's BLAS/LAPACK pointers are not available ({type(exc).__name__}: {exc})"
     if not _kernels.ready():  # pragma: no cover - every routine above is set or an error raised
         return None, "some BLAS/LAPACK routine is missing"
+    try:
+        set_blas_thread_functions(ctypes.CDLL(_kernels.__file__))  # the import's handle: its globals
+    except (OSError, AttributeError) as exc:
+        return None, f"cannot load {_kernels.__file__} ({type(exc).__name__}: {exc})"
     return _kernels, "loaded"
 
 
@@ -143,6 +148,37 @@ def _blas_controller():
             if lib.user_api == "blas" and lib.filepath.startswith(root):  # scipy/ or scipy.libs/
                 _state["blas_controller"] = lib
     return _state["blas_controller"]
+
+
+def _blas_thread_functions() -> tuple:
+    """The addresses of ``openblas_get_num_threads`` and ``openblas_set_num_threads`` of the
+    BLAS the layer calls (SciPy's OpenBLAS, its symbols prefixed ``scipy_`` in SciPy's own
+    builds), or ``(None, None)`` where that BLAS is another or they are not found."""
+    if "blas_thread_functions" not in _state:
+        _state["blas_thread_functions"] = (None, None)
+        lib = _blas_controller()
+        if lib is not None and lib.internal_api == "openblas":
+            try:
+                dll = ctypes.CDLL(lib.filepath)
+            except OSError:  # pragma: no cover - threadpoolctl found it loaded
+                return _state["blas_thread_functions"]
+            for prefix in ("scipy_", ""):
+                get = getattr(dll, f"{prefix}openblas_get_num_threads", None)
+                set_ = getattr(dll, f"{prefix}openblas_set_num_threads", None)
+                if get is not None and set_ is not None:
+                    address = [ctypes.cast(f, ctypes.c_void_p).value for f in (get, set_)]
+                    _state["blas_thread_functions"] = tuple(address)
+                    break
+    return _state["blas_thread_functions"]
+
+
+def set_blas_thread_functions(lib) -> None:
+    """Give ``lib`` (a ``ctypes.CDLL`` of a library built with ``entries.cpp``) the BLAS's thread
+    count functions: while it splits a batch across its own threads it runs the BLAS on one
+    (``src/batch.hpp``: ``SingleThreadedBlas``)."""
+    fn = lib.xl_set_blas_threads
+    fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_void_p], None
+    fn(*_blas_thread_functions())
 
 
 def config() -> dict:

@@ -138,7 +138,8 @@ def _prune(keep: Path) -> None:
 def set_routines(lib) -> None:
     """SciPy's BLAS/LAPACK (the ``__pyx_capi__`` capsules of ``scipy.linalg.cython_blas`` and
     ``cython_lapack``) into the pointer table of ``lib``, a ``ctypes.CDLL`` of a library built
-    with ``entries.cpp``."""
+    with ``entries.cpp``, and the BLAS's thread count functions
+    (:func:`xlinalg.lapack.set_blas_thread_functions`)."""
     from . import ROUTINES
 
     # Private prototypes: setting argtypes on ctypes.pythonapi's functions would change them
@@ -160,6 +161,9 @@ def set_routines(lib) -> None:
     lib.xl_ready.restype = ctypes.c_int
     if not lib.xl_ready():
         raise ValueError("some BLAS/LAPACK routine is missing")
+    from . import set_blas_thread_functions
+
+    set_blas_thread_functions(lib)
 
 
 def first_use(state: dict, what: str, load):

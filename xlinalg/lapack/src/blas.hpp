@@ -41,6 +41,19 @@ struct Routines {
 template <class T>
 Routines<T>& routines();
 
+// The BLAS's own thread count, where the binding found its functions (OpenBLAS's
+// openblas_get_num_threads / openblas_set_num_threads): SingleThreadedBlas (batch.hpp) reads and
+// sets it. Without them the BLAS keeps whatever count it has.
+struct BlasThreads {
+  int (*get)() = nullptr;
+  void (*set)(int) = nullptr;
+};
+
+inline BlasThreads& blas_threads() {
+  static BlasThreads functions;
+  return functions;
+}
+
 // A LAPACK workspace size returned as a float (work[0] of a query), rounded up; at least ``least``.
 template <class T>
 Int workspace_size(T w, Int least = 1) {

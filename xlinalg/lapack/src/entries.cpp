@@ -376,6 +376,8 @@ int xl_set_routine(const char* name, void* fn) {
   return 1;
 }
 
+void xl_set_blas_threads(int (*get)(void), void (*set)(int)) { xl::blas_threads() = {get, set}; }
+
 int xl_ready(void) { return xl::routines<float>().complete() && xl::routines<double>().complete(); }
 
 #define XL_ENTRIES(T, S)                                                                                              \

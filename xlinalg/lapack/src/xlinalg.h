@@ -22,6 +22,10 @@ extern "C" {
  * name is one the layer uses. xl_ready() is 1 once every routine is set. */
 XL_API int xl_set_routine(const char* name, void* fn);
 XL_API int xl_ready(void);
+/* The BLAS's thread count, get() and set(n) (OpenBLAS's openblas_get_num_threads and
+ * openblas_set_num_threads): while a batch is split across the layer's threads the BLAS runs on
+ * one, then gets its count back. Unset (or null), the BLAS keeps its count. */
+XL_API void xl_set_blas_threads(int (*get)(void), void (*set)(int));
 
 /* The entries, declared for T = float (suffix f32) and T = double (f64). */
 #define XL_DECLARE(T, S)                                                                                            \
