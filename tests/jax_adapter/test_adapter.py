@@ -252,6 +252,19 @@ def test_failure_raises_under_eager_differentiation():
             run()
 
 
+@pytest.mark.parametrize("name", ["potrs", "trsm"])
+def test_non_finite_input_raises_under_eager_differentiation(name):
+    """Eager ``grad``, ``jvp`` and ``vjp`` raise for a failing entry, also where the forward
+    keeps residuals for the reverse (potrs, through the compiled layer) and where it does not."""
+    bad, _ = _nan_batch(name)
+    fn = getattr(xj, name)
+    loss = lambda *xs: jnp.sum(fn(*xs))  # noqa: E731
+    runs = (lambda: jax.grad(loss, (0, 1))(*bad), lambda: jax.jvp(loss, bad, bad), lambda: jax.vjp(loss, *bad))
+    for run in runs:
+        with pytest.raises(xlinalg.LinAlgError, match=rf"^{name}: input contains NaN or inf at batch index \(1,\)"):
+            run()
+
+
 def test_mixed_libraries_rejected():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="gemm2: arrays of different libraries"):

@@ -31,7 +31,13 @@ operator has GPU entries (:data:`xlinalg.cuda.rules.RULES`) and its shapes
 ``tangent_p`` of the primals, outputs and tangents, which evaluates and lowers to the core JVP
 rule, so forward mode is unchanged; its transpose is ``vjp_p``, lowered like ``forward_p`` (the
 FFI VJP entry or the core VJP rule), whose own JVP is that of the core VJP rule, so ``hessian``
-and ``grad`` of ``grad`` differentiate the composed rules. All three are batched by binding them
+and ``grad`` of ``grad`` differentiate the composed rules. Operators whose reverse reads what the
+forward computed (:func:`xlinalg.lapack.jax_ffi.saves`: potrs, det, slogdet) take, in the JVP
+rule, ``forward_saving_p`` instead: the outputs and the residuals (on the CPU the FFI forward that
+keeps them; elsewhere zeros that nothing reads), which ``tangent_p`` and ``vjp_p`` carry as
+further non-linear operands to the VJP entry that reads them; its own JVP rule gives the
+outputs' tangents through ``tangent_p`` and the residuals' as zero (their composed rules do not
+read them). All three are batched by binding them
 again with a leading batch axis (every rule is batched over leading axes).
 
 Where they run: traced (``jit``, ``vmap``) the platform is the one the program is lowered for,
@@ -111,7 +117,7 @@ def _device_forward(call: apply.Call, key: tuple) -> tuple:
     """The forward of concrete arrays on a device other than the CPU: ``forward_p`` jitted,
     lowered for that device's platform; a non-zero status raises as the CPU entries' does."""
     status = call.op.failure is not None
-    outputs = _jitted(forward_p, call.op, key, status)(*call.inputs)
+    outputs = _jitted(forward_p, call.op, key, (("status", status),))(*call.inputs)
     if status:
         *outputs, code = outputs
         bad = np.asarray(code).reshape(-1) != 0
@@ -130,9 +136,15 @@ def _make(op: Operator, params: dict):
         primals = tuple(jnp.asarray(x) for x in primals)
         tangents = tuple(jnp.asarray(t) for t in tangents)
         call = apply.prepare(op, primals, params, xp=jnp)
+        if uses_ffi(op) and jax_ffi.saves(op) and placement(call.inputs) != "device":
+            # the forward that keeps residuals for the reverse (its own JVP rule is this one)
+            kept = forward_saving_p.bind(*call.inputs, op=op, params=key)
+            outputs, residuals = tuple(kept[: len(op.outputs)]), tuple(kept[len(op.outputs) :])
+            saved = dict(op=op, params=key, saved=len(residuals))
+            return outputs, tuple(tangent_p.bind(*primals, *outputs, *residuals, *tangents, **saved))
         outputs = fn(*primals)  # through fn, so higher orders use these rules again
         if uses_ffi(op):
-            return outputs, tuple(tangent_p.bind(*primals, *outputs, *tangents, op=op, params=key))
+            return outputs, tuple(tangent_p.bind(*primals, *outputs, *tangents, op=op, params=key, saved=0))
         return outputs, apply.jvp(call, outputs, tangents)
 
     fn.defjvp(fn_jvp)
@@ -140,11 +152,16 @@ def _make(op: Operator, params: dict):
 
 
 # ---- the primitives of the compiled layer -----------------------------------------------------
-# Operands: the inputs with their batch axes broadcast (forward_p); the primals as passed (before
-# broadcasting), the outputs, then the tangents (tangent_p) or the output cotangents (vjp_p).
+# Operands: the inputs with their batch axes broadcast (forward_p, forward_saving_p); the primals
+# as passed (before broadcasting), the outputs, ``saved`` residuals of forward_saving_p, then the
+# tangents (tangent_p) or the output cotangents (vjp_p).
 # Parameters: ``op`` (the Operator) and ``params`` (its resolved parameters as sorted (name,
 # value) pairs: hashable, so jit caches work); forward_p's ``status``: whether an int32 status of
-# the batch shape follows the outputs (non-zero: that entry failed).
+# the batch shape follows the outputs (non-zero: that entry failed); tangent_p's and vjp_p's
+# ``saved``: how many residuals follow the outputs (0 or the operator's
+# :data:`~xlinalg.lapack.table.SAVING` count). forward_saving_p's results are the outputs and
+# then the residuals its reverse reads (the FFI entries of the CPU; on another platform zeros
+# that nothing reads: its vjp_p lowering computes them again).
 # JAX APIs used beyond jax.ffi (tested with jax 0.10.2): jax.extend.core.Primitive,
 # jax.interpreters.ad (primitive_jvps, primitive_transposes, instantiate_zeros,
 # is_undefined_primal, Zero), jax.interpreters.batching.primitive_batchers,
@@ -160,25 +177,28 @@ except (ImportError, AttributeError):  # pragma: no cover - another JAX
     Primitive = None
 
 
-def _split(op: Operator, args) -> tuple:
+def _split(op: Operator, args, saved: int = 0) -> tuple:
+    """``(inputs, outputs, residuals, tangents or cotangents)`` of tangent_p's or vjp_p's operands."""
     n, m = len(op.args), len(op.outputs)
-    return tuple(args[:n]), tuple(args[n : n + m]), tuple(args[n + m :])
+    return tuple(args[:n]), tuple(args[n : n + m]), tuple(args[n + m : n + m + saved]), tuple(args[n + m + saved :])
 
 
-def _composed_tangent(*args, op, params):
-    """The core JVP rule: output tangents of the outputs' shapes."""
-    inputs, outputs, tangents = _split(op, args)
+def _composed_tangent(*args, op, params, saved=0):
+    """The core JVP rule: output tangents of the outputs' shapes (residuals unread)."""
+    inputs, outputs, _, tangents = _split(op, args, saved)
     call = apply.prepare(op, inputs, dict(params), xp=jnp)
     return [jnp.asarray(t, y.dtype) for t, y in zip(apply.jvp(call, outputs, tangents), outputs)]
 
 
-def _composed_vjp(*args, op, params, ffi=False):
-    """The core VJP rule (``ffi``: the FFI VJP entry): input cotangents of the inputs' shapes."""
-    inputs, outputs, cotangents = _split(op, args)
+def _composed_vjp(*args, op, params, saved=0, ffi=False, residuals=False):
+    """The core VJP rule (``ffi``: the FFI VJP entry; ``residuals``: the one that reads the
+    residuals, where there are some): input cotangents of the inputs' shapes."""
+    inputs, outputs, kept, cotangents = _split(op, args, saved)
     call = apply.prepare(op, inputs, dict(params), xp=jnp)
     if ffi:
         call = replace(call, kern=ffi_kernels())
-    return [jnp.asarray(g, x.dtype) for g, x in zip(apply.vjp(call, outputs, cotangents), inputs)]
+    kept = kept if ffi and residuals and kept else None
+    return [jnp.asarray(g, x.dtype) for g, x in zip(apply.vjp(call, outputs, cotangents, residuals=kept), inputs)]
 
 
 def _ffi_on(platform: str | None, op: Operator, arrays) -> bool:
@@ -191,10 +211,11 @@ def _ffi_on(platform: str | None, op: Operator, arrays) -> bool:
     return False
 
 
-def _lowered_vjp(*args, op, params, platform=None):
-    """``vjp_p`` lowered for ``platform``: the FFI VJP entry where it runs there, else the core
-    VJP rule."""
-    return _composed_vjp(*args, op=op, params=params, ffi=_ffi_on(platform, op, args))
+def _lowered_vjp(*args, op, params, saved=0, platform=None):
+    """``vjp_p`` lowered for ``platform``: the FFI VJP entry where it runs there (on the CPU the
+    one that reads the residuals, where there are some), else the core VJP rule."""
+    ffi = _ffi_on(platform, op, _split(op, args, saved)[0])
+    return _composed_vjp(*args, op=op, params=params, saved=saved, ffi=ffi, residuals=platform == "cpu")
 
 
 def _lowered_forward(*args, op, params, status, platform=None):
@@ -220,76 +241,118 @@ def _lowered_forward(*args, op, params, status, platform=None):
     return outputs
 
 
+def _lowered_forward_saving(*args, op, params, platform=None):
+    """``forward_saving_p`` lowered for ``platform``: on the CPU the FFI forward that keeps the
+    residuals; elsewhere ``forward_p``'s lowering and zeros in their place (that platform's
+    ``vjp_p`` does not read them)."""
+    call = apply.prepare(op, args, dict(params), xp=jnp)
+    if platform == "cpu" and jax_ffi.saves(op):
+        outputs, _, residuals = jax_ffi.forward(op, call.params, call.inputs, saving=True)
+        return [*outputs, *residuals]
+    outputs = _lowered_forward(*args, op=op, params=params, status=False, platform=platform)
+    shapes = jax_ffi.residual_shapes(op, call.params, [tuple(x.shape) for x in call.inputs])
+    return [*outputs, *(jnp.zeros(s, call.inputs[0].dtype) for s in shapes)]
+
+
 def _forward_abstract(*avals, op, params, status):
     batch, shapes, _ = apply.check_signature(op, [a.shape for a in avals], [np.dtype(a.dtype).name for a in avals], dict(params))
     out = [jax.core.ShapedArray(s, avals[0].dtype) for s in shapes]
     return out + [jax.core.ShapedArray(batch, np.int32)] if status else out
 
 
-def _tangent_abstract(*avals, op, params):
-    return [jax.core.ShapedArray(y.shape, y.dtype) for y in _split(op, avals)[1]]
+def _saving_abstract(*avals, op, params):
+    shapes = jax_ffi.residual_shapes(op, dict(params), [tuple(a.shape) for a in avals])
+    outputs = _forward_abstract(*avals, op=op, params=params, status=False)
+    return outputs + [jax.core.ShapedArray(s, avals[0].dtype) for s in shapes]
 
 
-def _vjp_abstract(*avals, op, params):
-    return [jax.core.ShapedArray(x.shape, x.dtype) for x in _split(op, avals)[0]]
+def _tangent_abstract(*avals, op, params, saved=0):
+    return [jax.core.ShapedArray(y.shape, y.dtype) for y in _split(op, avals, saved)[1]]
 
 
-def _tangent_impl(*args, op, params):
+def _vjp_abstract(*avals, op, params, saved=0):
+    return [jax.core.ShapedArray(x.shape, x.dtype) for x in _split(op, avals, saved)[0]]
+
+
+def _tangent_impl(*args, op, params, saved=0):
     # (eager operands may be NumPy arrays, e.g. cotangents handed to a pullback: as JAX arrays
     # the rules see one library and the FFI test sees their devices)
-    return _composed_tangent(*map(jnp.asarray, args), op=op, params=params)
+    return _composed_tangent(*map(jnp.asarray, args), op=op, params=params, saved=saved)
 
 
-def _vjp_impl(*args, op, params):
+def _vjp_impl(*args, op, params, saved=0):
     args = tuple(map(jnp.asarray, args))
     entry = jax_ffi.entry(op) is not None
     where = placement(args)
     if entry and where == "device":  # jitted: the device's platform lowers it, not host memory
-        return _jitted(vjp_p, op, params)(*args)
-    return _composed_vjp(*args, op=op, params=params, ffi=entry and where == "cpu")
+        return _jitted(vjp_p, op, params, (("saved", saved),))(*args)
+    cpu = entry and where == "cpu"
+    return _composed_vjp(*args, op=op, params=params, saved=saved, ffi=cpu, residuals=cpu)
 
 
 def _forward_impl(*args, op, params, status):
     # bound eagerly (the batching rule under an eager vmap): a jitted call, lowered for the
     # arrays' platform
-    return _jitted(forward_p, op, params, status)(*args)
+    return _jitted(forward_p, op, params, (("status", status),))(*args)
+
+
+def _forward_saving_impl(*args, op, params):
+    # bound eagerly (the primal of an eager jax.grad or jax.jvp): on concrete CPU arrays the
+    # compiled rule, which raises LinAlgError for a failing entry; else a jitted call
+    args = tuple(map(jnp.asarray, args))
+    if placement(args) == "cpu":
+        call = replace(apply.prepare(op, args, dict(params), xp=jnp), kern=ffi_kernels())
+        outputs, residuals = apply.forward_saving(call)
+        if residuals is not None:
+            return [*outputs, *map(jnp.asarray, residuals)]
+    return _jitted(forward_saving_p, op, params)(*args)
+
+
+def _forward_saving_jvp(primals, tangents, *, op, params):
+    """The JVP of ``forward_saving_p``: its outputs' tangents through ``tangent_p`` (whose own
+    JVP differentiates the composed rules), the residuals' zero (only ``tangent_p`` and
+    ``vjp_p`` read them, and their composed rules, which JAX differentiates, do not)."""
+    kept = forward_saving_p.bind(*primals, op=op, params=params)
+    outputs, residuals = kept[: len(op.outputs)], kept[len(op.outputs) :]
+    tangents = [ad.instantiate_zeros(t) for t in tangents]
+    dout = tangent_p.bind(*primals, *outputs, *residuals, *tangents, op=op, params=params, saved=len(residuals))
+    return kept, [*dout, *(ad.Zero(jax.typeof(r).to_tangent_aval()) for r in residuals)]
 
 
 @memo
-def _jitted(prim, op: Operator, params: tuple, status: bool | None = None):
-    """``prim`` bound with these parameters (and ``status``, for ``forward_p``), as a
-    ``jax.jit`` function (made once per distinct call: a bounded memo, since every new value
-    of a float parameter is a new one)."""
-    extra = {} if status is None else {"status": status}
-    return jax.jit(partial(prim.bind, op=op, params=params, **extra))
+def _jitted(prim, op: Operator, params: tuple, extra: tuple = ()):
+    """``prim`` bound with these parameters (and the (name, value) pairs ``extra``: forward_p's
+    ``status``, vjp_p's ``saved``), as a ``jax.jit`` function (made once per distinct call: a
+    bounded memo, since every new value of a float parameter is a new one)."""
+    return jax.jit(partial(prim.bind, op=op, params=params, **dict(extra)))
 
 
 def _jvp_of(fn):
     """The JVP rule of a primitive evaluating ``fn``: JAX's JVP of ``fn`` (the composed rules,
     so derivatives of any order differentiate them)."""
 
-    def rule(primals, tangents, *, op, params):
+    def rule(primals, tangents, *, op, params, **extra):
         tangents = [ad.instantiate_zeros(t) for t in tangents]
-        out, dout = jax.jvp(partial(fn, op=op, params=params), tuple(primals), tuple(tangents))
+        out, dout = jax.jvp(partial(fn, op=op, params=params, **extra), tuple(primals), tuple(tangents))
         return out, dout
 
     return rule
 
 
-def _tangent_transpose(cts, *args, op, params):
-    """The transpose of ``tangent_p`` in its tangents: ``vjp_p``. The primals and outputs are
-    not linear operands (they are residuals of the linearization)."""
-    inputs, outputs, tangents = _split(op, args)
-    if any(ad.is_undefined_primal(x) for x in (*inputs, *outputs)):
+def _tangent_transpose(cts, *args, op, params, saved=0):
+    """The transpose of ``tangent_p`` in its tangents: ``vjp_p``. The primals, outputs and
+    residuals are not linear operands (they are residuals of the linearization)."""
+    inputs, outputs, kept, tangents = _split(op, args, saved)
+    if any(ad.is_undefined_primal(x) for x in (*inputs, *outputs, *kept)):
         raise NotImplementedError(f"{op.name}: the JVP is linear in the tangents only")
     linear = [ad.is_undefined_primal(t) for t in tangents]
-    none = [None] * (len(inputs) + len(outputs))
+    none = [None] * (len(inputs) + len(outputs) + len(kept))
     if not any(linear):
         return none + [None] * len(tangents)
     if all(type(c) is ad.Zero for c in cts):
         return none + [ad.Zero(t.aval) if lin else None for t, lin in zip(tangents, linear)]
     cts = [ad.instantiate_zeros(c) for c in cts]
-    grads = vjp_p.bind(*inputs, *outputs, *cts, op=op, params=params)
+    grads = vjp_p.bind(*inputs, *outputs, *kept, *cts, op=op, params=params, saved=saved)
     return none + [g if lin else None for g, lin in zip(grads, linear)]
 
 
@@ -302,7 +365,7 @@ def _batcher(prim, cores):
     def rule(args, dims, *, op, params, **extra):
         size = next(x.shape[d] for x, d in zip(args, dims) if d is not None)
         moved = [jnp.moveaxis(x, d, 0) if d is not None else jnp.broadcast_to(x, (size, *x.shape)) for x, d in zip(args, dims)]
-        ranks = [x.ndim - 1 - c for x, c in zip(moved, cores(op))]
+        ranks = [x.ndim - 1 - c for x, c in zip(moved, cores(op, extra.get("saved", 0)))]
         top = max(ranks)
         padded = [jnp.reshape(x, (size, *(1,) * (top - r), *x.shape[1:])) for x, r in zip(moved, ranks)]
         outs = prim.bind(*padded, op=op, params=params, **extra)
@@ -313,15 +376,19 @@ def _batcher(prim, cores):
     return rule
 
 
-def _tangent_cores(op: Operator) -> list:
-    return [a.ndim for a in op.args] + [o.ndim for o in op.outputs] + [a.ndim for a in op.args]
+def _residual_cores(op: Operator, saved: int) -> list:
+    return list(jax_ffi.SAVING[op.name].residual_cores) if saved else []
 
 
-def _vjp_cores(op: Operator) -> list:
-    return [a.ndim for a in op.args] + [o.ndim for o in op.outputs] * 2
+def _tangent_cores(op: Operator, saved: int) -> list:
+    return [a.ndim for a in op.args] + [o.ndim for o in op.outputs] + _residual_cores(op, saved) + [a.ndim for a in op.args]
 
 
-def _forward_cores(op: Operator) -> list:
+def _vjp_cores(op: Operator, saved: int) -> list:
+    return [a.ndim for a in op.args] + [o.ndim for o in op.outputs] + _residual_cores(op, saved) + [o.ndim for o in op.outputs]
+
+
+def _forward_cores(op: Operator, saved: int) -> list:
     return [a.ndim for a in op.args]
 
 
@@ -335,9 +402,10 @@ def _per_platform(prim, fn, **fixed) -> None:
 
 
 def _primitives():
-    """``(forward_p, tangent_p, vjp_p)`` with their rules registered, or ``(None,) * 3``."""
+    """``(forward_p, forward_saving_p, tangent_p, vjp_p)`` with their rules registered, or
+    ``(None,) * 4``."""
     if Primitive is None:  # pragma: no cover
-        return None, None, None
+        return None, None, None, None
     forward = Primitive("xlinalg_forward")
     forward.multiple_results = True
     forward.def_impl(_forward_impl)
@@ -345,6 +413,14 @@ def _primitives():
     _per_platform(forward, _lowered_forward)
     batching.primitive_batchers[forward] = _batcher(forward, _forward_cores)
     # (no JVP rule: it is the primal of a custom_jvp, whose rule differentiates it)
+
+    saving = Primitive("xlinalg_forward_saving")
+    saving.multiple_results = True
+    saving.def_impl(_forward_saving_impl)
+    saving.def_abstract_eval(_saving_abstract)
+    _per_platform(saving, _lowered_forward_saving)
+    ad.primitive_jvps[saving] = _forward_saving_jvp
+    batching.primitive_batchers[saving] = _batcher(saving, _forward_cores)
 
     tangent = Primitive("xlinalg_tangent")
     tangent.multiple_results = True
@@ -362,12 +438,12 @@ def _primitives():
     _per_platform(vjp, _lowered_vjp)
     ad.primitive_jvps[vjp] = _jvp_of(_composed_vjp)
     batching.primitive_batchers[vjp] = _batcher(vjp, _vjp_cores)
-    return forward, tangent, vjp
+    return forward, saving, tangent, vjp
 
 
-#: The forward of an operator run by the compiled layer, its linear tangent map and the
-#: transpose of that.
-forward_p, tangent_p, vjp_p = _primitives()
+#: The forward of an operator run by the compiled layer (and the one that keeps residuals for
+#: the reverse), its linear tangent map and the transpose of that.
+forward_p, forward_saving_p, tangent_p, vjp_p = _primitives()
 
 
 def _make_vjp(op: Operator, params: dict):

@@ -102,6 +102,31 @@ class JaxFfiKernels(JaxKernels):
 
         return run
 
+    def compiled_saving(self, op, kind, arrays):
+        """As :meth:`compiled`, for the variants that keep residuals for the reverse
+        (:func:`xlinalg.lapack.jax_ffi.saves`): on concrete CPU arrays the NumPy rules, traced
+        the FFI entries (whose failing entries are NaN)."""
+        from ..lapack import jax_ffi
+
+        where = placement(arrays)
+        if where == "cpu":
+            put = jax.device_put if _default_backend() == "cpu" else partial(jax.device_put, device=_device(arrays))
+            return host_runner(op, kind, lapack.threads(), arrays, np.asarray, put, saving=True)
+        if where == "device" or not jax_ffi.saves(op):
+            return None
+        if kind == "forward":
+
+            def run(inputs, *, params):
+                outputs, _, residuals = jax_ffi.forward(op, params, inputs, saving=True)
+                return outputs, None, residuals
+
+        else:
+
+            def run(residuals, inputs, outputs, cotangents, *, params):
+                return jax_ffi.vjp(op, params, inputs, outputs, cotangents, residuals), None
+
+        return run
+
 
 _ffi_kernels: list = []
 

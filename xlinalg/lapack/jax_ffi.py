@@ -30,11 +30,11 @@ import numpy as np
 
 from . import build
 from .build import SRC
-from .table import DTYPES, TABLE, Entry
+from .table import DTYPES, SAVING, TABLE, Entry
 
 #: Compiled together into one shared library (the handlers call the C ABI of entries.cpp).
 SOURCES = ("ffi.cpp", "entries.cpp")
-__all__ = ["DTYPES", "TABLE", "Entry", "entry", "forward", "library", "reason", "targets", "vjp"]
+__all__ = ["DTYPES", "SAVING", "TABLE", "Entry", "entry", "forward", "library", "reason", "saves", "targets", "vjp"]
 
 _state: dict = {}
 
@@ -53,48 +53,72 @@ def entry(op) -> Entry | None:
     return spec
 
 
+def saves(op) -> bool:
+    """Whether ``op`` has FFI entries (:func:`entry`) and a variant whose forward keeps
+    residuals for its reverse (:data:`~xlinalg.lapack.table.SAVING`)."""
+    return op.name in SAVING and entry(op) is not None
+
+
 # ---- calls ----------------------------------------------------------------------------------
-def _spec(op) -> Entry:
+def _spec(op, saving: bool = False) -> Entry:
     if library() is None:
         raise RuntimeError(f"{op.name}: the JAX FFI kernels are not available ({reason()})")
-    return TABLE[op.name]
+    return SAVING[op.name] if saving else TABLE[op.name]
 
 
-def forward(op, params: dict, inputs: tuple):
+def residual_shapes(op, params: dict, shapes: list) -> tuple:
+    """The shapes of the residuals that ``op``'s saving forward keeps, for inputs of ``shapes``
+    (batch axes broadcast)."""
+    from ..core import apply
+
+    _, out, _ = apply.check_signature(op, shapes, ["float64"] * len(shapes), params)
+    return tuple(SAVING[op.name].residual_shapes(tuple(shapes), tuple(out)))
+
+
+def forward(op, params: dict, inputs: tuple, saving: bool = False):
     """``(outputs, status)`` of ``op``'s forward entry on JAX arrays (or tracers) whose batch
     axes are broadcast already; ``status`` is ``None`` for an entry without one. Failing batch
-    entries come out NaN."""
+    entries come out NaN. With ``saving`` (an operator of :func:`saves`), ``(outputs, status,
+    residuals)`` of the variant that keeps residuals for :func:`vjp`."""
     import jax
 
     from ..core import apply
 
-    spec = _spec(op)
+    spec = _spec(op, saving)
     dtype = inputs[0].dtype
-    _, shapes, _ = apply.check_signature(op, [x.shape for x in inputs], [np.dtype(x.dtype).name for x in inputs], params)
+    in_shapes = [tuple(x.shape) for x in inputs]
+    _, shapes, _ = apply.check_signature(op, in_shapes, [np.dtype(x.dtype).name for x in inputs], params)
+    if saving:
+        shapes = [*shapes, *spec.residual_shapes(tuple(in_shapes), tuple(shapes))]
     batch = tuple(inputs[0].shape[: len(inputs[0].shape) - op.args[0].ndim])
     results = [jax.ShapeDtypeStruct(s, dtype) for s in shapes]
     if spec.status:
         results.append(jax.ShapeDtypeStruct(batch, np.int32))
     out = jax.ffi.ffi_call(spec.target("forward", dtype), results, vmap_method="broadcast_all")(*inputs, **spec.attrs(params))
     out = tuple(out)
-    if spec.status:
-        return out[:-1], out[-1]
-    return out, None
+    status = out[-1] if spec.status else None
+    out = out[:-1] if spec.status else out
+    if saving:
+        m = len(op.outputs)
+        return out[:m], status, out[m:]
+    return out, status
 
 
-def vjp(op, params: dict, inputs: tuple, outputs: tuple, cotangents: tuple) -> tuple:
+def vjp(op, params: dict, inputs: tuple, outputs: tuple, cotangents: tuple, residuals: tuple | None = None) -> tuple:
     """The input cotangents of ``op``'s VJP entry (batch axes not summed, projected onto each
     argument's structure); every array has the broadcast batch shape (cotangents are broadcast
-    to their outputs' shapes here)."""
+    to their outputs' shapes here). ``residuals``: those of :func:`forward` with ``saving``, for
+    the VJP entry that reads them, or ``None``."""
     import jax
     import jax.numpy as jnp
 
-    spec = _spec(op)
+    spec = _spec(op, residuals is not None)
     dtype = inputs[0].dtype
     cotangents = tuple(jnp.broadcast_to(jnp.asarray(g, dtype), y.shape) for g, y in zip(cotangents, outputs))
     results = [jax.ShapeDtypeStruct(x.shape, dtype) for x in inputs]
     call = jax.ffi.ffi_call(spec.target("vjp", dtype), results, vmap_method="broadcast_all")
-    return tuple(call(*spec.vjp_args(inputs, outputs, cotangents), **spec.attrs(params)))
+    kept = tuple(outputs) + tuple(residuals or ())
+    return tuple(call(*spec.vjp_args(inputs, kept, cotangents), **spec.attrs(params)))
 
 
 # ---- the library ------------------------------------------------------------------------------
@@ -143,7 +167,8 @@ def _load():
 
 def targets() -> list[str]:
     """Every custom-call target name the library defines."""
-    return [e.target(kind, dtype) for e in TABLE.values() for kind in ("forward", "vjp") for dtype in DTYPES]
+    entries = [*TABLE.values(), *SAVING.values()]
+    return [e.target(kind, dtype) for e in entries for kind in ("forward", "vjp") for dtype in DTYPES]
 
 
 def _register(lib, jax) -> None:

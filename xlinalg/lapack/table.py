@@ -57,7 +57,9 @@ class Entry:
     ``threads``: :func:`xlinalg.lapack.threads`). ``forward_args(inputs)``: the forward entry's
     operands (``None``: an absent optional array). ``vjp_args(inputs, outputs, cotangents)``: the
     VJP entry's operands; ``outputs`` holds the forward's outputs and then its ``residuals``
-    further arrays (written after the outputs, before the status), which only the reverse reads.
+    further arrays (written after the outputs, before the status), which only the reverse reads;
+    ``residual_shapes(input shapes, output shapes)`` their shapes, ``residual_cores`` how many
+    of their trailing axes are not batch axes.
     """
 
     name: str
@@ -67,6 +69,9 @@ class Entry:
     vjp_name: str = ""
     forward_args: Callable[[tuple], tuple] = _same
     residuals: int = 0
+    #: the residuals' shapes from the inputs' and outputs' shapes, and their core dimensions
+    residual_shapes: Callable[[tuple, tuple], tuple] = lambda inputs, outputs: ()
+    residual_cores: tuple = ()
 
     def entry(self, kind: str) -> str:
         """The entry's name for ``kind`` (``"forward"`` or ``"vjp"``)."""
@@ -111,8 +116,21 @@ TEAM_SPLIT = frozenset({"potrf", "potrs", "trsm", "trmm", "syrk", "gemm", "gemm2
 #: operator name -> the variant whose forward keeps residuals for its reverse (as
 #: :data:`xlinalg.lapack.rules.SAVING`): Y = L⁻¹B for potrs, A's LU factors and pivots for det
 #: and slogdet.
+def _lu_shapes(inputs, outputs) -> tuple:
+    return inputs[0], inputs[0][:-1]  # the factors, the pivots (as floats)
+
+
 SAVING = {
-    "potrs": Entry("potrs_y", True, _lower, lambda i, o, g: (i[0], o[1], o[0], g[0]), "potrs_vjp_y", residuals=1),
-    "det": Entry("det_lu", False, _threads, lambda i, o, g: (o[1], o[2], g[0]), "det_vjp_lu", residuals=2),
-    "slogdet": Entry("slogdet_lu", False, _threads, lambda i, o, g: (o[2], o[3], g[1]), "slogdet_vjp_lu", residuals=2),
+    "potrs": Entry(
+        "potrs_y", True, _lower, lambda i, o, g: (i[0], o[1], o[0], g[0]), "potrs_vjp_y", residuals=1,
+        residual_shapes=lambda inputs, outputs: (outputs[0],), residual_cores=(2,),
+    ),
+    "det": Entry(
+        "det_lu", False, _threads, lambda i, o, g: (o[1], o[2], g[0]), "det_vjp_lu", residuals=2,
+        residual_shapes=_lu_shapes, residual_cores=(2, 1),
+    ),
+    "slogdet": Entry(
+        "slogdet_lu", False, _threads, lambda i, o, g: (o[2], o[3], g[1]), "slogdet_vjp_lu", residuals=2,
+        residual_shapes=_lu_shapes, residual_cores=(2, 1),
+    ),
 }

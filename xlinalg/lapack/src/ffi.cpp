@@ -99,3 +99,15 @@ XL_HANDLERS(inverse);
 XL_HANDLERS(det);
 XL_HANDLERS(slogdet);
 XL_HANDLERS(gelqf);
+
+// the variants whose forward keeps residuals for the reverse (potrs: Y = L⁻¹B; det, slogdet: the
+// LU factors and pivots)
+#define XL_SAVING_HANDLERS(entry, vjp) \
+  XL_HANDLER(entry, f32, F32);         \
+  XL_HANDLER(entry, f64, F64);         \
+  XL_HANDLER(vjp, f32, F32);           \
+  XL_HANDLER(vjp, f64, F64)
+
+XL_SAVING_HANDLERS(potrs_y, potrs_vjp_y);
+XL_SAVING_HANDLERS(det_lu, det_vjp_lu);
+XL_SAVING_HANDLERS(slogdet_lu, slogdet_vjp_lu);
