@@ -37,7 +37,7 @@ rule, ``forward_saving_p`` instead: the outputs and the residuals (on the CPU th
 keeps them; elsewhere zeros that nothing reads), which ``tangent_p`` and ``vjp_p`` carry as
 further non-linear operands to the VJP entry that reads them; its own JVP rule gives the
 outputs' tangents through ``tangent_p`` and the residuals' as zero (their composed rules do not
-read them). All three are batched by binding them
+read them). All four are batched by binding them
 again with a leading batch axis (every rule is batched over leading axes).
 
 Where they run: traced (``jit``, ``vmap``) the platform is the one the program is lowered for,
@@ -137,7 +137,8 @@ def _make(op: Operator, params: dict):
         tangents = tuple(jnp.asarray(t) for t in tangents)
         call = apply.prepare(op, primals, params, xp=jnp)
         if uses_ffi(op) and jax_ffi.saves(op) and placement(call.inputs) != "device":
-            # the forward that keeps residuals for the reverse (its own JVP rule is this one)
+            # the forward that keeps residuals for the reverse (differentiated again, its JVP rule
+            # does what this branch does: _forward_saving_jvp)
             kept = forward_saving_p.bind(*call.inputs, op=op, params=key)
             outputs, residuals = tuple(kept[: len(op.outputs)]), tuple(kept[len(op.outputs) :])
             saved = dict(op=op, params=key, saved=len(residuals))
