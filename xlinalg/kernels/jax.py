@@ -84,8 +84,7 @@ class JaxFfiKernels(JaxKernels):
 
         where = placement(arrays)
         if where == "cpu":  # None where the operator has no compiled rule
-            put = jax.device_put if _default_backend() == "cpu" else partial(jax.device_put, device=_device(arrays))
-            return host_runner(op, kind, lapack.threads(), arrays, np.asarray, put)
+            return _host_runner(op, kind, arrays)
         if where == "device" or jax_ffi.entry(op) is None:
             return None
         if kind == "forward":
@@ -110,8 +109,7 @@ class JaxFfiKernels(JaxKernels):
 
         where = placement(arrays)
         if where == "cpu":
-            put = jax.device_put if _default_backend() == "cpu" else partial(jax.device_put, device=_device(arrays))
-            return host_runner(op, kind, lapack.threads(), arrays, np.asarray, put, saving=True)
+            return _host_runner(op, kind, arrays, saving=True)
         if where == "device" or not jax_ffi.saves(op):
             return None
         if kind == "forward":
@@ -126,6 +124,13 @@ class JaxFfiKernels(JaxKernels):
                 return jax_ffi.vjp(op, params, inputs, outputs, cotangents, residuals), None
 
         return run
+
+
+def _host_runner(op, kind: str, arrays, saving: bool = False):
+    """The compiled rule on NumPy views of concrete CPU arrays, its results put on the arrays'
+    CPU device (:func:`xlinalg.kernels.numpy.host_runner`)."""
+    put = jax.device_put if _default_backend() == "cpu" else partial(jax.device_put, device=_device(arrays))
+    return host_runner(op, kind, lapack.threads(), arrays, np.asarray, put, saving=saving)
 
 
 _ffi_kernels: list = []

@@ -68,10 +68,14 @@ class Entry:
     vjp_args: Callable[[tuple, tuple, tuple], tuple]
     vjp_name: str = ""
     forward_args: Callable[[tuple], tuple] = _same
-    residuals: int = 0
     #: the residuals' shapes from the inputs' and outputs' shapes, and their core dimensions
     residual_shapes: Callable[[tuple, tuple], tuple] = lambda inputs, outputs: ()
     residual_cores: tuple = ()
+
+    @property
+    def residuals(self) -> int:
+        """How many residuals the forward writes after its outputs."""
+        return len(self.residual_cores)
 
     def entry(self, kind: str) -> str:
         """The entry's name for ``kind`` (``"forward"`` or ``"vjp"``)."""
@@ -122,15 +126,15 @@ def _lu_shapes(inputs, outputs) -> tuple:
 
 SAVING = {
     "potrs": Entry(
-        "potrs_y", True, _lower, lambda i, o, g: (i[0], o[1], o[0], g[0]), "potrs_vjp_y", residuals=1,
+        "potrs_y", True, _lower, lambda i, o, g: (i[0], o[1], o[0], g[0]), "potrs_vjp_y",
         residual_shapes=lambda inputs, outputs: (outputs[0],), residual_cores=(2,),
     ),
     "det": Entry(
-        "det_lu", False, _threads, lambda i, o, g: (o[1], o[2], g[0]), "det_vjp_lu", residuals=2,
+        "det_lu", False, _threads, lambda i, o, g: (o[1], o[2], g[0]), "det_vjp_lu",
         residual_shapes=_lu_shapes, residual_cores=(2, 1),
     ),
     "slogdet": Entry(
-        "slogdet_lu", False, _threads, lambda i, o, g: (o[2], o[3], g[1]), "slogdet_vjp_lu", residuals=2,
+        "slogdet_lu", False, _threads, lambda i, o, g: (o[2], o[3], g[1]), "slogdet_vjp_lu",
         residual_shapes=_lu_shapes, residual_cores=(2, 1),
     ),
 }
