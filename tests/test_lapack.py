@@ -289,6 +289,38 @@ def test_small_lu_factors_are_each_matrix_factored_alone(n, dtype):
         np.testing.assert_array_equal(one, two)
 
 
+@needs_layer
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_small_products_match_float64_products(dtype):
+    """Products of orders up to 32 run without the BLAS (src/small_gemm.hpp: operands packed into
+    column panels of 8, 16 and 32 (float64: 16) values, rows in register blocks, 8×8 / 4×4 tile
+    transposes): every transpose flag, orders on both sides of each panel and tile width and of
+    33 (the BLAS again), alpha and beta; against float64 NumPy products. beta = 0 leaves the output's
+    old contents unread (NaN there stays out) and alpha = 0 reads neither operand (the BLAS's
+    rules), so NaN operands give beta C."""
+    lib = lapack.library()
+    rng = np.random.default_rng(11)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    orders = (1, 3, 4, 7, 8, 9, 16, 17, 24, 31, 32, 33)
+    for m, p, k in [(m, p, k) for m in orders for p in orders for k in (1, 5, 8, 12, 32, 33)][::3]:
+        for flags in range(4):
+            ta, tb = flags & 1, flags & 2
+            a = rng.standard_normal((2, k, m) if ta else (2, m, k)).astype(dtype)
+            b = rng.standard_normal((2, p, k) if tb else (2, k, p)).astype(dtype)
+            c = rng.standard_normal((2, m, p)).astype(dtype)
+            product = (a.swapaxes(-1, -2) if ta else a).astype(np.float64) @ (b.swapaxes(-1, -2) if tb else b)
+            for cc, beta in ((c, -1.25), (None, 0.0)):
+                out = np.full((2, m, p), np.nan, dtype)
+                lib.gemm(a, b, cc, out, flags, 1, 0.75, beta)
+                want = 0.75 * product + (beta * c if cc is not None else 0)
+                scale = np.abs(a).max() * np.abs(b).max() * k + np.abs(c).max()
+                np.testing.assert_allclose(out, want, rtol=0, atol=tol * scale, err_msg=f"m={m} p={p} k={k} flags={flags} beta={beta}")
+    a, b, c = np.full((1, 8, 8), np.nan, dtype), np.full((1, 8, 8), np.nan, dtype), np.ones((1, 8, 8), dtype)
+    out = np.empty_like(c)
+    lib.gemm(a, b, c, out, 0, 1, 0.0, 2.0)
+    np.testing.assert_array_equal(out, 2 * c)
+
+
 SAVING_CASES = [case for case in CASES if case.values[0] in SAVING]
 
 

@@ -82,6 +82,12 @@ View<T> rowmajor(T* p, std::ptrdiff_t rows, std::ptrdiff_t cols) {
   return {p, cols, 1};
 }
 
+}  // namespace xl
+
+#include "small_gemm.hpp"
+
+namespace xl {
+
 // ---- a team for one matrix's level-3 calls ----------------------------------------------------------
 // A binding that runs one matrix on several threads of its own pool sets the calling thread's team
 // (TeamScope): gemm, trsm and trmm calls of at least kTeamMinFlops then run in ``size`` parts of
@@ -147,10 +153,11 @@ void team_split(Int extent, double flops, const F& piece) {
   t.run(int(parts), body, &work);
 }
 
-// C(m×n) = alpha op(A) op(B) + beta C, on the calling thread
+// C(m×n) = alpha op(A) op(B) + beta C, on the calling thread (small orders without the BLAS)
 template <class T>
 void gemm_whole(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, Int m, Int n, Int k) {
   if (m == 0 || n == 0) return;
+  if (small_gemm<T>(ta, a, tb, b, alpha, beta, c, m, n, k)) return;
   if (!c.colmajor()) {  // Cᵀ = op(B)ᵀ op(A)ᵀ
     std::swap(a, b);
     std::swap(ta, tb);

@@ -4,6 +4,7 @@
 // n = cols (alpha Aᵀ A). The row-major buffer of A reads as the column-major matrix M = Aᵀ
 // (leading dimension cols), so alpha A Aᵀ = alpha Mᵀ M is BLAS syrk with trans 'T' and
 // alpha Aᵀ A = alpha M Mᵀ with trans 'N': one triangle (n²k flops, half a gemm), then mirrored.
+// Up to order kSmallGemm the whole product by the small kernels (small_gemm.hpp) takes less time.
 #pragma once
 
 #include <algorithm>
@@ -21,11 +22,16 @@ void syrk_forward(const T* a, T* out, Int rows, Int cols, bool transpose, T alph
     std::fill(out, out + std::size_t(n) * n, T(0));
     return;
   }
-  const char uplo = 'L', trans = transpose ? 'N' : 'T';
-  const Int lda = std::max<Int>(1, cols);
-  const T beta = T(0);
-  routines<T>().syrk(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, out, &n);
-  // column-major 'L' is the row-major upper triangle: copy it to the lower one
+  if (n <= kSmallGemm && k <= kSmallGemm) {  // small: the whole product without the BLAS is faster
+    const View<T> av = rowmajor(const_cast<T*>(a), rows, cols);
+    gemm_whole<T>(transpose, av, !transpose, av, alpha, T(0), rowmajor(out, n, n), n, n, k);
+  } else {
+    const char uplo = 'L', trans = transpose ? 'N' : 'T';
+    const Int lda = std::max<Int>(1, cols);
+    const T beta = T(0);
+    routines<T>().syrk(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, out, &n);
+  }
+  // (the BLAS wrote the column-major 'L', the row-major upper triangle): copy it to the lower one
   for (Int i = 1; i < n; ++i)
     for (Int j = 0; j < i; ++j) out[std::size_t(i) * n + j] = out[std::size_t(j) * n + i];
 }
