@@ -246,14 +246,15 @@ def test_small_factor_gradients_are_each_matrix_differentiated_alone(n, lower, d
 
 @needs_layer
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("n", [1, 5, 8, 32, 33])
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 16, 17, 32, 33])
 def test_small_lu_factors_are_each_matrix_factored_alone(n, dtype):
     """Small orders compute LU factors of several matrices side by side (src/inverse.hpp:
-    lu_factor_lanes, up to order 32; 33 is past it), in ?getrf's layout: each entry of a batch
-    (three groups, the last partial) gets the det, slogdet, inverse and kept factors it gets
-    alone, bit for bit; the factors are SciPy's (the same pivots, P L U = A); singular entries (a
-    zero row, a zero matrix) and non-finite ones fail in any lane, the entries beside them
-    untouched; two threads give one thread's results."""
+    lu_factor_lanes, up to order 32; 33 is past it) and the inverse from them row by row
+    (small_lu_inverse, rows padded to 8, 16 or 32 values), in ?getrf's layout: each entry of a
+    batch (three groups, the last partial) gets the det, slogdet, inverse and kept factors it gets
+    alone, bit for bit; the factors are SciPy's (the same pivots, P L U = A) and the inverse
+    NumPy's; singular entries (a zero row, a zero matrix) and non-finite ones fail in any lane,
+    the entries beside them untouched; two threads give one thread's results."""
     import scipy.linalg
 
     rng = np.random.default_rng(9)
@@ -284,6 +285,8 @@ def test_small_lu_factors_are_each_matrix_factored_alone(n, dtype):
         np.testing.assert_array_equal(pivots[i], want_piv + 1, err_msg=f"entry {i}")
         np.testing.assert_allclose(lu[i].T, want_lu, rtol=tol, atol=tol * np.abs(want_lu).max(), err_msg=f"entry {i}")
         np.testing.assert_allclose(inv[i] @ a[i], np.eye(n), atol=100 * tol * np.linalg.cond(a[i].astype(np.float64)))
+        want_inv = np.linalg.inv(a[i].astype(np.float64))
+        np.testing.assert_allclose(inv[i], want_inv, rtol=0, atol=100 * tol * np.linalg.cond(a[i].astype(np.float64)) * np.abs(want_inv).max())
     many = np.concatenate([a] * 50)  # enough work for two threads
     for one, two in zip(run(many, 1), run(many, 2)):
         np.testing.assert_array_equal(one, two)

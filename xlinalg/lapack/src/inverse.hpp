@@ -17,6 +17,7 @@
 
 #include "blas.hpp"
 #include "batch.hpp"
+#include "isa.hpp"
 
 namespace xl {
 
@@ -67,7 +68,7 @@ constexpr Int kLuLanesMaxOrder = 32;
 // pivoting (the first largest |x| of a column, no interchange on a zero column: LAPACK's choice),
 // whose divisions and updates then run across the lanes. Lanes past ``count`` factor the identity.
 template <class T>
-void lu_factor_lanes(const T* a, T* lu, Int* ipiv, Int* info, Int n, int count, T* x) {
+inline XL_INLINE void lu_factor_lanes_body(const T* a, T* lu, Int* ipiv, Int* info, Int n, int count, T* x) {
   constexpr int W = kLanes;
   const std::size_t s = std::size_t(n) * n;
   auto at = [&](Int i, Int k) { return x + (std::size_t(i) * n + k) * W; };
@@ -102,6 +103,11 @@ void lu_factor_lanes(const T* a, T* lu, Int* ipiv, Int* info, Int n, int count, 
   for (int w = 0; w < count; ++w)  // column-major, as ?getrf leaves them
     for (Int i = 0; i < n; ++i)
       for (Int k = 0; k < n; ++k) lu[w * s + std::size_t(k) * n + i] = at(i, k)[w];
+}
+
+template <class T>
+void lu_factor_lanes(const T* a, T* lu, Int* ipiv, Int* info, Int n, int count, T* x) {
+  run_best([&]() XL_INLINE { lu_factor_lanes_body(a, lu, ipiv, info, n, count, x); });
 }
 
 // ---- A⁻¹ from the LU factors ---------------------------------------------------------------------
@@ -204,6 +210,66 @@ void lu_inverse(T* lu, const Int* ipiv, T* out, Int n) {
   }
 }
 
+// Up to this order A⁻¹ comes from small_lu_inverse: ?getri calls the BLAS once or twice per column
+// at these orders (8 µs for one float32 32×32 inverse here, a third of it per-call overhead).
+constexpr Int kSmallInverseMaxOrder = 32;
+
+// z (row-major n×n) = A⁻ᵀ, that is the column-major A⁻¹, from ?getrf's factors of A = P L U (lu:
+// column-major, U with a nonzero diagonal): A⁻ᵀ = P L⁻ᵀ U⁻ᵀ, row by row in a local copy whose rows
+// have NP ≥ n values (fixed lengths: unrolled and vectorized; the columns past n stay zero), each
+// row summed in registers from the rows before it and stored once: W = U⁻ᵀ by forward
+// substitution from the identity, V = L⁻ᵀ W by back substitution, then P V (the row interchanges
+// last to first).
+template <class T, int NP>
+inline XL_INLINE void small_lu_inverse_body(const T* lu, const Int* ipiv, T* z, Int n) {
+  const std::ptrdiff_t ld = n;
+  alignas(64) T x[kSmallInverseMaxOrder * NP];
+  for (Int k = 0; k < n; ++k) {  // Uᵀ W = I: W_k = (e_k − Σ_{j<k} U(j, k) W_j) / U(k, k)
+    T acc[NP];
+    for (int c = 0; c < NP; ++c) acc[c] = T(c == k);
+    const T* u = lu + k * ld;  // column k of U
+    for (Int j = 0; j < k; ++j) {
+      const T* xj = x + j * NP;
+#pragma omp simd
+      for (int c = 0; c < NP; ++c) acc[c] -= u[j] * xj[c];
+    }
+    const T d = T(1) / u[k];
+    T* xk = x + k * NP;
+#pragma omp simd
+    for (int c = 0; c < NP; ++c) xk[c] = acc[c] * d;
+  }
+  for (Int i = n - 2; i >= 0; --i) {  // Lᵀ V = W: V_i = W_i − Σ_{k>i} L(k, i) V_k
+    T* xi = x + i * NP;
+    T acc[NP];
+    for (int c = 0; c < NP; ++c) acc[c] = xi[c];
+    const T* l = lu + i * ld;  // column i of L
+    for (Int k = i + 1; k < n; ++k) {
+      const T* xk = x + k * NP;
+#pragma omp simd
+      for (int c = 0; c < NP; ++c) acc[c] -= l[k] * xk[c];
+    }
+    for (int c = 0; c < NP; ++c) xi[c] = acc[c];
+  }
+  for (Int j = n - 1; j >= 0; --j) {
+    const Int p = ipiv[j] - 1;
+    if (p != j) std::swap_ranges(x + j * NP, x + (j + 1) * NP, x + p * NP);
+  }
+  for (Int i = 0; i < n; ++i)
+    for (Int j = 0; j < n; ++j) z[i * ld + j] = x[i * NP + j];
+}
+
+template <class T>
+void small_lu_inverse(const T* lu, const Int* ipiv, T* z, Int n) {
+  run_best([&]() XL_INLINE {
+    if (n <= 8)
+      small_lu_inverse_body<T, 8>(lu, ipiv, z, n);
+    else if (n <= 16)
+      small_lu_inverse_body<T, 16>(lu, ipiv, z, n);
+    else
+      small_lu_inverse_body<T, 32>(lu, ipiv, z, n);
+  });
+}
+
 // From this order on lu_inverse beats ?getri (measured, one thread: 0.95 at n = 48, 0.76 at 256;
 // 1.1 at n = 16 and 32, where the BLAS calls' overhead dominates).
 constexpr Int kLuInverseMinOrder = 48;
@@ -214,6 +280,10 @@ template <class T>
 bool invert_lu(T* lu, const Int* ipiv, T* out, T* work, Int n, Int lwork) {
   for (Int i = 0; i < n; ++i)
     if (lu[std::size_t(i) * (n + 1)] == T(0)) return false;
+  if (n <= kSmallInverseMaxOrder) {
+    small_lu_inverse(lu, ipiv, out, n);
+    return true;
+  }
   if (n >= kLuInverseMinOrder) {
     lu_inverse(lu, ipiv, out, n);
     return true;

@@ -1,39 +1,23 @@
 // Products of small matrices without the BLAS: C = alpha op(A) op(B) + beta C for m, n, k up to
 // kSmallGemm. A BLAS call costs a fixed few hundred nanoseconds of argument checks and packing
 // before its kernel runs, as much as the arithmetic of an 8×8 product (OpenBLAS's single-precision
-// path on order 8 took 0.34 µs a product). Here op(A) and op(B) are copied into aligned row blocks
-// (zero padding: the loops have fixed lengths and vectorize whole) and C is accumulated in
-// registers, a few rows at a time. Included by blas.hpp, after its View. On x86-64 with GCC the kernels are compiled twice, for the
-// baseline and for AVX2 with FMA, and the loader picks the one the CPU runs (target_clones).
+// path on order 8 took 0.34 µs a product). Here op(B) is read in place or copied into zero-padded
+// rows of 8, 16 or 32 values (the loops have fixed lengths and vectorize whole) and C is
+// accumulated in registers, a few rows at a time; the kernels run in AVX2 with FMA where the CPU
+// has them (isa.hpp). Included by blas.hpp, after its View.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#endif
+
+#include "isa.hpp"
 
 namespace xl {
 
 // Orders (m, n and k) up to which gemm_whole (blas.hpp) uses these kernels.
 constexpr int kSmallGemm = 32;
 
-// x86-64: the kernels are compiled a second time for AVX2 with FMA, run where the CPU has both.
-#if defined(__GNUC__) && defined(__x86_64__)
-#define XL_SMALL_GEMM_AVX2 1
-#else
-#define XL_SMALL_GEMM_AVX2 0
-#endif
-
-inline bool small_gemm_avx2() {
-#if XL_SMALL_GEMM_AVX2
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-#else
-  return false;
-#endif
-}
 
 // Rows of C per register block: as many as keep the accumulators (rows × NP values) within about
 // twelve 32-byte registers, 1 to 4.
@@ -44,8 +28,8 @@ constexpr int small_gemm_rows() {
 
 // Transposes of one square tile, dst(j, i) = src(i, j) (rows ``lds`` and ``ldd`` apart): 8×8 floats or
 // 4×4 doubles, in AVX registers.
-#if XL_SMALL_GEMM_AVX2
-__attribute__((target("avx2,fma"))) inline void transpose_tile(const float* src, std::ptrdiff_t lds, float* dst,
+#if XL_AVX2
+XL_AVX2_TARGET inline void transpose_tile(const float* src, std::ptrdiff_t lds, float* dst,
                                                                std::ptrdiff_t ldd) {
   __m256 r[8], t[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
@@ -66,7 +50,7 @@ __attribute__((target("avx2,fma"))) inline void transpose_tile(const float* src,
   }
 }
 
-__attribute__((target("avx2,fma"))) inline void transpose_tile(const double* src, std::ptrdiff_t lds, double* dst,
+XL_AVX2_TARGET inline void transpose_tile(const double* src, std::ptrdiff_t lds, double* dst,
                                                                std::ptrdiff_t ldd) {
   const __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + lds), r2 = _mm256_loadu_pd(src + 2 * lds),
                 r3 = _mm256_loadu_pd(src + 3 * lds);
@@ -98,7 +82,7 @@ inline __attribute__((always_inline)) void small_gemm_body(const T* a, std::ptrd
         for (int j = n; j < NP; ++j) packed[l * NP + j] = T(0);
     if (brs == 1) {  // op(B)'s columns are contiguous: transposed, by tiles where the CPU has AVX2
       int j0 = 0, l0 = 0;
-#if XL_SMALL_GEMM_AVX2
+#if XL_AVX2
       if constexpr (Avx2) {
         constexpr int W = 32 / sizeof(T);
         j0 = n / W * W;
@@ -142,24 +126,6 @@ inline __attribute__((always_inline)) void small_gemm_body(const T* a, std::ptrd
   }
 }
 
-#define XL_SMALL_GEMM_ARGS                                                                                       \
-  const T *a, std::ptrdiff_t ars, std::ptrdiff_t acs, const T *b, std::ptrdiff_t brs, std::ptrdiff_t bcs, T alpha, \
-      T beta, T *c, std::ptrdiff_t rs, std::ptrdiff_t cs, int m, int n, int k
-
-// The kernel for one (T, NP), in the baseline instruction set and, on x86-64, for AVX2 with FMA.
-template <class T, int NP>
-void small_gemm_kernel(XL_SMALL_GEMM_ARGS) {
-  small_gemm_body<T, NP, false>(a, ars, acs, b, brs, bcs, alpha, beta, c, rs, cs, m, n, k);
-}
-
-#if XL_SMALL_GEMM_AVX2
-template <class T, int NP>
-__attribute__((target("avx2,fma"))) void small_gemm_kernel_avx2(XL_SMALL_GEMM_ARGS) {
-  small_gemm_body<T, NP, true>(a, ars, acs, b, brs, bcs, alpha, beta, c, rs, cs, m, n, k);
-}
-#endif
-#undef XL_SMALL_GEMM_ARGS
-
 // op(A) op(B) for n ≤ NP columns, with the kernel the CPU runs.
 template <class T, int NP>
 void small_gemm_padded(bool ta, const View<T>& a, bool tb, const View<T>& b, T alpha, T beta, const View<T>& c, int m,
@@ -167,13 +133,15 @@ void small_gemm_padded(bool ta, const View<T>& a, bool tb, const View<T>& b, T a
   // op(X)(i, j) = x.p[i·s0 + j·s1]
   const std::ptrdiff_t ars = ta ? a.cs : a.rs, acs = ta ? a.rs : a.cs;
   const std::ptrdiff_t brs = tb ? b.cs : b.rs, bcs = tb ? b.rs : b.cs;
-#if XL_SMALL_GEMM_AVX2
-  if (small_gemm_avx2()) {
-    small_gemm_kernel_avx2<T, NP>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, c.p, c.rs, c.cs, m, n, k);
+#if XL_AVX2
+  if (avx2_fma()) {
+    run_avx2([&]() XL_INLINE {
+      small_gemm_body<T, NP, true>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, c.p, c.rs, c.cs, m, n, k);
+    });
     return;
   }
 #endif
-  small_gemm_kernel<T, NP>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, c.p, c.rs, c.cs, m, n, k);
+  small_gemm_body<T, NP, false>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, c.p, c.rs, c.cs, m, n, k);
 }
 
 // C (m×n) = alpha op(A) op(B) + beta C where m, n and k are 1..kSmallGemm and alpha is not zero

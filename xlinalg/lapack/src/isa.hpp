@@ -1,0 +1,48 @@
+// Instruction sets chosen at run time. Kernels whose loops gain most from wide vectors and fused
+// multiply-adds are compiled a second time for AVX2 with FMA (``XL_AVX2_TARGET``) on x86-64 with
+// GCC or Clang, and run where the CPU has both (avx2_fma()); the baseline build runs elsewhere.
+#pragma once
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define XL_AVX2 1
+#define XL_AVX2_TARGET __attribute__((target("avx2,fma")))
+#define XL_INLINE __attribute__((always_inline))
+#include <immintrin.h>
+#else
+#define XL_AVX2 0
+#define XL_AVX2_TARGET
+#define XL_INLINE
+#endif
+
+namespace xl {
+
+inline bool avx2_fma() {
+#if XL_AVX2
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+#else
+  return false;
+#endif
+}
+
+#if XL_AVX2
+template <class F>
+XL_AVX2_TARGET void run_avx2(const F& body) {
+  body();
+}
+#endif
+
+// Runs ``body`` (a lambda marked XL_INLINE, so that it is compiled into each caller) in AVX2 with
+// FMA where the CPU has them, else in the baseline instruction set.
+template <class F>
+void run_best(const F& body) {
+#if XL_AVX2
+  if (avx2_fma()) {
+    run_avx2(body);
+    return;
+  }
+#endif
+  body();
+}
+
+}  // namespace xl
