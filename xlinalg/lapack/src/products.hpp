@@ -21,10 +21,10 @@ View<T> stored(const T* x, Int rows, Int cols, bool transposed) {
 // out = alpha op(A) op(B) + beta C (C null: gemm2, beta ignored)
 template <class T>
 void gemm_forward(const T* a, const T* b, const T* c, T* out, Int m, Int p, Int k, const ProductParams& q) {
-  const std::size_t items = std::size_t(m) * p;
-  if (c) std::copy(c, c + items, out);
-  gemm<T>(q.ta, stored(a, m, k, q.ta), q.tb, stored(b, k, p, q.tb), T(q.alpha), c ? T(q.beta) : T(0),
-          rowmajor(out, m, p), m, p, k);
+  const View<T> av = stored(a, m, k, q.ta), bv = stored(b, k, p, q.tb), ov = rowmajor(out, m, p);
+  if (c && small_gemm<T>(q.ta, av, q.tb, bv, T(q.alpha), T(q.beta), ov, m, p, k, c)) return;  // C read in place
+  if (c) std::copy(c, c + std::size_t(m) * p, out);
+  gemm<T>(q.ta, av, q.tb, bv, T(q.alpha), c ? T(q.beta) : T(0), ov, m, p, k);
 }
 
 // Ā = alpha Ḡ op(B)ᵀ (transposed back when ``ta``), B̄ = alpha op(A)ᵀ Ḡ (likewise), C̄ = beta Ḡ

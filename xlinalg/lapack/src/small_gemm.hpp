@@ -66,12 +66,13 @@ XL_AVX2_TARGET inline void transpose_tile(const double* src, std::ptrdiff_t lds,
 // C (m×n) = alpha op(A) op(B) + beta C, where op(A)(i, l) = a[i·ars + l·acs] and op(B)(l, j) =
 // b[l·brs + j·bcs], n ≤ NP. op(B) is read in place when its rows are contiguous and n == NP, else
 // first copied into NP-wide rows (zero padding). Rows of C are taken R at a time; a last block short
-// of R reads its last row again for the missing ones and writes only its own. beta == 0 writes C
-// without reading it (as the BLAS does).
+// of R reads its last row again for the missing ones and writes only its own. beta scales ``cin``
+// (laid out as C; C itself where they are one); beta == 0 reads neither (as the BLAS does).
 template <class T, int NP, bool Avx2>
 inline __attribute__((always_inline)) void small_gemm_body(const T* a, std::ptrdiff_t ars, std::ptrdiff_t acs,
                                                            const T* b, std::ptrdiff_t brs, std::ptrdiff_t bcs, T alpha,
-                                                           T beta, T* c, std::ptrdiff_t rs, std::ptrdiff_t cs, int m,
+                                                           T beta, const T* cin, T* c, std::ptrdiff_t rs,
+                                                           std::ptrdiff_t cs, int m,
                                                            int n, int k) {
   constexpr int R = small_gemm_rows<T, NP>();
   alignas(64) T packed[kSmallGemm * NP];
@@ -118,49 +119,53 @@ inline __attribute__((always_inline)) void small_gemm_body(const T* a, std::ptrd
     }
     for (int r = 0; r < R && i0 + r < m; ++r) {
       T* row = c + std::ptrdiff_t(i0 + r) * rs;
+      const T* in = cin + std::ptrdiff_t(i0 + r) * rs;
       if (beta == T(0))
         for (int j = 0; j < n; ++j) row[j * cs] = alpha * acc[r][j];
       else
-        for (int j = 0; j < n; ++j) row[j * cs] = alpha * acc[r][j] + beta * row[j * cs];
+        for (int j = 0; j < n; ++j) row[j * cs] = alpha * acc[r][j] + beta * in[j * cs];
     }
   }
 }
 
 // op(A) op(B) for n ≤ NP columns, with the kernel the CPU runs.
 template <class T, int NP>
-void small_gemm_padded(bool ta, const View<T>& a, bool tb, const View<T>& b, T alpha, T beta, const View<T>& c, int m,
-                       int n, int k) {
+void small_gemm_padded(bool ta, const View<T>& a, bool tb, const View<T>& b, T alpha, T beta, const T* cin,
+                       const View<T>& c, int m, int n, int k) {
   // op(X)(i, j) = x.p[i·s0 + j·s1]
   const std::ptrdiff_t ars = ta ? a.cs : a.rs, acs = ta ? a.rs : a.cs;
   const std::ptrdiff_t brs = tb ? b.cs : b.rs, bcs = tb ? b.rs : b.cs;
 #if XL_AVX2
   if (avx2_fma()) {
     run_avx2([&]() XL_INLINE {
-      small_gemm_body<T, NP, true>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, c.p, c.rs, c.cs, m, n, k);
+      small_gemm_body<T, NP, true>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, cin, c.p, c.rs, c.cs, m, n, k);
     });
     return;
   }
 #endif
-  small_gemm_body<T, NP, false>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, c.p, c.rs, c.cs, m, n, k);
+  small_gemm_body<T, NP, false>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, cin, c.p, c.rs, c.cs, m, n, k);
 }
 
 // C (m×n) = alpha op(A) op(B) + beta C where m, n and k are 1..kSmallGemm and alpha is not zero
-// (the BLAS reads neither A nor B then); false, doing nothing, otherwise.
+// (the BLAS reads neither A nor B then); false, doing nothing, otherwise. ``cin``, where given, is
+// the C that beta scales, laid out as ``c`` (c = alpha op(A) op(B) + beta cin: no copy of cin
+// into c first).
 template <class T>
 bool small_gemm(bool ta, const View<T>& a, bool tb, const View<T>& b, T alpha, T beta, const View<T>& c, int m, int n,
-                int k) {
+                int k, const T* cin = nullptr) {
   if (m < 1 || n < 1 || k < 1 || m > kSmallGemm || n > kSmallGemm || k > kSmallGemm || alpha == T(0)) return false;
   // columns of C in panels of at most 128 bytes a row: the accumulators of a few rows fit the registers
   constexpr int widest = int(128 / sizeof(T));
   for (int j0 = 0; j0 < n; j0 += widest) {
     const int w = std::min(widest, n - j0);
     const View<T> bj = tb ? b.at(j0, 0) : b.at(0, j0), cj = c.at(0, j0);
+    const T* cinj = cin ? cin + j0 * c.cs : cj.p;
     if (w <= 8)
-      small_gemm_padded<T, 8>(ta, a, tb, bj, alpha, beta, cj, m, w, k);
+      small_gemm_padded<T, 8>(ta, a, tb, bj, alpha, beta, cinj, cj, m, w, k);
     else if (w <= 16)
-      small_gemm_padded<T, 16>(ta, a, tb, bj, alpha, beta, cj, m, w, k);
+      small_gemm_padded<T, 16>(ta, a, tb, bj, alpha, beta, cinj, cj, m, w, k);
     else
-      small_gemm_padded<T, widest>(ta, a, tb, bj, alpha, beta, cj, m, w, k);
+      small_gemm_padded<T, widest>(ta, a, tb, bj, alpha, beta, cinj, cj, m, w, k);
   }
   return true;
 }
