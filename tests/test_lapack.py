@@ -324,6 +324,32 @@ def test_small_products_match_float64_products(dtype):
     np.testing.assert_array_equal(out, 2 * c)
 
 
+@needs_layer
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("m,n", [(1, 1), (1, 6), (3, 5), (8, 8), (7, 32), (32, 32), (33, 33)])
+def test_small_lq_factors_are_numpys(m, n, dtype):
+    """Up to 32 columns gelqf reflects along the rows itself (src/lq.hpp: small_lq; 33 columns is
+    ?geqrf and ?orgqr again): L and Q are NumPy's QR of Aᵀ transposed, signs made diag(L) ≥ 0,
+    and rows of Q orthonormal; a zero row (rank deficient: L_ii = 0) fails its entry alone, a
+    rank-deficient entry with nonzero rows (two equal rows) does not fail, as with LAPACK."""
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((4, m, n)).astype(dtype)
+    a[1, m // 2] = 0
+    if m > 1:
+        a[2, 1] = a[2, 0]
+    (q, l), status = RULES["gelqf"]["forward"]((a,), {}, 1)
+    assert status.tolist() == [0, 1, 0, 0]
+    assert np.isnan(q[1]).all() and np.isnan(l[1]).all()
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for i in (0, 3):
+        want_q, want_r = np.linalg.qr(a[i].astype(np.float64).T)
+        signs = np.where(np.diagonal(want_r) < 0, -1.0, 1.0)
+        np.testing.assert_allclose(l[i], (want_r * signs[:, None]).T, rtol=0, atol=tol * np.abs(a[i]).max() * n)
+        np.testing.assert_allclose(q[i], (want_q * signs).T, rtol=0, atol=tol * n * 10)
+        np.testing.assert_allclose(q[i] @ q[i].T, np.eye(m), rtol=0, atol=tol * n)
+    np.testing.assert_allclose(l[2] @ q[2], a[2], rtol=0, atol=tol * np.abs(a[2]).max() * n)
+
+
 SAVING_CASES = [case for case in CASES if case.values[0] in SAVING]
 
 

@@ -1,4 +1,5 @@
-// LQ factorization per matrix: gelqf forward (LAPACK ?geqrf + ?orgqr) and its fused reverse.
+// LQ factorization per matrix: gelqf forward (LAPACK ?geqrf + ?orgqr; up to 32 columns the same
+// reflections along the rows, small_lq) and its fused reverse.
 //
 // The row-major m×n A (m ≤ n) is the column-major n×m Aᵀ: its QR factorization Aᵀ = Q₁ R is
 // A = L Q with L = Rᵀ and Q = Q₁ᵀ, and ?orgqr's column-major Q₁ is Q read row-major (no transpose).
@@ -11,6 +12,7 @@
 #include "blas.hpp"
 #include "batch.hpp"
 #include "inverse.hpp"
+#include "isa.hpp"
 
 namespace xl {
 
@@ -25,6 +27,83 @@ Int gelqf_workspace(Int m, Int n) {
   return workspace_size(std::max(wq, wq2), m);
 }
 
+// Up to this many columns the LQ factors are computed by small_lq, not ?geqrf and ?orgqr, which
+// work column by column through level-2 BLAS calls at these orders (24 µs for one float32 32×32
+// matrix here; small_lq: 17 µs, and 1.2 µs against 2.8 for 8×8).
+constexpr Int kSmallLqMaxOrder = 32;
+
+// ‖x‖₂ of n finite values, scaled by the largest |x_j| (no overflow or underflow on the way).
+template <class T>
+inline XL_INLINE T scaled_norm(const T* x, Int n) {
+  T s = 0;
+  for (Int j = 0; j < n; ++j) s = std::max(s, std::abs(x[j]));
+  if (s == T(0)) return s;
+  const T r = T(1) / s;
+  T sum = 0;
+  for (Int j = 0; j < n; ++j) sum += (x[j] * r) * (x[j] * r);
+  return s * std::sqrt(sum);
+}
+
+// ?geqrf and ?orgqr of the column-major n×m Aᵀ, done on the rows of the row-major A (m ≤ n ≤
+// kSmallLqMaxOrder): reflector k (LAPACK's ?larfg on row k from column k: β = −sign(α) ‖(α, x)‖,
+// τ = (β − α)/β, v = (1, x/(α − β)); τ = 0 where x = 0) is applied from the right to the rows
+// below it, whose dot products and updates run along contiguous rows; L is the lower triangle of
+// the result, and Q = [I 0] H_{m−1} ⋯ H₀ is formed backwards, reflector k touching rows k and below
+// (?org2r's order). q: A on entry; l: L (with its upper part zero). Returns whether every L_ii ≠ 0.
+template <class T>
+bool small_lq(T* q, T* l, Int m, Int n) {
+  bool full_rank = true;
+  run_best([&]() XL_INLINE {
+    T tau[kSmallLqMaxOrder];
+    for (Int k = 0; k < m; ++k) {
+      T* rk = q + std::ptrdiff_t(k) * n;
+      const T alpha = rk[k];
+      bool reflect = false;  // whether x ≠ 0
+      for (Int j = k + 1; j < n; ++j) reflect |= rk[j] != T(0);
+      tau[k] = 0;
+      if (reflect) {
+        const T beta = -std::copysign(scaled_norm(rk + k, n - k), alpha), scale = T(1) / (alpha - beta);
+        tau[k] = (beta - alpha) / beta;
+        for (Int j = k + 1; j < n; ++j) rk[j] *= scale;
+        rk[k] = T(1);  // v, while it is applied
+        for (Int i = k + 1; i < m; ++i) {
+          T* ri = q + std::ptrdiff_t(i) * n;
+          T w = 0;
+#pragma omp simd reduction(+ : w)
+          for (Int j = k; j < n; ++j) w += ri[j] * rk[j];
+          w *= tau[k];
+#pragma omp simd
+          for (Int j = k; j < n; ++j) ri[j] -= w * rk[j];
+        }
+        rk[k] = beta;
+      }
+    }
+    for (Int i = 0; i < m; ++i) {  // L, and v_i's tail kept in v (row i of q past column i)
+      T* li = l + std::ptrdiff_t(i) * m;
+      const T* ri = q + std::ptrdiff_t(i) * n;
+      for (Int j = 0; j < m; ++j) li[j] = j <= i ? ri[j] : T(0);
+      full_rank &= li[i] != T(0);
+    }
+    T v[kSmallLqMaxOrder];
+    for (Int k = m - 1; k >= 0; --k) {  // Q ← Q H_k on rows k..m−1 (the rows above hold e_i)
+      T* rk = q + std::ptrdiff_t(k) * n;
+      v[k] = T(1);
+      for (Int j = k + 1; j < n; ++j) v[j] = rk[j];
+      for (Int j = 0; j < n; ++j) rk[j] = T(j == k);  // row k of [I 0]
+      for (Int i = k; i < m; ++i) {
+        T* ri = q + std::ptrdiff_t(i) * n;
+        T w = 0;
+#pragma omp simd reduction(+ : w)
+        for (Int j = k; j < n; ++j) w += ri[j] * v[j];
+        w *= tau[k];
+#pragma omp simd
+        for (Int j = k; j < n; ++j) ri[j] -= w * v[j];
+      }
+    }
+  });
+  return full_rank;
+}
+
 // Q (m×n, orthonormal rows) and L (m×m lower, diag(L) ≥ 0) with A = L Q; false (both NaN) when
 // A is not finite, not of full row rank (L_ii = 0) or the factors are not finite.
 template <class T>
@@ -32,8 +111,10 @@ bool gelqf(const T* a, T* q, T* l, Int m, Int n, Int lwork, std::vector<T>& work
   const std::int64_t size = std::int64_t(m) * n, lsize = std::int64_t(m) * m;
   if (m == 0) return true;
   bool ok = all_finite(a, size);
-  if (ok) {
-    std::memcpy(q, a, sizeof(T) * size);
+  if (ok) std::memcpy(q, a, sizeof(T) * size);
+  if (ok && n <= kSmallLqMaxOrder) {
+    ok = small_lq(q, l, m, n);
+  } else if (ok) {
     work.resize(std::size_t(m) + lwork);
     T *tau = work.data(), *wk = tau + m;
     Int info = 0;
