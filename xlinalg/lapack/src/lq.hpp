@@ -28,9 +28,9 @@ Int gelqf_workspace(Int m, Int n) {
 }
 
 // Up to this many columns the LQ factors are computed by small_lq, not ?geqrf and ?orgqr, which
-// work column by column through level-2 BLAS calls at these orders (24 µs for one float32 32×32
-// matrix here in either precision; small_lq: 23 µs in float32, 20 in float64, and 1.7–1.8 µs
-// against 2.8–3.1 for 8×8).
+// work column by column through level-2 BLAS calls at these orders (one 32×32 matrix: 24 µs in
+// either precision here, small_lq 23 µs in float32 and 20 in float64; 8×8: 2.8–3.1 µs against
+// 1.7–1.8).
 constexpr Int kSmallLqMaxOrder = 32;
 
 // ‖x‖₂ of n finite values, scaled by the largest |x_j| (no overflow or underflow on the way).
