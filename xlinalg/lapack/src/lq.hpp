@@ -94,48 +94,46 @@ inline XL_INLINE T dot_in_order(const T* x, const T* y, Int n) {
 template <class T, bool Avx2>
 inline XL_INLINE bool small_lq_body(T* q, T* l, Int m, Int n) {
   bool full_rank = true;
-  {
-    T tau[kSmallLqMaxOrder];
-    for (Int k = 0; k < m; ++k) {
-      T* rk = q + std::ptrdiff_t(k) * n;
-      const T alpha = rk[k];
-      bool reflect = false;  // whether x ≠ 0
-      for (Int j = k + 1; j < n; ++j) reflect |= rk[j] != T(0);
-      tau[k] = 0;
-      if (reflect) {
-        const T beta = -std::copysign(scaled_norm(rk + k, n - k), alpha), scale = T(1) / (alpha - beta);
-        tau[k] = (beta - alpha) / beta;
-        for (Int j = k + 1; j < n; ++j) rk[j] *= scale;
-        rk[k] = T(1);  // v, while it is applied
-        for (Int i = k + 1; i < m; ++i) {
-          T* ri = q + std::ptrdiff_t(i) * n;
-          const T w = dot_in_order<T, Avx2>(ri + k, rk + k, n - k);
-          const T tw = tau[k] * w;
-#pragma omp simd
-          for (Int j = k; j < n; ++j) ri[j] -= tw * rk[j];
-        }
-        rk[k] = beta;
-      }
-    }
-    for (Int i = 0; i < m; ++i) {  // L, and v_i's tail kept in v (row i of q past column i)
-      T* li = l + std::ptrdiff_t(i) * m;
-      const T* ri = q + std::ptrdiff_t(i) * n;
-      for (Int j = 0; j < m; ++j) li[j] = j <= i ? ri[j] : T(0);
-      full_rank &= li[i] != T(0);
-    }
-    T v[kSmallLqMaxOrder];
-    for (Int k = m - 1; k >= 0; --k) {  // Q ← Q H_k on rows k..m−1 (the rows above hold e_i)
-      T* rk = q + std::ptrdiff_t(k) * n;
-      v[k] = T(1);
-      for (Int j = k + 1; j < n; ++j) v[j] = rk[j];
-      for (Int j = 0; j < n; ++j) rk[j] = T(j == k);  // row k of [I 0]
-      for (Int i = k; i < m; ++i) {
+  T tau[kSmallLqMaxOrder];
+  for (Int k = 0; k < m; ++k) {
+    T* rk = q + std::ptrdiff_t(k) * n;
+    const T alpha = rk[k];
+    bool reflect = false;  // whether x ≠ 0
+    for (Int j = k + 1; j < n; ++j) reflect |= rk[j] != T(0);
+    tau[k] = 0;
+    if (reflect) {
+      const T beta = -std::copysign(scaled_norm(rk + k, n - k), alpha), scale = T(1) / (alpha - beta);
+      tau[k] = (beta - alpha) / beta;
+      for (Int j = k + 1; j < n; ++j) rk[j] *= scale;
+      rk[k] = T(1);  // v, while it is applied
+      for (Int i = k + 1; i < m; ++i) {
         T* ri = q + std::ptrdiff_t(i) * n;
-        const T w = dot_in_order<T, Avx2>(ri + k, v + k, n - k);
+        const T w = dot_in_order<T, Avx2>(ri + k, rk + k, n - k);
         const T tw = tau[k] * w;
 #pragma omp simd
-        for (Int j = k; j < n; ++j) ri[j] -= tw * v[j];
+        for (Int j = k; j < n; ++j) ri[j] -= tw * rk[j];
       }
+      rk[k] = beta;
+    }
+  }
+  for (Int i = 0; i < m; ++i) {  // L: the lower triangle of the first m columns
+    T* li = l + std::ptrdiff_t(i) * m;
+    const T* ri = q + std::ptrdiff_t(i) * n;
+    for (Int j = 0; j < m; ++j) li[j] = j <= i ? ri[j] : T(0);
+    full_rank &= li[i] != T(0);
+  }
+  T v[kSmallLqMaxOrder];
+  for (Int k = m - 1; k >= 0; --k) {  // Q ← Q H_k on rows k..m−1 (the rows above hold e_i)
+    T* rk = q + std::ptrdiff_t(k) * n;
+    v[k] = T(1);
+    for (Int j = k + 1; j < n; ++j) v[j] = rk[j];
+    for (Int j = 0; j < n; ++j) rk[j] = T(j == k);  // row k of [I 0]
+    for (Int i = k; i < m; ++i) {
+      T* ri = q + std::ptrdiff_t(i) * n;
+      const T w = dot_in_order<T, Avx2>(ri + k, v + k, n - k);
+      const T tw = tau[k] * w;
+#pragma omp simd
+      for (Int j = k; j < n; ++j) ri[j] -= tw * v[j];
     }
   }
   return full_rank;

@@ -31,7 +31,7 @@ void syrk_forward(const T* a, T* out, Int rows, Int cols, bool transpose, T alph
     const T beta = T(0);
     routines<T>().syrk(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, out, &n);
   }
-  // (the BLAS wrote the column-major 'L', the row-major upper triangle): copy it to the lower one
+  // the row-major upper triangle (all the BLAS wrote: its column-major 'L') copied to the lower one
   for (Int i = 1; i < n; ++i)
     for (Int j = 0; j < i; ++j) out[std::size_t(i) * n + j] = out[std::size_t(j) * n + i];
 }

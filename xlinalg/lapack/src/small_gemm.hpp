@@ -10,14 +10,12 @@
 #include <algorithm>
 #include <cstddef>
 
-
 #include "isa.hpp"
 
 namespace xl {
 
 // Orders (m, n and k) up to which gemm_whole (blas.hpp) uses these kernels.
 constexpr int kSmallGemm = 32;
-
 
 // Rows of C per register block: as many as keep the accumulators (rows × NP values) within about
 // twelve 32-byte registers, 1 to 4.
@@ -26,11 +24,10 @@ constexpr int small_gemm_rows() {
   return std::max(1, std::min(4, int(12 * 32 / (NP * sizeof(T)))));
 }
 
-// Transposes of one square tile, dst(j, i) = src(i, j) (rows ``lds`` and ``ldd`` apart): 8×8 floats or
-// 4×4 doubles, in AVX registers.
+// Transposes of one square tile, dst(j, i) = src(i, j) (rows ``lds`` and ``ldd`` apart): 8×8 floats
+// or 4×4 doubles, in AVX registers.
 #if XL_AVX2
-XL_AVX2_TARGET inline void transpose_tile(const float* src, std::ptrdiff_t lds, float* dst,
-                                                               std::ptrdiff_t ldd) {
+XL_AVX2_TARGET inline void transpose_tile(const float* src, std::ptrdiff_t lds, float* dst, std::ptrdiff_t ldd) {
   __m256 r[8], t[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
   for (int i = 0; i < 8; i += 2) {
@@ -50,8 +47,7 @@ XL_AVX2_TARGET inline void transpose_tile(const float* src, std::ptrdiff_t lds, 
   }
 }
 
-XL_AVX2_TARGET inline void transpose_tile(const double* src, std::ptrdiff_t lds, double* dst,
-                                                               std::ptrdiff_t ldd) {
+XL_AVX2_TARGET inline void transpose_tile(const double* src, std::ptrdiff_t lds, double* dst, std::ptrdiff_t ldd) {
   const __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + lds), r2 = _mm256_loadu_pd(src + 2 * lds),
                 r3 = _mm256_loadu_pd(src + 3 * lds);
   const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1), t2 = _mm256_unpacklo_pd(r2, r3),
@@ -69,11 +65,9 @@ XL_AVX2_TARGET inline void transpose_tile(const double* src, std::ptrdiff_t lds,
 // of R reads its last row again for the missing ones and writes only its own. beta scales ``cin``
 // (laid out as C; C itself where they are one); beta == 0 reads neither (as the BLAS does).
 template <class T, int NP, bool Avx2>
-inline __attribute__((always_inline)) void small_gemm_body(const T* a, std::ptrdiff_t ars, std::ptrdiff_t acs,
-                                                           const T* b, std::ptrdiff_t brs, std::ptrdiff_t bcs, T alpha,
-                                                           T beta, const T* cin, T* c, std::ptrdiff_t rs,
-                                                           std::ptrdiff_t cs, int m,
-                                                           int n, int k) {
+inline XL_INLINE void small_gemm_body(const T* a, std::ptrdiff_t ars, std::ptrdiff_t acs, const T* b,
+                                     std::ptrdiff_t brs, std::ptrdiff_t bcs, T alpha, T beta, const T* cin, T* c,
+                                     std::ptrdiff_t rs, std::ptrdiff_t cs, int m, int n, int k) {
   constexpr int R = small_gemm_rows<T, NP>();
   alignas(64) T packed[kSmallGemm * NP];
   std::ptrdiff_t ldb = brs;
@@ -89,10 +83,11 @@ inline __attribute__((always_inline)) void small_gemm_body(const T* a, std::ptrd
         j0 = n / W * W;
         l0 = k / W * W;
         for (int j = 0; j < j0; j += W)
-          for (int l = 0; l < l0; l += W) transpose_tile(b + std::ptrdiff_t(j) * bcs + l, bcs, packed + l * NP + j, NP);
+          for (int l = 0; l < l0; l += W)
+            transpose_tile(b + std::ptrdiff_t(j) * bcs + l, bcs, packed + l * NP + j, NP);
       }
 #endif
-      for (int j = 0; j < n; ++j) {  // what the tiles left: columns from j0, and rows from l0 of the others
+      for (int j = 0; j < n; ++j) {  // what the tiles left: columns from j0, rows from l0 of the others
         const T* src = b + std::ptrdiff_t(j) * bcs;
         for (int l = j < j0 ? l0 : 0; l < k; ++l) packed[l * NP + j] = src[l];
       }
@@ -154,7 +149,7 @@ template <class T>
 bool small_gemm(bool ta, const View<T>& a, bool tb, const View<T>& b, T alpha, T beta, const View<T>& c, int m, int n,
                 int k, const T* cin = nullptr) {
   if (m < 1 || n < 1 || k < 1 || m > kSmallGemm || n > kSmallGemm || k > kSmallGemm || alpha == T(0)) return false;
-  // columns of C in panels of at most 128 bytes a row: the accumulators of a few rows fit the registers
+  // columns of C in panels of at most 128 bytes a row: the accumulators of a few rows fit registers
   constexpr int widest = int(128 / sizeof(T));
   for (int j0 = 0; j0 < n; j0 += widest) {
     const int w = std::min(widest, n - j0);
