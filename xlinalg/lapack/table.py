@@ -117,13 +117,13 @@ PRODUCTS = {
 #: split.
 TEAM_SPLIT = frozenset({"potrf", "potrs", "trsm", "trmm", "syrk", "gemm", "gemm2", "sumlogdiag"})
 
-#: operator name -> the variant whose forward keeps residuals for its reverse (as
-#: :data:`xlinalg.lapack.rules.SAVING`): Y = L⁻¹B for potrs, A's LU factors and pivots for det
-#: and slogdet.
 def _lu_shapes(inputs, outputs) -> tuple:
     return inputs[0], inputs[0][:-1]  # the factors, the pivots (as floats)
 
 
+#: operator name -> the variant whose forward keeps residuals for its reverse (as
+#: :data:`xlinalg.lapack.rules.SAVING`): Y = L⁻¹B for potrs, A's LU factors and pivots for det
+#: and slogdet.
 SAVING = {
     "potrs": Entry(
         "potrs_y", True, _lower, lambda i, o, g: (i[0], o[1], o[0], g[0]), "potrs_vjp_y",
