@@ -350,6 +350,62 @@ def test_small_lq_factors_are_numpys(m, n, dtype):
     np.testing.assert_allclose(l[2] @ q[2], a[2], rtol=0, atol=tol * np.abs(a[2]).max() * n)
 
 
+def _small_eigen_batch(n, dtype, rng):
+    """Symmetric test matrices of order ``n`` (their upper triangles junk, never read): random;
+    a NaN in the lower triangle; diagonal with a repeated value (no reflection, T diagonal from
+    the start); the zero matrix; block diagonal (T splits in the middle); an eigenvalue twice;
+    random at 1e±300 (1e±30 in float32) and a diagonal of subnormal values (scaled by powers of
+    two beyond the normal range)."""
+    huge, small = (1e300, 1e-300) if dtype == np.float64 else (1e30, 1e-30)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    x = rng.standard_normal((n, n))
+    sym = (x + x.T) / 2
+    blocks = sym.copy()
+    blocks[: n // 2, n // 2 :] = blocks[n // 2 :, : n // 2] = 0
+    mats = [
+        sym,
+        sym,
+        np.diag(np.r_[3.0, np.arange(n - 1.0)[::-1]]),
+        np.zeros((n, n)),
+        blocks,
+        (q * np.r_[2.0, 2.0, np.arange(n - 2.0)][:n]) @ q.T,
+        huge * sym,
+        small * sym,
+        np.diag(np.ldexp(np.arange(1.0, n + 1), np.finfo(dtype).minexp - 12)),
+    ]
+    a = np.stack(mats).astype(dtype)
+    a[1, n - 1, 0] = np.nan
+    upper = np.triu_indices(n, 1)
+    a[:, upper[0], upper[1]] = rng.standard_normal(len(upper[0]))  # junk, never read
+    return a
+
+
+@needs_layer
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 17, 32, 63, 64, 65])
+def test_small_eigendecompositions_are_numpys(n, dtype):
+    """Up to order 64 syevd runs its own tridiagonalization and QL (src/small_eigen.hpp; 65 is
+    ?syevd): the eigenvalues are NumPy's of the lower triangle (float32 computed in float64 and
+    rounded), the rows of U orthonormal eigenvectors (residual ‖A uᵢ − λᵢ uᵢ‖ of rounding size)
+    with their largest-magnitude entry positive; a NaN makes its entry alone NaN."""
+    a = _small_eigen_batch(n, dtype, np.random.default_rng(n))
+    (u, w), _ = RULES["syevd"]["forward"]((a,), {}, 1)
+    assert np.isnan(u[1]).all() and np.isnan(w[1]).all()
+    eps = np.finfo(dtype).eps
+    for i in [0, *range(2, len(a))]:
+        lower = np.tril(a[i].astype(np.float64))
+        sym = lower + np.tril(lower, -1).T
+        want = np.linalg.eigh(sym)[0]
+        scale = np.abs(want).max() if n else 0
+        ui, wi = u[i].astype(np.float64), w[i].astype(np.float64)
+        np.testing.assert_allclose(wi, want, rtol=0, atol=4 * n * eps * scale)
+        assert np.all(np.diff(wi) >= 0)
+        np.testing.assert_allclose(ui @ ui.T, np.eye(n), rtol=0, atol=4 * n * eps)
+        np.testing.assert_allclose(ui @ sym, wi[:, None] * ui, rtol=0, atol=4 * n * eps * scale)
+        biggest = np.argmax(np.abs(ui), axis=1)
+        assert np.all(ui[np.arange(n), biggest] > 0)
+
+
 SAVING_CASES = [case for case in CASES if case.values[0] in SAVING]
 
 

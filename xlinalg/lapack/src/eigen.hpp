@@ -12,6 +12,7 @@
 
 #include "blas.hpp"
 #include "batch.hpp"
+#include "small_eigen.hpp"
 #include "triangular.hpp"
 
 namespace xl {
@@ -69,6 +70,41 @@ void fix_row_signs(T* u, Int n) {
   }
 }
 
+// U (rows: eigenvectors, signs not yet fixed) and ascending λ of the symmetric matrix whose lower
+// triangle is a's, n ≤ kSmallEigenMaxOrder, in precision W (EigenPrecision): the triangle scaled
+// by the power of two that brings its largest magnitude into [1/2, 1) (exact), small_eigen, the
+// eigenvalues scaled back. false when the triangle is not finite or QL does not converge.
+template <class T, class W>
+bool small_syevd(const T* a, T* u, T* w, Int n, std::vector<W>& work) {
+  const std::ptrdiff_t size = std::ptrdiff_t(n) * n;
+  work.resize(2 * size);
+  W *s = work.data(), *y = s + size, d[kSmallEigenMaxOrder];
+  W amax = 0;
+  bool finite = true;
+  for (Int i = 0; i < n; ++i)
+    for (Int j = 0; j <= i; ++j) {
+      const W x = W(a[std::ptrdiff_t(i) * n + j]);
+      finite &= x - x == W(0);
+      amax = std::max(amax, std::abs(x));
+    }
+  if (!finite) return false;
+  int scale = 0;
+  if (amax > W(0)) std::frexp(amax, &scale);
+  // ×2^−scale: a product with that power of two is exact (and rounds a subnormal result as ldexp
+  // does) where the power is a normal number
+  const bool product = std::abs(scale) < std::numeric_limits<W>::max_exponent - 2;
+  const W down = product ? std::ldexp(W(1), -scale) : W(1), up = product ? std::ldexp(W(1), scale) : W(1);
+  for (Int i = 0; i < n; ++i)
+    for (Int j = 0; j <= i; ++j) {
+      const W x = W(a[std::ptrdiff_t(i) * n + j]);
+      s[std::ptrdiff_t(i) * n + j] = s[std::ptrdiff_t(j) * n + i] = product ? x * down : std::ldexp(x, -scale);
+    }
+  if (!small_eigen(s, y, d, n)) return false;
+  for (std::ptrdiff_t i = 0; i < size; ++i) u[i] = T(y[i]);
+  for (Int i = 0; i < n; ++i) w[i] = T(product ? d[i] * up : std::ldexp(d[i], scale));
+  return true;
+}
+
 // U (rows: eigenvectors) and ascending λ of the symmetric matrix whose lower triangle is a's, in
 // precision W (EigenPrecision); ``ws`` from syevd_workspace<W>. false (U and λ NaN) when that
 // triangle is not finite or LAPACK does not converge.
@@ -77,6 +113,15 @@ bool syevd(const T* a, T* u, T* w, Int n, const SyevdWork& ws, std::vector<W>& w
   if (n == 0) return true;
   const std::int64_t size = std::int64_t(n) * n;
   Int info = 0;
+  if (n <= kSmallEigenMaxOrder) {
+    if (!small_syevd(a, u, w, n, work)) {
+      fill_nan(u, size);
+      fill_nan(w, n);
+      return false;
+    }
+    fix_row_signs(u, n);
+    return true;
+  }
   if (triangle_finite(rowmajor(const_cast<T*>(a), n, n), n, true)) {
     const char jobz = 'V', uplo = 'U';
     iwork.resize(ws.liwork);
