@@ -107,7 +107,7 @@ inline XL_INLINE void lu_factor_lanes_body(const T* a, T* lu, Int* ipiv, Int* in
 
 template <class T>
 void lu_factor_lanes(const T* a, T* lu, Int* ipiv, Int* info, Int n, int count, T* x) {
-  run_best([&]() XL_INLINE { lu_factor_lanes_body(a, lu, ipiv, info, n, count, x); });
+  run_best([&](auto) XL_INLINE { lu_factor_lanes_body(a, lu, ipiv, info, n, count, x); });
 }
 
 // ---- A⁻¹ from the LU factors ---------------------------------------------------------------------
@@ -260,7 +260,7 @@ inline XL_INLINE void small_lu_inverse_body(const T* lu, const Int* ipiv, T* z, 
 
 template <class T>
 void small_lu_inverse(const T* lu, const Int* ipiv, T* z, Int n) {
-  run_best([&]() XL_INLINE {
+  run_best([&](auto) XL_INLINE {
     if (n <= 8)
       small_lu_inverse_body<T, 8>(lu, ipiv, z, n);
     else if (n <= 16)

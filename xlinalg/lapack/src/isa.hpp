@@ -3,6 +3,8 @@
 // GCC or Clang, and run where the CPU has both (avx2_fma()); the baseline build runs elsewhere.
 #pragma once
 
+#include <type_traits>
+
 #if defined(__GNUC__) && defined(__x86_64__)
 #define XL_AVX2 1
 #define XL_AVX2_TARGET __attribute__((target("avx2,fma")))
@@ -28,12 +30,13 @@ inline bool avx2_fma() {
 #if XL_AVX2
 template <class F>
 XL_AVX2_TARGET void run_avx2(const F& body) {
-  body();
+  body(std::true_type{});
 }
 #endif
 
-// Runs ``body`` (a lambda marked XL_INLINE, so that it is compiled into each caller) in AVX2 with
-// FMA where the CPU has them, else in the baseline instruction set.
+// Runs ``body(isa)`` (a lambda marked XL_INLINE, so that it is compiled into each caller) in AVX2
+// with FMA where the CPU has them, ``isa`` std::true_type, else in the baseline instruction set,
+// ``isa`` std::false_type: ``decltype(isa)::value`` picks a kernel's intrinsics at compile time.
 template <class F>
 void run_best(const F& body) {
 #if XL_AVX2
@@ -42,7 +45,7 @@ void run_best(const F& body) {
     return;
   }
 #endif
-  body();
+  body(std::false_type{});
 }
 
 }  // namespace xl

@@ -90,14 +90,9 @@ inline XL_INLINE bool small_lq_body(T* q, T* l, Int m, Int n) {
 
 template <class T>
 bool small_lq(T* q, T* l, Int m, Int n) {
-#if XL_AVX2
-  if (avx2_fma()) {
-    bool full_rank = true;
-    run_avx2([&]() XL_INLINE { full_rank = small_lq_body<T, true>(q, l, m, n); });
-    return full_rank;
-  }
-#endif
-  return small_lq_body<T, false>(q, l, m, n);
+  bool full_rank = true;
+  run_best([&](auto isa) XL_INLINE { full_rank = small_lq_body<T, decltype(isa)::value>(q, l, m, n); });
+  return full_rank;
 }
 
 // Q (m×n, orthonormal rows) and L (m×m lower, diag(L) ≥ 0) with A = L Q; false (both NaN) when

@@ -158,14 +158,9 @@ inline XL_INLINE bool small_eigen_body(W* a, W* y, W* d, Int n) {
 // kSmallEigenMaxOrder, prepared as small_eigen_body asks; overwritten). false on no convergence.
 template <class W>
 bool small_eigen(W* a, W* y, W* d, Int n) {
-#if XL_AVX2
-  if (avx2_fma()) {
-    bool ok = false;
-    run_avx2([&]() XL_INLINE { ok = small_eigen_body<W, true>(a, y, d, n); });
-    return ok;
-  }
-#endif
-  return small_eigen_body<W, false>(a, y, d, n);
+  bool ok = false;
+  run_best([&](auto isa) XL_INLINE { ok = small_eigen_body<W, decltype(isa)::value>(a, y, d, n); });
+  return ok;
 }
 
 }  // namespace xl

@@ -130,15 +130,9 @@ void small_gemm_padded(bool ta, const View<T>& a, bool tb, const View<T>& b, T a
   // op(X)(i, j) = x.p[i·s0 + j·s1]
   const std::ptrdiff_t ars = ta ? a.cs : a.rs, acs = ta ? a.rs : a.cs;
   const std::ptrdiff_t brs = tb ? b.cs : b.rs, bcs = tb ? b.rs : b.cs;
-#if XL_AVX2
-  if (avx2_fma()) {
-    run_avx2([&]() XL_INLINE {
-      small_gemm_body<T, NP, true>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, cin, c.p, c.rs, c.cs, m, n, k);
-    });
-    return;
-  }
-#endif
-  small_gemm_body<T, NP, false>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, cin, c.p, c.rs, c.cs, m, n, k);
+  run_best([&](auto isa) XL_INLINE {
+    small_gemm_body<T, NP, decltype(isa)::value>(a.p, ars, acs, b.p, brs, bcs, alpha, beta, cin, c.p, c.rs, c.cs, m, n, k);
+  });
 }
 
 // C (m×n) = alpha op(A) op(B) + beta C where m, n and k are 1..kSmallGemm and alpha is not zero
