@@ -76,14 +76,15 @@ void for_each_entry(std::int64_t batch, int threads, double flops_per_entry, Fn&
   for (auto& t : pool) t.join();
 }
 
-// fn(first, count) for the groups of kLanes consecutive entries of a batch (the last group
-// ``count`` < kLanes where the batch is not a multiple), split across threads as for_each_entry.
-template <class Fn>
+// fn(first, count) for the groups of Size (kLanes unless given) consecutive entries of a batch
+// (the last group ``count`` < Size where the batch is not a multiple), split across threads as
+// for_each_entry.
+template <int Size = kLanes, class Fn>
 void for_each_group(std::int64_t batch, int threads, double flops_per_entry, Fn&& fn) {
-  const std::int64_t groups = (batch + kLanes - 1) / kLanes;
-  for_each_entry(groups, threads, flops_per_entry * kLanes, [&](std::int64_t g) {
-    const std::int64_t first = g * kLanes;
-    fn(first, int(std::min<std::int64_t>(kLanes, batch - first)));
+  const std::int64_t groups = (batch + Size - 1) / Size;
+  for_each_entry(groups, threads, flops_per_entry * Size, [&](std::int64_t g) {
+    const std::int64_t first = g * Size;
+    fn(first, int(std::min<std::int64_t>(Size, batch - first)));
   });
 }
 

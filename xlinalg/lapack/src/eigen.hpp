@@ -51,6 +51,16 @@ SyevdWork syevd_workspace(Int n) {
   return s;
 }
 
+// x ↦ x·2^e, exact where the result is normal (and rounded as ldexp rounds where it is not): a
+// product with that power of two where it is a normal number itself, ldexp (a library call) beyond.
+template <class W>
+struct PowerOfTwo {
+  int e;
+  bool product = std::abs(e) < std::numeric_limits<W>::max_exponent - 2;
+  W factor = product ? std::ldexp(W(1), e) : W(1);
+  W operator()(W x) const { return product ? x * factor : std::ldexp(x, e); }
+};
+
 // Flip each row of u so that its largest-magnitude entry is positive (the first on ties).
 template <class T>
 void fix_row_signs(T* u, Int n) {
@@ -70,39 +80,58 @@ void fix_row_signs(T* u, Int n) {
   }
 }
 
-// U (rows: eigenvectors, signs not yet fixed) and ascending λ of the symmetric matrix whose lower
-// triangle is a's, n ≤ kSmallEigenMaxOrder, in precision W (EigenPrecision): the triangle scaled
-// by the power of two that brings its largest magnitude into [1/2, 1) (exact), small_eigen, the
-// eigenvalues scaled back. false when the triangle is not finite or QL does not converge.
+// U (rows: eigenvectors) and ascending λ of ``count`` ≤ kEigenChains symmetric matrices of order
+// n ≤ kSmallEigenMaxOrder (a, u: one n×n after the other; w: n each) whose lower triangles are
+// a's, in precision W (EigenPrecision): each triangle scaled by the power of two that brings its
+// largest magnitude into [1/2, 1) (exact), small_eigen, the eigenvalues scaled back. U and λ of a
+// matrix are NaN where its triangle is not finite or QL does not converge. ``work``: scratch.
 template <class T, class W>
-bool small_syevd(const T* a, T* u, T* w, Int n, std::vector<W>& work) {
+void small_syevd(const T* a, T* u, T* w, Int n, int count, std::vector<W>& work) {
   const std::ptrdiff_t size = std::ptrdiff_t(n) * n;
-  work.resize(2 * size);
-  W *s = work.data(), *y = s + size, d[kSmallEigenMaxOrder];
-  W amax = 0;
-  bool finite = true;
-  for (Int i = 0; i < n; ++i)
-    for (Int j = 0; j <= i; ++j) {
-      const W x = W(a[std::ptrdiff_t(i) * n + j]);
-      finite &= x - x == W(0);
-      amax = std::max(amax, std::abs(x));
+  work.resize(std::size_t(2 * size + n) * count);
+  W *s[kEigenChains], *y[kEigenChains], *d[kEigenChains];
+  int scale[kEigenChains], index[kEigenChains], solved = 0;  // index: the finite matrices
+  for (int k = 0; k < count; ++k) {
+    s[solved] = work.data() + (2 * size + n) * k;
+    y[solved] = s[solved] + size;
+    d[solved] = y[solved] + size;
+    const T* ak = a + size * k;
+    W amax = 0;
+    bool finite = true;
+    for (Int i = 0; i < n; ++i)
+      for (Int j = 0; j <= i; ++j) {
+        const W x = W(ak[std::ptrdiff_t(i) * n + j]);
+        finite &= x - x == W(0);
+        amax = std::max(amax, std::abs(x));
+      }
+    if (!finite) {
+      fill_nan(u + size * k, size);
+      fill_nan(w + std::ptrdiff_t(n) * k, n);
+      continue;
     }
-  if (!finite) return false;
-  int scale = 0;
-  if (amax > W(0)) std::frexp(amax, &scale);
-  // ×2^−scale: a product with that power of two is exact (and rounds a subnormal result as ldexp
-  // does) where the power is a normal number
-  const bool product = std::abs(scale) < std::numeric_limits<W>::max_exponent - 2;
-  const W down = product ? std::ldexp(W(1), -scale) : W(1), up = product ? std::ldexp(W(1), scale) : W(1);
-  for (Int i = 0; i < n; ++i)
-    for (Int j = 0; j <= i; ++j) {
-      const W x = W(a[std::ptrdiff_t(i) * n + j]);
-      s[std::ptrdiff_t(i) * n + j] = s[std::ptrdiff_t(j) * n + i] = product ? x * down : std::ldexp(x, -scale);
+    int e = 0;
+    if (amax > W(0)) std::frexp(amax, &e);
+    const PowerOfTwo<W> down{-e};
+    for (Int i = 0; i < n; ++i)
+      for (Int j = 0; j <= i; ++j)
+        s[solved][std::ptrdiff_t(i) * n + j] = s[solved][std::ptrdiff_t(j) * n + i] = down(W(ak[std::ptrdiff_t(i) * n + j]));
+    scale[solved] = e;
+    index[solved++] = k;
+  }
+  bool ok[kEigenChains];
+  small_eigen(s, y, d, n, solved, ok);
+  for (int j = 0; j < solved; ++j) {
+    T *uk = u + size * index[j], *wk = w + std::ptrdiff_t(n) * index[j];
+    if (!ok[j]) {
+      fill_nan(uk, size);
+      fill_nan(wk, n);
+      continue;
     }
-  if (!small_eigen(s, y, d, n)) return false;
-  for (std::ptrdiff_t i = 0; i < size; ++i) u[i] = T(y[i]);
-  for (Int i = 0; i < n; ++i) w[i] = T(product ? d[i] * up : std::ldexp(d[i], scale));
-  return true;
+    const PowerOfTwo<W> up{scale[j]};
+    for (std::ptrdiff_t i = 0; i < size; ++i) uk[i] = T(y[j][i]);
+    for (Int i = 0; i < n; ++i) wk[i] = T(up(d[j][i]));
+    fix_row_signs(uk, n);
+  }
 }
 
 // U (rows: eigenvectors) and ascending λ of the symmetric matrix whose lower triangle is a's, in
@@ -113,15 +142,6 @@ bool syevd(const T* a, T* u, T* w, Int n, const SyevdWork& ws, std::vector<W>& w
   if (n == 0) return true;
   const std::int64_t size = std::int64_t(n) * n;
   Int info = 0;
-  if (n <= kSmallEigenMaxOrder) {
-    if (!small_syevd(a, u, w, n, work)) {
-      fill_nan(u, size);
-      fill_nan(w, n);
-      return false;
-    }
-    fix_row_signs(u, n);
-    return true;
-  }
   if (triangle_finite(rowmajor(const_cast<T*>(a), n, n), n, true)) {
     const char jobz = 'V', uplo = 'U';
     iwork.resize(ws.liwork);

@@ -163,6 +163,12 @@ template <class T>
 void syevd_batch(std::int64_t batch, Int n, const T* a, T* u, T* w, int threads) {
   const std::size_t s = std::size_t(n) * n;
   using W = typename EigenPrecision<T>::type;
+  if (n <= kSmallEigenMaxOrder) {
+    for_each_group<kEigenChains>(batch, threads, 9 * cube(n), [&](std::int64_t first, int count) {
+      small_syevd(a + first * s, u + first * s, w + first * n, n, count, scratch<W>());
+    });
+    return;
+  }
   const SyevdWork ws = syevd_workspace<W>(n);
   for_each_entry(batch, threads, 9 * cube(n), [&](std::int64_t i) {
     syevd(a + i * s, u + i * s, w + i * n, n, ws, scratch<W>(), scratch<Int>());
