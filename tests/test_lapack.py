@@ -326,6 +326,36 @@ def test_small_products_match_float64_products(dtype):
 
 @needs_layer
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_small_triangular_products_and_solves_match_float64(dtype):
+    """Triangular products and solves with both orders up to 32 run without the BLAS
+    (src/small_triangular.hpp: B's rows padded to 8, 16 or 32 values): every flag (transpose,
+    right side, lower) at orders on both sides of each padding width and of 33 (the BLAS again),
+    on square and oblong B, the other triangle of A junk (never read); against float64 NumPy."""
+    lib = lapack.library()
+    rng = np.random.default_rng(12)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    orders = (1, 3, 8, 9, 16, 17, 32, 33)
+    for n, k in [(n, k) for n in orders for k in orders][::2]:
+        for flags in range(8):
+            trans, right, lower = flags & 1, flags & 2, flags & 4
+            a = (rng.standard_normal((2, n, n)) + 2 * n * np.eye(n)).astype(dtype)
+            b = rng.standard_normal((2, k, n) if right else (2, n, k)).astype(dtype)
+            tri = (np.tril if lower else np.triu)(a.astype(np.float64))
+            m = tri.swapaxes(-1, -2) if trans else tri
+            product = 0.75 * (b @ m if right else m @ b)
+            out = np.full_like(b, np.nan)
+            lib.trmm(a, b, out, flags, 1, 0.75)
+            scale = np.abs(a).max() * np.abs(b).max() * n
+            np.testing.assert_allclose(out, product, rtol=0, atol=tol * scale, err_msg=f"trmm n={n} k={k} flags={flags}")
+            solved = np.full_like(b, np.nan)
+            status = np.zeros(2, np.int32)
+            lib.trsm(a, b, solved, status, flags, 1, 0.75)
+            want = 0.75 * (np.linalg.solve(m.swapaxes(-1, -2), b.swapaxes(-1, -2)).swapaxes(-1, -2) if right else np.linalg.solve(m, b))
+            np.testing.assert_allclose(solved, want, rtol=0, atol=tol * np.abs(b).max() * n, err_msg=f"trsm n={n} k={k} flags={flags}")
+
+
+@needs_layer
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("m,n", [(1, 1), (1, 6), (3, 5), (8, 8), (7, 32), (32, 32), (33, 33)])
 def test_small_lq_factors_are_numpys(m, n, dtype):
     """Up to 32 columns gelqf reflects along the rows itself (src/lq.hpp: small_lq; 33 columns is

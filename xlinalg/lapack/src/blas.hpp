@@ -85,6 +85,7 @@ View<T> rowmajor(T* p, std::ptrdiff_t rows, std::ptrdiff_t cols) {
 }  // namespace xl
 
 #include "small_gemm.hpp"
+#include "small_triangular.hpp"
 
 namespace xl {
 
@@ -212,11 +213,13 @@ void gemm_triangle(bool lower, bool ta, View<T> a, bool tb, View<T> b, T alpha, 
   }
 }
 
-// One BLAS triangular solve or product on B (m×n) in place, on the calling thread.
+// One triangular solve or product on B (m×n) in place, on the calling thread: small_triangular up to
+// order 32, else one BLAS call.
 template <class T>
 void triangular_call(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a,
                      View<T> b) {
   if (m == 0 || n == 0) return;
+  if (small_triangular(solve, left, lower, trans, unit, m, n, alpha, a, b)) return;
   if (!b.colmajor()) {  // X op(A) = B  <=>  op(A)ᵀ Xᵀ = Bᵀ
     left = !left;
     trans = !trans;

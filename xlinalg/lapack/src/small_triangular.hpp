@@ -1,0 +1,104 @@
+// Triangular products and solves of small matrices without the BLAS: B ← α op(A) B, α B op(A) and
+// the solves with op(A), for orders up to kSmallTriangular. Beside the fixed cost of a BLAS call,
+// OpenBLAS's triangular routines take a lock for their buffers: batches of such calls split
+// across threads ran 2–4 times slower on two threads than on one (order 8, float32 ?trsm and
+// both ?trmm). Here B is copied into zero-padded rows of 8, 16 or 32 values, each row of the
+// result is summed in registers along those rows, and written back. Included by blas.hpp, after
+// its View.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "isa.hpp"
+
+namespace xl {
+
+// Orders (of A, and B's other dimension) up to which triangular_call (blas.hpp) uses these kernels.
+constexpr int kSmallTriangular = 32;
+
+// B (m×n, n ≤ NP) ← α M B or α M⁻¹ B in place for the triangular M (m×m, lower when ``lower``;
+// ones on the diagonal when ``unit``) with M(i, k) = a[i·ars + k·acs] and B(i, j) = b[i·brs +
+// j·bcs]. Row i of a product is α (M_ii B_i + Σ_{k in the triangle, k ≠ i} M_ik B_k), rows taken
+// in the order that reads each B_k before it is overwritten; row i of a solve is
+// (α B_i − Σ_k M_ik X_k) / M_ii, rows in substitution order.
+template <class T, int NP, bool Avx2>
+inline XL_INLINE void small_triangular_body(bool solve, bool lower, bool unit, const T* a, std::ptrdiff_t ars,
+                                           std::ptrdiff_t acs, T* b, std::ptrdiff_t brs, std::ptrdiff_t bcs, T alpha,
+                                           int m, int n) {
+  alignas(64) T x[kSmallTriangular * NP];
+  for (int i = 0; i < m; ++i) {
+    T* xi = x + i * NP;
+    for (int j = 0; j < n; ++j) xi[j] = b[i * brs + j * bcs];
+    for (int j = n; j < NP; ++j) xi[j] = T(0);
+  }
+  // a product from the bottom up for a lower M (row i reads rows k < i), a solve from the top down
+  const bool downwards = solve == lower;
+  for (int s = 0; s < m; ++s) {
+    const int i = downwards ? s : m - 1 - s;
+    const int k0 = lower ? 0 : i + 1, k1 = lower ? i : m;  // the off-diagonal part of row i of M
+    const T* mi = a + i * ars;
+    T* xi = x + i * NP;
+    T acc[NP];
+    if (solve) {
+#pragma omp simd
+      for (int j = 0; j < NP; ++j) acc[j] = alpha * xi[j];
+      for (int k = k0; k < k1; ++k) {
+        const T mik = mi[k * acs];
+        const T* xk = x + k * NP;
+#pragma omp simd
+        for (int j = 0; j < NP; ++j) acc[j] -= mik * xk[j];
+      }
+      if (unit) {
+#pragma omp simd
+        for (int j = 0; j < NP; ++j) xi[j] = acc[j];
+      } else {
+        const T d = mi[i * acs];
+#pragma omp simd
+        for (int j = 0; j < NP; ++j) xi[j] = acc[j] / d;
+      }
+    } else {
+      const T d = unit ? T(1) : mi[i * acs];
+#pragma omp simd
+      for (int j = 0; j < NP; ++j) acc[j] = d * xi[j];
+      for (int k = k0; k < k1; ++k) {
+        const T mik = mi[k * acs];
+        const T* xk = x + k * NP;
+#pragma omp simd
+        for (int j = 0; j < NP; ++j) acc[j] += mik * xk[j];
+      }
+#pragma omp simd
+      for (int j = 0; j < NP; ++j) xi[j] = alpha * acc[j];
+    }
+  }
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) b[i * brs + j * bcs] = x[i * NP + j];
+}
+
+// B (m×n) ← α op(A) B or α B op(A) (``left``), or the solves op(A)⁻¹ α B and α B op(A)⁻¹ (``solve``),
+// for the lower (``lower``) or upper triangle of A, when m and n are 1..kSmallTriangular; false,
+// doing nothing, otherwise. From the right it works on Bᵀ: B op(A) = (op(A)ᵀ Bᵀ)ᵀ.
+template <class T>
+bool small_triangular(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a,
+                      View<T> b) {
+  if (m < 1 || n < 1 || m > kSmallTriangular || n > kSmallTriangular) return false;
+  if (!left) {
+    b = b.t();
+    std::swap(m, n);
+    trans = !trans;
+  }
+  const View<T> mv = trans ? a.t() : a;  // M = op(A) (for the right side, op(A)ᵀ)
+  const bool mlower = lower != trans;
+  run_best([&](auto isa) XL_INLINE {
+    constexpr bool avx2 = decltype(isa)::value;
+    if (n <= 8)
+      small_triangular_body<T, 8, avx2>(solve, mlower, unit, mv.p, mv.rs, mv.cs, b.p, b.rs, b.cs, alpha, m, n);
+    else if (n <= 16)
+      small_triangular_body<T, 16, avx2>(solve, mlower, unit, mv.p, mv.rs, mv.cs, b.p, b.rs, b.cs, alpha, m, n);
+    else
+      small_triangular_body<T, 32, avx2>(solve, mlower, unit, mv.p, mv.rs, mv.cs, b.p, b.rs, b.cs, alpha, m, n);
+  });
+  return true;
+}
+
+}  // namespace xl
