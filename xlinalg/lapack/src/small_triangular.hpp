@@ -77,11 +77,17 @@ inline XL_INLINE void small_triangular_body(bool solve, bool lower, bool unit, c
 
 // B (m×n) ← α op(A) B or α B op(A) (``left``), or the solves op(A)⁻¹ α B and α B op(A)⁻¹ (``solve``),
 // for the lower (``lower``) or upper triangle of A, when m and n are 1..kSmallTriangular; false,
-// doing nothing, otherwise. From the right it works on Bᵀ: B op(A) = (op(A)ᵀ Bᵀ)ᵀ.
+// doing nothing, otherwise. α = 0 gives zeros without reading A or B, as the BLAS does. From the
+// right it works on Bᵀ: B op(A) = (op(A)ᵀ Bᵀ)ᵀ.
 template <class T>
 bool small_triangular(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a,
                       View<T> b) {
   if (m < 1 || n < 1 || m > kSmallTriangular || n > kSmallTriangular) return false;
+  if (alpha == T(0)) {  // zeros, reading neither A nor B (the BLAS's rule)
+    for (Int i = 0; i < m; ++i)
+      for (Int j = 0; j < n; ++j) b(i, j) = T(0);
+    return true;
+  }
   if (!left) {
     b = b.t();
     std::swap(m, n);
