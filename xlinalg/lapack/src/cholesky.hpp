@@ -349,19 +349,29 @@ void potrs_vjp(const T* f, const T* b, bool solved, const T* x, const T* g, T* g
 }
 
 // ---- potri --------------------------------------------------------------------------------------
-// out = (L Lᵀ)⁻¹, both triangles; false (out NaN) when not finite.
+// out = (L Lᵀ)⁻¹, both triangles; false (out NaN) when not finite. Up to order kSmallTriangular
+// without LAPACK (whose ?potri makes several BLAS calls: their lock, blas.hpp): L⁻¹ by forward
+// substitution on I, then L⁻ᵀ L⁻¹ (bitwise symmetric: entries (i, j) and (j, i) sum the same
+// products in the same order).
 template <class T>
 bool potri(const T* f, T* out, Int n, bool lower) {
-  std::memcpy(out, f, sizeof(T) * std::size_t(n) * n);
-  View<T> l = factor(out, n, lower);
   Int info = 0;
-  if (n > 0) {
+  if (n <= kSmallTriangular) {
+    T inv[kSmallTriangular * kSmallTriangular];
+    const View<T> w = rowmajor(inv, n, n);
+    for (Int i = 0; i < n; ++i)
+      for (Int j = 0; j < n; ++j) w(i, j) = T(i == j);
+    triangular<T>(true, true, true, false, n, n, T(1), factor(const_cast<T*>(f), n, lower), w);
+    gemm<T>(true, w, false, w, T(1), T(0), rowmajor(out, n, n), n, n, n);
+  } else {
+    std::memcpy(out, f, sizeof(T) * std::size_t(n) * n);
+    View<T> l = factor(out, n, lower);
     const char u = uplo(l, true);
     const Int ld = l.ld();
     routines<T>().potri(&u, &n, l.p, &ld, &info);
+    for (Int i = 0; i < n; ++i)
+      for (Int j = 0; j < i; ++j) l(j, i) = l(i, j);
   }
-  for (Int i = 0; i < n; ++i)
-    for (Int j = 0; j < i; ++j) l(j, i) = l(i, j);
   if (info != 0 || !all_finite(out, std::int64_t(n) * n)) {
     fill_nan(out, std::int64_t(n) * n);
     return false;
