@@ -1,4 +1,5 @@
-// Symmetric eigendecomposition per matrix: syevd forward (LAPACK ?syevd) and its fused reverse.
+// Symmetric eigendecomposition per matrix: syevd forward (small_eigen.hpp to order
+// kSmallEigenMaxOrder, LAPACK ?syevd above it) and its fused reverse.
 //
 // Row-major A's lower triangle is the column-major upper triangle of the same buffer, and the
 // column-major eigenvector columns LAPACK writes are, read row-major, the rows of U: no transpose.
@@ -134,9 +135,10 @@ void small_syevd(const T* a, T* u, T* w, Int n, int count, std::vector<W>& work)
   }
 }
 
-// U (rows: eigenvectors) and ascending λ of the symmetric matrix whose lower triangle is a's, in
-// precision W (EigenPrecision); ``ws`` from syevd_workspace<W>. false (U and λ NaN) when that
-// triangle is not finite or LAPACK does not converge.
+// U (rows: eigenvectors) and ascending λ of the symmetric matrix whose lower triangle is a's, by
+// LAPACK (orders above kSmallEigenMaxOrder), in precision W (EigenPrecision); ``ws`` from
+// syevd_workspace<W>. false (U and λ NaN) when that triangle is not finite or LAPACK does not
+// converge.
 template <class T, class W>
 bool syevd(const T* a, T* u, T* w, Int n, const SyevdWork& ws, std::vector<W>& work, std::vector<Int>& iwork) {
   if (n == 0) return true;
