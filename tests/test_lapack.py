@@ -43,6 +43,35 @@ def test_compiled_rules_match_pure_rules(name, params, dtype):
     _check_against_pure_rules(name, params, dtype, ORDERS)
 
 
+#: the forward and the reverse of one operator on two matrices of order 0, in every parameter set
+_EMPTY_FIRST = """
+import sys
+import numpy as np
+from xlinalg.core import apply, operators, samples
+name, dtype = sys.argv[1:]
+op = operators()[name]
+for params in op.param_grid():
+    arrays, _ = samples.draw(op, np.random.default_rng(0), [(2,)], 0, params)
+    call = apply.prepare(op, [a.astype(dtype) for a in arrays], params)
+    outputs, _ = call.kern.compiled(op, "forward", call.inputs)(call.inputs, params=call.params)
+    cotangents = tuple(np.ones(y.shape, dtype) for y in outputs)
+    call.kern.compiled(op, "vjp", call.inputs)(call.inputs, tuple(outputs), cotangents, params=call.params)
+"""
+
+
+@needs_layer
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_empty_matrices_as_the_first_calls_of_a_process(name, dtype):
+    """Matrices of order 0 touch no memory: each operator's compiled forward and reverse as the
+    first calls of a fresh process, before any scratch buffer exists, where a read or write
+    outside the empty arrays faults (in the suite's own processes it could land unnoticed in
+    an earlier call's buffer)."""
+    env = {**os.environ, "XLINALG_KERNELS": "compiled"}
+    run = subprocess.run([sys.executable, "-c", _EMPTY_FIRST, name, dtype], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, f"{name} {dtype}: exit status {run.returncode}\n{run.stderr[-2000:]}"
+
+
 #: orders of triangular solves past the first split into halves (src/blas.hpp: kSolveBlock = 128):
 #: one split with odd halves, two levels, three levels with uneven halves
 SOLVE_ORDERS = [(129, ()), (300, ()), (517, ())]
@@ -360,18 +389,20 @@ def test_small_triangular_products_and_solves_match_float64(dtype):
 def test_small_lq_factors_are_numpys(m, n, dtype):
     """Up to 32 columns gelqf reflects along the rows itself (src/lq.hpp: small_lq; 33 columns is
     ?geqrf and ?orgqr again): L and Q are NumPy's QR of Aᵀ transposed, signs made diag(L) ≥ 0,
-    and rows of Q orthonormal; a zero row (rank deficient: L_ii = 0) fails its entry alone, a
-    rank-deficient entry with nonzero rows (two equal rows) does not fail, as with LAPACK."""
+    and rows of Q orthonormal, also where the entries are subnormal (the reflectors scaled up
+    first); a zero row (rank deficient: L_ii = 0) fails its entry alone, a rank-deficient entry
+    with nonzero rows (two equal rows) does not fail, as with LAPACK."""
     rng = np.random.default_rng(5)
-    a = rng.standard_normal((4, m, n)).astype(dtype)
+    a = rng.standard_normal((5, m, n)).astype(dtype)
     a[1, m // 2] = 0
     if m > 1:
         a[2, 1] = a[2, 0]
+    a[4] = np.ldexp(a[4], np.finfo(dtype).minexp - 6)
     (q, l), status = RULES["gelqf"]["forward"]((a,), {}, 1)
-    assert status.tolist() == [0, 1, 0, 0]
+    assert status.tolist() == [0, 1, 0, 0, 0]
     assert np.isnan(q[1]).all() and np.isnan(l[1]).all()
     tol = 1e-12 if dtype == "float64" else 1e-5
-    for i in (0, 3):
+    for i in (0, 3, 4):
         want_q, want_r = np.linalg.qr(a[i].astype(np.float64).T)
         signs = np.where(np.diagonal(want_r) < 0, -1.0, 1.0)
         np.testing.assert_allclose(l[i], (want_r * signs[:, None]).T, rtol=0, atol=tol * np.abs(a[i]).max() * n)
@@ -384,8 +415,9 @@ def _small_eigen_batch(n, dtype, rng):
     """Symmetric test matrices of order ``n`` (their upper triangles junk, never read): random;
     a NaN in the lower triangle; diagonal with a repeated value (no reflection, T diagonal from
     the start); the zero matrix; block diagonal (T splits in the middle); an eigenvalue twice;
-    random at 1e±300 (1e±30 in float32) and a diagonal of subnormal values (scaled by powers of
-    two beyond the normal range)."""
+    random at 1e±300 (1e±30 in float32), a diagonal of subnormal values (scaled by powers of
+    two beyond the normal range) and the identity with one subnormal entry below the diagonal
+    (its reflector scaled up first)."""
     huge, small = (1e300, 1e-300) if dtype == np.float64 else (1e30, 1e-30)
     q, _ = np.linalg.qr(rng.standard_normal((n, n)))
     x = rng.standard_normal((n, n))
@@ -402,9 +434,11 @@ def _small_eigen_batch(n, dtype, rng):
         huge * sym,
         small * sym,
         np.diag(np.ldexp(np.arange(1.0, n + 1), np.finfo(dtype).minexp - 12)),
+        np.eye(n),
     ]
     a = np.stack(mats).astype(dtype)
     a[1, n - 1, 0] = np.nan
+    a[-1, n - 1, 0] = np.ldexp(1.0, np.finfo(np.float64).minexp - 12)  # 0 in float32
     upper = np.triu_indices(n, 1)
     a[:, upper[0], upper[1]] = rng.standard_normal(len(upper[0]))  # junk, never read
     return a

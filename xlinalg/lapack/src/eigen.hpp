@@ -88,6 +88,7 @@ void fix_row_signs(T* u, Int n) {
 // matrix are NaN where its triangle is not finite or QL does not converge. ``work``: scratch.
 template <class T, class W>
 void small_syevd(const T* a, T* u, T* w, Int n, int count, std::vector<W>& work) {
+  if (n == 0) return;
   const std::ptrdiff_t size = std::ptrdiff_t(n) * n;
   work.resize(std::size_t(2 * size + n) * count);
   W *s[kEigenChains], *y[kEigenChains], *d[kEigenChains];

@@ -35,10 +35,9 @@ Int gelqf_workspace(Int m, Int n) {
 constexpr Int kSmallLqMaxOrder = 32;
 
 // ?geqrf and ?orgqr of the column-major n×m Aᵀ, done on the rows of the row-major A (m ≤ n ≤
-// kSmallLqMaxOrder): reflector k (LAPACK's ?larfg on row k from column k: β = −sign(α) ‖(α, x)‖,
-// τ = (β − α)/β, v = (1, x/(α − β)); τ = 0 where x = 0) is applied from the right to the rows
-// below it, whose dot products and updates run along contiguous rows; L is the lower triangle of
-// the result, and Q = [I 0] H_{m−1} ⋯ H₀ is formed backwards, reflector k touching rows k and below
+// kSmallLqMaxOrder): reflector k (make_reflector on row k from column k; τ = 0 where the row is
+// zero right of column k) is applied from the right to the rows below it, whose dot products and
+// updates run along contiguous rows; L is the lower triangle of the result, and Q = [I 0] H_{m−1} ⋯ H₀ is formed backwards, reflector k touching rows k and below
 // (?org2r's order). q: A on entry; l: L (with its upper part zero). Returns whether every L_ii ≠ 0.
 template <class T, bool Avx2>
 inline XL_INLINE bool small_lq_body(T* q, T* l, Int m, Int n) {
@@ -46,14 +45,12 @@ inline XL_INLINE bool small_lq_body(T* q, T* l, Int m, Int n) {
   T tau[kSmallLqMaxOrder];
   for (Int k = 0; k < m; ++k) {
     T* rk = q + std::ptrdiff_t(k) * n;
-    const T alpha = rk[k];
     bool reflect = false;  // whether x ≠ 0
     for (Int j = k + 1; j < n; ++j) reflect |= rk[j] != T(0);
     tau[k] = 0;
     if (reflect) {
-      const T beta = -std::copysign(scaled_norm(rk + k, n - k), alpha), scale = T(1) / (alpha - beta);
-      tau[k] = (beta - alpha) / beta;
-      for (Int j = k + 1; j < n; ++j) rk[j] *= scale;
+      const Reflector<T> h = make_reflector(rk + k, n - k);
+      tau[k] = h.tau;
       rk[k] = T(1);  // v, while it is applied
       for (Int i = k + 1; i < m; ++i) {
         T* ri = q + std::ptrdiff_t(i) * n;
@@ -62,7 +59,7 @@ inline XL_INLINE bool small_lq_body(T* q, T* l, Int m, Int n) {
 #pragma omp simd
         for (Int j = k; j < n; ++j) ri[j] -= tw * rk[j];
       }
-      rk[k] = beta;
+      rk[k] = h.beta;
     }
   }
   for (Int i = 0; i < m; ++i) {  // L: the lower triangle of the first m columns

@@ -1,27 +1,46 @@
-// Reductions along rows for the small-matrix kernels (lq.hpp, small_eigen.hpp), in an order that
-// depends on the instruction set alone: every library built from these sources (the extension,
-// the PyTorch node, the XLA handlers) gives the same bits. Never leave the order of a
-// floating-point reduction to the vectorizer.
+// Householder reflectors and reductions along rows for the small-matrix kernels (lq.hpp,
+// small_eigen.hpp), in an order that depends on the instruction set alone: every library built
+// from these sources (the extension, the PyTorch node, the XLA handlers) gives the same bits.
+// Never leave the order of a floating-point reduction to the vectorizer.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "blas.hpp"  // Int
 #include "isa.hpp"
 
 namespace xl {
 
-// ‖x‖₂ of n finite values, scaled by the largest |x_j| (no overflow or underflow on the way).
+// The Householder reflector of LAPACK's ?larfg for x = (α, x₁, …, x_{m−1}), some x_j ≠ 0 (j ≥ 1), all
+// finite: H = I − τ v vᵀ with H x = (β, 0, …, 0), β = −sign(α) ‖x‖₂, τ = (β − α)/β and
+// v = (1, x₁/(α − β), …). Writes v₁, …, v_{m−1} over x₁, …, x_{m−1} and returns β and τ; x₀ is
+// left to the caller. ‖x‖₂ is scaled by max|x_j| on the way, and values below 1/ε of the
+// smallest normal number (subnormal ones among them) are first multiplied by a power of two
+// (exact: v and τ do not change, β is scaled back), so that neither 1/max|x_j| nor 1/(α − β)
+// overflows and β keeps its precision.
 template <class T>
-inline XL_INLINE T scaled_norm(const T* x, Int n) {
+struct Reflector {
+  T beta, tau;
+};
+
+template <class T>
+inline XL_INLINE Reflector<T> make_reflector(T* x, Int m) {
   T s = 0;
-  for (Int j = 0; j < n; ++j) s = std::max(s, std::abs(x[j]));
-  if (s == T(0)) return s;
-  const T r = T(1) / s;
+  for (Int j = 0; j < m; ++j) s = std::max(s, std::abs(x[j]));
+  int up = 0;
+  if (s < std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon()) {
+    up = -std::ilogb(s);
+    for (Int j = 0; j < m; ++j) x[j] = std::ldexp(x[j], up);
+    s = std::ldexp(s, up);
+  }
+  const T r = T(1) / s, alpha = x[0];
   T sum = 0;
-  for (Int j = 0; j < n; ++j) sum += (x[j] * r) * (x[j] * r);
-  return s * std::sqrt(sum);
+  for (Int j = 0; j < m; ++j) sum += (x[j] * r) * (x[j] * r);
+  const T beta = -std::copysign(s * std::sqrt(sum), alpha), scale = T(1) / (alpha - beta);
+  for (Int j = 1; j < m; ++j) x[j] *= scale;
+  return {up ? std::ldexp(beta, -up) : beta, (beta - alpha) / beta};
 }
 
 // Σ x_j y_j in an order fixed by the instruction set alone: in AVX2 one register of partial sums
