@@ -39,36 +39,27 @@ inline XL_INLINE void small_triangular_body(bool solve, bool lower, bool unit, c
     const int k0 = lower ? 0 : i + 1, k1 = lower ? i : m;  // the off-diagonal part of row i of M
     const T* mi = a + i * ars;
     T* xi = x + i * NP;
+    const T d = unit ? T(1) : mi[i * acs];
+    const T sign = solve ? T(-1) : T(1);  // (−M_ik) X_k: exactly −(M_ik X_k)
+    const T first = solve ? alpha : d;
     T acc[NP];
-    if (solve) {
 #pragma omp simd
-      for (int j = 0; j < NP; ++j) acc[j] = alpha * xi[j];
-      for (int k = k0; k < k1; ++k) {
-        const T mik = mi[k * acs];
-        const T* xk = x + k * NP;
+    for (int j = 0; j < NP; ++j) acc[j] = first * xi[j];
+    for (int k = k0; k < k1; ++k) {
+      const T mik = sign * mi[k * acs];
+      const T* xk = x + k * NP;
 #pragma omp simd
-        for (int j = 0; j < NP; ++j) acc[j] -= mik * xk[j];
-      }
-      if (unit) {
-#pragma omp simd
-        for (int j = 0; j < NP; ++j) xi[j] = acc[j];
-      } else {
-        const T d = mi[i * acs];
-#pragma omp simd
-        for (int j = 0; j < NP; ++j) xi[j] = acc[j] / d;
-      }
-    } else {
-      const T d = unit ? T(1) : mi[i * acs];
-#pragma omp simd
-      for (int j = 0; j < NP; ++j) acc[j] = d * xi[j];
-      for (int k = k0; k < k1; ++k) {
-        const T mik = mi[k * acs];
-        const T* xk = x + k * NP;
-#pragma omp simd
-        for (int j = 0; j < NP; ++j) acc[j] += mik * xk[j];
-      }
+      for (int j = 0; j < NP; ++j) acc[j] += mik * xk[j];
+    }
+    if (!solve) {
 #pragma omp simd
       for (int j = 0; j < NP; ++j) xi[j] = alpha * acc[j];
+    } else if (unit) {
+#pragma omp simd
+      for (int j = 0; j < NP; ++j) xi[j] = acc[j];
+    } else {
+#pragma omp simd
+      for (int j = 0; j < NP; ++j) xi[j] = acc[j] / d;
     }
   }
   for (int i = 0; i < m; ++i)
