@@ -213,8 +213,8 @@ void gemm_triangle(bool lower, bool ta, View<T> a, bool tb, View<T> b, T alpha, 
   }
 }
 
-// One triangular solve or product on B (m×n) in place, on the calling thread: small_triangular up to
-// order 32, else one BLAS call.
+// One triangular solve or product on B (m×n) in place, on the calling thread: small_triangular when
+// m and n are both at most kSmallTriangular (32), else one BLAS call.
 template <class T>
 void triangular_call(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a,
                      View<T> b) {
