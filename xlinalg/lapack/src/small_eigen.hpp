@@ -175,10 +175,10 @@ inline XL_INLINE void sort_ascending(W* y, W* d, Int n) {
 // a[k] (both triangles, row-major, max |a_ij| in [1/2, 1) or 0, so that no square below
 // overflows; overwritten), in four steps:
 //
-// 1. Tridiagonalization A = Q T Qᵀ, Q = H₀ ⋯ H_{n−3}: reflector k (?larfg on row k right of the
-//    diagonal: β = −sign(α) ‖(α, x)‖, τ = (β − α)/β, v = (1, x/(α − β)); τ = 0 where x = 0) acts on
-//    indices k+1…n−1, A₂₂ ← H A₂₂ H = A₂₂ − (v wᵀ + w vᵀ) with p = τ A₂₂ v, w = p − (τ/2)(pᵀv) v;
-//    v is kept in row k, d = diag(T), e_k = T_{k,k+1}.
+// 1. Tridiagonalization A = Q T Qᵀ, Q = H₀ ⋯ H_{n−3}: reflector k (make_reflector on row k right
+//    of the diagonal, (α, x); τ = 0 where x = 0) acts on indices k+1…n−1, A₂₂ ← H A₂₂ H =
+//    A₂₂ − (v wᵀ + w vᵀ) with p = τ A₂₂ v, w = p − (τ/2)(pᵀv) v; v is kept in row k, d = diag(T),
+//    e_k = T_{k,k+1}.
 // 2. y = Qᵀ = H_{n−3} ⋯ H₀, formed as I H_{n−3} ⋯ H₀ (reflector k touches rows k+1 and below).
 // 3. Implicit QL on (d, e) (Golub & Van Loan §8.3; Wilkinson's shift from the leading 2×2 of each
 //    unreduced block l…m): each plane rotation of T in the plane (i, i+1) rotates rows i and i+1
