@@ -261,12 +261,7 @@ inline XL_INLINE void small_lu_inverse_body(const T* lu, const Int* ipiv, T* z, 
 template <class T>
 void small_lu_inverse(const T* lu, const Int* ipiv, T* z, Int n) {
   run_best([&](auto) XL_INLINE {
-    if (n <= 8)
-      small_lu_inverse_body<T, 8>(lu, ipiv, z, n);
-    else if (n <= 16)
-      small_lu_inverse_body<T, 16>(lu, ipiv, z, n);
-    else
-      small_lu_inverse_body<T, 32>(lu, ipiv, z, n);
+    with_padded_width<32>(n, [&](auto np) XL_INLINE { small_lu_inverse_body<T, decltype(np)::value>(lu, ipiv, z, n); });
   });
 }
 

@@ -3,6 +3,7 @@
 // GCC or Clang, and run where the CPU has both (avx2_fma()); the baseline build runs elsewhere.
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -46,6 +47,20 @@ void run_best(const F& body) {
   }
 #endif
   body(std::false_type{});
+}
+
+// Runs ``body(width)`` (a lambda marked XL_INLINE, like run_best's) with ``width`` the
+// std::integral_constant of the narrowest of 8, 16 and Widest that holds ``n`` columns: the
+// padded row widths the small-matrix kernels are compiled for.
+template <int Widest, class F>
+inline XL_INLINE void with_padded_width(std::int64_t n, const F& body) {
+  static_assert(Widest >= 16, "the widths are 8, 16 and Widest");
+  if (n <= 8)
+    body(std::integral_constant<int, 8>{});
+  else if (n <= 16)
+    body(std::integral_constant<int, 16>{});
+  else
+    body(std::integral_constant<int, Widest>{});
 }
 
 }  // namespace xl

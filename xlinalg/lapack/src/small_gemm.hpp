@@ -149,12 +149,9 @@ bool small_gemm(bool ta, const View<T>& a, bool tb, const View<T>& b, T alpha, T
     const int w = std::min(widest, n - j0);
     const View<T> bj = tb ? b.at(j0, 0) : b.at(0, j0), cj = c.at(0, j0);
     const T* cinj = cin ? cin + j0 * c.cs : cj.p;
-    if (w <= 8)
-      small_gemm_padded<T, 8>(ta, a, tb, bj, alpha, beta, cinj, cj, m, w, k);
-    else if (w <= 16)
-      small_gemm_padded<T, 16>(ta, a, tb, bj, alpha, beta, cinj, cj, m, w, k);
-    else
-      small_gemm_padded<T, widest>(ta, a, tb, bj, alpha, beta, cinj, cj, m, w, k);
+    with_padded_width<widest>(w, [&](auto np) XL_INLINE {
+      small_gemm_padded<T, decltype(np)::value>(ta, a, tb, bj, alpha, beta, cinj, cj, m, w, k);
+    });
   }
   return true;
 }

@@ -88,12 +88,10 @@ bool small_triangular(bool solve, bool left, bool lower, bool trans, bool unit, 
   const bool mlower = lower != trans;
   run_best([&](auto isa) XL_INLINE {
     constexpr bool avx2 = decltype(isa)::value;
-    if (n <= 8)
-      small_triangular_body<T, 8, avx2>(solve, mlower, unit, mv.p, mv.rs, mv.cs, b.p, b.rs, b.cs, alpha, m, n);
-    else if (n <= 16)
-      small_triangular_body<T, 16, avx2>(solve, mlower, unit, mv.p, mv.rs, mv.cs, b.p, b.rs, b.cs, alpha, m, n);
-    else
-      small_triangular_body<T, 32, avx2>(solve, mlower, unit, mv.p, mv.rs, mv.cs, b.p, b.rs, b.cs, alpha, m, n);
+    with_padded_width<32>(n, [&](auto np) XL_INLINE {
+      small_triangular_body<T, decltype(np)::value, avx2>(solve, mlower, unit, mv.p, mv.rs, mv.cs, b.p, b.rs, b.cs,
+                                                          alpha, m, n);
+    });
   });
   return true;
 }
