@@ -34,6 +34,7 @@ from ..core import apply, operators
 from ..core.memo import memo
 from ..kernels.mxnet_memory import DLPACK, copy_to_ndarray, to_ndarray, to_numpy
 from ..lapack import mxnet_op
+from . import mxnet_grad_req
 
 #: MXNet names the array arguments of every linalg operator A, B, C in order.
 ARG_NAMES = ("A", "B", "C")
@@ -282,6 +283,7 @@ def register(op) -> str:
         if op_type in _registered:
             return op_type
         mx = _mx()
+        mxnet_grad_req.watch()  # before the variables the caller marks next
         nargs = len(op.args)
 
         class Op(mx.operator.CustomOp):
@@ -431,8 +433,8 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
         if recorded is not None:
             # A marked variable gets its gradient through a recorded reshape (a view: no copy),
             # whose backward honours grad_req="add": extension operators are not told the
-            # request and always write.
-            args = [_recorded_view(x, s) if x.grad is not None else x for x, s in zip(arrays, shapes)]
+            # request and always write. Variables known to be marked "write" need none.
+            args = [_recorded_view(x, s) if _needs_view(x) else x for x, s in zip(arrays, shapes)]
             # The forward's residuals ride along as inputs, in MXNet's memory, not NumPy's: arrays
             # the graph holds are released by MXNet's engine, at exit too, and the release of
             # NumPy-backed NDArrays calls into Python (an abort when Python is shutting down).
@@ -467,6 +469,12 @@ def _recordable(ctx, arrays, outs) -> bool:
     """Whether a call can be recorded as ``xlinalg_recorded``: CPU arrays, none of them empty
     (MXNet's legacy shapes read a zero as "unknown") and no 0-d output (NumPy shape semantics)."""
     return ctx.device_type == "cpu" and all(x.size for x in arrays) and all(y.ndim and y.size for y in outs)
+
+
+def _needs_view(x) -> bool:
+    """Whether ``x`` reaches the recorded operator through :func:`_recorded_view`: it has a
+    gradient buffer whose request is not known to be "write" (:mod:`.mxnet_grad_req`)."""
+    return not mxnet_grad_req.writes(x) and x.grad is not None
 
 
 def _recorded_view(x, shape):
