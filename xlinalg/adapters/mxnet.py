@@ -25,6 +25,7 @@ import ctypes
 import inspect
 import itertools
 import json
+import math
 import sys
 import threading
 
@@ -165,15 +166,17 @@ def output_shapes(op, core_shapes_in, core: dict, extras: dict) -> tuple:
 
 
 # ---- data between MXNet and the core -------------------------------------------------------------------
-def to_core(x, axis=None):
+def to_core(x, axis=None, shape=None, device=None):
     """The data of NDArray ``x`` as an array the core runs on: on the CPU a read-only NumPy
-    view (DLPack, zero-copy; a copy with NumPy < 1.22), on a GPU a CuPy view (DLPack)."""
-    if x.context.device_type == "gpu":  # pragma: no cover - no GPU build of MXNet here
+    view (DLPack, zero-copy; a copy with NumPy < 1.22), on a GPU a CuPy view (DLPack).
+    ``shape``, ``device``: ``x``'s shape and device type where the caller has them (each
+    query is a call into MXNet)."""
+    if (device or x.context.device_type) == "gpu":  # pragma: no cover - no GPU build of MXNet here
         import cupy
 
         y = cupy.from_dlpack(x.to_dlpack_for_read())
     else:
-        y = to_numpy(x)
+        y = to_numpy(x, None if shape is None else math.prod(shape))
     return _swap(y, axis)
 
 
@@ -412,8 +415,11 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
         raise ValueError(f"{op.name}: arrays on different devices ({', '.join(map(str, ctxs))})")
     (ctx,) = ctxs
     shapes = [tuple(x.shape) for x in arrays]
-    validate(op, shapes, [x.dtype for x in arrays], core, extras)
-    inputs = [to_core(x, _row_axis(op, extras, x.ndim) if extras else None) for x in arrays]
+    dtypes = [x.dtype for x in arrays]
+    validate(op, shapes, dtypes, core, extras)
+    inputs = [
+        to_core(x, _row_axis(op, extras, len(s)) if extras else None, s, ctx.device_type) for x, s in zip(arrays, shapes)
+    ]
     call = _prepare(op, inputs, core)
     if mx.autograd.is_recording() and ctx.device_type == "cpu":  # the recorded operator keeps residuals
         outs, residuals = apply.forward_saving(call)  # raises LinAlgError here, at the call
@@ -423,13 +429,13 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
     axis = _row_axis(op, extras, ndim) if extras else None
     outs = tuple(_swap(y, axis if s.ndim == 2 else None) for y, s in zip(outs, op.outputs))
     outs = tuple(y.reshape(mxnet_shape(y.shape)) for y in outs)
-    dtype = arrays[0].dtype
+    dtype = dtypes[0]
     if out is None and not mx.autograd.is_recording():
         # outputs share memory with nothing the caller holds (the inputs are views of NDArrays)
         outs = tuple(y.copy() if any(np.may_share_memory(y, x) for x in inputs) else y for y in outs)
         results = tuple(from_core(y, ctx, dtype) for y in outs)
     else:
-        recorded = _recorded_operator() if _recordable(ctx, arrays, outs) else None
+        recorded = _recorded_operator() if _recordable(ctx, shapes, outs) else None
         if recorded is not None:
             # A marked variable gets its gradient through a recorded reshape (a view: no copy),
             # whose backward honours grad_req="add": extension operators are not told the
@@ -465,10 +471,11 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
 
 
 # ---- the recorded operator ---------------------------------------------------------------------------
-def _recordable(ctx, arrays, outs) -> bool:
-    """Whether a call can be recorded as ``xlinalg_recorded``: CPU arrays, none of them empty
-    (MXNet's legacy shapes read a zero as "unknown") and no 0-d output (NumPy shape semantics)."""
-    return ctx.device_type == "cpu" and all(x.size for x in arrays) and all(y.ndim and y.size for y in outs)
+def _recordable(ctx, shapes, outs) -> bool:
+    """Whether a call can be recorded as ``xlinalg_recorded``: CPU arrays (of ``shapes``), none of
+    them empty (MXNet's legacy shapes read a zero as "unknown") and no 0-d output (NumPy shape
+    semantics)."""
+    return ctx.device_type == "cpu" and all(map(math.prod, shapes)) and all(y.ndim and y.size for y in outs)
 
 
 def _needs_view(x) -> bool:

@@ -28,9 +28,12 @@ class _ReadView:
         return (1, 0)  # kDLCPU
 
 
-def to_numpy(x) -> np.ndarray:
-    """A read-only NumPy view of the CPU NDArray ``x`` (a copy with NumPy < 1.22)."""
-    return np.from_dlpack(_ReadView(x)) if DLPACK and x.size else x.asnumpy()
+def to_numpy(x, size=None) -> np.ndarray:
+    """A read-only NumPy view of the CPU NDArray ``x`` (a copy with NumPy < 1.22); ``size``:
+    ``x.size`` where the caller has it (each query is a call into MXNet)."""
+    if size is None:
+        size = x.size
+    return np.from_dlpack(_ReadView(x)) if DLPACK and size else x.asnumpy()
 
 
 def to_ndarray(a: np.ndarray):
