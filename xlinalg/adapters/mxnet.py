@@ -266,8 +266,14 @@ def _vjp(op, core: dict, extras: dict, inputs, outputs, cotangents, residuals=No
     ``out``: the arrays the cotangents are to end in, written directly where the compiled
     reverse can (:func:`xlinalg.core.apply.vjp`; a cotangent that *is* its ``out`` is there)."""
 
+    rows = {}  # row axis by rank
+
     def axis(x, matrix=True):
-        return _row_axis(op, extras, x.ndim) if extras and matrix else None
+        if not (extras and matrix):
+            return None
+        if x.ndim not in rows:
+            rows[x.ndim] = _row_axis(op, extras, x.ndim)
+        return rows[x.ndim]
 
     call = _prepare(op, [_swap(x, axis(x)) for x in inputs], core)
     outs = [_swap(y, axis(y, s.ndim == 2)) for y, s in zip(outputs, op.outputs)]
@@ -349,10 +355,21 @@ def register(op) -> str:
     return op_type
 
 
-def _namespace(arrays):
-    import array_api_compat
+#: The Array API namespace of each array type the core has run on here (NumPy's, CuPy's).
+_namespaces: dict[type, object] = {}
 
-    return array_api_compat.array_namespace(*arrays)
+
+def _namespace(arrays):
+    """The namespace of ``arrays`` (array_api_compat's answer, looked up once per array type)."""
+    kind = type(arrays[0])
+    if kind not in _namespaces or any(type(x) is not kind for x in arrays):
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(*arrays)
+        if all(type(x) is kind for x in arrays):
+            _namespaces[kind] = xp
+        return xp
+    return _namespaces[kind]
 
 
 # ---- the public function -----------------------------------------------------------------------------------
