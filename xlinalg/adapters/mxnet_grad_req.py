@@ -48,8 +48,7 @@ def watch() -> None:
                 pass
         return status
 
-    mark_variables.original = original
-    _state["write"] = _GRAD_REQ_MAP["write"]
+    _state["write"], _state["lib"] = _GRAD_REQ_MAP["write"], _LIB
     setattr(_LIB, _NAME, mark_variables)
 
 
@@ -74,11 +73,9 @@ def _data_address(lib, handle) -> int:
 def writes(x) -> bool:
     """Whether NDArray ``x`` is known to be a variable marked with grad_req "write"."""
     record = _marked.get(x.handle.value)
-    if record is None or record[1] != _state.get("write"):
+    if record is None or record[1] != _state["write"]:
         return False
-    from mxnet.base import _LIB
-
-    return record[0] == _data_address(_LIB, x.handle.value)
+    return record[0] == _data_address(_state["lib"], x.handle.value)
 
 
 __all__ = ["REMEMBERED", "watch", "writes"]
