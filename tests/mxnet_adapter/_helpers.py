@@ -19,6 +19,27 @@ from tests.mxnet_adapter.conftest import (  # noqa: F401  (re-exported)
     param_combinations,
 )
 
+
+def recorded_available() -> bool:
+    """Whether calls under ``mx.autograd.record()`` are recorded as the compiled layer's
+    ``xlinalg_recorded`` (not as Python custom operators)."""
+    from xlinalg.adapters import mxnet as adapter
+
+    try:
+        return adapter._recorded_operator() is not None
+    except ImportError:
+        return False
+
+
+def _recorded_reason() -> str:
+    from xlinalg.lapack import mxnet_op
+
+    return mxnet_op.reason()
+
+
+#: Skips a test where calls are not recorded as ``xlinalg_recorded``.
+needs_recorded = pytest.mark.skipif(not recorded_available(), reason=f"no recorded operator ({_recorded_reason()})")
+
 #: The operators MXNet has natively (``mx.nd.linalg.<op>``), the ones parity is checked for.
 MXNET_OPERATORS = tuple(op for op in OPERATORS if hasattr(mx.nd.linalg, op))
 

@@ -24,14 +24,6 @@ from xlinalg.lapack import mxnet_op, rules
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def _recorded_available() -> bool:
-    try:
-        return adapter._recorded_operator() is not None
-    except ImportError:
-        return False
-
-
-needs_recorded = pytest.mark.skipif(not _recorded_available(), reason=f"no recorded operator ({mxnet_op.reason()})")
 
 
 def _graph_ops(y) -> set:
@@ -42,15 +34,15 @@ def test_recording_uses_the_layer_in_force(rng):
     x = h.nd(h.inputs("potrf", {}, rng)[0], mx, "write")
     with mx.autograd.record():
         y = la.potrf(x)
-    expected = "xlinalg_recorded" if _recorded_available() else "Custom"
+    expected = "xlinalg_recorded" if h.recorded_available() else "Custom"
     assert expected in _graph_ops(y)
     if lapack.mode() == "python":
         assert mxnet_op.operator(adapter._recorded_backward) is None
     state = lapack.config()["bindings"]["MXNet recorded operator"]
-    assert (state == "loaded") == _recorded_available(), state
+    assert (state == "loaded") == h.recorded_available(), state
 
 
-@needs_recorded
+@h.needs_recorded
 @pytest.mark.parametrize("grad_req", ["write", "add"])
 @pytest.mark.parametrize("op", h.OPERATORS)
 def test_recorded_and_custom_operators_agree(op, grad_req, rng, monkeypatch):
@@ -68,7 +60,7 @@ def test_recorded_and_custom_operators_agree(op, grad_req, rng, monkeypatch):
         np.testing.assert_array_equal(y, c)
 
 
-@needs_recorded
+@h.needs_recorded
 @pytest.mark.parametrize("op", sorted(rules.SAVING))
 def test_recorded_backward_reads_the_forwards_residuals(op, rng, monkeypatch):
     """Operators whose forward keeps residuals hand them to the recorded operator, whose
@@ -82,7 +74,7 @@ def test_recorded_backward_reads_the_forwards_residuals(op, rng, monkeypatch):
     assert calls == [1]
 
 
-@needs_recorded
+@h.needs_recorded
 @pytest.mark.parametrize("op", ["gemm", "trsm", "potrf"])
 def test_the_backward_writes_gradients_into_mxnets_buffers(op, rng, monkeypatch):
     """The recorded backward's reverse writes the input cotangents straight into the arrays
@@ -107,7 +99,7 @@ def test_the_backward_writes_gradients_into_mxnets_buffers(op, rng, monkeypatch)
         np.testing.assert_array_equal(g, w)
 
 
-@needs_recorded
+@h.needs_recorded
 def test_backward_errors_reach_the_caller(rng, monkeypatch):
     def failing(*args, **kwargs):
         raise RuntimeError("the VJP failed on purpose")
@@ -121,7 +113,7 @@ def test_backward_errors_reach_the_caller(rng, monkeypatch):
         x.grad.wait_to_read()
 
 
-@needs_recorded
+@h.needs_recorded
 def test_the_operator_runs_only_on_outputs_staged_for_it(rng):
     x = h.nd(h.inputs("potrf", {}, rng)[0], mx, "write")
     with mx.autograd.record():
@@ -150,7 +142,7 @@ def test_the_operator_runs_only_on_outputs_staged_for_it(rng):
         z.wait_to_read()
 
 
-@needs_recorded
+@h.needs_recorded
 @pytest.mark.parametrize(
     "attribute,value,message",
     [

@@ -7,14 +7,17 @@ reshape whose backward honours the request; that view costs a node per input and
 backward pass, a freshly allocated gradient the reshape copies (at n = 1024 in float32 about a
 tenth of a ``gemm``'s forward+backward). It is needed only where the request is not "write".
 
-:func:`watch` observes MXNet's one entry point that sets requests,
-``MXAutogradMarkVariables`` (``attach_grad``, ``mx.autograd.mark_variables`` and Gluon
-parameters all call it through ``mxnet.base._LIB``): it replaces that attribute of ``_LIB`` with
-a function that calls the original, unchanged, and then records each marked variable's handle,
-data address and request. :func:`writes` answers for an NDArray only from such a record, and
-only while its handle and data address both still match it; variables marked before
-:func:`watch`, by other means, or forgotten (the newest :data:`REMEMBERED` are kept) are
-unknown, and the adapter keeps the view for them.
+:func:`watch` observes the two C functions, called through ``mxnet.base._LIB``, that begin and
+end what a record describes: ``MXAutogradMarkVariables``, which ``attach_grad``,
+``mx.autograd.mark_variables`` and Gluon parameters mark variables with, and ``MXNDArrayFree``,
+which releases an NDArray's handle when Python drops it. It replaces those attributes of ``_LIB``
+with functions that call the originals, unchanged, and then record each marked variable's
+handle with its request, or forget a released handle. So a handle on record is a live NDArray
+that was marked with that request (a handle's address is reused only after its release), and
+:func:`writes` answers from the record alone. Handles marked before :func:`watch`, made by other
+means (a shallow copy shares a variable's autograd state under a new handle), forgotten (the
+newest :data:`REMEMBERED` are kept) or marked where MXNet's Cython front end releases handles
+without ``_LIB`` are unknown: the adapter keeps the view for them.
 """
 
 from __future__ import annotations
@@ -24,58 +27,67 @@ import ctypes
 #: How many marked variables are remembered (the oldest are forgotten first).
 REMEMBERED = 1 << 16
 
-_NAME = "MXAutogradMarkVariables"
-#: handle address -> (data address, request code)
-_marked: dict[int, tuple[int, int]] = {}
+#: handle address -> request code, for live handles marked since :func:`watch`
+_marked: dict[int, int] = {}
 _state: dict = {}
 
 
 def watch() -> None:
-    """Start recording the requests of variables marked from now on (once per process)."""
-    from mxnet.base import _LIB
-    from mxnet.ndarray.ndarray import _GRAD_REQ_MAP
-
+    """Start recording the requests of variables marked from now on (once per process; not at
+    all where MXNet's NDArrays release their handles other than through ``mxnet.base._LIB``)."""
     if "write" in _state:
         return
-    original = getattr(_LIB, _NAME)
+    from mxnet.base import _LIB
+    from mxnet.ndarray import _internal
+    from mxnet.ndarray.ndarray import _GRAD_REQ_MAP
+
+    _state["write"] = _GRAD_REQ_MAP["write"]
+    if _internal.NDArrayBase.__module__ != "mxnet._ctypes.ndarray":  # the Cython front end
+        return
+    mark, free = _LIB.MXAutogradMarkVariables, _LIB.MXNDArrayFree
 
     def mark_variables(count, variables, requests, gradients):
-        status = original(count, variables, requests, gradients)
-        if status == 0:
-            try:
-                _record(_LIB, int(count), variables, requests)
-            except Exception:  # arguments of an unforeseen kind: those variables stay unknown
-                pass
+        status = mark(count, variables, requests, gradients)
+        try:
+            _record(int(count), variables, requests if status == 0 else None)
+        except Exception:  # arguments of an unforeseen kind: those variables stay unknown
+            pass
         return status
 
-    _state["write"], _state["lib"] = _GRAD_REQ_MAP["write"], _LIB
-    setattr(_LIB, _NAME, mark_variables)
+    def free_ndarray(handle):
+        status = free(handle)
+        try:
+            _marked.pop(_address(handle), None)
+        except Exception:  # (at interpreter exit this module may be gone)
+            pass
+        return status
+
+    _LIB.MXAutogradMarkVariables, _LIB.MXNDArrayFree = mark_variables, free_ndarray
 
 
-def _record(lib, count: int, variables, requests) -> None:
+def _address(handle):
+    return handle.value if isinstance(handle, ctypes.c_void_p) else handle
+
+
+def _record(count: int, variables, requests) -> None:
+    """Record ``count`` handles with their request codes; forget them where ``requests`` is
+    ``None`` (a failed call may have marked some of them)."""
     handles = ctypes.cast(variables, ctypes.POINTER(ctypes.c_void_p))
+    for i in range(count):
+        _marked.pop(handles[i], None)  # a re-marked handle moves to the newest end
+    if requests is None:
+        return
     codes = ctypes.cast(requests, ctypes.POINTER(ctypes.c_uint))
     for i in range(count):
-        handle = handles[i]
-        _marked.pop(handle, None)  # re-marked: the newest record, last in order
-        _marked[handle] = (_data_address(lib, handle), codes[i])
+        _marked[handles[i]] = codes[i]
     while len(_marked) > REMEMBERED:
-        del _marked[next(iter(_marked))]
-
-
-def _data_address(lib, handle) -> int:
-    address = ctypes.c_void_p()
-    if lib.MXNDArrayGetData(ctypes.c_void_p(handle), ctypes.byref(address)) != 0:
-        return -1  # matches no array
-    return address.value or 0
+        _marked.pop(next(iter(_marked)), None)
 
 
 def writes(x) -> bool:
     """Whether NDArray ``x`` is known to be a variable marked with grad_req "write"."""
-    record = _marked.get(x.handle.value)
-    if record is None or record[1] != _state["write"]:
-        return False
-    return record[0] == _data_address(_state["lib"], x.handle.value)
+    code = _marked.get(x.handle.value)
+    return code is not None and code == _state["write"]
 
 
 __all__ = ["REMEMBERED", "watch", "writes"]
