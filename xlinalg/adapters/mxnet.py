@@ -361,14 +361,13 @@ _namespaces: dict[type, object] = {}
 
 def _namespace(arrays):
     """The namespace of ``arrays`` (array_api_compat's answer, looked up once per array type)."""
-    kind = type(arrays[0])
-    if kind not in _namespaces or any(type(x) is not kind for x in arrays):
-        import array_api_compat
+    import array_api_compat
 
-        xp = array_api_compat.array_namespace(*arrays)
-        if all(type(x) is kind for x in arrays):
-            _namespaces[kind] = xp
-        return xp
+    kind = type(arrays[0])
+    if any(type(x) is not kind for x in arrays):
+        return array_api_compat.array_namespace(*arrays)
+    if kind not in _namespaces:
+        _namespaces[kind] = array_api_compat.array_namespace(*arrays)
     return _namespaces[kind]
 
 
