@@ -4,6 +4,7 @@
 // is the view {n, 1}, its row-major upper factor U = Lᵀ the view {1, n} of the same buffer.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +13,7 @@
 
 #include "blas.hpp"
 #include "batch.hpp"
+#include "triangles.hpp"
 
 namespace xl {
 
@@ -19,20 +21,6 @@ namespace xl {
 template <class T>
 View<T> factor(T* p, Int n, bool lower) {
   return lower ? View<T>{p, n, 1} : View<T>{p, 1, n};
-}
-
-template <class T>
-void zero_upper(View<T> a, Int n) {  // strictly upper triangle of the view
-  for (Int i = 0; i < n; ++i)
-    for (Int j = i + 1; j < n; ++j) a(i, j) = T(0);
-}
-
-template <class T>
-bool lower_finite(View<T> a, Int n) {
-  bool ok = true;
-  for (Int i = 0; i < n; ++i)
-    for (Int j = 0; j <= i; ++j) ok &= (a(i, j) - a(i, j) == T(0));
-  return ok;
 }
 
 template <class T>
@@ -60,7 +48,7 @@ bool potrf(const T* a, T* out, Int n, bool lower) {
     fill_nan(out, std::int64_t(n) * n);
     return false;
   }
-  zero_upper(l, n);
+  mask_triangle(l, n, true);
   return true;
 }
 
@@ -133,7 +121,7 @@ void potrf_lanes(const T* a, T* out, Int n, bool lower, int count, std::int32_t*
     const View<T> l = factor(out + w * s, n, lower);
     for (Int i = 0; i < n; ++i)
       for (Int k = 0; k <= i; ++k) l(i, k) = at(i, k)[w];
-    zero_upper(l, n);
+    mask_triangle(l, n, true);
   }
 }
 
@@ -293,13 +281,14 @@ inline Int reverse_block(Int n) { return n <= 384 ? 32 : n < 1536 ? 64 : 128; }
 // layout: only their named triangle is read); the symmetric result in ``out``.
 template <class T>
 void potrf_vjp(const T* f, const T* g, T* out, Int n, bool lower, std::vector<T>& work) {
-  const View<T> l = factor(const_cast<T*>(f), n, lower), gl = factor(const_cast<T*>(g), n, lower);
+  const View<T> l = factor(const_cast<T*>(f), n, lower);
   View<T> a = factor(out, n, lower);
-  for (Int i = 0; i < n; ++i)
-    for (Int j = 0; j <= i; ++j) a(i, j) = gl(i, j);
+  for (Int i = 0; i < n; ++i) {  // the named triangle of Ḡ, by the rows of the buffers
+    const std::size_t row = std::size_t(i) * n, begin = lower ? 0 : i, end = lower ? i + 1 : n;
+    std::copy(g + row + begin, g + row + end, out + row + begin);
+  }
   cholesky_reverse(l, a, n, reverse_block(n), work);
-  for (Int i = 0; i < n; ++i)
-    for (Int j = 0; j < i; ++j) a(j, i) = a(i, j) = a(i, j) * T(0.5);
+  symmetric_pairs(a, n, [](Int, Int, T lower, T) { return lower * T(0.5); });
 }
 
 // ---- potrs --------------------------------------------------------------------------------------
@@ -314,7 +303,7 @@ bool potrs(const T* f, const T* b, T* out, T* y, Int n, Int k, bool lower) {
   trsm<T>(true, true, false, n, k, T(1), l, x);
   if (y) std::memcpy(y, out, bytes);
   trsm<T>(true, true, true, n, k, T(1), l, x);
-  const bool ok = k > 0 ? all_finite(out, std::int64_t(n) * k) : lower_finite(l, n);
+  const bool ok = k > 0 ? all_finite(out, std::int64_t(n) * k) : triangle_finite(l, n, true);
   if (!ok) fill_nan(out, std::int64_t(n) * k);
   return ok;
 }
@@ -345,7 +334,7 @@ void potrs_vjp(const T* f, const T* b, bool solved, const T* x, const T* g, T* g
   View<T> gl = factor(gf, n, lower);
   gemm_triangle<T>(true, false, gbv, true, yv, T(-1), T(0), gl, n, k);
   gemm_triangle<T>(true, false, xv, true, zv, T(-1), T(1), gl, n, k);
-  zero_upper(gl, n);
+  mask_triangle(gl, n, true);
 }
 
 // ---- potri --------------------------------------------------------------------------------------
@@ -369,8 +358,7 @@ bool potri(const T* f, T* out, Int n, bool lower) {
     const char u = uplo(l, true);
     const Int ld = l.ld();
     routines<T>().potri(&u, &n, l.p, &ld, &info);
-    for (Int i = 0; i < n; ++i)
-      for (Int j = 0; j < i; ++j) l(j, i) = l(i, j);
+    symmetric_pairs(l, n, [](Int, Int, T lower, T) { return lower; });
   }
   if (info != 0 || !all_finite(out, std::int64_t(n) * n)) {
     fill_nan(out, std::int64_t(n) * n);
@@ -386,8 +374,8 @@ void potri_vjp(const T* f, const T* x, const T* g, T* gf, Int n, bool lower, std
   work.resize(std::size_t(n) * n);
   View<T> s = rowmajor(work.data(), n, n);
   const View<T> gv = rowmajor(const_cast<T*>(g), n, n), xv = rowmajor(const_cast<T*>(x), n, n);
-  for (Int i = 0; i < n; ++i)
-    for (Int j = 0; j < n; ++j) s(i, j) = gv(i, j) + gv(j, i);
+  symmetric_pairs<T>(View<const T>{g, n, 1}, s, n, [](Int, Int, T x, T y) { return x + y; });
+  for (Int i = 0; i < n; ++i) s(i, i) = gv(i, i) + gv(i, i);
   // F̄ = −(X S) L⁻ᵀ, lower triangle only: rows r0..r1 of it need columns 0..r1 of X S and the
   // leading r1×r1 block of L (L⁻ᵀ is upper triangular).
   View<T> gl = factor(gf, n, lower);
@@ -397,7 +385,7 @@ void potri_vjp(const T* f, const T* x, const T* g, T* gf, Int n, bool lower, std
     gemm<T>(false, xv.at(r0, 0), false, s, T(1), T(0), rows, r1 - r0, r1, n);
     trsm<T>(false, true, true, r1 - r0, r1, T(-1), l, rows);
   }
-  zero_upper(gl, n);
+  mask_triangle(gl, n, true);
 }
 
 // ---- sumlogdiag ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include "blas.hpp"
 #include "batch.hpp"
 #include "small_eigen.hpp"
+#include "triangles.hpp"
 #include "triangular.hpp"
 
 namespace xl {
@@ -189,23 +190,17 @@ void syevd_vjp(const T* u, const T* w, const T* gu, const T* gw, T* ga, Int n, s
   T scale = 0;
   for (Int i = 0; i < n; ++i) scale = std::max(scale, std::abs(w[i]));
   const T tol = T(kDegeneracyRtol) * std::numeric_limits<T>::epsilon() * scale;
-  for (Int i = 0; i < n; ++i) {
-    for (Int j = 0; j < i; ++j) {
-      const T d = w[j] - w[i];  // F_ij = 1/d, F_ji = −1/d
-      const T f = std::abs(d) <= tol ? T(0) : T(1) / d;
-      const T v = (f * sv(i, j) - f * sv(j, i)) * T(0.5);
-      sv(i, j) = v;
-      sv(j, i) = v;
-    }
-    sv(i, i) = gw[i] * T(0.5);
-  }
+  symmetric_pairs(sv, n, [&](Int i, Int j, T lower, T upper) {
+    const T d = w[j] - w[i];  // F_ij = 1/d, F_ji = −1/d
+    const T f = std::abs(d) <= tol ? T(0) : T(1) / d;
+    return (f * lower - f * upper) * T(0.5);
+  });
+  for (Int i = 0; i < n; ++i) sv(i, i) = gw[i] * T(0.5);
   std::memcpy(t, u, sizeof(T) * size);
   trmm<T>(true, false, false, n, n, T(1), sv, tv);         // K U (K: the upper triangle of s)
   gemm<T>(true, uv, false, tv, T(1), T(0), gav, n, n, n);  // Y = Uᵀ K U
-  for (Int i = 0; i < n; ++i) {
-    for (Int j = 0; j < i; ++j) gav(i, j) = gav(j, i) = gav(i, j) + gav(j, i);
-    gav(i, i) *= T(2);
-  }
+  symmetric_pairs(gav, n, [](Int, Int, T lower, T upper) { return lower + upper; });
+  for (Int i = 0; i < n; ++i) gav(i, i) *= T(2);
 }
 
 }  // namespace xl

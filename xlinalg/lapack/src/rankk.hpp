@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "blas.hpp"
+#include "triangles.hpp"
 
 namespace xl {
 
@@ -32,8 +33,7 @@ void syrk_forward(const T* a, T* out, Int rows, Int cols, bool transpose, T alph
     routines<T>().syrk(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, out, &n);
   }
   // the row-major upper triangle (all the BLAS wrote: its column-major 'L') copied to the lower one
-  for (Int i = 1; i < n; ++i)
-    for (Int j = 0; j < i; ++j) out[std::size_t(i) * n + j] = out[std::size_t(j) * n + i];
+  symmetric_pairs(rowmajor(out, n, n), n, [](Int, Int, T, T upper) { return upper; });
 }
 
 // Ā = alpha (Ḡ + Ḡᵀ) A, or alpha A (Ḡ + Ḡᵀ) with ``transpose``: the adjoint of

@@ -8,6 +8,7 @@
 
 #include "blas.hpp"
 #include "batch.hpp"
+#include "triangles.hpp"
 
 namespace xl {
 
@@ -15,20 +16,6 @@ struct TriangularParams {
   bool transpose, rightside, lower;
   double alpha;
 };
-
-template <class T>
-bool triangle_finite(View<T> a, Int n, bool lower) {
-  bool ok = true;
-  for (Int i = 0; i < n; ++i)
-    for (Int j = lower ? 0 : i; j < (lower ? i + 1 : n); ++j) ok &= (a(i, j) - a(i, j) == T(0));
-  return ok;
-}
-
-template <class T>
-void mask_triangle(View<T> a, Int n, bool lower) {
-  for (Int i = 0; i < n; ++i)
-    for (Int j = lower ? i + 1 : 0; j < (lower ? n : i); ++j) a(i, j) = T(0);
-}
 
 // X = α op(A)⁻¹ B (α B op(A)⁻¹); false (X NaN) when X, or with an empty B the read triangle of A,
 // is not finite: a singular or non-finite A reaches X.
