@@ -43,10 +43,9 @@ void syrk_vjp(const T* a, const T* g, T* ga, Int rows, Int cols, bool transpose,
   const Int n = transpose ? cols : rows;
   if (rows == 0 || cols == 0) return;
   work.resize(std::size_t(n) * n);
-  T* s = work.data();
-  for (Int i = 0; i < n; ++i)
-    for (Int j = 0; j < n; ++j) s[std::size_t(i) * n + j] = alpha * (g[std::size_t(i) * n + j] + g[std::size_t(j) * n + i]);
-  const View<T> av = rowmajor(const_cast<T*>(a), rows, cols), sv = rowmajor(s, n, n), gv = rowmajor(ga, rows, cols);
+  const View<T> av = rowmajor(const_cast<T*>(a), rows, cols), sv = rowmajor(work.data(), n, n), gv = rowmajor(ga, rows, cols);
+  symmetric_pairs<T>(View<const T>{g, n, 1}, sv, n, [alpha](Int, Int, T x, T y) { return alpha * (x + y); });
+  for (Int i = 0; i < n; ++i) sv(i, i) = alpha * (g[std::size_t(i) * (n + 1)] + g[std::size_t(i) * (n + 1)]);
   if (transpose)
     gemm<T>(false, av, false, sv, T(1), T(0), gv, rows, cols, n);  // (rows×n)(n×n), n = cols
   else
