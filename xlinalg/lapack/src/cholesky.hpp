@@ -288,7 +288,7 @@ void potrf_vjp(const T* f, const T* g, T* out, Int n, bool lower, std::vector<T>
     std::copy(g + row + begin, g + row + end, out + row + begin);
   }
   cholesky_reverse(l, a, n, reverse_block(n), work);
-  symmetric_pairs(a, n, [](Int, Int, T lower, T) { return lower * T(0.5); });
+  symmetric_pairs(a, n, [](Int, Int, T below, T) { return below * T(0.5); });
 }
 
 // ---- potrs --------------------------------------------------------------------------------------
@@ -358,7 +358,7 @@ bool potri(const T* f, T* out, Int n, bool lower) {
     const char u = uplo(l, true);
     const Int ld = l.ld();
     routines<T>().potri(&u, &n, l.p, &ld, &info);
-    symmetric_pairs(l, n, [](Int, Int, T lower, T) { return lower; });
+    symmetric_pairs(l, n, [](Int, Int, T below, T) { return below; });
   }
   if (info != 0 || !all_finite(out, std::int64_t(n) * n)) {
     fill_nan(out, std::int64_t(n) * n);
@@ -374,7 +374,7 @@ void potri_vjp(const T* f, const T* x, const T* g, T* gf, Int n, bool lower, std
   work.resize(std::size_t(n) * n);
   View<T> s = rowmajor(work.data(), n, n);
   const View<T> gv = rowmajor(const_cast<T*>(g), n, n), xv = rowmajor(const_cast<T*>(x), n, n);
-  symmetric_pairs<T>(View<const T>{g, n, 1}, s, n, [](Int, Int, T x, T y) { return x + y; });
+  symmetric_pairs<T>(View<const T>{g, n, 1}, s, n, [](Int, Int, T below, T above) { return below + above; });
   for (Int i = 0; i < n; ++i) s(i, i) = gv(i, i) + gv(i, i);
   // F̄ = −(X S) L⁻ᵀ, lower triangle only: rows r0..r1 of it need columns 0..r1 of X S and the
   // leading r1×r1 block of L (L⁻ᵀ is upper triangular).

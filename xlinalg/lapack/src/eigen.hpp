@@ -190,16 +190,16 @@ void syevd_vjp(const T* u, const T* w, const T* gu, const T* gw, T* ga, Int n, s
   T scale = 0;
   for (Int i = 0; i < n; ++i) scale = std::max(scale, std::abs(w[i]));
   const T tol = T(kDegeneracyRtol) * std::numeric_limits<T>::epsilon() * scale;
-  symmetric_pairs(sv, n, [&](Int i, Int j, T lower, T upper) {
+  symmetric_pairs(sv, n, [&](Int i, Int j, T below, T above) {
     const T d = w[j] - w[i];  // F_ij = 1/d, F_ji = −1/d
     const T f = std::abs(d) <= tol ? T(0) : T(1) / d;
-    return (f * lower - f * upper) * T(0.5);
+    return (f * below - f * above) * T(0.5);
   });
   for (Int i = 0; i < n; ++i) sv(i, i) = gw[i] * T(0.5);
   std::memcpy(t, u, sizeof(T) * size);
   trmm<T>(true, false, false, n, n, T(1), sv, tv);         // K U (K: the upper triangle of s)
   gemm<T>(true, uv, false, tv, T(1), T(0), gav, n, n, n);  // Y = Uᵀ K U
-  symmetric_pairs(gav, n, [](Int, Int, T lower, T upper) { return lower + upper; });
+  symmetric_pairs(gav, n, [](Int, Int, T below, T above) { return below + above; });
   for (Int i = 0; i < n; ++i) gav(i, i) *= T(2);
 }
 

@@ -153,7 +153,7 @@ void gelqf_vjp(const T* q, const T* l, const T* gq, const T* gl, T* ga, Int m, I
   std::memcpy(work.data(), gl, sizeof(T) * msize);
   trmm<T>(true, true, true, m, m, T(1), lv, mv);                // Lᵀ L̄
   gemm<T>(false, gqv, true, qv, T(-1), T(1), mv, m, m, n);      // − Q̄ Qᵀ
-  symmetric_pairs(mv, m, [](Int, Int, T lower, T) { return lower; });  // copyltu
+  symmetric_pairs(mv, m, [](Int, Int, T below, T) { return below; });  // copyltu
   std::memcpy(ga, gq, sizeof(T) * std::size_t(m) * n);
   gemm<T>(false, mv, false, qv, T(1), T(1), gav, m, n, m);      // Q̄ + copyltu(M) Q
   trmm<T>(true, true, true, m, n, T(1), rowmajor(linv, m, m), gav);  // L⁻ᵀ (...)

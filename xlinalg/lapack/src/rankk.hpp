@@ -33,7 +33,7 @@ void syrk_forward(const T* a, T* out, Int rows, Int cols, bool transpose, T alph
     routines<T>().syrk(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, out, &n);
   }
   // the row-major upper triangle (all the BLAS wrote: its column-major 'L') copied to the lower one
-  symmetric_pairs(rowmajor(out, n, n), n, [](Int, Int, T, T upper) { return upper; });
+  symmetric_pairs(rowmajor(out, n, n), n, [](Int, Int, T, T above) { return above; });
 }
 
 // Ā = alpha (Ḡ + Ḡᵀ) A, or alpha A (Ḡ + Ḡᵀ) with ``transpose``: the adjoint of
@@ -44,7 +44,7 @@ void syrk_vjp(const T* a, const T* g, T* ga, Int rows, Int cols, bool transpose,
   if (rows == 0 || cols == 0) return;
   work.resize(std::size_t(n) * n);
   const View<T> av = rowmajor(const_cast<T*>(a), rows, cols), sv = rowmajor(work.data(), n, n), gv = rowmajor(ga, rows, cols);
-  symmetric_pairs<T>(View<const T>{g, n, 1}, sv, n, [alpha](Int, Int, T x, T y) { return alpha * (x + y); });
+  symmetric_pairs<T>(View<const T>{g, n, 1}, sv, n, [alpha](Int, Int, T below, T above) { return alpha * (below + above); });
   for (Int i = 0; i < n; ++i) sv(i, i) = alpha * (g[std::size_t(i) * (n + 1)] + g[std::size_t(i) * (n + 1)]);
   if (transpose)
     gemm<T>(false, av, false, sv, T(1), T(0), gv, rows, cols, n);  // (rows×n)(n×n), n = cols

@@ -1,7 +1,7 @@
 // Loops over the triangles of a square view that walk the rows of memory whatever the view's
 // layout (a column-major view, such as an upper factor read as a lower one, as its transpose): the
 // masks and finiteness checks of one triangle, and, by tiles, the symmetric completions and
-// symmetrizations of the reverses (potrf, potri, syevd, gelqf) and of syrk's forward.
+// symmetrizations (the potrf, potri, syevd, gelqf and syrk reverses, potri's and syrk's forwards).
 //
 // Walking one triangle by rows walks the other by columns, a cache line per entry; at orders that
 // are powers of two those lines also share few cache sets, and the walk misses on nearly every entry
@@ -68,7 +68,7 @@ void symmetric_pairs_by_rows(View<const T> src, View<T> dst, Int n, const F& f) 
 template <class T, class F>
 void symmetric_pairs(View<const T> src, View<T> dst, Int n, const F& f) {
   if (dst.colmajor())  // the transposes' pairs, by rows, the arguments swapped back
-    symmetric_pairs_by_rows<T>(src.t(), dst.t(), n, [&f](Int i, Int j, T upper, T lower) { return f(i, j, lower, upper); });
+    symmetric_pairs_by_rows<T>(src.t(), dst.t(), n, [&f](Int i, Int j, T above, T below) { return f(i, j, below, above); });
   else
     symmetric_pairs_by_rows<T>(src, dst, n, f);
 }
