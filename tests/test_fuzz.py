@@ -15,9 +15,12 @@ from xlinalg_conformance.broken import BROKEN, DropsLastBatchEntry, WrappedBacke
 
 
 def _generated(op, count=300, **kwargs):
+    """``count`` cases of ``op`` as the fuzzer draws them, from a fixed seed (derandomized): the
+    coverage asserted below is a property of these draws, not of a lucky run."""
     drawn = []
 
-    @settings(max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=count, database=None, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
     @given(fuzz.cases(op, **kwargs))
     def collect(case):
         drawn.append(case)
