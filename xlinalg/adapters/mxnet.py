@@ -29,6 +29,7 @@ import math
 import sys
 import threading
 
+import array_api_compat
 import numpy as np
 
 from ..core import apply, operators
@@ -361,8 +362,6 @@ _namespaces: dict[type, object] = {}
 
 def _namespace(arrays):
     """The namespace of ``arrays`` (array_api_compat's answer, looked up once per array type)."""
-    import array_api_compat
-
     kind = type(arrays[0])
     if any(type(x) is not kind for x in arrays):
         return array_api_compat.array_namespace(*arrays)

@@ -373,9 +373,9 @@ void potri_vjp(const T* f, const T* x, const T* g, T* gf, Int n, bool lower, std
   const View<T> l = factor(const_cast<T*>(f), n, lower);
   work.resize(std::size_t(n) * n);
   View<T> s = rowmajor(work.data(), n, n);
-  const View<T> gv = rowmajor(const_cast<T*>(g), n, n), xv = rowmajor(const_cast<T*>(x), n, n);
+  const View<T> xv = rowmajor(const_cast<T*>(x), n, n);
   symmetric_pairs<T>(View<const T>{g, n, 1}, s, n, [](Int, Int, T below, T above) { return below + above; });
-  for (Int i = 0; i < n; ++i) s(i, i) = gv(i, i) + gv(i, i);
+  for (Int i = 0; i < n; ++i) s(i, i) = T(2) * g[std::size_t(i) * (n + 1)];
   // F̄ = −(X S) L⁻ᵀ, lower triangle only: rows r0..r1 of it need columns 0..r1 of X S and the
   // leading r1×r1 block of L (L⁻ᵀ is upper triangular).
   View<T> gl = factor(gf, n, lower);
