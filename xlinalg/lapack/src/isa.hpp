@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -19,9 +21,13 @@
 
 namespace xl {
 
+// Whether the AVX2 builds run: the CPU has AVX2 and FMA, and the environment variable
+// XLINALG_ISA (read once) is not "baseline", which runs the baseline builds on any CPU (so that
+// the tests check them where AVX2 would otherwise always win).
 inline bool avx2_fma() {
 #if XL_AVX2
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          !(std::getenv("XLINALG_ISA") && std::strcmp(std::getenv("XLINALG_ISA"), "baseline") == 0);
   return has;
 #else
   return false;
