@@ -4,6 +4,7 @@
 # compiled kernel layer (XLINALG_KERNELS=compiled: a layer that failed to build is an error
 # here) and with the pure Array-API rules (XLINALG_KERNELS=python). Main environment: NumPy 2,
 # array-api-strict, PyTorch, JAX; MXNet tests in their own environment (NumPy 1.23).
+# Then the kernels' baseline builds (XLINALG_ISA=baseline) through tests/test_lapack.py.
 # Tests run on every CPU (pytest-xdist); XLINALG_TEST_WORKERS=1 runs them in one process.
 # Last, the documentation site: strict build and the headless-browser check (scripts/docs.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -27,6 +28,10 @@ for kernels in compiled python; do
   echo "== main environment (numpy 2, array-api-strict, torch, jax), XLINALG_KERNELS=$kernels"
   XLINALG_KERNELS=$kernels "$py" -m pytest -q -p no:cacheprovider -n "$workers" tests "${skip[@]}" "$@" || status=$?
 done
+# Kernels with an AVX2 build run it wherever the CPU has AVX2 and FMA; XLINALG_ISA=baseline runs
+# their baseline build (what other CPUs run) through the kernel-against-rule comparisons.
+echo "== main environment, XLINALG_KERNELS=compiled XLINALG_ISA=baseline: tests/test_lapack.py"
+XLINALG_KERNELS=compiled XLINALG_ISA=baseline "$py" -m pytest -q -p no:cacheprovider -n "$workers" tests/test_lapack.py "$@" || status=$?
 echo "== documentation site: strict build, then every page in headless Chromium"
 bash "$ROOT/scripts/docs.sh" check || status=$?
 exit $status

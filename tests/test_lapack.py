@@ -390,8 +390,11 @@ def test_small_lq_factors_are_numpys(m, n, dtype):
     """Up to 32 columns gelqf reflects along the rows itself (src/lq.hpp: small_lq; 33 columns is
     ?geqrf and ?orgqr again): L and Q are NumPy's QR of Aᵀ transposed, signs made diag(L) ≥ 0,
     and rows of Q orthonormal, also where the entries are subnormal (the reflectors scaled up
-    first); a zero row (rank deficient: L_ii = 0) fails its entry alone, a rank-deficient entry
-    with nonzero rows (two equal rows) does not fail, as with LAPACK."""
+    first); a zero row (rank deficient: L_ii = 0) fails its entry alone. Two equal rows make
+    L_11 zero in exact arithmetic: whether it comes out exactly zero (the entry fails alone) or a
+    rounding residue (it does not, as LAPACK's ?geqrf leaves it) depends on the rounding of the
+    instruction set that runs (float64 8×8 gives an exact zero with ``XLINALG_ISA=baseline``,
+    a residue with AVX2's fused multiply-adds); either way the other entries are unaffected."""
     rng = np.random.default_rng(5)
     a = rng.standard_normal((5, m, n)).astype(dtype)
     a[1, m // 2] = 0
@@ -399,8 +402,9 @@ def test_small_lq_factors_are_numpys(m, n, dtype):
         a[2, 1] = a[2, 0]
     a[4] = np.ldexp(a[4], np.finfo(dtype).minexp - 6)
     (q, l), status = RULES["gelqf"]["forward"]((a,), {}, 1)
-    assert status.tolist() == [0, 1, 0, 0, 0]
-    assert np.isnan(q[1]).all() and np.isnan(l[1]).all()
+    assert status[[0, 1, 3, 4]].tolist() == [0, 1, 0, 0]
+    for i in (1, 2) if status[2] else (1,):
+        assert np.isnan(q[i]).all() and np.isnan(l[i]).all()
     tol = 1e-12 if dtype == "float64" else 1e-5
     for i in (0, 3, 4):
         want_q, want_r = np.linalg.qr(a[i].astype(np.float64).T)
@@ -408,7 +412,8 @@ def test_small_lq_factors_are_numpys(m, n, dtype):
         np.testing.assert_allclose(l[i], (want_r * signs[:, None]).T, rtol=0, atol=tol * np.abs(a[i]).max() * n)
         np.testing.assert_allclose(q[i], (want_q * signs).T, rtol=0, atol=tol * n * 10)
         np.testing.assert_allclose(q[i] @ q[i].T, np.eye(m), rtol=0, atol=tol * n)
-    np.testing.assert_allclose(l[2] @ q[2], a[2], rtol=0, atol=tol * np.abs(a[2]).max() * n)
+    if not status[2]:
+        np.testing.assert_allclose(l[2] @ q[2], a[2], rtol=0, atol=tol * np.abs(a[2]).max() * n)
 
 
 def _small_eigen_batch(n, dtype, rng):
