@@ -1,8 +1,9 @@
 """The recorded operator (:mod:`xlinalg.lapack.mxnet_op`): with the compiled layer on, calls under
 ``mx.autograd.record()`` on the CPU are recorded as the extension operator ``xlinalg_recorded``;
 without it (``XLINALG_KERNELS=python``, no compiler) through MXNet's Python custom operators. Both
-give the same gradients, ``grad_req="add"`` included; errors of its backward pass reach the caller;
-a failed build falls back (``auto``) or raises (``compiled``)."""
+give the same gradients, ``grad_req="add"`` included, whether its backward runs the VJP entry
+itself or calls back into Python; errors of its backward pass reach the caller; a failed build
+falls back (``auto``) or raises (``compiled``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 import xlinalg.mxnet as la
 from xlinalg import lapack
 from xlinalg.adapters import mxnet as adapter
-from xlinalg.lapack import mxnet_op, rules
+from xlinalg.lapack import mxnet_op, rules, table
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -42,36 +43,94 @@ def test_recording_uses_the_layer_in_force(rng):
     assert (state == "loaded") == h.recorded_available(), state
 
 
+def _through_callback(monkeypatch):
+    """Recorded calls whose backward runs xlinalg's rules through the Python callback instead
+    of the VJP entry (the path of calls the entry does not take)."""
+    monkeypatch.setattr(adapter, "_reverse", lambda *args: "")
+
+
+#: How a call under ``mx.autograd.record()`` is differentiated: the recorded operator running its
+#: VJP entry, the recorded operator calling back into Python, MXNet's Python custom operator.
+PATHS = ("entry", "callback", "custom")
+
+
 @h.needs_recorded
 @pytest.mark.parametrize("grad_req", ["write", "add"])
 @pytest.mark.parametrize("op", h.OPERATORS)
-def test_recorded_and_custom_operators_agree(op, grad_req, rng, monkeypatch):
+def test_every_path_gives_the_same_gradients(op, grad_req, rng, monkeypatch):
     params = list(h.param_combinations(op))[-1]
     arrays = h.inputs(op, params, rng)
     heads = None
     results = []
-    for recorded in (True, False):
-        if not recorded:
+    for path in PATHS:
+        if path == "callback":
+            _through_callback(monkeypatch)
+        elif path == "custom":
             monkeypatch.setattr(adapter, "_recorded_operator", lambda: None)
+        before = mxnet_op.reverses_run()
         outs, grads, heads = h.run(mx, getattr(la, op), arrays, params, heads, grad_req=grad_req, repeat=2)
+        ran = mxnet_op.reverses_run() - before
+        assert ran == (2 if path == "entry" and op in table.TABLE | table.PRODUCTS else 0), (path, ran)
         results.append((outs, grads))
-    (outs, grads), (custom_outs, custom_grads) = results
-    for y, c in zip(outs + grads, custom_outs + custom_grads):
-        np.testing.assert_array_equal(y, c)
+    (outs, grads), *others = results
+    for other_outs, other_grads in others:
+        for y, c in zip(outs + grads, other_outs + other_grads):
+            np.testing.assert_array_equal(y, c)
 
 
 @h.needs_recorded
+@pytest.mark.parametrize("path", PATHS[:2])
 @pytest.mark.parametrize("op", sorted(rules.SAVING))
-def test_recorded_backward_reads_the_forwards_residuals(op, rng, monkeypatch):
+def test_recorded_backward_reads_the_forwards_residuals(op, path, rng, monkeypatch):
     """Operators whose forward keeps residuals hand them to the recorded operator, whose
-    backward reads them (the residual reverse runs once per backward pass)."""
-    calls = []
+    backward reads them: the residual reverse runs once per backward pass, as the VJP entry
+    or through the callback."""
+    calls, attributes = [], []
     reverse = rules.SAVING[op]["vjp"]
     monkeypatch.setitem(rules.SAVING[op], "vjp", lambda *a, **k: calls.append(1) or reverse(*a, **k))
     monkeypatch.setattr(rules, "_by_operator", {})
+    spy = mxnet_op.reverse
+    monkeypatch.setattr(mxnet_op, "reverse", lambda *a: attributes.append(spy(*a)) or attributes[-1])
+    if path == "callback":
+        _through_callback(monkeypatch)
     params = list(h.param_combinations(op))[-1]
+    before = mxnet_op.reverses_run()
     h.run(mx, getattr(la, op), h.inputs(op, params, rng), params, None, grad_req="write", repeat=1)
-    assert calls == [1]
+    if path == "entry":
+        assert [a.split(";")[0] for a in attributes] == [table.SAVING[op].entry("vjp")]
+        assert (calls, mxnet_op.reverses_run() - before) == ([], 1)
+    else:
+        assert (calls, mxnet_op.reverses_run() - before) == ([1], 0)
+
+
+@h.needs_recorded
+def test_the_entry_is_left_to_the_callback_where_the_blas_threads_differ(rng, monkeypatch):
+    """A backward pass whose BLAS runs on another thread count than its call chose (a call in
+    between changed it) runs the rules through the callback, which sets it."""
+    params = {"lower": True}
+    arrays = h.inputs("potrf", params, rng)
+    outs, want, heads = h.run(mx, la.potrf, arrays, params, None, grad_req="write", repeat=1)
+    monkeypatch.setattr(adapter, "thread_split", lambda threads, arrays: (987, 1))
+    before = mxnet_op.reverses_run()
+    _, grads, _ = h.run(mx, la.potrf, arrays, params, heads, grad_req="write", repeat=1)
+    assert mxnet_op.reverses_run() == before
+    for g, w in zip(grads, want):
+        np.testing.assert_array_equal(g, w)
+
+
+@h.needs_recorded
+def test_broadcast_inputs_are_left_to_the_callback(rng):
+    """An input broadcast over the batch gets its cotangent summed by the rules (the callback);
+    the gradients are those of the custom operator."""
+    a = rng.standard_normal((4, 4))
+    el = np.linalg.cholesky(a @ a.T + 4 * np.eye(4))
+    b = rng.standard_normal((3, 4, 2))
+    before = mxnet_op.reverses_run()
+    _, grads, heads = h.run(mx, la.potrs, [el, b], {}, None, grad_req="write", repeat=1)
+    assert mxnet_op.reverses_run() == before
+    want = h.run(mx, la.potrs, [np.broadcast_to(el, (3, *el.shape)), b], {}, heads, grad_req="write", repeat=1)[1]
+    np.testing.assert_allclose(grads[0], want[0].sum(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(grads[1], want[1])
 
 
 @h.needs_recorded
@@ -89,6 +148,7 @@ def test_the_backward_writes_gradients_into_mxnets_buffers(op, rng, monkeypatch)
 
     vjp = adapter._vjp
     monkeypatch.setattr(adapter, "_vjp", spy)
+    _through_callback(monkeypatch)
     params = list(h.param_combinations(op))[0]
     arrays = h.inputs(op, params, rng)
     outs, grads, heads = h.run(mx, getattr(la, op), arrays, params, None, grad_req="write", repeat=1)
@@ -105,6 +165,7 @@ def test_backward_errors_reach_the_caller(rng, monkeypatch):
         raise RuntimeError("the VJP failed on purpose")
 
     monkeypatch.setattr(adapter, "_vjp", failing)
+    _through_callback(monkeypatch)
     x = h.nd(h.inputs("potrf", {}, rng)[0], mx, "write")
     with mx.autograd.record():
         y = la.potrf(x)
@@ -162,6 +223,34 @@ def test_malformed_attributes_are_errors(attribute, value, message, rng):
     attrs[attribute] = value
     with pytest.raises(mx.base.MXNetError, match=message):
         getattr(mx.nd, mxnet_op.NAME)(x, **attrs).wait_to_read()
+
+
+@h.needs_recorded
+@pytest.mark.parametrize(
+    "reverse,message",
+    [
+        ("potrf_vjp;2,0,3", "expected <entry>;<arrays>;<parameters>;<BLAS threads>"),
+        ("nosuch;2,0,3;lower=1,threads=1;1", "no entry nosuch"),
+        ("potrf_vjp;2,0,9;lower=1,threads=1;1", "array '9' is not -1 or one of the 4"),
+        ("potrf_vjp;2,0,3,1;lower=1,threads=1;1", "more arrays than potrf_vjp"),
+        ("potrf_vjp;2,0;lower=1,threads=1;1", "potrf_vjp.*: ga is missing"),
+        ("potrf_vjp;2,0,3;lower=1;1", "expected every parameter of potrf_vjp"),
+        ("potrf_vjp;2,0,3;lower=1,threads=1,alpha=2;1", "'alpha=2' is not a parameter of potrf_vjp"),
+        ("potrf_vjp;2,0,3;lower=yes,threads=1;1", "'lower=yes' is not an integer"),
+        ("trsm_vjp;1,3,0,4,5;flags=4,threads=1,alpha=x;1", "'alpha=x' is not a number"),
+        ("potrf_vjp;2,0,3;lower=1,threads=1;0", "BLAS threads '0'"),
+    ],
+)
+def test_malformed_reverses_are_errors_of_the_backward_pass(reverse, message, rng, monkeypatch):
+    monkeypatch.setattr(mxnet_op, "reverse", lambda *args: reverse)
+    op = "trsm" if reverse.startswith("trsm") else "potrf"
+    params = {"lower": True} if op == "potrf" else {}
+    arrays = [h.nd(a, mx, "write") for a in h.inputs(op, params, rng)]
+    with mx.autograd.record():
+        y = getattr(la, op)(*arrays)
+    with pytest.raises(mx.base.MXNetError, match=message):
+        y.backward()
+        arrays[0].grad.wait_to_read()
 
 
 @pytest.mark.parametrize("mode", ["auto", "compiled"])

@@ -32,9 +32,11 @@ import threading
 import array_api_compat
 import numpy as np
 
+from .. import lapack
 from ..core import apply, operators
 from ..core.memo import memo
 from ..kernels.mxnet_memory import DLPACK, copy_to_ndarray, to_ndarray, to_numpy
+from ..kernels.numpy import thread_split
 from ..lapack import mxnet_op
 from . import mxnet_grad_req
 
@@ -463,12 +465,13 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
             # The outputs: copied by the operator's forward from the computed arrays, staged
             # under a token and alive until it has run (the wait below).
             computed = [np.ascontiguousarray(y, dtype) for y in outs]
+            reverse = _reverse(call, len(saved), computed) if axis is None else ""
             token = next(_tokens)
             mxnet_op.stage(token, computed)
             try:
                 results = recorded(
                     *args, *saved, spec=f"{op.name} {text}", args=len(args) + len(saved), outs=len(outs),
-                    shapes=";".join(",".join(map(str, y.shape)) for y in computed), token=token, out=out,
+                    shapes=";".join(",".join(map(str, y.shape)) for y in computed), token=token, reverse=reverse, out=out,
                 )
                 (results[0] if isinstance(results, (list, tuple)) else results).wait_to_read()
             finally:
@@ -491,6 +494,18 @@ def _recordable(ctx, shapes, outs) -> bool:
     them empty (MXNet's legacy shapes read a zero as "unknown") and no 0-d output (NumPy shape
     semantics)."""
     return ctx.device_type == "cpu" and all(map(math.prod, shapes)) and all(y.ndim and y.size for y in outs)
+
+
+def _reverse(call, residuals: int, outputs) -> str:
+    """The recorded operator's ``reverse`` attribute for a prepared ``call`` (core layout) with
+    ``residuals`` and its computed ``outputs``: its backward then runs the VJP entry itself
+    (:func:`xlinalg.lapack.mxnet_op.reverse`), on the BLAS and batch threads its compiled rule
+    would run on; ``""`` (the callback runs the rules) where an input was broadcast (its
+    cotangent is summed over the batch)."""
+    if any(tuple(s[:-2]) != call.batch for s in call.shapes):
+        return ""
+    threads = thread_split(lapack.threads(), (*call.inputs, *outputs))
+    return mxnet_op.reverse(call.op, call.params, residuals, len(call.inputs), len(outputs), threads)
 
 
 def _needs_view(x) -> bool:

@@ -7,9 +7,12 @@ MXNet's extension interface (``mxnet/lib_api.h``, shipped with MXNet since 1.7) 
 native operator does: its inputs are the operator's arrays and the residuals its reverse reuses
 (:func:`xlinalg.core.apply.forward_saving`); its forward copies the outputs already computed at
 the call from where :func:`stage` put them under the call's token (the caller keeps that memory
-until the forward has run); its backward hands every array to one Python callback that runs
-xlinalg's VJP rules on NumPy views of the buffers (no copies). It is built on first use with the MXNet package's own
-``lib_api.cc`` (:mod:`xlinalg.lapack.build`) and loaded with ``mx.library.load``.
+until the forward has run); its backward runs the operator's VJP entry of the C ABI
+(:mod:`xlinalg.lapack.table`) on MXNet's buffers where the call says which (:func:`reverse`: no
+Python in the backward pass), and otherwise hands every array to one Python callback that runs
+xlinalg's VJP rules on NumPy views of the buffers (no copies). It is built on first use, with
+``entries.cpp`` (the layer's kernels) and the MXNet package's own ``lib_api.cc``
+(:mod:`xlinalg.lapack.build`), and loaded with ``mx.library.load``.
 
 :func:`operator` is ``None`` where it is off (``XLINALG_KERNELS=python``) or cannot be built
 (no compiler, an MXNet without the extension interface): :func:`reason` says why; with
@@ -24,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.memo import memo
 from . import build, mode
 from .build import SRC
+from .table import PRODUCTS, SAVING, TABLE
 
 NAME = "xlinalg_recorded"
 #: MXNet finds the library's entry points by name: they keep the default visibility.
@@ -89,13 +94,15 @@ def _load(backward):
     if not (package / "include" / "mxnet" / "lib_api.h").is_file():
         return None, f"MXNet {mx.__version__} has no extension interface (mxnet/lib_api.h)"
     target, why = build.cached_library(
-        "xlinalg_mxnet", "MXNet recorded operator", [SRC / "mxnet_op.cpp", lib_api], [package / "include"],
-        (mx.__version__,), FLAGS,
+        "xlinalg_mxnet", "MXNet recorded operator", [SRC / "mxnet_op.cpp", SRC / "entries.cpp", lib_api],
+        [package / "include"], (mx.__version__,), FLAGS,
     )
     if target is None:
         return None, why
     mx.library.load(str(target), verbose=False)
     lib = ctypes.CDLL(str(target))  # the handle MXNet opened: same globals
+    build.set_routines(lib)
+    lib.xl_mx_reverses_run.argtypes, lib.xl_mx_reverses_run.restype = [], ctypes.c_int64
     callback = _CALLBACK(_callback(backward))
     lib.xl_mx_set_backward.argtypes, lib.xl_mx_set_backward.restype = [_CALLBACK], None
     lib.xl_mx_set_backward(callback)
@@ -121,6 +128,50 @@ def stage(token: int, arrays) -> None:
 def discard(token: int) -> None:
     """Drop what ``token`` staged where no forward has copied it."""
     _state["keep"][0].xl_mx_discard(token)
+
+
+def reverses_run() -> int:
+    """How many backward passes of the recorded operator ran their VJP entry without Python
+    (0 while it is not loaded)."""
+    keep = _state.get("keep")
+    return 0 if keep is None else keep[0].xl_mx_reverses_run()
+
+
+def reverse(op, params: dict, residuals: int, arrays: int, outputs: int, threads: tuple) -> str:
+    """The ``reverse`` attribute of a recorded call of the registered operator ``op`` with the
+    core ``params``: its VJP entry (:mod:`xlinalg.lapack.table`; the variant reading the
+    forward's ``residuals`` where there are any), that entry's arrays as indices into the
+    backward's (the callback's order: ``outputs`` cotangents, the ``arrays`` inputs and the
+    residuals, the outputs, the input cotangents it writes) and its parameters by name, and
+    ``threads``: ``(BLAS threads, batch threads)`` of the call
+    (:func:`xlinalg.kernels.numpy.thread_split`). ``""`` where ``op`` has no entry (the callback
+    runs its rules). The caller makes sure the entry applies: inputs with the call's batch
+    shape, in the core's layout."""
+    from ..core import operators
+
+    if operators().get(op.name) is not op:  # a modified copy runs its own rules
+        return ""
+    return _reverse(op, tuple(params.items()), residuals, arrays, outputs, tuple(threads))
+
+
+@memo
+def _reverse(op, params: tuple, residuals: int, arrays: int, outputs: int, threads: tuple) -> str:
+    spec = SAVING.get(op.name) if residuals else TABLE.get(op.name) or PRODUCTS.get(op.name)
+    if spec is None or spec.residuals != residuals:
+        return ""
+    start = outputs + arrays + residuals  # the forward's outputs, then the input cotangents
+    found = spec.vjp_args(
+        range(outputs, outputs + arrays),
+        (*range(start, start + outputs), *range(outputs + arrays, start)),
+        range(outputs),
+    )
+    written = range(start + outputs, start + outputs + arrays)
+    indices = ",".join(str(-1 if k is None else k) for k in (*found, *written))
+    values = spec.attrs(dict(params))
+    if "threads" in values:
+        values["threads"] = threads[1]
+    pairs = ",".join(f"{k}={repr(float(v)) if isinstance(v, (float, np.floating)) else int(v)}" for k, v in values.items())
+    return f"{spec.entry('vjp')};{indices};{pairs};{threads[0]}"
 
 
 def _callback(backward):

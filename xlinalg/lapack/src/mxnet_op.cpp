@@ -5,13 +5,17 @@
 // outputs are computed at the call (where bad input raised), in memory the caller keeps until this
 // operator's forward has run and stages under a token (xl_mx_stage): the forward copies them from
 // there into the outputs and drops the token, so a graph holding the operator cannot run it again
-// (an unknown token is an error, never a read of stale memory). Backward hands every array to the
-// callback that Python sets (xl_mx_set_backward): it computes the input cotangents with xlinalg's
-// rules, in the engine thread, without the per-call machinery of MXNet's Python custom operators.
+// (an unknown token is an error, never a read of stale memory). Backward runs the operator's VJP
+// entry of the C ABI table (abi.hpp) on MXNet's buffers when the call came with a "reverse"
+// attribute, and otherwise hands every array to the callback that Python sets
+// (xl_mx_set_backward), which computes the input cotangents with xlinalg's rules; either way in
+// the engine thread, without the per-call machinery of MXNet's Python custom operators.
 //
 // Attributes: "args" (how many inputs), "outs" (how many outputs), "shapes" (theirs: dimensions
-// joined by "," and outputs by ";"), "token" (the staged outputs) and "spec" (the operator and its
-// parameters, read by the callback).
+// joined by "," and outputs by ";"), "token" (the staged outputs), "spec" (the operator and its
+// parameters, read by the callback) and, optional, "reverse": the VJP entry, its arrays and its
+// parameters (parse_reverse).
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +28,8 @@
 #include <utility>
 #include <vector>
 
+#include "abi.hpp"
+#include "blas.hpp"
 #include "mxnet/lib_api.h"
 #include "xlinalg.h"
 
@@ -47,6 +53,9 @@ struct Staged {
 };
 std::mutex staged_mutex;
 std::unordered_map<std::int64_t, Staged> staged;
+
+// Backward passes that ran their VJP entry here (xl_mx_reverses_run).
+std::atomic<std::int64_t> reverses_run{0};
 
 // The fields of a list attribute: "a,b;c" split at ``sep``.
 std::vector<std::string> split(const std::string& text, char sep) {
@@ -158,8 +167,110 @@ MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::ve
   return MX_SUCCESS;
 }
 
+// The VJP entry a backward pass runs itself: "<entry>;<arrays>;<parameters>;<BLAS threads>", the
+// arrays as indices into the backward's arrays (callback order: output cotangents, inputs,
+// outputs, input cotangents; -1 absent; the entry's last arrays may be left out: absent), the
+// parameters "name=value" joined by ",", the BLAS thread count the call chose.
+struct Reverse {
+  const xl::abi::Entry* entry = nullptr;
+  std::vector<int> arrays;
+  xl::abi::Call call;
+  int blas_threads = 1;
+};
+
+// The parameter ``name`` of ``entry``: its index among the integers (``*is_int``) or the floats.
+int parameter(const xl::abi::Entry& e, const std::string& name, bool* is_int) {
+  for (int i = 0; i < e.ints + e.floats; ++i)
+    if (xl::abi::arg_name(e.signature, e.arrays + i) == name) {
+      *is_int = i < e.ints;
+      return *is_int ? i : i - e.ints;
+    }
+  return -1;
+}
+
+bool parse_reverse(const std::string& text, int count, Reverse* r) {
+  const std::vector<std::string> fields = split(text, ';');
+  const auto fail = [&](const std::string& what) {
+    MX_ERROR_MSG << "xlinalg_recorded: reverse '" << text << "': " << what;
+    return false;
+  };
+  if (fields.size() != 4) return fail("expected <entry>;<arrays>;<parameters>;<BLAS threads>");
+  const int row = xl::abi::row(fields[0].c_str());
+  if (row < 0) return fail("no entry " + fields[0]);
+  const xl::abi::Entry& e = xl::abi::kEntries[row];
+  r->entry = &e;
+  for (const std::string& index : split(fields[1], ',')) {
+    std::int64_t k = 0;
+    if (!integer(index, -1, count - 1, &k)) return fail("array '" + index + "' is not -1 or one of the " + std::to_string(count));
+    r->arrays.push_back(int(k));
+  }
+  if (int(r->arrays.size()) > e.arrays) return fail(std::string("more arrays than ") + e.signature + " takes");
+  r->arrays.resize(e.arrays, -1);
+  int set = 0;
+  for (const std::string& pair : split(fields[2], ',')) {
+    const size_t eq = pair.find('=');
+    bool is_int = false;
+    const int i = eq == std::string::npos ? -1 : parameter(e, pair.substr(0, eq), &is_int);
+    if (i < 0) return fail("'" + pair + "' is not a parameter of " + e.signature);
+    const std::string value = pair.substr(eq + 1);
+    if (is_int) {
+      std::int64_t v = 0;
+      if (!integer(value, std::numeric_limits<int>::min(), std::numeric_limits<int>::max(), &v))
+        return fail("'" + pair + "' is not an integer");
+      r->call.ints[i] = v;
+    } else {
+      char* end = nullptr;
+      r->call.floats[i] = std::strtod(value.c_str(), &end);
+      if (value.empty() || end != value.c_str() + value.size()) return fail("'" + pair + "' is not a number");
+    }
+    ++set;
+  }
+  if (set != e.ints + e.floats) return fail(std::string("expected every parameter of ") + e.signature);
+  std::int64_t blas = 0;
+  if (!integer(fields[3], 1, std::numeric_limits<int>::max(), &blas)) return fail("BLAS threads '" + fields[3] + "'");
+  r->blas_threads = int(blas);
+  return true;
+}
+
+// Runs the parsed reverse on the backward's arrays: MX_SUCCESS, MX_FAIL (reported), or -1 where
+// the BLAS runs on another thread count than the call chose (a call in between changed it:
+// Python's rules run instead, and set it).
+int run_reverse(Reverse& r, const std::vector<MXTensor*>& tensors) {
+  const xl::abi::Entry& e = *r.entry;
+  const xl::BlasThreads& b = xl::blas_threads();
+  if (b.get != nullptr && b.get() != r.blas_threads) return -1;
+  MXDType dtype = kFloat32;
+  for (int i = 0; i < e.arrays; ++i) {
+    if (r.arrays[i] < 0) continue;
+    MXTensor& t = *tensors[r.arrays[i]];
+    r.call.arr[i] = {t.shape.data(), int(t.shape.size()), t.size(), t.data_ptr, true};
+    dtype = t.dtype;
+  }
+  const std::string why = xl::abi::check(e, r.call);
+  if (!why.empty()) {
+    MX_ERROR_MSG << "xlinalg_recorded: " << e.signature << ": " << why;
+    return MX_FAIL;
+  }
+  if (dtype != kFloat32 && dtype != kFloat64) {
+    MX_ERROR_MSG << "xlinalg_recorded: " << e.name << " takes float32 or float64 arrays";
+    return MX_FAIL;
+  }
+  xl::abi::run(e, r.call, dtype == kFloat32);
+  reverses_run.fetch_add(1, std::memory_order_relaxed);
+  return MX_SUCCESS;
+}
+
 MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                        const OpResource&) {
+  if (const std::string* text = attribute(attrs, "reverse"); text != nullptr && !text->empty()) {
+    std::vector<MXTensor*> tensors;
+    for (auto* list : {inputs, outputs})
+      for (MXTensor& t : *list) tensors.push_back(&t);
+    Reverse r;
+    if (!parse_reverse(*text, int(tensors.size()), &r)) return MX_FAIL;
+    const int status = run_reverse(r, tensors);
+    if (status >= 0) return MXReturnValue(status);
+  }
   if (callback == nullptr) {
     MX_ERROR_MSG << "xlinalg_recorded: no backward callback is set (import xlinalg.mxnet)";
     return MX_FAIL;
@@ -187,6 +298,9 @@ MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::v
 }  // namespace
 
 extern "C" XL_API void xl_mx_set_backward(backward_t fn) { callback = fn; }
+
+// How many backward passes ran their VJP entry here rather than through the callback.
+extern "C" XL_API std::int64_t xl_mx_reverses_run(void) { return reverses_run.load(); }
 
 // Stages ``count`` computed outputs (addresses and sizes in bytes) under ``token`` for one forward.
 extern "C" XL_API void xl_mx_stage(std::int64_t token, int count, const void* const* data,
