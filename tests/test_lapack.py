@@ -604,14 +604,15 @@ def test_installs_and_runs_without_a_compiler(tmp_path):
 
 
 @needs_layer
-@pytest.mark.parametrize("library", ["numpy", "torch"])
+@pytest.mark.parametrize("library", ["numpy", "torch", "mxnet"])
 def test_blas_threads_follow_the_matrix_order(library, monkeypatch):
     """With 2 threads (torch's pool, or XLINALG_NUM_THREADS for NumPy and MXNet, which split
     batches across them), SciPy's OpenBLAS runs small problems on one thread (two pools on the
     same cores made potrf's reverse 10x slower at n = 256 in torch, potri on a batch of 32 x 32
-    matrices 20x slower in MXNet) and large ones on the 2 threads; eager torch calls through the
-    C++ node keep it on one thread at every order (the node splits large BLAS calls across
-    torch's own threads)."""
+    matrices 20x slower in MXNet) and large ones on the 2 threads, from order 1024 on (256 in
+    MXNet, whose own pool does not spin beside it); eager torch calls through the C++ node keep
+    it on one thread at every order (the node splits large BLAS calls across torch's own
+    threads). MXNet's recorded backward runs its VJP entry on the count its call chose."""
     controller = lapack._blas_controller()
     if controller is None:
         pytest.skip("threadpoolctl does not see SciPy's BLAS")
@@ -625,6 +626,24 @@ def test_blas_threads_follow_the_matrix_order(library, monkeypatch):
         def run(n):
             a = torch.eye(n, dtype=torch.float64, requires_grad=True) * 2.0
             xt.potrf(a).sum().backward()
+    elif library == "mxnet":
+        mx = pytest.importorskip("mxnet")
+        import xlinalg.mxnet as xm
+        from xlinalg.adapters.mxnet import cpu_kernels
+        from xlinalg.lapack import mxnet_op
+
+        monkeypatch.setenv("XLINALG_NUM_THREADS", "2")
+        lapack.reset()
+
+        def run(n):
+            a = mx.nd.array(2.0 * np.eye(n))
+            a.attach_grad()
+            before = mxnet_op.reverses_run()
+            with mx.autograd.record():
+                y = xm.potrf(a)
+            y.backward()
+            a.grad.wait_to_read()
+            assert mxnet_op.reverses_run() == before + 1
     else:
         monkeypatch.setenv("XLINALG_NUM_THREADS", "2")
         lapack.reset()
@@ -632,12 +651,13 @@ def test_blas_threads_follow_the_matrix_order(library, monkeypatch):
         def run(n):
             xlinalg.vjp(xlinalg.potrf, 2.0 * np.eye(n))[1](np.ones((n, n)))
     large = min(2, os.cpu_count() or 1)  # OpenBLAS caps at the CPUs
+    least = cpu_kernels().blas_threads_min_order if library == "mxnet" else lapack.BLAS_THREADS_MIN_ORDER
     if library == "torch":
         from xlinalg.lapack import torch_node
 
         large = large if torch_node.library() is None else 1
     try:
-        for n, want in ((64, 1), (lapack.BLAS_THREADS_MIN_ORDER, large)):
+        for n, want in ((64, 1), (least, large)):
             run(n)
             assert controller.num_threads == want, (n, controller.num_threads)
     finally:

@@ -32,11 +32,9 @@ import threading
 import array_api_compat
 import numpy as np
 
-from .. import lapack
 from ..core import apply, operators
 from ..core.memo import memo
 from ..kernels.mxnet_memory import DLPACK, copy_to_ndarray, to_ndarray, to_numpy
-from ..kernels.numpy import thread_split
 from ..lapack import mxnet_op
 from . import mxnet_grad_req
 
@@ -500,11 +498,11 @@ def _reverse(call, residuals: int, outputs) -> str:
     """The recorded operator's ``reverse`` attribute for a prepared ``call`` (core layout) with
     ``residuals`` and its computed ``outputs``: its backward then runs the VJP entry itself
     (:func:`xlinalg.lapack.mxnet_op.reverse`), on the BLAS and batch threads its compiled rule
-    would run on; ``""`` (the callback runs the rules) where an input was broadcast (its
+    would run on (:meth:`~xlinalg.kernels.numpy.NumpyKernels.threads`); ``""`` (the callback runs the rules) where an input was broadcast (its
     cotangent is summed over the batch)."""
     if any(tuple(s[:-2]) != call.batch for s in call.shapes):
         return ""
-    threads = thread_split(lapack.threads(), (*call.inputs, *outputs))
+    threads = call.kern.threads((*call.inputs, *outputs))
     return mxnet_op.reverse(call.op, call.params, residuals, len(call.inputs), len(outputs), threads)
 
 

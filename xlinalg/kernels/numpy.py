@@ -20,17 +20,25 @@ TRSM_MIN_ORDER = 64
 class NumpyKernels(Kernels):
     name = "numpy"
     error_base = np.linalg.LinAlgError
+    #: From this matrix order on the compiled rules' BLAS runs on every thread
+    #: (:func:`thread_split`).
+    blas_threads_min_order = lapack.BLAS_THREADS_MIN_ORDER
 
     def cholesky(self, a):
         return self._guarded(np.linalg.cholesky, np.asarray(a))
 
+    def threads(self, arrays) -> tuple[int, int]:
+        """``(BLAS threads, batch threads)`` of a compiled rule on ``arrays``
+        (:func:`thread_split` of :func:`xlinalg.lapack.threads`)."""
+        return thread_split(lapack.threads(), arrays, min_order=self.blas_threads_min_order)
+
     def compiled(self, op, kind, arrays):
         fn = _compiled_rule(op, kind)
-        return None if fn is None else numpy_runner(fn, kind, lapack.threads(), arrays)
+        return None if fn is None else numpy_runner(fn, kind, self.threads(arrays))
 
     def compiled_saving(self, op, kind, arrays):
         fn = _compiled_rule(op, kind, saving=True)
-        return None if fn is None else numpy_runner(fn, kind, lapack.threads(), arrays)
+        return None if fn is None else numpy_runner(fn, kind, self.threads(arrays))
 
     def eigh(self, a):
         w, v = np.linalg.eigh(a, UPLO="L")
@@ -92,11 +100,11 @@ class NumpyKernels(Kernels):
             return out
 
 
-def thread_split(threads: int, arrays, split_min_elements: int = 0) -> tuple[int, int]:
+def thread_split(threads: int, arrays, split_min_elements: int = 0, *, min_order: int | None = None) -> tuple[int, int]:
     """``(BLAS threads, batch threads)`` of a call on ``arrays`` given ``threads``.
 
-    The BLAS the rule calls gets ``threads`` only for matrices of order
-    :data:`~xlinalg.lapack.BLAS_THREADS_MIN_ORDER` and more, else one: two pools on the same
+    The BLAS the rule calls gets ``threads`` only for matrices of order ``min_order`` (default
+    :data:`~xlinalg.lapack.BLAS_THREADS_MIN_ORDER`) and more, else one: two pools on the same
     cores (the batch's threads or a framework's, and OpenBLAS's, which spin while they wait)
     made small-matrix calls up to 20 times slower with 2 threads. Below that order the batch
     is split across ``threads``, unless it has fewer than ``split_min_elements`` elements in all
@@ -104,18 +112,18 @@ def thread_split(threads: int, arrays, split_min_elements: int = 0) -> tuple[int
     if threads == 1:
         return 1, 1
     order = max((x.shape[-1] for x in arrays if len(x.shape) >= 2), default=0)
-    if order >= lapack.BLAS_THREADS_MIN_ORDER:
+    if order >= (lapack.BLAS_THREADS_MIN_ORDER if min_order is None else min_order):
         return threads, threads
     small = split_min_elements and sum(math.prod(x.shape) for x in arrays) < split_min_elements
     return 1, 1 if small else threads
 
 
-def numpy_runner(fn, kind: str, threads: int, arrays, *, split_min_elements: int = 0):
+def numpy_runner(fn, kind: str, threads: tuple[int, int]):
     """A compiled rule (:mod:`xlinalg.lapack.rules`) as the ``run(*groups, params)`` of
-    :meth:`Kernels.compiled`, for arrays that are NumPy arrays (or convert to them), on the
-    threads :func:`thread_split` gives; a ``vjp`` run takes the rules' ``out`` (preallocated
-    input cotangents, :mod:`xlinalg.lapack.rules`)."""
-    blas_threads, threads = thread_split(threads, arrays, split_min_elements)
+    :meth:`Kernels.compiled`, for arrays that are NumPy arrays (or convert to them), on
+    ``threads``: ``(BLAS threads, batch threads)`` (:func:`thread_split`); a ``vjp`` run takes
+    the rules' ``out`` (preallocated input cotangents, :mod:`xlinalg.lapack.rules`)."""
+    blas_threads, threads = threads
     lapack.use_blas_threads(blas_threads)
 
     def run(*groups, params, out=None):
@@ -136,7 +144,7 @@ def host_runner(op, kind: str, threads: int, arrays, to_numpy, from_numpy, *, sa
     fn = _compiled_rule(op, kind, saving=saving)
     if fn is None:
         return None
-    inner = numpy_runner(fn, kind, threads, arrays, split_min_elements=split_min_elements)
+    inner = numpy_runner(fn, kind, thread_split(threads, arrays, split_min_elements))
     kept = 1 if saving and kind == "vjp" else 0  # the residuals: NumPy arrays already
 
     def run(*groups, params):
