@@ -55,9 +55,13 @@ class _nothing:
         return False
 
 
-def test_unbatched_failure_names_the_input():
-    with pytest.raises(xlinalg.LinAlgError, match=r"potrf: the matrix is not positive definite at the input \(A: \(2, 2\)\)"):
-        la.potrf(mx.nd.array(-np.eye(2), dtype="float64"))
+@pytest.mark.parametrize("recording", [False, True])
+def test_unbatched_failure_names_the_input(recording):
+    x = mx.nd.array(-np.eye(2), dtype="float64")
+    x.attach_grad()
+    with mx.autograd.record() if recording else _nothing():
+        with pytest.raises(xlinalg.LinAlgError, match=r"potrf: the matrix is not positive definite at the input \(A: \(2, 2\)\)"):
+            la.potrf(x)
 
 
 @pytest.mark.parametrize(

@@ -46,12 +46,13 @@ def test_recording_uses_the_layer_in_force(rng):
 def _through_callback(monkeypatch):
     """Recorded calls whose backward runs xlinalg's rules through the Python callback instead
     of the VJP entry (the path of calls the entry does not take)."""
-    monkeypatch.setattr(adapter, "_reverse", lambda *args: "")
+    monkeypatch.setattr(mxnet_op, "reverse", lambda *args: "")
 
 
-#: How a call under ``mx.autograd.record()`` is differentiated: the recorded operator running its
-#: VJP entry, the recorded operator calling back into Python, MXNet's Python custom operator.
-PATHS = ("entry", "callback", "custom")
+#: How a call under ``mx.autograd.record()`` is computed and differentiated: the recorded
+#: operator running the forward and VJP entries; the forward computed at the call, staged and
+#: copied by the operator; the backward calling back into Python; MXNet's Python custom operator.
+PATHS = ("entries", "staged", "callback", "custom")
 
 
 @h.needs_recorded
@@ -62,15 +63,22 @@ def test_every_path_gives_the_same_gradients(op, grad_req, rng, monkeypatch):
     arrays = h.inputs(op, params, rng)
     heads = None
     results = []
+    record, forwards = adapter._record, []
+    monkeypatch.setattr(adapter, "_record", lambda *args: forwards.append(bool(args[8])) or record(*args))
+    entries = op in table.TABLE | table.PRODUCTS
     for path in PATHS:
-        if path == "callback":
+        if path == "staged":
+            monkeypatch.setattr(mxnet_op, "forward", lambda *args: ("", False))
+        elif path == "callback":
             _through_callback(monkeypatch)
         elif path == "custom":
             monkeypatch.setattr(adapter, "_recorded_operator", lambda: None)
-        before = mxnet_op.reverses_run()
+        before, forwards[:] = mxnet_op.reverses_run(), []
         outs, grads, heads = h.run(mx, getattr(la, op), arrays, params, heads, grad_req=grad_req, repeat=2)
         ran = mxnet_op.reverses_run() - before
-        assert ran == (2 if path == "entry" and op in table.TABLE | table.PRODUCTS else 0), (path, ran)
+        assert ran == (2 if path in PATHS[:2] and entries else 0), (path, ran)
+        in_operator = path == "entries" and entries and op not in table.SAVING
+        assert forwards == ([] if path == "custom" else [in_operator] * 2), (path, forwards)
         results.append((outs, grads))
     (outs, grads), *others = results
     for other_outs, other_grads in others:
@@ -79,7 +87,7 @@ def test_every_path_gives_the_same_gradients(op, grad_req, rng, monkeypatch):
 
 
 @h.needs_recorded
-@pytest.mark.parametrize("path", PATHS[:2])
+@pytest.mark.parametrize("path", ["entries", "callback"])
 @pytest.mark.parametrize("op", sorted(rules.SAVING))
 def test_recorded_backward_reads_the_forwards_residuals(op, path, rng, monkeypatch):
     """Operators whose forward keeps residuals hand them to the recorded operator, whose
@@ -96,7 +104,7 @@ def test_recorded_backward_reads_the_forwards_residuals(op, path, rng, monkeypat
     params = list(h.param_combinations(op))[-1]
     before = mxnet_op.reverses_run()
     h.run(mx, getattr(la, op), h.inputs(op, params, rng), params, None, grad_req="write", repeat=1)
-    if path == "entry":
+    if path == "entries":
         assert [a.split(";")[0] for a in attributes] == [table.SAVING[op].entry("vjp")]
         assert (calls, mxnet_op.reverses_run() - before) == ([], 1)
     else:
@@ -252,6 +260,33 @@ def test_malformed_reverses_are_errors_of_the_backward_pass(reverse, message, rn
     with pytest.raises(mx.base.MXNetError, match=message):
         y.backward()
         arrays[0].grad.wait_to_read()
+
+
+@h.needs_recorded
+@pytest.mark.parametrize(
+    "forward,staged,dtype,message",
+    [
+        ("potrf;0,1;lower=1,threads=1;1", 0, "float64", r"potrf\(a, out, status, lower, threads\): status is missing"),
+        ("potrf;0,1,2;lower=1,threads=1;1", 2, "float64", "2 arrays staged for a forward entry"),
+        ("potrf;0,1,2;lower=1,threads=1;1", 1, "int32", "the arrays must all be float32 or all float64"),
+        ("potrf;0,1,2;lower=1;1", 1, "float64", "forward 'potrf;0,1,2;lower=1;1': expected every parameter of potrf"),
+        ("potrf;1,1,2;lower=1,threads=1;1", 1, "float64", None),  # reads what it writes: sizes agree, no error
+    ],
+)
+def test_forward_entries_check_their_arrays(forward, staged, dtype, message, rng):
+    """The forward entry run by the operator, called by hand: attributes or staged arrays that do
+    not fit are errors MXNet reports, never a read or write out of bounds."""
+    x = mx.nd.array(h.inputs("potrf", {}, rng)[0][..., :3, :3], dtype=dtype)
+    batch = x.shape[:-2]
+    mxnet_op.stage(-3, [np.zeros(batch, np.int32) for _ in range(staged)])
+    shape = ",".join(map(str, x.shape))
+    z = getattr(mx.nd, mxnet_op.NAME)(x, spec="potrf {}", args=1, outs=1, shapes=shape, token=-3, forward=forward)
+    if message is None:
+        z.wait_to_read()
+    else:
+        with pytest.raises(mx.base.MXNetError, match=message):
+            z.wait_to_read()
+    mxnet_op.discard(-3)
 
 
 @pytest.mark.parametrize("mode", ["auto", "compiled"])

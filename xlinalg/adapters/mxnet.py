@@ -32,6 +32,7 @@ import threading
 import array_api_compat
 import numpy as np
 
+from .. import lapack
 from ..core import apply, operators
 from ..core.memo import memo
 from ..kernels.mxnet_memory import DLPACK, copy_to_ndarray, to_ndarray, to_numpy
@@ -432,6 +433,10 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
     shapes = [tuple(x.shape) for x in arrays]
     dtypes = [x.dtype for x in arrays]
     validate(op, shapes, dtypes, core, extras)
+    if ctx.device_type == "cpu" and mx.autograd.is_recording():
+        results = _computed_in_operator(op, text, arrays, shapes, core, extras, out)
+        if results is not None:
+            return results if op.multiple_outputs else results[0]
     inputs = [
         to_core(x, _row_axis(op, extras, len(s)) if extras else None, s, ctx.device_type) for x, s in zip(arrays, shapes)
     ]
@@ -452,28 +457,17 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
     else:
         recorded = _recorded_operator() if _recordable(ctx, shapes, outs) else None
         if recorded is not None:
-            # A marked variable gets its gradient through a recorded reshape (a view: no copy),
-            # whose backward honours grad_req="add": extension operators are not told the
-            # request and always write. Variables known to be marked "write" need none.
-            args = [_recorded_view(x, s) if _needs_view(x) else x for x, s in zip(arrays, shapes)]
             # The forward's residuals ride along as inputs, in MXNet's memory, not NumPy's: arrays
             # the graph holds are released by MXNet's engine, at exit too, and the release of
             # NumPy-backed NDArrays calls into Python (an abort when Python is shutting down).
             saved = [copy_to_ndarray(_host(r), ctx, dtype) for r in residuals or ()]
             # The outputs: copied by the operator's forward from the computed arrays, staged
-            # under a token and alive until it has run (the wait below).
+            # under a token and alive until it has run (the wait in _record).
             computed = [np.ascontiguousarray(y, dtype) for y in outs]
             reverse = _reverse(call, len(saved), computed) if axis is None else ""
-            token = next(_tokens)
-            mxnet_op.stage(token, computed)
-            try:
-                results = recorded(
-                    *args, *saved, spec=f"{op.name} {text}", args=len(args) + len(saved), outs=len(outs),
-                    shapes=";".join(",".join(map(str, y.shape)) for y in computed), token=token, reverse=reverse, out=out,
-                )
-                (results[0] if isinstance(results, (list, tuple)) else results).wait_to_read()
-            finally:
-                mxnet_op.discard(token)
+            results = _record(
+                op, text, recorded, arrays, shapes, saved, [y.shape for y in computed], computed, "", reverse, out
+            )
         else:
             token = f"{next(_tokens)}"
             _stash[token] = outs
@@ -487,6 +481,59 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
 
 
 # ---- the recorded operator ---------------------------------------------------------------------------
+def _record(op, text, recorded, arrays, shapes, saved, out_shapes, staged, forward, reverse, out) -> tuple:
+    """The outputs of the recorded operator called on ``arrays`` (of ``shapes``) and the
+    residuals ``saved`` (NDArrays), its outputs of ``out_shapes``, after its forward has run:
+    ``staged`` (NumPy arrays) are staged under the call's token for that forward, the computed
+    outputs it copies or, with a ``forward`` attribute, the status its forward entry writes;
+    ``reverse``: the attribute of its backward (:mod:`xlinalg.lapack.mxnet_op`)."""
+    # A marked variable gets its gradient through a recorded reshape (a view: no copy), whose
+    # backward honours grad_req="add": extension operators are not told the request and always
+    # write. Variables known to be marked "write" need none.
+    args = [_recorded_view(x, s) if _needs_view(x) else x for x, s in zip(arrays, shapes)]
+    token = next(_tokens)
+    mxnet_op.stage(token, staged)
+    try:
+        results = recorded(
+            *args, *saved, spec=f"{op.name} {text}", args=len(args) + len(saved), outs=len(out_shapes),
+            shapes=";".join(",".join(map(str, s)) for s in out_shapes), token=token, forward=forward, reverse=reverse,
+            out=out,
+        )
+        (results[0] if isinstance(results, (list, tuple)) else results).wait_to_read()
+    finally:
+        mxnet_op.discard(token)
+    return tuple(results) if isinstance(results, (list, tuple)) else (results,)
+
+
+def _computed_in_operator(op, text, arrays, shapes, core, extras, out) -> tuple | None:
+    """The outputs of a recorded CPU call (validated) whose forward entry runs in the recorded
+    operator, on MXNet's buffers (:func:`xlinalg.lapack.mxnet_op.forward`: no NumPy outputs
+    computed at the call and copied into MXNet's), raising :class:`~xlinalg.LinAlgError` after it
+    has run where its status says an entry failed; ``None`` where the call is computed at the
+    call instead: operators without such an entry or whose recorded forward keeps residuals, an
+    input broadcast over the batch, ``axis`` moved, and what :func:`_recordable` excludes."""
+    batch = shapes[0][:-2]
+    if any(s[:-2] != batch for s in shapes) or (extras and any(_row_axis(op, extras, len(s)) is not None for s in shapes)):
+        return None
+    recorded = _recorded_operator()
+    out_shapes = output_shapes(op, shapes, core, extras)
+    if recorded is None or not (all(map(math.prod, shapes)) and all(len(s) and math.prod(s) for s in out_shapes)):
+        return None
+    kern = cpu_kernels()
+    threads = kern.threads((*shapes, *out_shapes))
+    forward, has_status = mxnet_op.forward(op, core, len(arrays), len(out_shapes), threads)
+    if not forward:
+        return None
+    lapack.use_blas_threads(threads[0])
+    status = [np.empty(batch, np.int32)] if has_status else []
+    reverse = mxnet_op.reverse(op, core, 0, len(arrays), len(out_shapes), threads)
+    results = _record(op, text, recorded, arrays, shapes, (), out_shapes, status, forward, reverse, out)
+    if status and status[0].any():
+        call = _prepare(op, [to_core(x, None, s, "cpu") for x, s in zip(arrays, shapes)], core)
+        apply.checked(call, results, status[0])
+    return results
+
+
 def _recordable(ctx, shapes, outs) -> bool:
     """Whether a call can be recorded as ``xlinalg_recorded``: CPU arrays (of ``shapes``), none of
     them empty (MXNet's legacy shapes read a zero as "unknown") and no 0-d output (NumPy shape

@@ -101,7 +101,8 @@ class NumpyKernels(Kernels):
 
 
 def thread_split(threads: int, arrays, split_min_elements: int = 0, *, min_order: int | None = None) -> tuple[int, int]:
-    """``(BLAS threads, batch threads)`` of a call on ``arrays`` given ``threads``.
+    """``(BLAS threads, batch threads)`` of a call on ``arrays`` (arrays or their shapes) given
+    ``threads``.
 
     The BLAS the rule calls gets ``threads`` only for matrices of order ``min_order`` (default
     :data:`~xlinalg.lapack.BLAS_THREADS_MIN_ORDER`) and more, else one: two pools on the same
@@ -111,10 +112,11 @@ def thread_split(threads: int, arrays, split_min_elements: int = 0, *, min_order
     (a framework whose own workers spin beside ours: :data:`xlinalg.kernels.torch.SPLIT_MIN_ELEMENTS`)."""
     if threads == 1:
         return 1, 1
-    order = max((x.shape[-1] for x in arrays if len(x.shape) >= 2), default=0)
+    shapes = [getattr(x, "shape", x) for x in arrays]
+    order = max((s[-1] for s in shapes if len(s) >= 2), default=0)
     if order >= (lapack.BLAS_THREADS_MIN_ORDER if min_order is None else min_order):
         return threads, threads
-    small = split_min_elements and sum(math.prod(x.shape) for x in arrays) < split_min_elements
+    small = split_min_elements and sum(math.prod(s) for s in shapes) < split_min_elements
     return 1, 1 if small else threads
 
 

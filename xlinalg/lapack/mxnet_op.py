@@ -137,6 +137,30 @@ def reverses_run() -> int:
     return 0 if keep is None else keep[0].xl_mx_reverses_run()
 
 
+def forward(op, params: dict, arrays: int, outputs: int, threads: tuple) -> tuple[str, bool]:
+    """``(the "forward" attribute, whether it writes a status)`` of a recorded call of the
+    registered operator ``op`` with the core ``params`` whose forward runs in the operator: its
+    forward entry (:mod:`xlinalg.lapack.table`), that entry's arrays as indices into the
+    forward's (the ``arrays`` inputs, the ``outputs``, then the int32 status staged for it) and
+    its parameters by name, and ``threads`` (as for :func:`reverse`). ``("", False)`` where ``op``
+    has no entry or its recorded forward keeps residuals (computed at the call instead)."""
+    from ..core import operators
+
+    if operators().get(op.name) is not op or op.name in SAVING:
+        return "", False
+    return _forward(op, tuple(params.items()), arrays, outputs, tuple(threads))
+
+
+@memo
+def _forward(op, params: tuple, arrays: int, outputs: int, threads: tuple) -> tuple[str, bool]:
+    spec = TABLE.get(op.name) or PRODUCTS.get(op.name)
+    if spec is None:
+        return "", False
+    read = spec.forward_args(range(arrays))
+    status = (arrays + outputs,) if spec.status else ()
+    return _attribute(spec, "forward", dict(params), (*read, *range(arrays, arrays + outputs), *status), threads), spec.status
+
+
 def reverse(op, params: dict, residuals: int, arrays: int, outputs: int, threads: tuple) -> str:
     """The ``reverse`` attribute of a recorded call of the registered operator ``op`` with the
     core ``params``: its VJP entry (:mod:`xlinalg.lapack.table`; the variant reading the
@@ -166,12 +190,19 @@ def _reverse(op, params: tuple, residuals: int, arrays: int, outputs: int, threa
         range(outputs),
     )
     written = range(start + outputs, start + outputs + arrays)
-    indices = ",".join(str(-1 if k is None else k) for k in (*found, *written))
-    values = spec.attrs(dict(params))
+    return _attribute(spec, "vjp", dict(params), (*found, *written), threads)
+
+
+def _attribute(spec, kind: str, params: dict, arrays, threads: tuple) -> str:
+    """``"<entry>;<arrays>;<parameters>;<BLAS threads>"``: the ``kind`` entry of ``spec``, the
+    indices of its arrays (``None``: absent), its parameters by name (``threads``: the batch
+    threads of ``threads``), and the BLAS threads of ``threads``."""
+    indices = ",".join(str(-1 if k is None else k) for k in arrays)
+    values = spec.attrs(params)
     if "threads" in values:
         values["threads"] = threads[1]
     pairs = ",".join(f"{k}={repr(float(v)) if isinstance(v, (float, np.floating)) else int(v)}" for k, v in values.items())
-    return f"{spec.entry('vjp')};{indices};{pairs};{threads[0]}"
+    return f"{spec.entry(kind)};{indices};{pairs};{threads[0]}"
 
 
 def _callback(backward):

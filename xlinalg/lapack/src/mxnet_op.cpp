@@ -129,49 +129,11 @@ MXReturnValue infer_shape(const Attrs& attrs, std::vector<std::vector<unsigned>>
 // Bytes per element of the dtypes xlinalg's operators take (float32, float64); 0 for any other.
 size_t item_size(MXDType dtype) { return dtype == kFloat32 ? 4 : dtype == kFloat64 ? 8 : 0; }
 
-MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
-                      const OpResource&) {
-  std::int64_t token = 0;
-  const std::string& text = *attribute(attrs, "token");
-  if (!integer(text, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(), &token)) {
-    MX_ERROR_MSG << "xlinalg_recorded: token '" << text << "' is not an integer";
-    return MX_FAIL;
-  }
-  Staged sources;
-  {
-    std::lock_guard<std::mutex> lock(staged_mutex);
-    const auto it = staged.find(token);
-    if (it == staged.end()) {
-      MX_ERROR_MSG << "xlinalg_recorded: no outputs staged under this token: the operator runs only where an "
-                      "xlinalg call under mx.autograd.record() records it, once";
-      return MX_FAIL;
-    }
-    sources = std::move(it->second);
-    staged.erase(it);
-  }
-  if (sources.data.size() != outputs->size()) {
-    MX_ERROR_MSG << "xlinalg_recorded: " << sources.data.size() << " staged arrays for " << outputs->size()
-                 << " outputs";
-    return MX_FAIL;
-  }
-  for (size_t i = 0; i < outputs->size(); ++i) {
-    MXTensor& dst = (*outputs)[i];
-    const std::int64_t bytes = dst.size() * std::int64_t(item_size(dst.dtype));
-    if (item_size(dst.dtype) == 0 || bytes != sources.bytes[i]) {
-      MX_ERROR_MSG << "xlinalg_recorded: output " << i << " is not the float32 or float64 array of "
-                   << sources.bytes[i] << " bytes staged for it";
-      return MX_FAIL;
-    }
-    if (bytes) std::memcpy(dst.data_ptr, sources.data[i], size_t(bytes));
-  }
-  return MX_SUCCESS;
-}
-
-// The VJP entry a backward pass runs itself: "<entry>;<arrays>;<parameters>;<BLAS threads>", the
-// arrays as indices into the backward's arrays (callback order: output cotangents, inputs,
-// outputs, input cotangents; -1 absent; the entry's last arrays may be left out: absent), the
-// parameters "name=value" joined by ",", the BLAS thread count the call chose.
-struct Reverse {
+// An entry of the C ABI table that a pass runs itself (attributes "forward" and "reverse"):
+// "<entry>;<arrays>;<parameters>;<BLAS threads>", the arrays as indices into the pass's arrays (-1
+// absent; the entry's last arrays may be left out: absent), the parameters "name=value" joined by
+// ",", the BLAS thread count the call chose.
+struct EntryCall {
   const xl::abi::Entry* entry = nullptr;
   std::vector<int> arrays;
   xl::abi::Call call;
@@ -188,10 +150,11 @@ int parameter(const xl::abi::Entry& e, const std::string& name, bool* is_int) {
   return -1;
 }
 
-bool parse_reverse(const std::string& text, int count, Reverse* r) {
+// Parses the attribute ``what`` (``text``) of a pass with ``count`` arrays; false with an error.
+bool parse_entry_call(const char* what, const std::string& text, int count, EntryCall* r) {
   const std::vector<std::string> fields = split(text, ';');
-  const auto fail = [&](const std::string& what) {
-    MX_ERROR_MSG << "xlinalg_recorded: reverse '" << text << "': " << what;
+  const auto fail = [&](const std::string& why) {
+    MX_ERROR_MSG << "xlinalg_recorded: " << what << " '" << text << "': " << why;
     return false;
   };
   if (fields.size() != 4) return fail("expected <entry>;<arrays>;<parameters>;<BLAS threads>");
@@ -232,44 +195,117 @@ bool parse_reverse(const std::string& text, int count, Reverse* r) {
   return true;
 }
 
-// Runs the parsed reverse on the backward's arrays: MX_SUCCESS, MX_FAIL (reported), or -1 where
-// the BLAS runs on another thread count than the call chose (a call in between changed it:
-// Python's rules run instead, and set it).
-int run_reverse(Reverse& r, const std::vector<MXTensor*>& tensors) {
+// Runs a parsed entry call on a pass's arrays: false (reported) where it does not check.
+bool run_entry_call(EntryCall& r, const std::vector<xl::abi::ArrayRef>& arrays, bool f32) {
   const xl::abi::Entry& e = *r.entry;
-  const xl::BlasThreads& b = xl::blas_threads();
-  if (b.get != nullptr && b.get() != r.blas_threads) return -1;
-  MXDType dtype = kFloat32;
-  for (int i = 0; i < e.arrays; ++i) {
-    if (r.arrays[i] < 0) continue;
-    MXTensor& t = *tensors[r.arrays[i]];
-    r.call.arr[i] = {t.shape.data(), int(t.shape.size()), t.size(), t.data_ptr, true};
-    dtype = t.dtype;
-  }
+  for (int i = 0; i < e.arrays; ++i)
+    if (r.arrays[i] >= 0) r.call.arr[i] = arrays[r.arrays[i]];
   const std::string why = xl::abi::check(e, r.call);
   if (!why.empty()) {
     MX_ERROR_MSG << "xlinalg_recorded: " << e.signature << ": " << why;
+    return false;
+  }
+  xl::abi::run(e, r.call, f32);
+  return true;
+}
+
+xl::abi::ArrayRef array_of(MXTensor& t) { return {t.shape.data(), int(t.shape.size()), t.size(), t.data_ptr, true}; }
+
+// Whether every tensor of ``lists`` is float32 (``*f32``) or every one float64; else an error.
+bool one_float_dtype(std::initializer_list<std::vector<MXTensor>*> lists, bool* f32) {
+  const MXDType first = (*lists.begin())->at(0).dtype;
+  for (auto* list : lists)
+    for (MXTensor& t : *list)
+      if (t.dtype != first || item_size(t.dtype) == 0) {
+        MX_ERROR_MSG << "xlinalg_recorded: the arrays must all be float32 or all float64";
+        return false;
+      }
+  *f32 = first == kFloat32;
+  return true;
+}
+
+// The forward entry of a "forward" attribute on the operator's arrays, and after them the int32
+// status array (one entry per matrix) staged for it where the entry writes one.
+MXReturnValue run_forward(const std::string& text, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                          const Staged& staged_status) {
+  std::vector<xl::abi::ArrayRef> arrays;
+  for (auto* list : {inputs, outputs})
+    for (MXTensor& t : *list) arrays.push_back(array_of(t));
+  std::int64_t status_items = 0;
+  if (staged_status.data.size() > 1) {
+    MX_ERROR_MSG << "xlinalg_recorded: " << staged_status.data.size() << " arrays staged for a forward entry";
     return MX_FAIL;
   }
-  if (dtype != kFloat32 && dtype != kFloat64) {
-    MX_ERROR_MSG << "xlinalg_recorded: " << e.name << " takes float32 or float64 arrays";
+  if (staged_status.data.size() == 1) {
+    status_items = staged_status.bytes[0] / std::int64_t(sizeof(std::int32_t));
+    arrays.push_back({&status_items, 1, status_items, const_cast<void*>(staged_status.data[0]), true});
+  }
+  EntryCall r;
+  bool f32 = false;
+  if (!parse_entry_call("forward", text, int(arrays.size()), &r) || !one_float_dtype({inputs, outputs}, &f32) ||
+      !run_entry_call(r, arrays, f32))
+    return MX_FAIL;
+  return MX_SUCCESS;
+}
+
+MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                      const OpResource&) {
+  std::int64_t token = 0;
+  const std::string& text = *attribute(attrs, "token");
+  if (!integer(text, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(), &token)) {
+    MX_ERROR_MSG << "xlinalg_recorded: token '" << text << "' is not an integer";
     return MX_FAIL;
   }
-  xl::abi::run(e, r.call, dtype == kFloat32);
-  reverses_run.fetch_add(1, std::memory_order_relaxed);
+  Staged sources;
+  {
+    std::lock_guard<std::mutex> lock(staged_mutex);
+    const auto it = staged.find(token);
+    if (it == staged.end()) {
+      MX_ERROR_MSG << "xlinalg_recorded: no outputs staged under this token: the operator runs only where an "
+                      "xlinalg call under mx.autograd.record() records it, once";
+      return MX_FAIL;
+    }
+    sources = std::move(it->second);
+    staged.erase(it);
+  }
+  if (const std::string* text = attribute(attrs, "forward"); text != nullptr && !text->empty())
+    return run_forward(*text, inputs, outputs, sources);
+  if (sources.data.size() != outputs->size()) {
+    MX_ERROR_MSG << "xlinalg_recorded: " << sources.data.size() << " staged arrays for " << outputs->size()
+                 << " outputs";
+    return MX_FAIL;
+  }
+  for (size_t i = 0; i < outputs->size(); ++i) {
+    MXTensor& dst = (*outputs)[i];
+    const std::int64_t bytes = dst.size() * std::int64_t(item_size(dst.dtype));
+    if (item_size(dst.dtype) == 0 || bytes != sources.bytes[i]) {
+      MX_ERROR_MSG << "xlinalg_recorded: output " << i << " is not the float32 or float64 array of "
+                   << sources.bytes[i] << " bytes staged for it";
+      return MX_FAIL;
+    }
+    if (bytes) std::memcpy(dst.data_ptr, sources.data[i], size_t(bytes));
+  }
   return MX_SUCCESS;
 }
 
 MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                        const OpResource&) {
   if (const std::string* text = attribute(attrs, "reverse"); text != nullptr && !text->empty()) {
-    std::vector<MXTensor*> tensors;
+    std::vector<xl::abi::ArrayRef> arrays;
     for (auto* list : {inputs, outputs})
-      for (MXTensor& t : *list) tensors.push_back(&t);
-    Reverse r;
-    if (!parse_reverse(*text, int(tensors.size()), &r)) return MX_FAIL;
-    const int status = run_reverse(r, tensors);
-    if (status >= 0) return MXReturnValue(status);
+      for (MXTensor& t : *list) arrays.push_back(array_of(t));
+    EntryCall r;
+    bool f32 = false;
+    if (!parse_entry_call("reverse", *text, int(arrays.size()), &r) || !one_float_dtype({inputs, outputs}, &f32))
+      return MX_FAIL;
+    // A BLAS on another thread count than the call chose (a call in between changed it): Python's
+    // rules run instead, and set it.
+    const xl::BlasThreads& b = xl::blas_threads();
+    if (b.get == nullptr || b.get() == r.blas_threads) {
+      if (!run_entry_call(r, arrays, f32)) return MX_FAIL;
+      reverses_run.fetch_add(1, std::memory_order_relaxed);
+      return MX_SUCCESS;
+    }
   }
   if (callback == nullptr) {
     MX_ERROR_MSG << "xlinalg_recorded: no backward callback is set (import xlinalg.mxnet)";
