@@ -5,9 +5,11 @@ and backward pass (shape and type callbacks, an operator object per call, a thre
 more than the kernels themselves up to n ≈ 256. ``src/mxnet_op.cpp`` is a C++ operator for
 MXNet's extension interface (``mxnet/lib_api.h``, shipped with MXNet since 1.7) that costs what a
 native operator does: its inputs are the operator's arrays and the residuals its reverse reuses
-(:func:`xlinalg.core.apply.forward_saving`); its forward copies the outputs already computed at
-the call from where :func:`stage` put them under the call's token (the caller keeps that memory
-until the forward has run); its backward runs the operator's VJP entry of the C ABI
+(:func:`xlinalg.core.apply.forward_saving`); its forward runs the operator's forward entry on
+MXNet's buffers where the call says which (:func:`forward`; the status of each matrix goes to
+the array :func:`stage` put under the call's token), and otherwise copies the outputs already
+computed at the call from where :func:`stage` put them (the caller keeps that memory until the
+forward has run); its backward runs the operator's VJP entry of the C ABI
 (:mod:`xlinalg.lapack.table`) on MXNet's buffers where the call says which (:func:`reverse`: no
 Python in the backward pass), and otherwise hands every array to one Python callback that runs
 xlinalg's VJP rules on NumPy views of the buffers (no copies). It is built on first use, with
@@ -114,10 +116,11 @@ def _load(backward):
 
 
 def stage(token: int, arrays) -> None:
-    """Stage the C-contiguous NumPy ``arrays`` (a call's computed outputs) under ``token`` for the
-    forward of the ``xlinalg_recorded`` call whose ``token`` attribute it is; that forward copies
-    them and drops the token. The caller keeps ``arrays`` alive until the forward has run, and
-    calls :func:`discard` after (harmless where the forward has run)."""
+    """Stage the C-contiguous NumPy ``arrays`` (a call's computed outputs, or the int32 status its
+    forward entry writes) under ``token`` for the forward of the ``xlinalg_recorded`` call whose
+    ``token`` attribute it is; that forward copies them (writes the status) and drops the token.
+    The caller keeps ``arrays`` alive until the forward has run, and calls :func:`discard` after
+    (harmless where the forward has run)."""
     lib = _state["keep"][0]
     count = len(arrays)
     data = (ctypes.c_void_p * count)(*(a.ctypes.data for a in arrays))

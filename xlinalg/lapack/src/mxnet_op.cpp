@@ -1,20 +1,23 @@
 // xlinalg_recorded: the one MXNet operator (MXNet's C++ extension interface, mxnet/lib_api.h) that
 // records every xlinalg operator called under mx.autograd.record() on the CPU.
 //
-// Inputs: the operator's arrays (and the residuals of the forward that its reverse reuses). Its
-// outputs are computed at the call (where bad input raised), in memory the caller keeps until this
-// operator's forward has run and stages under a token (xl_mx_stage): the forward copies them from
-// there into the outputs and drops the token, so a graph holding the operator cannot run it again
-// (an unknown token is an error, never a read of stale memory). Backward runs the operator's VJP
-// entry of the C ABI table (abi.hpp) on MXNet's buffers when the call came with a "reverse"
-// attribute, and otherwise hands every array to the callback that Python sets
-// (xl_mx_set_backward), which computes the input cotangents with xlinalg's rules; either way in
-// the engine thread, without the per-call machinery of MXNet's Python custom operators.
+// Inputs: the operator's arrays (and the residuals of the forward that its reverse reuses). Each
+// call stages arrays under a token of its own (xl_mx_stage), which the forward consumes, so a
+// graph holding the operator cannot run it again (an unknown token is an error, never a read of
+// stale memory). With a "forward" attribute the forward runs that entry of the C ABI table
+// (abi.hpp) on MXNet's buffers, writing the status of each matrix into the int32 array staged
+// for it (the caller raises after the run where an entry failed); without, the outputs were
+// computed at the call (where bad input raised) and staged there, in memory the caller keeps
+// until the forward has copied them. Backward runs the operator's VJP entry on MXNet's buffers
+// when the call came with a "reverse" attribute, and otherwise hands every array to the callback
+// that Python sets (xl_mx_set_backward), which computes the input cotangents with xlinalg's
+// rules; either way in the engine thread, without the per-call machinery of MXNet's Python
+// custom operators.
 //
 // Attributes: "args" (how many inputs), "outs" (how many outputs), "shapes" (theirs: dimensions
-// joined by "," and outputs by ";"), "token" (the staged outputs), "spec" (the operator and its
-// parameters, read by the callback) and, optional, "reverse": the VJP entry, its arrays and its
-// parameters (parse_reverse).
+// joined by "," and outputs by ";"), "token" (the staged arrays), "spec" (the operator and its
+// parameters, read by the callback) and, optional, "forward" and "reverse": an entry, its arrays
+// and its parameters (EntryCall).
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
