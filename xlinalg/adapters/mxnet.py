@@ -12,6 +12,8 @@ MXNet's own batched LAPACK calls for the factorizations and solves; :func:`cpu_k
 Imperatively the forward rule runs at the call, in the calling thread, so bad input raises
 :class:`~xlinalg.LinAlgError` (or ``ValueError``/``TypeError``) synchronously; the custom
 operator recorded for autograd receives the computed outputs instead of computing them again.
+With the compiled layer a recorded call's forward kernel runs inside the recorded operator
+instead (:func:`_computed_in_operator`), and the call waits for it and raises there.
 In symbolic graphs no data exists at the call: failing batch entries come out NaN, as under
 ``jax.jit``.
 
