@@ -160,6 +160,15 @@ def validate(op, shapes, dtypes, core: dict, extras: dict) -> tuple:
     return shapes
 
 
+@memo
+def _validated(op, text: str, shapes: tuple, dtypes: tuple) -> tuple:
+    """The MXNet output shapes of a call with the parameters ``text`` (:func:`_encode`) on arrays
+    of ``shapes`` and ``dtypes``, after :func:`validate` (which raises for a bad call; remembered
+    for a good one)."""
+    core, extras = _decode(op, text)
+    return output_shapes(op, validate(op, shapes, dtypes, core, extras), core, extras)
+
+
 def output_shapes(op, core_shapes_in, core: dict, extras: dict) -> tuple:
     """MXNet output shapes for (validated, axis-moved) input shapes: the spec's shape rule."""
     _, outs, _ = apply.check_signature(op, core_shapes_in, ["float64"] * len(op.args), core)
@@ -434,9 +443,9 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
     (ctx,) = ctxs
     shapes = [tuple(x.shape) for x in arrays]
     dtypes = [x.dtype for x in arrays]
-    validate(op, shapes, dtypes, core, extras)
+    out_shapes = _validated(op, text, tuple(shapes), tuple(dtypes))
     if ctx.device_type == "cpu" and mx.autograd.is_recording():
-        results = _computed_in_operator(op, text, arrays, shapes, core, extras, out)
+        results = _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, out)
         if results is not None:
             return results if op.multiple_outputs else results[0]
     inputs = [
@@ -507,9 +516,9 @@ def _record(op, text, recorded, arrays, shapes, saved, out_shapes, staged, forwa
     return tuple(results) if isinstance(results, (list, tuple)) else (results,)
 
 
-def _computed_in_operator(op, text, arrays, shapes, core, extras, out) -> tuple | None:
-    """The outputs of a recorded CPU call (validated) whose forward entry runs in the recorded
-    operator, on MXNet's buffers (:func:`xlinalg.lapack.mxnet_op.forward`: no NumPy outputs
+def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, out) -> tuple | None:
+    """The outputs (of ``out_shapes``) of a recorded CPU call (validated) whose forward entry
+    runs in the recorded operator, on MXNet's buffers (:func:`xlinalg.lapack.mxnet_op.forward`: no NumPy outputs
     computed at the call and copied into MXNet's), raising :class:`~xlinalg.LinAlgError` after it
     has run where its status says an entry failed; ``None`` where the call is computed at the
     call instead: operators without such an entry or whose recorded forward keeps residuals, an
@@ -518,7 +527,6 @@ def _computed_in_operator(op, text, arrays, shapes, core, extras, out) -> tuple 
     if any(s[:-2] != batch for s in shapes) or (extras and any(_row_axis(op, extras, len(s)) is not None for s in shapes)):
         return None
     recorded = _recorded_operator()
-    out_shapes = output_shapes(op, shapes, core, extras)
     if recorded is None or not (all(map(math.prod, shapes)) and all(len(s) and math.prod(s) for s in out_shapes)):
         return None
     kern = cpu_kernels()

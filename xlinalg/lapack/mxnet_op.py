@@ -123,7 +123,7 @@ def stage(token: int, arrays) -> None:
     (harmless where the forward has run)."""
     lib = _state["keep"][0]
     count = len(arrays)
-    data = (ctypes.c_void_p * count)(*(a.ctypes.data for a in arrays))
+    data = (ctypes.c_void_p * count)(*(a.__array_interface__["data"][0] for a in arrays))
     sizes = (ctypes.c_int64 * count)(*(a.nbytes for a in arrays))
     lib.xl_mx_stage(token, count, data, sizes)
 
