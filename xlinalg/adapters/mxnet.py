@@ -466,7 +466,7 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
         outs = tuple(y.copy() if any(np.may_share_memory(y, x) for x in inputs) else y for y in outs)
         results = tuple(from_core(y, ctx, dtype) for y in outs)
     else:
-        recorded = _recorded_operator() if _recordable(ctx, shapes, outs) else None
+        recorded = _recorded_operator() if _recordable(ctx.device_type, shapes, [y.shape for y in outs]) else None
         if recorded is not None:
             # The forward's residuals ride along as inputs, in MXNet's memory, not NumPy's: arrays
             # the graph holds are released by MXNet's engine, at exit too, and the release of
@@ -518,16 +518,17 @@ def _record(op, text, recorded, arrays, shapes, saved, out_shapes, staged, forwa
 
 def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, out) -> tuple | None:
     """The outputs (of ``out_shapes``) of a recorded CPU call (validated) whose forward entry
-    runs in the recorded operator, on MXNet's buffers (:func:`xlinalg.lapack.mxnet_op.forward`: no NumPy outputs
-    computed at the call and copied into MXNet's), raising :class:`~xlinalg.LinAlgError` after it
-    has run where its status says an entry failed; ``None`` where the call is computed at the
-    call instead: operators without such an entry or whose recorded forward keeps residuals, an
-    input broadcast over the batch, ``axis`` moved, and what :func:`_recordable` excludes."""
+    runs in the recorded operator, on MXNet's buffers (:func:`xlinalg.lapack.mxnet_op.forward`:
+    no NumPy outputs computed at the call and copied into MXNet's), raising
+    :class:`~xlinalg.LinAlgError` after it has run where its status says an entry failed;
+    ``None`` where the call is computed at the call instead: operators without such an entry or
+    whose recorded forward keeps residuals, an input broadcast over the batch, ``axis`` moved,
+    and what :func:`_recordable` excludes."""
     batch = shapes[0][:-2]
     if any(s[:-2] != batch for s in shapes) or (extras and any(_row_axis(op, extras, len(s)) is not None for s in shapes)):
         return None
-    recorded = _recorded_operator()
-    if recorded is None or not (all(map(math.prod, shapes)) and all(len(s) and math.prod(s) for s in out_shapes)):
+    recorded = _recorded_operator() if _recordable("cpu", shapes, out_shapes) else None
+    if recorded is None:
         return None
     kern = cpu_kernels()
     threads = kern.threads((*shapes, *out_shapes))
@@ -544,19 +545,19 @@ def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, ou
     return results
 
 
-def _recordable(ctx, shapes, outs) -> bool:
-    """Whether a call can be recorded as ``xlinalg_recorded``: CPU arrays (of ``shapes``), none of
-    them empty (MXNet's legacy shapes read a zero as "unknown") and no 0-d output (NumPy shape
-    semantics)."""
-    return ctx.device_type == "cpu" and all(map(math.prod, shapes)) and all(y.ndim and y.size for y in outs)
+def _recordable(device: str, shapes, out_shapes) -> bool:
+    """Whether a call can be recorded as ``xlinalg_recorded``: arrays on the CPU (``device``) of
+    ``shapes``, none of them empty (MXNet's legacy shapes read a zero as "unknown"), and outputs
+    of ``out_shapes``, none 0-d (NumPy shape semantics) or empty."""
+    return device == "cpu" and all(map(math.prod, shapes)) and all(len(s) and math.prod(s) for s in out_shapes)
 
 
 def _reverse(call, residuals: int, outputs) -> str:
     """The recorded operator's ``reverse`` attribute for a prepared ``call`` (core layout) with
     ``residuals`` and its computed ``outputs``: its backward then runs the VJP entry itself
     (:func:`xlinalg.lapack.mxnet_op.reverse`), on the BLAS and batch threads its compiled rule
-    would run on (:meth:`~xlinalg.kernels.numpy.NumpyKernels.threads`); ``""`` (the callback runs the rules) where an input was broadcast (its
-    cotangent is summed over the batch)."""
+    would run on (:meth:`~xlinalg.kernels.numpy.NumpyKernels.threads`); ``""`` (the callback
+    runs the rules) where an input was broadcast (its cotangent is summed over the batch)."""
     if any(tuple(s[:-2]) != call.batch for s in call.shapes):
         return ""
     threads = call.kern.threads((*call.inputs, *outputs))
