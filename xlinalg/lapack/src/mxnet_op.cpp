@@ -271,8 +271,8 @@ MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::ve
     sources = std::move(it->second);
     staged.erase(it);
   }
-  if (const std::string* text = attribute(attrs, "forward"); text != nullptr && !text->empty())
-    return run_forward(*text, inputs, outputs, sources);
+  if (const std::string* entry = attribute(attrs, "forward"); entry != nullptr && !entry->empty())
+    return run_forward(*entry, inputs, outputs, sources);
   if (sources.data.size() != outputs->size()) {
     MX_ERROR_MSG << "xlinalg_recorded: " << sources.data.size() << " staged arrays for " << outputs->size()
                  << " outputs";
