@@ -129,8 +129,8 @@ def test_the_entry_is_left_to_the_callback_where_the_blas_threads_differ(rng, mo
 
 @h.needs_recorded
 def test_broadcast_inputs_are_left_to_the_callback(rng):
-    """An input broadcast over the batch gets its cotangent summed by the rules (the callback);
-    the gradients are those of the custom operator."""
+    """An input broadcast over the batch gets its cotangent summed by the rules (the callback):
+    the batch sum of the gradient of the same input repeated along the batch."""
     a = rng.standard_normal((4, 4))
     el = np.linalg.cholesky(a @ a.T + 4 * np.eye(4))
     b = rng.standard_normal((3, 4, 2))
