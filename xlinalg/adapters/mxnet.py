@@ -524,8 +524,7 @@ def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, ou
     ``None`` where the call is computed at the call instead: operators without such an entry or
     whose recorded forward keeps residuals, an input broadcast over the batch, ``axis`` moved,
     and what :func:`_recordable` excludes."""
-    batch = shapes[0][:-2]
-    if any(s[:-2] != batch for s in shapes) or (extras and any(_row_axis(op, extras, len(s)) is not None for s in shapes)):
+    if not _one_batch(shapes) or (extras and any(_row_axis(op, extras, len(s)) is not None for s in shapes)):
         return None
     recorded = _recorded_operator() if _recordable("cpu", shapes, out_shapes) else None
     if recorded is None:
@@ -536,13 +535,19 @@ def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, ou
     if not forward:
         return None
     lapack.use_blas_threads(threads[0])
-    status = [np.empty(batch, np.int32)] if has_status else []
+    status = [np.empty(shapes[0][:-2], np.int32)] if has_status else []
     reverse = mxnet_op.reverse(op, core, 0, len(arrays), len(out_shapes), threads)
     results = _record(op, text, recorded, arrays, shapes, (), out_shapes, status, forward, reverse, out)
     if status and status[0].any():
         call = _prepare(op, [to_core(x, None, s, "cpu") for x, s in zip(arrays, shapes)], core)
         apply.checked(call, results, status[0])
     return results
+
+
+def _one_batch(shapes) -> bool:
+    """Whether arrays of ``shapes`` share their batch shape (none is broadcast over the batch:
+    the compiled entries take them as they are, and no cotangent is summed)."""
+    return all(tuple(s[:-2]) == tuple(shapes[0][:-2]) for s in shapes)
 
 
 def _recordable(device: str, shapes, out_shapes) -> bool:
@@ -558,7 +563,7 @@ def _reverse(call, residuals: int, outputs) -> str:
     (:func:`xlinalg.lapack.mxnet_op.reverse`), on the BLAS and batch threads its compiled rule
     would run on (:meth:`~xlinalg.kernels.numpy.NumpyKernels.threads`); ``""`` (the callback
     runs the rules) where an input was broadcast (its cotangent is summed over the batch)."""
-    if any(tuple(s[:-2]) != call.batch for s in call.shapes):
+    if not _one_batch(call.shapes):
         return ""
     threads = call.kern.threads((*call.inputs, *outputs))
     return mxnet_op.reverse(call.op, call.params, residuals, len(call.inputs), len(outputs), threads)
