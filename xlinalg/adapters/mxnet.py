@@ -468,17 +468,16 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
     else:
         recorded = _recorded_operator() if _recordable(ctx.device_type, shapes, [y.shape for y in outs]) else None
         if recorded is not None:
-            # The forward's residuals ride along as inputs, in MXNet's memory, not NumPy's: arrays
-            # the graph holds are released by MXNet's engine, at exit too, and the release of
-            # NumPy-backed NDArrays calls into Python (an abort when Python is shutting down).
-            saved = [copy_to_ndarray(_host(r), ctx, dtype) for r in residuals or ()]
-            # The outputs: copied by the operator's forward from the computed arrays, staged
-            # under a token and alive until it has run (the wait in _record).
+            # The outputs and the forward's residuals (hidden outputs): copied by the operator's
+            # forward from the computed arrays, staged under a token and alive until it has run
+            # (the wait in _record). The graph holds them in MXNet's memory, not NumPy's (MXNet's
+            # engine releases them, at exit too, and the release of NumPy-backed NDArrays calls
+            # into Python: an abort when Python is shutting down).
             computed = [np.ascontiguousarray(y, dtype) for y in outs]
+            saved = [np.ascontiguousarray(_host(r), dtype) for r in residuals or ()]
             reverse = _reverse(call, len(saved), computed) if axis is None else ""
-            results = _record(
-                op, text, recorded, arrays, shapes, saved, [y.shape for y in computed], computed, "", reverse, out
-            )
+            staged = [*computed, *saved]
+            results = _record(op, text, recorded, arrays, shapes, [y.shape for y in staged], staged, "", reverse, out)
         else:
             token = f"{next(_tokens)}"
             _stash[token] = outs
@@ -492,28 +491,35 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
 
 
 # ---- the recorded operator ---------------------------------------------------------------------------
-def _record(op, text, recorded, arrays, shapes, saved, out_shapes, staged, forward, reverse, out) -> tuple:
-    """The outputs of the recorded operator called on ``arrays`` (of ``shapes``) and the
-    residuals ``saved`` (NDArrays), its outputs of ``out_shapes``, after its forward has run:
-    ``staged`` (NumPy arrays) are staged under the call's token for that forward, the computed
-    outputs it copies or, with a ``forward`` attribute, the status its forward entry writes;
-    ``reverse``: the attribute of its backward (:mod:`xlinalg.lapack.mxnet_op`)."""
+def _record(op, text, recorded, arrays, shapes, out_shapes, staged, forward, reverse, out) -> tuple:
+    """The outputs of ``op`` from the recorded operator called on ``arrays`` (of ``shapes``), with
+    outputs of ``out_shapes`` (``op``'s, then the residuals its reverse reads, which the caller
+    does not see), after its forward has run: ``staged`` (NumPy arrays) are staged under the
+    call's token for that forward, the computed outputs and residuals it copies or, with a
+    ``forward`` attribute, the status its forward entry writes; ``reverse``: the attribute of
+    its backward (:mod:`xlinalg.lapack.mxnet_op`)."""
     # A marked variable gets its gradient through a recorded reshape (a view: no copy), whose
     # backward honours grad_req="add": extension operators are not told the request and always
     # write. Variables known to be marked "write" need none.
     args = [_recorded_view(x, s) if _needs_view(x) else x for x, s in zip(arrays, shapes)]
+    visible = len(op.outputs)
+    if out is not None and len(out_shapes) > visible:  # the caller's arrays, then the residuals'
+        mx = _mx()
+        x = arrays[0]
+        out = [*(out if isinstance(out, (list, tuple)) else [out])]
+        out += [mx.nd.empty(s, x.context, x.dtype) for s in out_shapes[visible:]]
     token = next(_tokens)
     mxnet_op.stage(token, staged)
     try:
         results = recorded(
-            *args, *saved, spec=f"{op.name} {text}", args=len(args) + len(saved), outs=len(out_shapes),
+            *args, spec=f"{op.name} {text}", args=len(args), outs=len(out_shapes),
             shapes=";".join(",".join(map(str, s)) for s in out_shapes), token=token, forward=forward, reverse=reverse,
             out=out,
         )
         (results[0] if isinstance(results, (list, tuple)) else results).wait_to_read()
     finally:
         mxnet_op.discard(token)
-    return tuple(results) if isinstance(results, (list, tuple)) else (results,)
+    return tuple(results)[:visible] if isinstance(results, (list, tuple)) else (results,)
 
 
 def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, out) -> tuple | None:
@@ -526,18 +532,22 @@ def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, ou
     and what :func:`_recordable` excludes."""
     if not _one_batch(shapes) or (extras and any(_row_axis(op, extras, len(s)) is not None for s in shapes)):
         return None
-    recorded = _recorded_operator() if _recordable("cpu", shapes, out_shapes) else None
+    recorded = _recorded_operator()
     if recorded is None:
+        return None
+    residual_shapes = mxnet_op.residual_shapes(op, shapes, out_shapes)
+    produced = (*out_shapes, *residual_shapes)
+    if not _recordable("cpu", shapes, produced):
         return None
     kern = cpu_kernels()
     threads = kern.threads((*shapes, *out_shapes))
-    forward, has_status = mxnet_op.forward(op, core, len(arrays), len(out_shapes), threads)
+    forward, has_status = mxnet_op.forward(op, core, len(arrays), len(produced), threads)
     if not forward:
         return None
     lapack.use_blas_threads(threads[0])
     status = [np.empty(shapes[0][:-2], np.int32)] if has_status else []
-    reverse = mxnet_op.reverse(op, core, 0, len(arrays), len(out_shapes), threads)
-    results = _record(op, text, recorded, arrays, shapes, (), out_shapes, status, forward, reverse, out)
+    reverse = mxnet_op.reverse(op, core, len(residual_shapes), len(arrays), len(out_shapes), threads)
+    results = _record(op, text, recorded, arrays, shapes, produced, status, forward, reverse, out)
     if status and status[0].any():
         call = _prepare(op, [to_core(x, None, s, "cpu") for x, s in zip(arrays, shapes)], core)
         apply.checked(call, results, status[0])
@@ -600,16 +610,17 @@ def _decode_spec(spec: str) -> tuple:
 
 
 def _recorded_backward(spec: str, arrays: list) -> None:
-    """The backward pass of ``xlinalg_recorded``: ``arrays`` are MXNet's (NumPy views), output
-    cotangents, the recorded operator's inputs (the operator's arrays, the forward's residuals),
-    its outputs, and one cotangent per input: those of the operator's arrays are written here."""
+    """The backward pass of ``xlinalg_recorded``: ``arrays`` are MXNet's (NumPy views), the
+    cotangents of the recorded operator's outputs (the operator's, then the residuals': unused),
+    its inputs (the operator's arrays), its outputs (the operator's, then the forward's
+    residuals), and one cotangent per input, written here."""
     op, core, extras = _decode_spec(spec)
     nargs, nouts = len(op.args), len(op.outputs)
-    nres = (len(arrays) - 2 * nouts) // 2 - nargs  # each input has a cotangent
-    cots, inputs = arrays[:nouts], arrays[nouts : nouts + nargs]
-    residuals = tuple(arrays[nouts + nargs : nouts + nargs + nres]) or None
-    end = nouts + nargs + nres  # the recorded operator's inputs end here
-    outputs, dsts = arrays[end : end + nouts], arrays[end + nouts :]
+    produced = (len(arrays) - 2 * nargs) // 2  # each output has a cotangent, each input too
+    cots, inputs = arrays[:nouts], arrays[produced : produced + nargs]
+    end = produced + nargs  # the recorded operator's outputs start here
+    outputs, residuals = arrays[end : end + nouts], tuple(arrays[end + nouts : end + produced]) or None
+    dsts = arrays[end + produced :]
     grads = _vjp(op, core, extras, inputs, outputs, cots, residuals, out=dsts)
     for dst, g in zip(dsts, grads):
         if dst.size and g is not dst:  # (the compiled reverse wrote most of them in place)

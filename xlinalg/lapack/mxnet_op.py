@@ -4,12 +4,13 @@ MXNet's Python custom operators (``mx.operator.CustomOp``) cost about a millisec
 and backward pass (shape and type callbacks, an operator object per call, a thread hand-over),
 more than the kernels themselves up to n ≈ 256. ``src/mxnet_op.cpp`` is a C++ operator for
 MXNet's extension interface (``mxnet/lib_api.h``, shipped with MXNet since 1.7) that costs what a
-native operator does: its inputs are the operator's arrays and the residuals its reverse reuses
-(:func:`xlinalg.core.apply.forward_saving`); its forward runs the operator's forward entry on
-MXNet's buffers where the call says which (:func:`forward`; the status of each matrix goes to
-the array :func:`stage` put under the call's token), and otherwise copies the outputs already
-computed at the call from where :func:`stage` put them (the caller keeps that memory until the
-forward has run); its backward runs the operator's VJP entry of the C ABI
+native operator does: its inputs are the operator's arrays, its outputs the operator's outputs
+and after them, hidden from the caller, the residuals its reverse reuses
+(:func:`xlinalg.core.apply.forward_saving`, :func:`residual_shapes`); its forward runs the
+operator's forward entry on MXNet's buffers where the call says which (:func:`forward`; the
+status of each matrix goes to the array :func:`stage` put under the call's token), and
+otherwise copies the outputs and residuals already computed at the call from where
+:func:`stage` put them (the caller keeps that memory until the forward has run); its backward runs the operator's VJP entry of the C ABI
 (:mod:`xlinalg.lapack.table`) on MXNet's buffers where the call says which (:func:`reverse`: no
 Python in the backward pass), and otherwise hands every array to one Python callback that runs
 xlinalg's VJP rules on NumPy views of the buffers (no copies). It is built on first use, with
@@ -60,9 +61,9 @@ def operator(backward):
     ``None`` where the recorded operator is off (:func:`reason`).
 
     ``backward(spec, arrays)`` gets the ``spec`` attribute of the call and NumPy views of every
-    array of MXNet's backward pass, in its order: output cotangents, inputs (the operator's
-    arrays, then the residuals), outputs, and last the input cotangents to write (writeable
-    views). Its exceptions become MXNet errors of the backward pass.
+    array of MXNet's backward pass, in its order: output cotangents (the residuals' too), inputs
+    (the operator's arrays), outputs (the operator's, then the residuals), and last the input
+    cotangents to write (writeable views). Its exceptions become MXNet errors of the backward pass.
 
     Raises
     ------
@@ -140,23 +141,33 @@ def reverses_run() -> int:
     return 0 if keep is None else keep[0].xl_mx_reverses_run()
 
 
+def residual_shapes(op, shapes, out_shapes) -> tuple:
+    """The shapes of the residuals that a recorded call of ``op`` on arrays of ``shapes`` (with
+    outputs of ``out_shapes``) keeps for its reverse, as further (hidden) outputs of the
+    recorded operator after ``op``'s own: those of its variant in :data:`SAVING` (Y = L⁻¹B for
+    ``potrs``, LU factors and pivots for ``det`` and ``slogdet``), ``()`` for the others."""
+    spec = SAVING.get(op.name)
+    return () if spec is None else tuple(tuple(s) for s in spec.residual_shapes(tuple(shapes), tuple(out_shapes)))
+
+
 def forward(op, params: dict, arrays: int, outputs: int, threads: tuple) -> tuple[str, bool]:
     """``(the "forward" attribute, whether it writes a status)`` of a recorded call of the
     registered operator ``op`` with the core ``params`` whose forward runs in the operator: its
-    forward entry (:mod:`xlinalg.lapack.table`), that entry's arrays as indices into the
-    forward's (the ``arrays`` inputs, the ``outputs``, then the int32 status staged for it) and
-    its parameters by name, and ``threads`` (as for :func:`reverse`). ``("", False)`` where ``op``
-    has no entry or its recorded forward keeps residuals (computed at the call instead)."""
+    forward entry (:mod:`xlinalg.lapack.table`; the variant of :data:`SAVING` that also writes
+    the residuals, where ``op`` has one), that entry's arrays as indices into the forward's (the
+    ``arrays`` inputs, the ``outputs`` — ``op``'s own, then the residuals — and last the int32
+    status staged for it) and its parameters by name, and ``threads`` (as for :func:`reverse`).
+    ``("", False)`` where ``op`` has no entry."""
     from ..core import operators
 
-    if operators().get(op.name) is not op or op.name in SAVING:
+    if operators().get(op.name) is not op:
         return "", False
     return _forward(op, tuple(params.items()), arrays, outputs, tuple(threads))
 
 
 @memo
 def _forward(op, params: tuple, arrays: int, outputs: int, threads: tuple) -> tuple[str, bool]:
-    spec = TABLE.get(op.name) or PRODUCTS.get(op.name)
+    spec = SAVING.get(op.name) or TABLE.get(op.name) or PRODUCTS.get(op.name)
     if spec is None:
         return "", False
     read = spec.forward_args(range(arrays))
@@ -168,9 +179,9 @@ def reverse(op, params: dict, residuals: int, arrays: int, outputs: int, threads
     """The ``reverse`` attribute of a recorded call of the registered operator ``op`` with the
     core ``params``: its VJP entry (:mod:`xlinalg.lapack.table`; the variant reading the
     forward's ``residuals`` where there are any), that entry's arrays as indices into the
-    backward's (the callback's order: ``outputs`` cotangents, the ``arrays`` inputs and the
-    residuals, the outputs, the input cotangents it writes) and its parameters by name, and
-    ``threads``: ``(BLAS threads, batch threads)`` of the call
+    backward's (the callback's order: the cotangents of the ``outputs`` and of the residuals,
+    the ``arrays`` inputs, the outputs and the residuals, the input cotangents it writes) and
+    its parameters by name, and ``threads``: ``(BLAS threads, batch threads)`` of the call
     (:func:`xlinalg.kernels.numpy.thread_split`). ``""`` where ``op`` has no entry (the callback
     runs its rules). The caller makes sure the entry applies: inputs with the call's batch
     shape, in the core's layout."""
@@ -186,13 +197,10 @@ def _reverse(op, params: tuple, residuals: int, arrays: int, outputs: int, threa
     spec = SAVING.get(op.name) if residuals else TABLE.get(op.name) or PRODUCTS.get(op.name)
     if spec is None or spec.residuals != residuals:
         return ""
-    start = outputs + arrays + residuals  # the forward's outputs, then the input cotangents
-    found = spec.vjp_args(
-        range(outputs, outputs + arrays),
-        (*range(start, start + outputs), *range(outputs + arrays, start)),
-        range(outputs),
-    )
-    written = range(start + outputs, start + outputs + arrays)
+    produced = outputs + residuals  # the recorded operator's outputs
+    start = produced + arrays  # its outputs, then the input cotangents
+    found = spec.vjp_args(range(produced, start), range(start, start + produced), range(outputs))
+    written = range(start + produced, start + produced + arrays)
     return _attribute(spec, "vjp", dict(params), (*found, *written), threads)
 
 
