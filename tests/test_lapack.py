@@ -9,6 +9,7 @@ Tests that need the layer skip where it is not built or is switched off
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -566,6 +567,21 @@ def test_show_config_names_the_layer(capsys):
     text = capsys.readouterr().out
     assert ("compiled" if info["active"] else "pure Array-API rules") in text
     assert info["active"] == (lapack.library() is not None)
+
+
+def test_config_names_the_instruction_set_in_force():
+    """``isa``: what the kernels with two builds run, AVX2 where the CPU has it (and FMA) unless
+    XLINALG_ISA=baseline, which the baseline pass of scripts/test.sh sets."""
+    info = lapack.config()
+    if not info["active"]:
+        assert info["isa"] is None
+        return
+    cpuinfo = Path("/proc/cpuinfo")
+    if platform.machine() != "x86_64" or not cpuinfo.is_file():
+        pytest.skip("the CPU's flags are read from Linux's /proc/cpuinfo on x86-64")
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), [])
+    avx2 = {"avx2", "fma"} <= set(flags) and os.environ.get("XLINALG_ISA") != "baseline"
+    assert info["isa"] == ("avx2+fma" if avx2 else "baseline")
 
 
 def test_installs_and_runs_without_a_compiler(tmp_path):

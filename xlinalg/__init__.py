@@ -24,7 +24,8 @@ __version__ = "0.1.0"
 
 def show_config() -> dict:
     """Print and return which kernel layer runs: the mode (``XLINALG_KERNELS``), whether the
-    compiled layer is active (or why not), its operators, BLAS/LAPACK and thread settings
+    compiled layer is active (or why not), its operators, the instruction set its kernels with
+    an AVX2 build run in, BLAS/LAPACK and thread settings
     (:func:`xlinalg.lapack.config`), and under ``"cuda"`` the state of the GPU layer (built or
     why not, CUDA runtime and driver, devices: :func:`xlinalg.cuda.config`)."""
     from . import cuda, lapack
@@ -35,6 +36,8 @@ def show_config() -> dict:
     print(f"  kernel layer: {'compiled' if info['active'] else 'pure Array-API rules'} (XLINALG_KERNELS={info['mode']}; {info['reason']})")
     for name, kinds in info["operators"].items():
         print(f"    {name}: {', '.join(kinds)}")
+    if info["isa"] is not None:
+        print(f"  instruction set of the two-build kernels: {info['isa']}")
     print(f"  batch threads: {info['batch_threads']}")
     for lib in info["blas"]:
         print(f"  BLAS: {lib['internal_api']} {lib['version']}, {lib['num_threads']} threads ({lib['filepath']})")

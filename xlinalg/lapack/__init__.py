@@ -189,8 +189,10 @@ def config() -> dict:
     Returns
     -------
     dict
-        ``mode``, ``active``, ``reason``, ``operators`` (name -> rules with an entry),
-        ``blas`` (the BLAS the layer calls: threadpoolctl's description), ``batch_threads``,
+        ``mode``, ``active``, ``reason``, ``operators`` (name -> rules with an entry), ``isa``
+        (the instruction set of the kernels with two builds: ``"avx2+fma"`` or ``"baseline"``;
+        ``None`` when the layer is off), ``blas`` (the BLAS the layer calls: threadpoolctl's
+        description), ``batch_threads``,
         ``bindings`` (for PyTorch, JAX and MXNet, when imported: their compiled bindings,
         ``"loaded"`` or why not — the C++ autograd node, the XLA FFI handlers, the recorded MXNet
         operator).
@@ -206,6 +208,7 @@ def config() -> dict:
         "active": lib is not None,
         "reason": "XLINALG_KERNELS=python" if mode() == "python" else _state.get("reason"),
         "operators": {name: sorted(r) for name, r in RULES.items()} if lib is not None else {},
+        "isa": lib.isa() if lib is not None else None,
         "batch_threads": threads(),
         "blas": _blas_info(),
         "bindings": _bindings(),

@@ -386,6 +386,8 @@ void xl_set_blas_threads(int (*get)(void), void (*set)(int)) { xl::blas_threads(
 
 int xl_ready(void) { return xl::routines<float>().complete() && xl::routines<double>().complete(); }
 
+const char* xl_isa(void) { return xl::avx2_fma() ? "avx2+fma" : "baseline"; }
+
 #define XL_ENTRIES(T, S)                                                                                              \
   void xl_potrf_##S(int lower, int64_t batch, int n, const T* a, T* out, int32_t* status, int threads) {              \
     xl::potrf_batch<T>(lower, batch, n, a, out, status, threads);                                                     \

@@ -26,8 +26,11 @@ namespace xl {
 // the tests check them where AVX2 would otherwise always win).
 inline bool avx2_fma() {
 #if XL_AVX2
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          !(std::getenv("XLINALG_ISA") && std::strcmp(std::getenv("XLINALG_ISA"), "baseline") == 0);
+  static const bool has = [] {
+    const char* isa = std::getenv("XLINALG_ISA");
+    const bool baseline = isa != nullptr && std::strcmp(isa, "baseline") == 0;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !baseline;
+  }();
   return has;
 #else
   return false;

@@ -105,9 +105,12 @@ PyObject* set_routine(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 
 PyObject* ready(PyObject*, PyObject*) { return PyBool_FromLong(xl_ready()); }
 
+PyObject* isa(PyObject*, PyObject*) { return PyUnicode_FromString(xl_isa()); }
+
 PyMethodDef methods[] = {
     {"set_routine", (PyCFunction)(void (*)(void))set_routine, METH_FASTCALL, "set_routine(name, capsule)"},
     {"ready", ready, METH_NOARGS, "Whether every BLAS/LAPACK routine is set."},
+    {"isa", isa, METH_NOARGS, "The instruction set of the kernels with two builds: 'avx2+fma' or 'baseline'."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyMethodDef entry_methods[kEntryCount];  // one function per entry, its row (a capsule) as ``self``

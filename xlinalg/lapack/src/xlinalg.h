@@ -22,6 +22,9 @@ extern "C" {
  * name is one the layer uses. xl_ready() is 1 once every routine is set. */
 XL_API int xl_set_routine(const char* name, void* fn);
 XL_API int xl_ready(void);
+/* The instruction set the kernels with two builds run in: "avx2+fma" or "baseline" (a CPU
+ * without AVX2 and FMA, another compiler or architecture, or XLINALG_ISA=baseline). */
+XL_API const char* xl_isa(void);
 /* The BLAS's thread count, get() and set(n) (OpenBLAS's openblas_get_num_threads and
  * openblas_set_num_threads): while a batch is split across the layer's threads the BLAS runs on
  * one, then gets its count back. Unset (or null), the BLAS keeps its count. */
