@@ -527,9 +527,10 @@ def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, ou
     runs in the recorded operator, on MXNet's buffers (:func:`xlinalg.lapack.mxnet_op.forward`:
     no NumPy outputs computed at the call and copied into MXNet's), raising
     :class:`~xlinalg.LinAlgError` after it has run where its status says an entry failed;
-    ``None`` where the call is computed at the call instead: operators without such an entry or
-    whose recorded forward keeps residuals, an input broadcast over the batch, ``axis`` moved,
-    and what :func:`_recordable` excludes."""
+    the residuals that the reverses of ``potrs``, ``det`` and ``slogdet`` read are further
+    outputs of the operator (:func:`xlinalg.lapack.mxnet_op.residual_shapes`), not returned.
+    ``None`` where the call is computed at the call instead: operators without such an entry,
+    an input broadcast over the batch, ``axis`` moved, and what :func:`_recordable` excludes."""
     if not _one_batch(shapes) or (extras and any(_row_axis(op, extras, len(s)) is not None for s in shapes)):
         return None
     recorded = _recorded_operator()

@@ -10,10 +10,11 @@ and after them, hidden from the caller, the residuals its reverse reuses
 operator's forward entry on MXNet's buffers where the call says which (:func:`forward`; the
 status of each matrix goes to the array :func:`stage` put under the call's token), and
 otherwise copies the outputs and residuals already computed at the call from where
-:func:`stage` put them (the caller keeps that memory until the forward has run); its backward runs the operator's VJP entry of the C ABI
-(:mod:`xlinalg.lapack.table`) on MXNet's buffers where the call says which (:func:`reverse`: no
-Python in the backward pass), and otherwise hands every array to one Python callback that runs
-xlinalg's VJP rules on NumPy views of the buffers (no copies). It is built on first use, with
+:func:`stage` put them (the caller keeps that memory until the forward has run); its backward
+runs the operator's VJP entry of the C ABI (:mod:`xlinalg.lapack.table`) on MXNet's buffers
+where the call says which (:func:`reverse`: no Python in the backward pass), and otherwise
+hands every array to one Python callback that runs xlinalg's VJP rules on NumPy views of the
+buffers (no copies). It is built on first use, with
 ``entries.cpp`` (the layer's kernels) and the MXNet package's own ``lib_api.cc``
 (:mod:`xlinalg.lapack.build`), and loaded with ``mx.library.load``.
 
@@ -63,7 +64,8 @@ def operator(backward):
     ``backward(spec, arrays)`` gets the ``spec`` attribute of the call and NumPy views of every
     array of MXNet's backward pass, in its order: output cotangents (the residuals' too), inputs
     (the operator's arrays), outputs (the operator's, then the residuals), and last the input
-    cotangents to write (writeable views). Its exceptions become MXNet errors of the backward pass.
+    cotangents to write (writeable views). Its exceptions become MXNet errors of the backward
+    pass.
 
     Raises
     ------
