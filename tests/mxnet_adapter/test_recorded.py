@@ -204,23 +204,28 @@ def test_backward_errors_reach_the_caller(rng, monkeypatch):
         x.grad.wait_to_read()
 
 
+def _by_hand(x, token, forward=""):
+    """``xlinalg_recorded`` called by hand (``mx.nd``'s function) on ``x`` for a ``potrf``."""
+    call = mxnet_op.call_attribute(1, (x.shape,), token, forward, "", "potrf {}")
+    return getattr(mx.nd, mxnet_op.NAME)(x, call=call.decode())
+
+
 @h.needs_recorded
 def test_the_operator_runs_only_on_outputs_staged_for_it(rng):
     x = h.nd(h.inputs("potrf", {}, rng)[0], mx, "write")
     with mx.autograd.record():
         y = la.potrf(x)
     np.testing.assert_array_equal(y.asnumpy(), la.potrf(x).asnumpy())
-    shape = ",".join(map(str, x.shape))
     # a token no call staged (a graph kept from an earlier call, a direct call): an error, no read
     for token in (next(adapter._tokens) + 1000, 10**15):
-        z = getattr(mx.nd, mxnet_op.NAME)(x, spec="potrf {}", args=1, outs=1, shapes=shape, token=token)
+        z = _by_hand(x, token)
         with pytest.raises(mx.base.MXNetError, match="no outputs staged under this token"):
             z.wait_to_read()
     # staged once: the first run copies them, a second run of the same token fails
     staged = rng.standard_normal(x.shape)
     mxnet_op.stage(-2, [staged])
     for run in range(2):
-        z = getattr(mx.nd, mxnet_op.NAME)(x, spec="potrf {}", args=1, outs=1, shapes=shape, token=-2)
+        z = _by_hand(x, -2)
         if run == 0:
             np.testing.assert_array_equal(z.asnumpy(), staged)
         else:
@@ -228,29 +233,33 @@ def test_the_operator_runs_only_on_outputs_staged_for_it(rng):
                 z.wait_to_read()
     # staged arrays of the wrong size: an error, no copy
     mxnet_op.stage(-1, [np.zeros(3)])
-    z = getattr(mx.nd, mxnet_op.NAME)(x, spec="potrf {}", args=1, outs=1, shapes=shape, token=-1)
+    z = _by_hand(x, -1)
     with pytest.raises(mx.base.MXNetError, match="not the float32 or float64 array of 24 bytes"):
         z.wait_to_read()
 
 
 @h.needs_recorded
 @pytest.mark.parametrize(
-    "attribute,value,message",
+    "field,value,message",
     [
-        ("args", "x", "args and outs must be positive integers, not 'x' and '1'"),
-        ("outs", "0", "args and outs must be positive integers, not '1' and '0'"),
-        ("outs", "99999999999", "args and outs must be positive integers"),
-        ("shapes", "3,a", "output shape '3,a' is not a list of sizes"),
-        ("shapes", "3,-1", "output shape '3,-1' is not a list of sizes"),
-        ("token", "12x", "token '12x' is not an integer"),
+        (0, "x", "args and outs must be positive integers, not 'x' and '1'"),
+        (1, "0", "args and outs must be positive integers, not '1' and '0'"),
+        (1, "99999999999", "args and outs must be positive integers"),
+        (2, "3,a", "output shape '3,a' is not a list of sizes"),
+        (2, "3,-1", "output shape '3,-1' is not a list of sizes"),
+        (3, "12x", "token '12x' is not an integer"),
+        (None, "", "the attribute call is required"),
+        (None, "1|1|3,3|7|", r"call '1\|1\|3,3\|7\|' is not <args>\|<outs>"),
     ],
 )
-def test_malformed_attributes_are_errors(attribute, value, message, rng):
-    """The operator called by hand with attributes that do not parse: MXNet reports the error
-    (no exception escapes the extension, no process abort)."""
+def test_malformed_attributes_are_errors(field, value, message, rng):
+    """The operator called by hand with an attribute that does not parse: MXNet reports the
+    error (no exception escapes the extension, no process abort)."""
     x = h.nd(h.inputs("potrf", {}, rng)[0], mx, "write")
-    attrs = {"spec": "potrf {}", "args": 1, "outs": 1, "shapes": ",".join(map(str, x.shape)), "token": 10**15}
-    attrs[attribute] = value
+    fields = mxnet_op.call_attribute(1, (x.shape,), 10**15, "", "", "potrf {}").decode().split("|", 6)
+    if field is not None:
+        fields[field] = value
+    attrs = {"call": "|".join(fields)} if field is not None else ({"call": value} if value else {})
     with pytest.raises(mx.base.MXNetError, match=message):
         getattr(mx.nd, mxnet_op.NAME)(x, **attrs).wait_to_read()
 
@@ -300,8 +309,7 @@ def test_forward_entries_check_their_arrays(forward, staged, dtype, message, rng
     x = mx.nd.array(h.inputs("potrf", {}, rng)[0][..., :3, :3], dtype=dtype)
     batch = x.shape[:-2]
     mxnet_op.stage(-3, [np.zeros(batch, np.int32) for _ in range(staged)])
-    shape = ",".join(map(str, x.shape))
-    z = getattr(mx.nd, mxnet_op.NAME)(x, spec="potrf {}", args=1, outs=1, shapes=shape, token=-3, forward=forward)
+    z = _by_hand(x, -3, forward)
     if message is None:
         z.wait_to_read()
     else:

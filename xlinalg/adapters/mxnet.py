@@ -496,30 +496,26 @@ def _record(op, text, recorded, arrays, shapes, out_shapes, staged, forward, rev
     outputs of ``out_shapes`` (``op``'s, then the residuals its reverse reads, which the caller
     does not see), after its forward has run: ``staged`` (NumPy arrays) are staged under the
     call's token for that forward, the computed outputs and residuals it copies or, with a
-    ``forward`` attribute, the status its forward entry writes; ``reverse``: the attribute of
-    its backward (:mod:`xlinalg.lapack.mxnet_op`)."""
+    ``forward`` entry, the status that entry writes; ``reverse``: the entry of its backward
+    (:func:`xlinalg.lapack.mxnet_op.call_attribute`)."""
     # A marked variable gets its gradient through a recorded reshape (a view: no copy), whose
     # backward honours grad_req="add": extension operators are not told the request and always
     # write. Variables known to be marked "write" need none.
     args = [_recorded_view(x, s) if _needs_view(x) else x for x, s in zip(arrays, shapes)]
     visible = len(op.outputs)
-    if out is not None and len(out_shapes) > visible:  # the caller's arrays, then the residuals'
-        mx = _mx()
+    if out is not None:  # the caller's arrays, then the residuals'
         x = arrays[0]
         out = [*(out if isinstance(out, (list, tuple)) else [out])]
-        out += [mx.nd.empty(s, x.context, x.dtype) for s in out_shapes[visible:]]
+        out += [_mx().nd.empty(s, x.context, x.dtype) for s in out_shapes[visible:]]
     token = next(_tokens)
+    call = mxnet_op.call_attribute(len(args), tuple(out_shapes), token, forward, reverse, f"{op.name} {text}")
     mxnet_op.stage(token, staged)
     try:
-        results = recorded(
-            *args, spec=f"{op.name} {text}", args=len(args), outs=len(out_shapes),
-            shapes=";".join(",".join(map(str, s)) for s in out_shapes), token=token, forward=forward, reverse=reverse,
-            out=out,
-        )
-        (results[0] if isinstance(results, (list, tuple)) else results).wait_to_read()
+        results = recorded(args, call, out)
+        results[0].wait_to_read()
     finally:
         mxnet_op.discard(token)
-    return tuple(results)[:visible] if isinstance(results, (list, tuple)) else (results,)
+    return tuple(results[:visible])
 
 
 def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, out) -> tuple | None:
@@ -549,7 +545,7 @@ def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, ou
     status = [np.empty(shapes[0][:-2], np.int32)] if has_status else []
     reverse = mxnet_op.reverse(op, core, len(residual_shapes), len(arrays), len(out_shapes), threads)
     results = _record(op, text, recorded, arrays, shapes, produced, status, forward, reverse, out)
-    if status and status[0].any():
+    if status and np.count_nonzero(status[0]):
         call = _prepare(op, [to_core(x, None, s, "cpu") for x, s in zip(arrays, shapes)], core)
         apply.checked(call, results, status[0])
     return results
@@ -569,8 +565,8 @@ def _recordable(device: str, shapes, out_shapes) -> bool:
 
 
 def _reverse(call, residuals: int, outputs) -> str:
-    """The recorded operator's ``reverse`` attribute for a prepared ``call`` (core layout) with
-    ``residuals`` and its computed ``outputs``: its backward then runs the VJP entry itself
+    """The reverse entry of the recorded operator (its attribute's ``reverse`` field) for a
+    prepared ``call`` (core layout) with ``residuals`` and its computed ``outputs``: its backward then runs the VJP entry itself
     (:func:`xlinalg.lapack.mxnet_op.reverse`), on the BLAS and batch threads its compiled rule
     would run on (:meth:`~xlinalg.kernels.numpy.NumpyKernels.threads`); ``""`` (the callback
     runs the rules) where an input was broadcast (its cotangent is summed over the batch)."""
@@ -598,7 +594,7 @@ def _recorded_view(x, shape):
 
 
 def _recorded_operator():
-    """``mx.nd.xlinalg_recorded`` (:mod:`xlinalg.lapack.mxnet_op`), or ``None`` where it is off."""
+    """``xlinalg_recorded`` (:func:`xlinalg.lapack.mxnet_op.operator`), or ``None`` where it is off."""
     return mxnet_op.operator(_recorded_backward)
 
 

@@ -58,10 +58,11 @@ _state: dict = {}
 
 
 def operator(backward):
-    """The function ``mx.nd.xlinalg_recorded`` with ``backward`` as its backward pass, or
-    ``None`` where the recorded operator is off (:func:`reason`).
+    """``xlinalg_recorded`` (a callable of its arrays, its attribute :func:`call_attribute` and
+    ``out``: :class:`_Invoke`) with ``backward`` as its backward pass, or ``None`` where the
+    recorded operator is off (:func:`reason`).
 
-    ``backward(spec, arrays)`` gets the ``spec`` attribute of the call and NumPy views of every
+    ``backward(spec, arrays)`` gets the ``spec`` of the call (:func:`call_attribute`) and NumPy views of every
     array of MXNet's backward pass, in its order: output cotangents (the residuals' too), inputs
     (the operator's arrays), outputs (the operator's, then the residuals), and last the input
     cotangents to write (writeable views). Its exceptions become MXNet errors of the backward
@@ -115,13 +116,59 @@ def _load(backward):
     lib.xl_mx_stage.restype = None
     lib.xl_mx_discard.argtypes, lib.xl_mx_discard.restype = [ctypes.c_int64], None
     _state["keep"] = (lib, callback)
-    return getattr(mx.nd, NAME), "loaded"
+    return _Invoke(mx), "loaded"
+
+
+def call_attribute(args: int, out_shapes: tuple, token: int, forward: str, reverse: str, spec: str) -> bytes:
+    """The operator's one attribute, ``call``:
+    ``"<args>|<outs>|<shapes>|<token>|<forward>|<reverse>|<spec>"``, for ``args`` arrays, outputs
+    of ``out_shapes`` (dimensions joined by ``,``, outputs by ``;``), the staged arrays' ``token``,
+    the ``forward`` and ``reverse`` entries (:func:`forward`, :func:`reverse`; ``""``: none) and
+    the ``spec`` the backward callback gets (last: it may hold any character)."""
+    return b"%s%d|%s|%s|%s" % (_call_head(args, out_shapes), token, forward.encode(), reverse.encode(), spec.encode())
+
+
+@memo
+def _call_head(args: int, out_shapes: tuple) -> bytes:
+    shapes = ";".join(",".join(map(str, s)) for s in out_shapes)
+    return f"{args}|{len(out_shapes)}|{shapes}|".encode()
+
+
+class _Invoke:
+    """``xlinalg_recorded`` called through MXNet's C API: ``(arrays, call, out)`` -> its output
+    NDArrays (``out`` itself where given), ``call`` its attribute (:func:`call_attribute`). What
+    ``mx.nd.xlinalg_recorded(*arrays, call=call, out=out)`` does, without the Python that MXNet
+    generates around every operator (argument checks, attributes formatted anew)."""
+
+    def __init__(self, mx):
+        from mxnet.base import _LIB, NDArrayHandle, check_call
+
+        self._handle = ctypes.c_void_p()
+        check_call(_LIB.NNGetOpHandle(NAME.encode(), ctypes.byref(self._handle)))
+        self._invoke, self._check, self._array_handle = _LIB.MXImperativeInvokeEx, check_call, NDArrayHandle
+        self._ndarray = mx.nd.NDArray
+        self._key = (ctypes.c_char_p * 1)(b"call")
+
+    def __call__(self, arrays, call: bytes, out=None):
+        handles = (self._array_handle * len(arrays))(*(x.handle for x in arrays))
+        count = ctypes.c_int(0 if out is None else len(out))
+        outputs = ctypes.POINTER(self._array_handle)()
+        if out is not None:
+            outputs = ctypes.cast((self._array_handle * len(out))(*(y.handle for y in out)), ctypes.POINTER(self._array_handle))
+        stypes = ctypes.POINTER(ctypes.c_int)()
+        self._check(self._invoke(
+            self._handle, len(arrays), handles, ctypes.byref(count), ctypes.byref(outputs), 1, self._key,
+            (ctypes.c_char_p * 1)(call), ctypes.byref(stypes),
+        ))
+        if out is not None:
+            return list(out)
+        return [self._ndarray(ctypes.cast(outputs[i], self._array_handle)) for i in range(count.value)]
 
 
 def stage(token: int, arrays) -> None:
     """Stage the C-contiguous NumPy ``arrays`` (a call's computed outputs, or the int32 status its
     forward entry writes) under ``token`` for the forward of the ``xlinalg_recorded`` call whose
-    ``token`` attribute it is; that forward copies them (writes the status) and drops the token.
+    attribute holds ``token``; that forward copies them (writes the status) and drops the token.
     The caller keeps ``arrays`` alive until the forward has run, and calls :func:`discard` after
     (harmless where the forward has run)."""
     lib = _state["keep"][0]
@@ -153,9 +200,9 @@ def residual_shapes(op, shapes, out_shapes) -> tuple:
 
 
 def forward(op, params: dict, arrays: int, outputs: int, threads: tuple) -> tuple[str, bool]:
-    """``(the "forward" attribute, whether it writes a status)`` of a recorded call of the
-    registered operator ``op`` with the core ``params`` whose forward runs in the operator: its
-    forward entry (:mod:`xlinalg.lapack.table`; the variant of :data:`SAVING` that also writes
+    """``(the forward field of :func:`call_attribute`, whether it writes a status)`` of a
+    recorded call of the registered operator ``op`` with the core ``params`` whose forward runs
+    in the operator: its forward entry (:mod:`xlinalg.lapack.table`; the variant of :data:`SAVING` that also writes
     the residuals, where ``op`` has one), that entry's arrays as indices into the forward's (the
     ``arrays`` inputs, the ``outputs`` — ``op``'s own, then the residuals — and last the int32
     status staged for it) and its parameters by name, and ``threads`` (as for :func:`reverse`).
@@ -174,12 +221,12 @@ def _forward(op, params: tuple, arrays: int, outputs: int, threads: tuple) -> tu
         return "", False
     read = spec.forward_args(range(arrays))
     status = (arrays + outputs,) if spec.status else ()
-    return _attribute(spec, "forward", dict(params), (*read, *range(arrays, arrays + outputs), *status), threads), spec.status
+    return _entry(spec, "forward", dict(params), (*read, *range(arrays, arrays + outputs), *status), threads), spec.status
 
 
 def reverse(op, params: dict, residuals: int, arrays: int, outputs: int, threads: tuple) -> str:
-    """The ``reverse`` attribute of a recorded call of the registered operator ``op`` with the
-    core ``params``: its VJP entry (:mod:`xlinalg.lapack.table`; the variant reading the
+    """The reverse field of :func:`call_attribute` for a recorded call of the registered operator
+    ``op`` with the core ``params``: its VJP entry (:mod:`xlinalg.lapack.table`; the variant reading the
     forward's ``residuals`` where there are any), that entry's arrays as indices into the
     backward's (the callback's order: the cotangents of the ``outputs`` and of the residuals,
     the ``arrays`` inputs, the outputs and the residuals, the input cotangents it writes) and
@@ -203,10 +250,10 @@ def _reverse(op, params: tuple, residuals: int, arrays: int, outputs: int, threa
     start = produced + arrays  # its outputs, then the input cotangents
     found = spec.vjp_args(range(produced, start), range(start, start + produced), range(outputs))
     written = range(start + produced, start + produced + arrays)
-    return _attribute(spec, "vjp", dict(params), (*found, *written), threads)
+    return _entry(spec, "vjp", dict(params), (*found, *written), threads)
 
 
-def _attribute(spec, kind: str, params: dict, arrays, threads: tuple) -> str:
+def _entry(spec, kind: str, params: dict, arrays, threads: tuple) -> str:
     """``"<entry>;<arrays>;<parameters>;<BLAS threads>"``: the ``kind`` entry of ``spec``, the
     indices of its arrays (``None``: absent), its parameters by name (``threads``: the batch
     threads of ``threads``), and the BLAS threads of ``threads``."""

@@ -4,20 +4,23 @@
 // Inputs: the operator's arrays (and the residuals of the forward that its reverse reuses). Each
 // call stages arrays under a token of its own (xl_mx_stage), which the forward consumes, so a
 // graph holding the operator cannot run it again (an unknown token is an error, never a read of
-// stale memory). With a "forward" attribute the forward runs that entry of the C ABI table
-// (abi.hpp) on MXNet's buffers, writing the status of each matrix into the int32 array staged
+// stale memory). With a forward entry (in the attribute, below) the forward runs that entry of
+// the C ABI table (abi.hpp) on MXNet's buffers, writing the status of each matrix into the int32 array staged
 // for it (the caller raises after the run where an entry failed); without, the outputs were
 // computed at the call (where bad input raised) and staged there, in memory the caller keeps
 // until the forward has copied them. Backward runs the operator's VJP entry on MXNet's buffers
-// when the call came with a "reverse" attribute, and otherwise hands every array to the callback
+// when the call came with a reverse entry, and otherwise hands every array to the callback
 // that Python sets (xl_mx_set_backward), which computes the input cotangents with xlinalg's
 // rules; either way in the engine thread, without the per-call machinery of MXNet's Python
 // custom operators.
 //
-// Attributes: "args" (how many inputs), "outs" (how many outputs), "shapes" (theirs: dimensions
-// joined by "," and outputs by ";"), "token" (the staged arrays), "spec" (the operator and its
-// parameters, read by the callback) and, optional, "forward" and "reverse": an entry, its arrays
-// and its parameters (EntryCall).
+// One attribute, "call": "<args>|<outs>|<shapes>|<token>|<forward>|<reverse>|<spec>", how many
+// inputs and outputs, the outputs' shapes (dimensions joined by "," and outputs by ";"), the token
+// of the staged arrays, the forward and reverse entries (an entry, its arrays and its parameters:
+// EntryCall; either may be empty) and last the operator with its parameters, which the callback
+// reads. One attribute, not seven: MXNet copies the attributes into a map of strings at every
+// call into the extension, several times per call (seven cost ≈ 50 µs per forward and backward).
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -25,7 +28,6 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -63,8 +65,11 @@ std::atomic<std::int64_t> reverses_run{0};
 // The fields of a list attribute: "a,b;c" split at ``sep``.
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> fields;
-  std::stringstream stream(text);
-  for (std::string field; std::getline(stream, field, sep);) fields.push_back(field);
+  for (size_t start = 0; start < text.size();) {
+    const size_t end = std::min(text.find(sep, start), text.size());
+    fields.emplace_back(text, start, end - start);
+    start = end + 1;
+  }
   return fields;
 }
 
@@ -80,22 +85,44 @@ bool integer(const std::string& text, std::int64_t lo, std::int64_t hi, std::int
   return true;
 }
 
-const std::string* attribute(const Attrs& attrs, const char* name) {
-  const auto it = attrs.find(name);
-  return it == attrs.end() ? nullptr : &it->second;
+// The fields of the attribute "call" (see the top of this file).
+struct CallFields {
+  std::string args, outs, shapes, token, forward, reverse, spec;
+};
+
+// Splits the attribute "call" into ``*f``; false, with an error, where it is missing or has fewer
+// than seven fields (the spec, last, keeps any '|' of its own).
+bool call_fields(const Attrs& attrs, CallFields* f) {
+  const auto it = attrs.find("call");
+  if (it == attrs.end()) {
+    MX_ERROR_MSG << "xlinalg_recorded: the attribute call is required";
+    return false;
+  }
+  const std::string& text = it->second;
+  std::string* fields[] = {&f->args, &f->outs, &f->shapes, &f->token, &f->forward, &f->reverse};
+  size_t start = 0;
+  for (std::string* field : fields) {
+    const size_t end = text.find('|', start);
+    if (end == std::string::npos) {
+      MX_ERROR_MSG << "xlinalg_recorded: call '" << text
+                   << "' is not <args>|<outs>|<shapes>|<token>|<forward>|<reverse>|<spec>";
+      return false;
+    }
+    field->assign(text, start, end - start);
+    start = end + 1;
+  }
+  f->spec.assign(text, start, std::string::npos);
+  return true;
 }
 
 MXReturnValue parse(const Attrs& attrs, int* num_in, int* num_out) {
-  const std::string *args = attribute(attrs, "args"), *outs = attribute(attrs, "outs");
-  if (!args || !outs || !attribute(attrs, "shapes") || !attribute(attrs, "token")) {
-    MX_ERROR_MSG << "xlinalg_recorded: attributes args, outs, shapes and token are required";
-    return MX_FAIL;
-  }
+  CallFields f;
+  if (!call_fields(attrs, &f)) return MX_FAIL;
   std::int64_t in = 0, out = 0;
   const std::int64_t most = std::numeric_limits<int>::max();
-  if (!integer(*args, 1, most, &in) || !integer(*outs, 1, most, &out)) {
-    MX_ERROR_MSG << "xlinalg_recorded: args and outs must be positive integers, not '" << *args << "' and '"
-                 << *outs << "'";
+  if (!integer(f.args, 1, most, &in) || !integer(f.outs, 1, most, &out)) {
+    MX_ERROR_MSG << "xlinalg_recorded: args and outs must be positive integers, not '" << f.args << "' and '"
+                 << f.outs << "'";
     return MX_FAIL;
   }
   *num_in = int(in);
@@ -110,7 +137,9 @@ MXReturnValue infer_type(const Attrs& attrs, std::vector<int>* in, std::vector<i
 
 MXReturnValue infer_shape(const Attrs& attrs, std::vector<std::vector<unsigned>>* in,
                           std::vector<std::vector<unsigned>>* out) {
-  const std::vector<std::string> shapes = split(*attribute(attrs, "shapes"), ';');
+  CallFields f;
+  if (!call_fields(attrs, &f)) return MX_FAIL;
+  const std::vector<std::string> shapes = split(f.shapes, ';');
   if (shapes.size() != out->size()) {
     MX_ERROR_MSG << "xlinalg_recorded: " << shapes.size() << " shapes for " << out->size() << " outputs";
     return MX_FAIL;
@@ -132,7 +161,7 @@ MXReturnValue infer_shape(const Attrs& attrs, std::vector<std::vector<unsigned>>
 // Bytes per element of the dtypes xlinalg's operators take (float32, float64); 0 for any other.
 size_t item_size(MXDType dtype) { return dtype == kFloat32 ? 4 : dtype == kFloat64 ? 8 : 0; }
 
-// An entry of the C ABI table that a pass runs itself (attributes "forward" and "reverse"):
+// An entry of the C ABI table that a pass runs itself (the fields forward and reverse of "call"):
 // "<entry>;<arrays>;<parameters>;<BLAS threads>", the arrays as indices into the pass's arrays (-1
 // absent; the entry's last arrays may be left out: absent), the parameters "name=value" joined by
 // ",", the BLAS thread count the call chose.
@@ -153,7 +182,7 @@ int parameter(const xl::abi::Entry& e, const std::string& name, bool* is_int) {
   return -1;
 }
 
-// Parses the attribute ``what`` (``text``) of a pass with ``count`` arrays; false with an error.
+// Parses the field ``what`` (``text``) of a pass with ``count`` arrays; false with an error.
 bool parse_entry_call(const char* what, const std::string& text, int count, EntryCall* r) {
   const std::vector<std::string> fields = split(text, ';');
   const auto fail = [&](const std::string& why) {
@@ -253,10 +282,11 @@ MXReturnValue run_forward(const std::string& text, std::vector<MXTensor>* inputs
 
 MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                       const OpResource&) {
+  CallFields f;
+  if (!call_fields(attrs, &f)) return MX_FAIL;
   std::int64_t token = 0;
-  const std::string& text = *attribute(attrs, "token");
-  if (!integer(text, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(), &token)) {
-    MX_ERROR_MSG << "xlinalg_recorded: token '" << text << "' is not an integer";
+  if (!integer(f.token, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(), &token)) {
+    MX_ERROR_MSG << "xlinalg_recorded: token '" << f.token << "' is not an integer";
     return MX_FAIL;
   }
   Staged sources;
@@ -271,8 +301,7 @@ MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::ve
     sources = std::move(it->second);
     staged.erase(it);
   }
-  if (const std::string* entry = attribute(attrs, "forward"); entry != nullptr && !entry->empty())
-    return run_forward(*entry, inputs, outputs, sources);
+  if (!f.forward.empty()) return run_forward(f.forward, inputs, outputs, sources);
   if (sources.data.size() != outputs->size()) {
     MX_ERROR_MSG << "xlinalg_recorded: " << sources.data.size() << " staged arrays for " << outputs->size()
                  << " outputs";
@@ -293,13 +322,15 @@ MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::ve
 
 MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                        const OpResource&) {
-  if (const std::string* text = attribute(attrs, "reverse"); text != nullptr && !text->empty()) {
+  CallFields f;
+  if (!call_fields(attrs, &f)) return MX_FAIL;
+  if (!f.reverse.empty()) {
     std::vector<xl::abi::ArrayRef> arrays;
     for (auto* list : {inputs, outputs})
       for (MXTensor& t : *list) arrays.push_back(array_of(t));
     EntryCall r;
     bool f32 = false;
-    if (!parse_entry_call("reverse", *text, int(arrays.size()), &r) || !one_float_dtype({inputs, outputs}, &f32))
+    if (!parse_entry_call("reverse", f.reverse, int(arrays.size()), &r) || !one_float_dtype({inputs, outputs}, &f32))
       return MX_FAIL;
     // A BLAS on another thread count than the call chose (a call in between changed it): Python's
     // rules run instead, and set it.
@@ -324,9 +355,8 @@ MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::v
       ndims.push_back(int(t.shape.size()));
       dtypes.push_back(int(t.dtype));
     }
-  const auto spec = attrs.find("spec");
   char error[1024] = {0};
-  if (callback(spec == attrs.end() ? "" : spec->second.c_str(), int(data.size()), data.data(), shapes.data(),
+  if (callback(f.spec.c_str(), int(data.size()), data.data(), shapes.data(),
                ndims.data(), dtypes.data(), error, int(sizeof error)) != 0) {
     MX_ERROR_MSG << error;
     return MX_FAIL;
