@@ -529,12 +529,12 @@ def _computed_in_operator(op, text, arrays, shapes, out_shapes, core, extras, ou
     an input broadcast over the batch, ``axis`` moved, and what :func:`_recordable` excludes."""
     if not _one_batch(shapes) or (extras and any(_row_axis(op, extras, len(s)) is not None for s in shapes)):
         return None
-    recorded = _recorded_operator()
-    if recorded is None:
-        return None
     residual_shapes = mxnet_op.residual_shapes(op, shapes, out_shapes)
     produced = (*out_shapes, *residual_shapes)
     if not _recordable("cpu", shapes, produced):
+        return None
+    recorded = _recorded_operator()
+    if recorded is None:
         return None
     kern = cpu_kernels()
     threads = kern.threads((*shapes, *out_shapes))
