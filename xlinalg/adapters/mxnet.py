@@ -566,10 +566,11 @@ def _recordable(device: str, shapes, out_shapes) -> bool:
 
 def _reverse(call, residuals: int, outputs) -> str:
     """The reverse entry of the recorded operator (its attribute's ``reverse`` field) for a
-    prepared ``call`` (core layout) with ``residuals`` and its computed ``outputs``: its backward then runs the VJP entry itself
-    (:func:`xlinalg.lapack.mxnet_op.reverse`), on the BLAS and batch threads its compiled rule
-    would run on (:meth:`~xlinalg.kernels.numpy.NumpyKernels.threads`); ``""`` (the callback
-    runs the rules) where an input was broadcast (its cotangent is summed over the batch)."""
+    prepared ``call`` (core layout) with ``residuals`` and its computed ``outputs``: its
+    backward then runs the VJP entry itself (:func:`xlinalg.lapack.mxnet_op.reverse`), on the
+    BLAS and batch threads its compiled rule would run on
+    (:meth:`~xlinalg.kernels.numpy.NumpyKernels.threads`); ``""`` (the callback runs the rules)
+    where an input was broadcast (its cotangent is summed over the batch)."""
     if not _one_batch(call.shapes):
         return ""
     threads = call.kern.threads((*call.inputs, *outputs))

@@ -62,10 +62,10 @@ def operator(backward):
     ``out``: :class:`_Invoke`) with ``backward`` as its backward pass, or ``None`` where the
     recorded operator is off (:func:`reason`).
 
-    ``backward(spec, arrays)`` gets the ``spec`` of the call (:func:`call_attribute`) and NumPy views of every
-    array of MXNet's backward pass, in its order: output cotangents (the residuals' too), inputs
-    (the operator's arrays), outputs (the operator's, then the residuals), and last the input
-    cotangents to write (writeable views). Its exceptions become MXNet errors of the backward
+    ``backward(spec, arrays)`` gets the ``spec`` of the call (:func:`call_attribute`) and NumPy
+    views of every array of MXNet's backward pass, in its order: output cotangents (the
+    residuals' too), inputs (the operator's arrays), outputs (the operator's, then the
+    residuals), and last the input cotangents to write (writeable views). Its exceptions become MXNet errors of the backward
     pass.
 
     Raises
@@ -202,10 +202,11 @@ def residual_shapes(op, shapes, out_shapes) -> tuple:
 def forward(op, params: dict, arrays: int, outputs: int, threads: tuple) -> tuple[str, bool]:
     """``(the forward field of :func:`call_attribute`, whether it writes a status)`` of a
     recorded call of the registered operator ``op`` with the core ``params`` whose forward runs
-    in the operator: its forward entry (:mod:`xlinalg.lapack.table`; the variant of :data:`SAVING` that also writes
-    the residuals, where ``op`` has one), that entry's arrays as indices into the forward's (the
-    ``arrays`` inputs, the ``outputs`` — ``op``'s own, then the residuals — and last the int32
-    status staged for it) and its parameters by name, and ``threads`` (as for :func:`reverse`).
+    in the operator: its forward entry (:mod:`xlinalg.lapack.table`; the variant of
+    :data:`SAVING` that also writes the residuals, where ``op`` has one), that entry's arrays as
+    indices into the forward's (the ``arrays`` inputs, the ``outputs`` — ``op``'s own, then the
+    residuals — and last the int32 status staged for it) and its parameters by name, and
+    ``threads`` (as for :func:`reverse`).
     ``("", False)`` where ``op`` has no entry."""
     from ..core import operators
 
@@ -226,9 +227,9 @@ def _forward(op, params: tuple, arrays: int, outputs: int, threads: tuple) -> tu
 
 def reverse(op, params: dict, residuals: int, arrays: int, outputs: int, threads: tuple) -> str:
     """The reverse field of :func:`call_attribute` for a recorded call of the registered operator
-    ``op`` with the core ``params``: its VJP entry (:mod:`xlinalg.lapack.table`; the variant reading the
-    forward's ``residuals`` where there are any), that entry's arrays as indices into the
-    backward's (the callback's order: the cotangents of the ``outputs`` and of the residuals,
+    ``op`` with the core ``params``: its VJP entry (:mod:`xlinalg.lapack.table`; the variant
+    reading the forward's ``residuals`` where there are any), that entry's arrays as indices
+    into the backward's (the callback's order: the cotangents of the ``outputs`` and of the residuals,
     the ``arrays`` inputs, the outputs and the residuals, the input cotangents it writes) and
     its parameters by name, and ``threads``: ``(BLAS threads, batch threads)`` of the call
     (:func:`xlinalg.kernels.numpy.thread_split`). ``""`` where ``op`` has no entry (the callback

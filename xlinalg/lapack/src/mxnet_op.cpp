@@ -2,17 +2,16 @@
 // records every xlinalg operator called under mx.autograd.record() on the CPU.
 //
 // Inputs: the operator's arrays (and the residuals of the forward that its reverse reuses). Each
-// call stages arrays under a token of its own (xl_mx_stage), which the forward consumes, so a
-// graph holding the operator cannot run it again (an unknown token is an error, never a read of
-// stale memory). With a forward entry (in the attribute, below) the forward runs that entry of
-// the C ABI table (abi.hpp) on MXNet's buffers, writing the status of each matrix into the int32 array staged
+// call stages arrays under a token of its own (xl_mx_stage), which the forward consumes, so a graph
+// holding the operator cannot run it again (an unknown token is an error, never a read of stale
+// memory). With a forward entry (in the attribute, below) the forward runs that entry of the C ABI
+// table (abi.hpp) on MXNet's buffers, writing the status of each matrix into the int32 array staged
 // for it (the caller raises after the run where an entry failed); without, the outputs were
-// computed at the call (where bad input raised) and staged there, in memory the caller keeps
-// until the forward has copied them. Backward runs the operator's VJP entry on MXNet's buffers
-// when the call came with a reverse entry, and otherwise hands every array to the callback
-// that Python sets (xl_mx_set_backward), which computes the input cotangents with xlinalg's
-// rules; either way in the engine thread, without the per-call machinery of MXNet's Python
-// custom operators.
+// computed at the call (where bad input raised) and staged there, in memory the caller keeps until
+// the forward has copied them. Backward runs the operator's VJP entry on MXNet's buffers when the
+// call came with a reverse entry, and otherwise hands every array to the callback that Python sets
+// (xl_mx_set_backward), which computes the input cotangents with xlinalg's rules; either way in the
+// engine thread, without the per-call machinery of MXNet's Python custom operators.
 //
 // One attribute, "call": "<args>|<outs>|<shapes>|<token>|<forward>|<reverse>|<spec>", how many
 // inputs and outputs, the outputs' shapes (dimensions joined by "," and outputs by ";"), the token
@@ -356,8 +355,8 @@ MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* inputs, std::v
       dtypes.push_back(int(t.dtype));
     }
   char error[1024] = {0};
-  if (callback(f.spec.c_str(), int(data.size()), data.data(), shapes.data(),
-               ndims.data(), dtypes.data(), error, int(sizeof error)) != 0) {
+  if (callback(f.spec.c_str(), int(data.size()), data.data(), shapes.data(), ndims.data(), dtypes.data(), error,
+               int(sizeof error)) != 0) {
     MX_ERROR_MSG << error;
     return MX_FAIL;
   }
