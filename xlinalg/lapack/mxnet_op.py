@@ -3,8 +3,9 @@
 MXNet's Python custom operators (``mx.operator.CustomOp``) cost about a millisecond per forward
 and backward pass (shape and type callbacks, an operator object per call, a thread hand-over),
 more than the kernels themselves up to n ≈ 256. ``src/mxnet_op.cpp`` is a C++ operator for
-MXNet's extension interface (``mxnet/lib_api.h``, shipped with MXNet since 1.7) that costs what a
-native operator does: its inputs are the operator's arrays, its outputs the operator's outputs
+MXNet's extension interface (``mxnet/lib_api.h``, shipped with MXNet since 1.7) that costs a
+small multiple of a native operator's call (``potrf`` at n = 4, forward+backward: 300 µs against
+MXNet's own 166 µs): its inputs are the operator's arrays, its outputs the operator's outputs
 and after them, hidden from the caller, the residuals its reverse reuses
 (:func:`xlinalg.core.apply.forward_saving`, :func:`residual_shapes`); its forward runs the
 operator's forward entry on MXNet's buffers where the call says which (:func:`forward`; the
