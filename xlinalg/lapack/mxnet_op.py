@@ -66,8 +66,8 @@ def operator(backward):
     ``backward(spec, arrays)`` gets the ``spec`` of the call (:func:`call_attribute`) and NumPy
     views of every array of MXNet's backward pass, in its order: output cotangents (the
     residuals' too), inputs (the operator's arrays), outputs (the operator's, then the
-    residuals), and last the input cotangents to write (writeable views). Its exceptions become MXNet errors of the backward
-    pass.
+    residuals), and last the input cotangents to write (writeable views). Its exceptions become
+    MXNet errors of the backward pass.
 
     Raises
     ------
@@ -230,9 +230,9 @@ def reverse(op, params: dict, residuals: int, arrays: int, outputs: int, threads
     """The reverse field of :func:`call_attribute` for a recorded call of the registered operator
     ``op`` with the core ``params``: its VJP entry (:mod:`xlinalg.lapack.table`; the variant
     reading the forward's ``residuals`` where there are any), that entry's arrays as indices
-    into the backward's (the callback's order: the cotangents of the ``outputs`` and of the residuals,
-    the ``arrays`` inputs, the outputs and the residuals, the input cotangents it writes) and
-    its parameters by name, and ``threads``: ``(BLAS threads, batch threads)`` of the call
+    into the backward's (the callback's order: the cotangents of the ``outputs`` and of the
+    residuals, the ``arrays`` inputs, the outputs and the residuals, the input cotangents it
+    writes) and its parameters by name, and ``threads``: ``(BLAS threads, batch threads)`` of the call
     (:func:`xlinalg.kernels.numpy.thread_split`). ``""`` where ``op`` has no entry (the callback
     runs its rules). The caller makes sure the entry applies: inputs with the call's batch
     shape, in the core's layout."""
