@@ -170,7 +170,9 @@ void gemm_whole(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T>
   const char tra = (ta != !a.colmajor()) ? 'T' : 'N';
   const char trb = (tb != !b.colmajor()) ? 'T' : 'N';
   const Int lda = a.ld(), ldb = b.ld(), ldc = c.ld();
-  if (k == 0) {  // BLAS scales C by beta; keep that and avoid a zero-size call
+  if (k == 0 || alpha == T(0)) {
+    // The BLAS's rule: C = beta C, reading neither A nor B (an OpenBLAS's small-matrix kernels
+    // multiply them all the same, so NaN or inf in them would reach C), and no zero-size call.
     for (Int j = 0; j < n; ++j)
       for (Int i = 0; i < m; ++i) c.p[i + std::ptrdiff_t(j) * ldc] = beta == T(0) ? T(0) : beta * c.p[i + std::ptrdiff_t(j) * ldc];
     return;

@@ -136,7 +136,7 @@ void small_gemm_padded(bool ta, const View<T>& a, bool tb, const View<T>& b, T a
 }
 
 // C (m×n) = alpha op(A) op(B) + beta C where m, n and k are 1..kSmallGemm and alpha is not zero
-// (the BLAS reads neither A nor B then); false, doing nothing, otherwise. ``cin``, where given, is
+// (gemm_whole then reads neither A nor B, as the BLAS's rule has it); false, doing nothing, otherwise. ``cin``, where given, is
 // the C that beta scales, laid out as ``c`` (c = alpha op(A) op(B) + beta cin: no copy of cin
 // into c first).
 template <class T>
