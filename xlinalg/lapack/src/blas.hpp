@@ -240,9 +240,11 @@ void triangular_call(bool solve, bool left, bool lower, bool trans, bool unit, I
 
 // Orders up to which a triangular solve is one BLAS trsm. Larger ones split the triangle in halves
 // (recursively) and update the second half of B with one gemm, which OpenBLAS runs at a higher rate
-// per flop than its trsm (measured, one thread, float64: 8–19% less time for orders 256 and 1024;
-// float32 unchanged).
-constexpr Int kSolveBlock = 128;
+// per flop than its trsm (one thread, float64, B n×n: leaves of order 128 against none, 8–19% less
+// time at n = 256 and 1024 on an AMD CPU; leaves of 64 against 128, on an Intel CPU whose OpenBLAS
+// trsm runs at a third of its gemm's rate, 26% and 16% less, float32 11% and 12%; leaves of 32 no
+// better than 64).
+constexpr Int kSolveBlock = 64;
 
 // B (m×n) ← alpha M⁻¹ B for the triangular M (m×m; lower when ``lower``), by halves of M.
 template <class T>
