@@ -402,13 +402,29 @@ def print_results(framework: str, threads: int, records: list, missing: list, ex
 
 # ---------------------------------------------------------------------------------- JSON
 def _cpu_model() -> str:
+    """The CPU's name, with its family and model numbers where /proc/cpuinfo has them (a
+    virtual machine's name often tells no model apart)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines() if ":" in line)
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        fields = {}
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    if "model name" not in fields:
+        return platform.processor() or platform.machine()
+    numbers = f" (family {fields['cpu family']}, model {fields['model']})" if "cpu family" in fields and "model" in fields else ""
+    return fields["model name"] + numbers
+
+
+def blas_kernels() -> dict:
+    """The BLAS libraries loaded in this process (file name -> the kernels an OpenBLAS picked for
+    this CPU, e.g. ``SkylakeX``; ``None`` where the library does not say), and
+    ``OPENBLAS_CORETYPE`` where it is set."""
+    import threadpoolctl
+
+    found = {Path(d["filepath"]).name: d.get("architecture") for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"}
+    if "OPENBLAS_CORETYPE" in os.environ:
+        found["OPENBLAS_CORETYPE"] = os.environ["OPENBLAS_CORETYPE"]
+    return found
 
 
 def _git_commit() -> str | None:
@@ -444,6 +460,7 @@ def environment(framework, *, packages, threads=None, clock="wall", device="cpu"
         "device": device,
         "clock": clock,
         "threads": {"framework": threads, **{k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}},
+        "blas": blas_kernels(),
         "versions": versions,
         "kernel_layer": kernel_layer(framework),
     }
