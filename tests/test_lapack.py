@@ -584,10 +584,15 @@ def test_compiled_mode_says_why_the_layer_is_missing(environment):
 
 
 def test_show_config_names_the_layer(capsys):
+    """The layer in force and, for SciPy's OpenBLAS, the kernels it picked for this CPU (an
+    OpenBLAS older than the CPU runs generic ones, at a fraction of the speed)."""
     info = xlinalg.show_config()
     text = capsys.readouterr().out
     assert ("compiled" if info["active"] else "pure Array-API rules") in text
     assert info["active"] == (lapack.library() is not None)
+    for lib in info["blas"]:
+        if lib["internal_api"] == "openblas":
+            assert lib["architecture"] and f"({lib['architecture']} kernels)" in text
 
 
 def test_config_names_the_instruction_set_in_force():

@@ -40,7 +40,8 @@ def show_config() -> dict:
         print(f"  instruction set of the two-build kernels: {info['isa']}")
     print(f"  batch threads: {info['batch_threads']}")
     for lib in info["blas"]:
-        print(f"  BLAS: {lib['internal_api']} {lib['version']}, {lib['num_threads']} threads ({lib['filepath']})")
+        kernels = f" ({lib['architecture']} kernels)" if lib.get("architecture") else ""
+        print(f"  BLAS: {lib['internal_api']} {lib['version']}{kernels}, {lib['num_threads']} threads ({lib['filepath']})")
     for name, state in info["bindings"].items():
         print(f"  {name}: {state}")
     gpu = info["cuda"]

@@ -241,4 +241,4 @@ def _blas_info() -> list:
     if lib is None:
         return []
     info = lib.info()
-    return [{k: info.get(k) for k in ("internal_api", "version", "num_threads", "filepath")}]
+    return [{k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}]
