@@ -215,7 +215,7 @@ def test_failing_entries_are_nan_and_flagged(name, n):
 def test_small_factors_are_each_matrix_factored_alone(n, lower, dtype):
     """Small orders factor several matrices side by side (src/cholesky.hpp: potrf_lanes, up to
     order 40; 41 is past it): each entry of a batch (three groups, the last partial) gets the
-    factor it gets alone, bit for bit (past order 40, LAPACK's: to rounding), close to NumPy's,
+    factor it gets alone, bit for bit (past order 40, where the BLAS runs: to rounding), close to NumPy's,
     its unread triangle zero; failing entries
     (not positive definite, NaN or inf in the read triangle, its diagonal included) are NaN and
     flagged, in any lane, and the entries beside them are untouched; two threads give one
@@ -375,15 +375,17 @@ def test_small_products_match_float64_products(dtype):
 @needs_layer
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_small_triangular_products_and_solves_match_float64(dtype):
-    """Triangular products and solves with both orders up to 32 run without the BLAS
-    (src/small_triangular.hpp: B's rows padded to 8, 16 or 32 values): every flag (transpose,
-    right side, lower) at orders on both sides of each padding width and of 33 (the BLAS again),
-    on square and oblong B, the other triangle of A junk (never read); against float64 NumPy."""
+    """Triangular products and solves with triangles up to order 32 run without the BLAS
+    (src/small_triangular.hpp: B's rows padded to 8, 16 or 32 values; B's other dimension in
+    parts of up to 32): every flag (transpose, right side, lower) at orders on both sides of each
+    padding width and of 33 (the BLAS again), on square and oblong B (its other dimension up to
+    three parts, the last partial), the other triangle of A junk (never read); against float64
+    NumPy."""
     lib = lapack.library()
     rng = np.random.default_rng(12)
     tol = 1e-12 if dtype == "float64" else 1e-5
     orders = (1, 3, 8, 9, 16, 17, 32, 33)
-    for n, k in [(n, k) for n in orders for k in orders][::2]:
+    for n, k in [(n, k) for n in orders for k in orders][::2] + [(5, 70), (32, 70), (33, 70)]:
         for flags in range(8):
             trans, right, lower = flags & 1, flags & 2, flags & 4
             a = (rng.standard_normal((2, n, n)) + 2 * n * np.eye(n)).astype(dtype)

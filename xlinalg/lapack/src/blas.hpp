@@ -216,12 +216,23 @@ void gemm_triangle(bool lower, bool ta, View<T> a, bool tb, View<T> b, T alpha, 
 }
 
 // One triangular solve or product on B (m×n) in place, on the calling thread: small_triangular when
-// m and n are both at most kSmallTriangular (32), else one BLAS call.
+// the triangle's order is at most kSmallTriangular (32), on B's other dimension in parts of at most
+// that many, else one BLAS call.
 template <class T>
 void triangular_call(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a,
                      View<T> b) {
   if (m == 0 || n == 0) return;
-  if (small_triangular(solve, left, lower, trans, unit, m, n, alpha, a, b)) return;
+  if ((left ? m : n) <= kSmallTriangular) {
+    const Int other = left ? n : m;
+    for (Int p0 = 0; p0 < other; p0 += kSmallTriangular) {
+      const Int p = std::min<Int>(kSmallTriangular, other - p0);
+      if (left)
+        small_triangular(solve, left, lower, trans, unit, m, p, alpha, a, b.at(0, p0));
+      else
+        small_triangular(solve, left, lower, trans, unit, p, n, alpha, a, b.at(p0, 0));
+    }
+    return;
+  }
   if (!b.colmajor()) {  // X op(A) = B  <=>  op(A)ᵀ Xᵀ = Bᵀ
     left = !left;
     trans = !trans;
@@ -238,13 +249,14 @@ void triangular_call(bool solve, bool left, bool lower, bool trans, bool unit, I
   fn(&side, &uplo, &tr, &diag, &m, &n, &alpha, a.p, &lda, b.p, &ldb);
 }
 
-// Orders up to which a triangular solve is one BLAS trsm. Larger ones split the triangle in halves
-// (recursively) and update the second half of B with one gemm, which OpenBLAS runs at a higher rate
-// per flop than its trsm (one thread, float64, B n×n: leaves of order 128 against none, 8–19% less
-// time at n = 256 and 1024 on an AMD CPU; leaves of 64 against 128, on an Intel CPU whose OpenBLAS
-// trsm runs at a third of its gemm's rate, 26% and 16% less, float32 11% and 12%; leaves of 32 no
-// better than 64).
-constexpr Int kSolveBlock = 64;
+// Orders up to which a triangular solve is one call of triangular_call. Larger ones split the
+// triangle in halves (recursively) and update the second half of B with one gemm, which OpenBLAS
+// runs at a higher rate per flop than its trsm; the leaves, of order kSmallTriangular, run without
+// the BLAS. One thread, B n×n: on an AMD CPU leaves of 128 (BLAS trsm) against none, float64 8–19%
+// less time at n = 256 and 1024; on an Intel CPU whose OpenBLAS trsm runs at a third of its gemm's
+// rate, leaves of 64 against 128 (both BLAS) 26% and 16% less (float32 11% and 12%), leaves of 32
+// without the BLAS against 64 another 10–30% at n = 128–1024 in both dtypes.
+constexpr Int kSolveBlock = kSmallTriangular;
 
 // B (m×n) ← alpha M⁻¹ B for the triangular M (m×m; lower when ``lower``), by halves of M.
 template <class T>
