@@ -41,6 +41,7 @@ def _assert_as_alone(got, alone, n: int, own_kernel: bool, err_msg: str):
     scale = finite.max() if finite.size else 1.0
     np.testing.assert_allclose(got, alone, rtol=0, atol=n * np.finfo(alone.dtype).eps * scale, err_msg=err_msg)
 
+
 #: orders: empty, 1, unblocked small (≤ 24), LAPACK forward, blocked reverse (> 64, with a
 #: remainder block) and two full blocks plus a remainder
 ORDERS = [(0, (2,)), (1, ()), (3, (4,)), (8, (3, 2)), (30, (2,)), (150, ()), (200, (2,))]
@@ -215,11 +216,10 @@ def test_failing_entries_are_nan_and_flagged(name, n):
 def test_small_factors_are_each_matrix_factored_alone(n, lower, dtype):
     """Small orders factor several matrices side by side (src/cholesky.hpp: potrf_lanes, up to
     order 40; 41 is past it): each entry of a batch (three groups, the last partial) gets the
-    factor it gets alone, bit for bit (past order 40, where the BLAS runs: to rounding), close to NumPy's,
-    its unread triangle zero; failing entries
-    (not positive definite, NaN or inf in the read triangle, its diagonal included) are NaN and
-    flagged, in any lane, and the entries beside them are untouched; two threads give one
-    thread's results."""
+    factor it gets alone, bit for bit (past order 40, where the BLAS runs: to rounding), close to
+    NumPy's, its unread triangle zero; failing entries (not positive definite, NaN or inf in the
+    read triangle, its diagonal included) are NaN and flagged, in any lane, and the entries beside
+    them are untouched; two threads give one thread's results."""
     forward = RULES["potrf"]["forward"]
     rng = np.random.default_rng(7)
     x = rng.standard_normal((21, n, n))
@@ -298,9 +298,10 @@ def test_small_lu_factors_are_each_matrix_factored_alone(n, dtype):
     lu_factor_lanes, up to order 32; 33 is past it) and the inverse from them row by row
     (small_lu_inverse, rows padded to 8, 16 or 32 values), in ?getrf's layout: each entry of a
     batch (three groups, the last partial) gets the det, slogdet, inverse and kept factors it gets
-    alone, bit for bit (past order 32, LAPACK's: to rounding); the factors are SciPy's (the same pivots, P L U = A) and the inverse
-    NumPy's; singular entries (a zero row, a zero matrix) and non-finite ones fail in any lane,
-    the entries beside them untouched; two threads give one thread's results."""
+    alone, bit for bit (past order 32, LAPACK's: to rounding); the factors are SciPy's (the same
+    pivots, P L U = A) and the inverse NumPy's; singular entries (a zero row, a zero matrix) and
+    non-finite ones fail in any lane, the entries beside them untouched; two threads give one
+    thread's results."""
     import scipy.linalg
 
     rng = np.random.default_rng(9)

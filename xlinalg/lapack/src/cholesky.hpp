@@ -32,8 +32,8 @@ bool diagonal_finite_positive(View<T> a, Int n) {
 
 // ---- potrf forward ------------------------------------------------------------------------------
 // Orders up to which the forward is potrf_blocked rather than one LAPACK call: measured against
-// OpenBLAS's potrf (Intel CPU, one thread) 20–30% less time at n = 64–256 in float32 and at
-// n = 64–128 in float64, even at float64 256 and float32 512, slower at float32 1024.
+// OpenBLAS's potrf (Intel CPU, one thread) 25–31% less time at n = 64–256 in float32, 18–30% at
+// n = 64–128 in float64; even at float64 256 and float32 512, slower at float32 1024.
 template <class T>
 constexpr Int blocked_potrf_max_order() {
   return sizeof(T) == sizeof(float) ? 256 : 128;
