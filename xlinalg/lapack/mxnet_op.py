@@ -232,9 +232,9 @@ def reverse(op, params: dict, residuals: int, arrays: int, outputs: int, threads
     reading the forward's ``residuals`` where there are any), that entry's arrays as indices
     into the backward's (the callback's order: the cotangents of the ``outputs`` and of the
     residuals, the ``arrays`` inputs, the outputs and the residuals, the input cotangents it
-    writes) and its parameters by name, and ``threads``: ``(BLAS threads, batch threads)`` of the call
-    (:func:`xlinalg.kernels.numpy.thread_split`). ``""`` where ``op`` has no entry (the callback
-    runs its rules). The caller makes sure the entry applies: inputs with the call's batch
+    writes) and its parameters by name, and ``threads``: ``(BLAS threads, batch threads)`` of
+    the call (:func:`xlinalg.kernels.numpy.thread_split`). ``""`` where ``op`` has no entry (the
+    callback runs its rules). The caller makes sure the entry applies: inputs with the call's batch
     shape, in the core's layout."""
     from ..core import operators
 
