@@ -224,7 +224,9 @@ def _bindings() -> dict:
     if "torch" in sys.modules:
         from . import torch_node
 
-        info["PyTorch autograd node"] = torch_node.reason()
+        state = torch_node.reason()
+        blas = torch_node.blas()
+        info["PyTorch autograd node"] = state if blas is None else f"{state} (BLAS/LAPACK: {blas})"
     if "jax" in sys.modules:
         from . import jax_ffi
 

@@ -135,11 +135,12 @@ def _prune(keep: Path) -> None:
             pass
 
 
-def set_routines(lib) -> None:
+def set_routines(lib, replacements=None) -> None:
     """SciPy's BLAS/LAPACK (the ``__pyx_capi__`` capsules of ``scipy.linalg.cython_blas`` and
     ``cython_lapack``) into the pointer table of ``lib``, a ``ctypes.CDLL`` of a library built
-    with ``entries.cpp``, and the BLAS's thread count functions
-    (:func:`xlinalg.lapack.set_blas_thread_functions`)."""
+    with ``entries.cpp``, but for the routines of ``replacements`` (``{"dgemm": address}``:
+    another library's, with the same Fortran interface and LP64 integers), and SciPy's BLAS's
+    thread count functions (:func:`xlinalg.lapack.set_blas_thread_functions`)."""
     from . import ROUTINES
 
     # Private prototypes: setting argtypes on ctypes.pythonapi's functions would change them
@@ -155,7 +156,7 @@ def set_routines(lib) -> None:
         for name in names:
             for prefix in "sd":
                 capsule = capi[prefix + name]
-                pointer = get_pointer(capsule, get_name(capsule))
+                pointer = (replacements or {}).get(prefix + name) or get_pointer(capsule, get_name(capsule))
                 if not pointer or set_routine((prefix + name).encode(), pointer) != 0:
                     raise ValueError(f"cannot set {prefix + name}")
     lib.xl_ready.restype = ctypes.c_int

@@ -30,7 +30,7 @@ import importlib.util
 import sysconfig
 from dataclasses import dataclass, field
 
-from . import build
+from . import build, torch_blas
 from .build import SRC
 from .table import PRODUCTS, SAVING, TABLE, Entry
 
@@ -145,13 +145,23 @@ def library():
     ------
     ImportError
         With ``XLINALG_KERNELS=compiled`` when it cannot be loaded, saying why.
+    ValueError
+        When ``XLINALG_TORCH_BLAS`` is none of ``auto``, ``mkl``, ``scipy``.
     """
+    if "library" not in _state:
+        torch_blas.choice()  # a bad XLINALG_TORCH_BLAS is an error, not a silent fallback
     return build.first_use(_state, "the PyTorch autograd node", _load)
 
 
 def reason() -> str:
     """Why :func:`library` is ``None`` (``"loaded"`` when it is not)."""
     return build.why_missing(_state, library)
+
+
+def blas() -> str | None:
+    """The BLAS/LAPACK the module calls (:func:`xlinalg.lapack.torch_blas.mkl_routines`), once
+    loaded; else ``None``."""
+    return _state.get("blas") if _state.get("library") is not None else None
 
 
 def _load():
@@ -175,7 +185,8 @@ def _load():
         spec = importlib.util.spec_from_file_location(MODULE, str(target), loader=loader)
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)
-        build.set_routines(ctypes.CDLL(str(target)))  # the handle the import opened: the same globals
+        replacements, _state["blas"] = torch_blas.mkl_routines()
+        build.set_routines(ctypes.CDLL(str(target)), replacements)  # the import's handle: the same globals
         if "hooks" in _state:
             module.set_hooks(*_state["hooks"])
     except (OSError, AttributeError, KeyError, ValueError, ImportError, RuntimeError) as exc:
