@@ -14,8 +14,10 @@ where it is built), ``python`` (the pure rules everywhere), ``compiled`` (an ``I
 when the layer is missing). ``XLINALG_NUM_THREADS`` caps the threads that split a batch
 (default: the process's CPUs). For torch tensors both the batch threads and the BLAS threads
 follow ``torch.get_num_threads()`` (set through threadpoolctl: SciPy's OpenBLAS does not read
-torch's setting). ``XLINALG_ISA=baseline`` runs the baseline builds of the kernels that also
-have an AVX2 build (chosen at run time where the CPU has AVX2 and FMA).
+torch's setting); on Intel CPUs the eager PyTorch node calls torch's own MKL for most routines
+instead (:mod:`xlinalg.lapack.torch_blas`, ``XLINALG_TORCH_BLAS``). ``XLINALG_ISA=baseline``
+runs the baseline builds of the kernels that also have an AVX2 build (chosen at run time where
+the CPU has AVX2 and FMA).
 
 The rules themselves (which operator and flags have an entry, how outputs are allocated) are in
 :mod:`xlinalg.lapack.rules`; :func:`config` says what is active.

@@ -186,7 +186,9 @@ def _load():
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)
         replacements, _state["blas"] = torch_blas.mkl_routines()
-        build.set_routines(ctypes.CDLL(str(target)), replacements)  # the import's handle: the same globals
+        lib = ctypes.CDLL(str(target))  # the handle the import opened: the same globals
+        build.set_routines(lib, replacements)
+        lib.xl_set_blas_called_whole(int(bool(replacements)))
         if "hooks" in _state:
             module.set_hooks(*_state["hooks"])
     except (OSError, AttributeError, KeyError, ValueError, ImportError, RuntimeError) as exc:

@@ -123,6 +123,15 @@ inline std::atomic<long long>& team_splits() {
   return count;
 }
 
+// Whether the BLAS is one to call whole (xl_set_blas_called_whole: torch's MKL, which threads its
+// gemm and trsm on torch's OpenMP threads, the team's pool, and runs trsm and potrf at its gemm's
+// rate): gemm and trsm calls of more than kSmallTriangular go to it in one call, neither in the
+// team's parts nor by halves, and the Cholesky forward to LAPACK (cholesky.hpp).
+inline bool& blas_called_whole() {
+  static bool on = false;
+  return on;
+}
+
 // Below this many flops (2·m·n·k for a product, m·n·order for a triangular call) a call runs whole:
 // handing parts to other threads costs a few microseconds.
 constexpr double kTeamMinFlops = 1 << 21;
@@ -185,6 +194,7 @@ void gemm_whole(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T>
 // when that extent is too short to split).
 template <class T>
 void gemm(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, Int m, Int n, Int k) {
+  if (blas_called_whole()) return gemm_whole<T>(ta, a, tb, b, alpha, beta, c, m, n, k);
   const double flops = 2.0 * m * n * k;
   const bool by_columns = c.colmajor() ? n >= 2 * kTeamQuantum : m < 2 * kTeamQuantum;
   if (by_columns) {
@@ -300,6 +310,8 @@ void triangular_whole(bool solve, bool left, bool lower, bool trans, bool unit, 
 // or rows (from the right), which the operation keeps apart.
 template <class T>
 void triangular(bool solve, bool left, bool lower, bool trans, bool unit, Int m, Int n, T alpha, View<T> a, View<T> b) {
+  if (solve && blas_called_whole() && (left ? m : n) > kSmallTriangular)
+    return triangular_call<T>(solve, left, lower, trans, unit, m, n, alpha, a, b);
   const double flops = double(m) * n * (left ? m : n);
   if (left) {
     team_split(n, flops, [&](Int j0, Int j1) {

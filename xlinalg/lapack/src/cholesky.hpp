@@ -72,7 +72,7 @@ bool potrf(const T* a, T* out, Int n, bool lower) {
   View<T> l = factor(out, n, lower);
   std::memcpy(out, a, sizeof(T) * std::size_t(n) * n);
   Int info = 0;
-  if (n <= blocked_potrf_max_order<T>()) {
+  if (n <= blocked_potrf_max_order<T>() && !blas_called_whole()) {
     info = potrf_blocked(l, n) ? 0 : 1;
   } else {
     const char u = uplo(l, true);

@@ -384,6 +384,8 @@ int xl_set_routine(const char* name, void* fn) {
 
 void xl_set_blas_threads(int (*get)(void), void (*set)(int)) { xl::blas_threads() = {get, set}; }
 
+void xl_set_blas_called_whole(int on) { xl::blas_called_whole() = on != 0; }
+
 int xl_ready(void) { return xl::routines<float>().complete() && xl::routines<double>().complete(); }
 
 const char* xl_isa(void) { return xl::avx2_fma() ? "avx2+fma" : "baseline"; }
