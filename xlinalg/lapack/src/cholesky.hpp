@@ -103,7 +103,7 @@ constexpr Int kLanesMaxOrder = 40;
 // and status 1 where it is not positive definite or not finite. Lanes past ``count`` factor the
 // identity, so every matrix gets the same arithmetic wherever it sits in a batch.
 template <class T>
-void potrf_lanes(const T* a, T* out, Int n, bool lower, int count, std::int32_t* status, std::vector<T>& work) {
+void potrf_lanes(const T* a, T* out, Int n, bool lower, int count, std::int32_t* status, Buffer<T>& work) {
   constexpr int W = kLanes;
   const std::size_t s = std::size_t(n) * n;
   work.resize(s * W);
@@ -192,7 +192,7 @@ void cholesky_reverse_rows(const T* __restrict__ l, std::ptrdiff_t ldl, T* __res
 // out. Lanes past ``count`` run the identity's factor with a zero cotangent, so every matrix gets
 // the same arithmetic wherever it sits in a batch (and potrf_vjp's arithmetic, bit for bit).
 template <class T>
-void potrf_vjp_lanes(const T* f, const T* g, T* out, Int n, bool lower, int count, std::vector<T>& work) {
+void potrf_vjp_lanes(const T* f, const T* g, T* out, Int n, bool lower, int count, Buffer<T>& work) {
   constexpr int W = kLanes;
   const std::size_t s = std::size_t(n) * n;
   work.resize(2 * s * W);
@@ -257,7 +257,7 @@ void potrf_vjp_lanes(const T* f, const T* g, T* out, Int n, bool lower, int coun
 // The same on views of any layout: by rows in place, or through row-major copies of the
 // lower triangles (a column-major view: an upper factor in the caller's row-major buffer).
 template <class T>
-void cholesky_reverse_unblocked(View<T> l, View<T> a, Int m, std::vector<T>& rows) {
+void cholesky_reverse_unblocked(View<T> l, View<T> a, Int m, Buffer<T>& rows) {
   if (l.cs == 1 && a.cs == 1) {
     cholesky_reverse_rows(l.p, l.rs, a.p, a.rs, m);
     return;
@@ -280,12 +280,12 @@ void cholesky_reverse_unblocked(View<T> l, View<T> a, Int m, std::vector<T>& row
 //   C̄ ← C̄ D⁻¹;  D̄ −= tril(C̄ᵀ C);  B̄ −= C̄ R;  R̄ −= C̄ᵀ B;  D̄ ← reverse_unblocked(D, D̄);
 //   R̄ −= (D̄ + D̄ᵀ) R.
 template <class T>
-void cholesky_reverse(View<T> l, View<T> a, Int n, Int nb, std::vector<T>& work) {
+void cholesky_reverse(View<T> l, View<T> a, Int n, Int nb, Buffer<T>& work) {
   if (n <= nb) {
     cholesky_reverse_unblocked(l, a, n, work);
     return;
   }
-  std::vector<T> sym(std::size_t(nb) * nb);
+  Buffer<T> sym(std::size_t(nb) * nb);
   for (Int k = n; k > 0; k -= nb) {
     const Int j = std::max<Int>(0, k - nb), m = k - j, r = n - k;
     const View<T> R = l.at(j, 0), D = l.at(j, j), B = l.at(k, 0), C = l.at(k, j);
@@ -315,7 +315,7 @@ inline Int reverse_block(Int n) { return n <= 384 ? 32 : n < 1536 ? 64 : 128; }
 // Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹) from the factor ``f`` and its cotangent ``g`` (both in the caller's
 // layout: only their named triangle is read); the symmetric result in ``out``.
 template <class T>
-void potrf_vjp(const T* f, const T* g, T* out, Int n, bool lower, std::vector<T>& work) {
+void potrf_vjp(const T* f, const T* g, T* out, Int n, bool lower, Buffer<T>& work) {
   const View<T> l = factor(const_cast<T*>(f), n, lower);
   View<T> a = factor(out, n, lower);
   for (Int i = 0; i < n; ++i) {  // the named triangle of Ḡ, by the rows of the buffers
@@ -348,7 +348,7 @@ bool potrs(const T* f, const T* b, T* out, T* y, Int n, Int k, bool lower) {
 // order κ(A), into L̄)
 template <class T>
 void potrs_vjp(const T* f, const T* b, bool solved, const T* x, const T* g, T* gf, T* gb, Int n, Int k, bool lower,
-               std::vector<T>& work) {
+               Buffer<T>& work) {
   const View<T> l = factor(const_cast<T*>(f), n, lower);
   work.resize((solved ? 1 : 2) * std::size_t(n) * k);
   T* z = work.data();
@@ -404,7 +404,7 @@ bool potri(const T* f, T* out, Int n, bool lower) {
 
 // L̄ = −tril(X (Ḡ + Ḡᵀ) L⁻ᵀ)
 template <class T>
-void potri_vjp(const T* f, const T* x, const T* g, T* gf, Int n, bool lower, std::vector<T>& work) {
+void potri_vjp(const T* f, const T* x, const T* g, T* gf, Int n, bool lower, Buffer<T>& work) {
   const View<T> l = factor(const_cast<T*>(f), n, lower);
   work.resize(std::size_t(n) * n);
   View<T> s = rowmajor(work.data(), n, n);

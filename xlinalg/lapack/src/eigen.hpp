@@ -88,7 +88,7 @@ void fix_row_signs(T* u, Int n) {
 // largest magnitude into [1/2, 1) (exact), small_eigen, the eigenvalues scaled back. U and λ of a
 // matrix are NaN where its triangle is not finite or QL does not converge. ``work``: scratch.
 template <class T, class W>
-void small_syevd(const T* a, T* u, T* w, Int n, int count, std::vector<W>& work) {
+void small_syevd(const T* a, T* u, T* w, Int n, int count, Buffer<W>& work) {
   if (n == 0) return;
   const std::ptrdiff_t size = std::ptrdiff_t(n) * n;
   work.resize(std::size_t(2 * size + n) * count);
@@ -142,7 +142,7 @@ void small_syevd(const T* a, T* u, T* w, Int n, int count, std::vector<W>& work)
 // syevd_workspace<W>. false (U and λ NaN) when that triangle is not finite or LAPACK does not
 // converge.
 template <class T, class W>
-bool syevd(const T* a, T* u, T* w, Int n, const SyevdWork& ws, std::vector<W>& work, std::vector<Int>& iwork) {
+bool syevd(const T* a, T* u, T* w, Int n, const SyevdWork& ws, Buffer<W>& work, Buffer<Int>& iwork) {
   if (n == 0) return true;
   const std::int64_t size = std::int64_t(n) * n;
   Int info = 0;
@@ -179,7 +179,7 @@ bool syevd(const T* a, T* u, T* w, Int n, const SyevdWork& ws, std::vector<W>& w
 // K the upper triangle of S with half its diagonal, Uᵀ S U = Y + Yᵀ for Y = Uᵀ (K U): a triangular
 // product and one gemm instead of two gemms (5n³ flops in all, not 6n³).
 template <class T>
-void syevd_vjp(const T* u, const T* w, const T* gu, const T* gw, T* ga, Int n, std::vector<T>& work) {
+void syevd_vjp(const T* u, const T* w, const T* gu, const T* gw, T* ga, Int n, Buffer<T>& work) {
   if (n == 0) return;
   const std::size_t size = std::size_t(n) * n;
   work.resize(2 * size);

@@ -30,8 +30,8 @@ Routines<double>& routines<double>() {
 namespace {
 
 template <class T, int Slot = 0>
-std::vector<T>& scratch() {  // per thread, reused across calls (a second slot for nested use)
-  thread_local std::vector<T> work;
+Buffer<T>& scratch() {  // per thread, reused across calls (a second slot for nested use)
+  thread_local Buffer<T> work;
   return work;
 }
 
@@ -192,8 +192,8 @@ void for_each_lu(std::int64_t batch, Int n, const T* a, int threads, double flop
   const std::size_t s = std::size_t(n) * n;
   if (n <= kLuLanesMaxOrder) {
     for_each_group(batch, threads, flops, [&](std::int64_t first, int count) {
-      std::vector<T>& w = scratch<T, 1>();
-      std::vector<Int>& p = scratch<Int, 1>();
+      Buffer<T>& w = scratch<T, 1>();
+      Buffer<Int>& p = scratch<Int, 1>();
       w.resize(2 * kLanes * s);
       p.resize(kLanes * (std::size_t(n) + 1));
       Int* info = p.data() + kLanes * n;
@@ -203,8 +203,8 @@ void for_each_lu(std::int64_t batch, Int n, const T* a, int threads, double flop
     return;
   }
   for_each_entry(batch, threads, flops, [&](std::int64_t i) {
-    std::vector<T>& w = scratch<T, 1>();
-    std::vector<Int>& p = scratch<Int, 1>();
+    Buffer<T>& w = scratch<T, 1>();
+    Buffer<Int>& p = scratch<Int, 1>();
     w.resize(s);
     p.resize(n);
     const Int info = lu_factor(a + i * s, w.data(), p.data(), n);
@@ -217,7 +217,7 @@ void inverse_batch(std::int64_t batch, Int n, const T* a, T* out, std::int32_t* 
   const std::size_t s = std::size_t(n) * n;
   const Int lwork = getri_workspace<T>(n);
   for_each_lu(batch, n, a, threads, 2 * cube(n), [&](std::int64_t i, T* lu, const Int* ipiv, Int info) {
-    std::vector<T>& work = scratch<T>();
+    Buffer<T>& work = scratch<T>();
     work.resize(s + std::size_t(lwork));
     status[i] = !inverse_of_lu(lu, ipiv, info, all_finite(a + i * s, std::int64_t(s)), out + i * s, n, lwork, work.data());
   });
@@ -269,7 +269,7 @@ void determinant_vjp_batch(bool log, std::int64_t batch, Int n, const T* a, cons
   const std::size_t s = std::size_t(n) * n;
   const Int lwork = getri_workspace<T>(n);
   auto reverse = [&](std::int64_t i, T* f, const Int* ipiv) {
-    std::vector<T>& work = scratch<T>();
+    Buffer<T>& work = scratch<T>();
     work.resize(std::size_t(lwork));
     determinant_vjp_lu(log, f, ipiv, g[i], ga + i * s, n, lwork, work.data());
   };
@@ -278,8 +278,8 @@ void determinant_vjp_batch(bool log, std::int64_t batch, Int n, const T* a, cons
     return;
   }
   for_each_entry(batch, threads, 4 * cube(n) / 3, [&](std::int64_t i) {
-    std::vector<T>& f = scratch<T, 1>();
-    std::vector<Int>& ipiv = scratch<Int, 1>();
+    Buffer<T>& f = scratch<T, 1>();
+    Buffer<Int>& ipiv = scratch<Int, 1>();
     f.assign(lu + i * s, lu + (i + 1) * s);
     ipiv.resize(n);
     for (Int j = 0; j < n; ++j) ipiv[j] = Int(pivots[i * n + j]);

@@ -333,7 +333,7 @@ bool inverse_of_lu(T* lu, const Int* ipiv, Int info, bool finite, T* out, Int n,
 
 // Ā = −Xᵀ Ḡ Xᵀ
 template <class T>
-void inverse_vjp(const T* x, const T* g, T* ga, Int n, std::vector<T>& work) {
+void inverse_vjp(const T* x, const T* g, T* ga, Int n, Buffer<T>& work) {
   if (n == 0) return;
   work.resize(std::size_t(n) * n);
   const View<T> xv = rowmajor(const_cast<T*>(x), n, n), gv = rowmajor(const_cast<T*>(g), n, n);

@@ -96,7 +96,7 @@ bool small_lq(T* q, T* l, Int m, Int n) {
 // Q (m×n, orthonormal rows) and L (m×m lower, diag(L) ≥ 0) with A = L Q; false (both NaN) when
 // A is not finite, not of full row rank (L_ii = 0) or the factors are not finite.
 template <class T>
-bool gelqf(const T* a, T* q, T* l, Int m, Int n, Int lwork, std::vector<T>& work) {
+bool gelqf(const T* a, T* q, T* l, Int m, Int n, Int lwork, Buffer<T>& work) {
   const std::int64_t size = std::int64_t(m) * n, lsize = std::int64_t(m) * m;
   if (m == 0) return true;
   bool ok = all_finite(a, size);
@@ -142,7 +142,7 @@ bool gelqf(const T* a, T* q, T* l, Int m, Int n, Int lwork, std::vector<T>& work
 // (invert_upper: recursive, trmm), as trsm runs at a third of trmm's rate in OpenBLAS (m = 256:
 // 0.8 ms against 0.16 ms for L⁻¹ and 0.3 ms for the product).
 template <class T>
-void gelqf_vjp(const T* q, const T* l, const T* gq, const T* gl, T* ga, Int m, Int n, std::vector<T>& work) {
+void gelqf_vjp(const T* q, const T* l, const T* gq, const T* gl, T* ga, Int m, Int n, Buffer<T>& work) {
   if (m == 0) return;
   const std::size_t msize = std::size_t(m) * m;
   work.resize(2 * msize);

@@ -22,7 +22,7 @@ View<T> stored(const T* x, Int rows, Int cols, bool transposed) {
 template <class T>
 void gemm_forward(const T* a, const T* b, const T* c, T* out, Int m, Int p, Int k, const ProductParams& q) {
   const View<T> av = stored(a, m, k, q.ta), bv = stored(b, k, p, q.tb), ov = rowmajor(out, m, p);
-  if (c && small_gemm<T>(q.ta, av, q.tb, bv, T(q.alpha), T(q.beta), ov, m, p, k, c)) return;  // C read in place
+  if (c && small_gemm_first(m, p, k) && small_gemm<T>(q.ta, av, q.tb, bv, T(q.alpha), T(q.beta), ov, m, p, k, c)) return;  // C read in place
   if (c) std::copy(c, c + std::size_t(m) * p, out);
   gemm<T>(q.ta, av, q.tb, bv, T(q.alpha), c ? T(q.beta) : T(0), ov, m, p, k);
 }

@@ -39,7 +39,7 @@ void syrk_forward(const T* a, T* out, Int rows, Int cols, bool transpose, T alph
 // Ā = alpha (Ḡ + Ḡᵀ) A, or alpha A (Ḡ + Ḡᵀ) with ``transpose``: the adjoint of
 // Ȧ ↦ alpha (Ȧ Aᵀ + A Ȧᵀ) (alpha (Ȧᵀ A + Aᵀ Ȧ)).
 template <class T>
-void syrk_vjp(const T* a, const T* g, T* ga, Int rows, Int cols, bool transpose, T alpha, std::vector<T>& work) {
+void syrk_vjp(const T* a, const T* g, T* ga, Int rows, Int cols, bool transpose, T alpha, Buffer<T>& work) {
   const Int n = transpose ? cols : rows;
   if (rows == 0 || cols == 0) return;
   work.resize(std::size_t(n) * n);
