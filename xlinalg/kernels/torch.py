@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..lapack import use_blas_threads
+from ..lapack import torch_node, use_blas_threads
 from ..lapack.rules import rule as _compiled_rule
 from ..lapack.table import TEAM_SPLIT
 from . import torch_ops as _torch_ops
@@ -169,10 +169,13 @@ def eager_single_blas(name: str, arrays) -> bool:
     BLAS calls (:data:`xlinalg.lapack.table.TEAM_SPLIT`), in parts on torch's own threads.
     Matrices of order :data:`~xlinalg.lapack.BLAS_THREADS_MIN_ORDER` of the other operators,
     whose time is spent inside LAPACK, keep the BLAS's threads
-    (:func:`~xlinalg.kernels.numpy.thread_split`) and so the ``autograd.Function``."""
+    (:func:`~xlinalg.kernels.numpy.thread_split`) and so the ``autograd.Function``, unless the
+    node's LAPACK is torch's MKL, on torch's threads
+    (:func:`~xlinalg.lapack.torch_node.blas_on_torch_threads`)."""
     if _data_placement(arrays) != "cpu":
         return False
-    if name not in TEAM_SPLIT and thread_split(torch.get_num_threads(), arrays)[0] != 1:
+    lapack_threads = name not in TEAM_SPLIT and not torch_node.blas_on_torch_threads()
+    if lapack_threads and thread_split(torch.get_num_threads(), arrays)[0] != 1:
         return False
     use_blas_threads(1)
     return True

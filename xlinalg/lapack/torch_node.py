@@ -164,6 +164,13 @@ def blas() -> str | None:
     return _state.get("blas") if _state.get("library") is not None else None
 
 
+def blas_on_torch_threads() -> bool:
+    """Whether the loaded module calls a BLAS/LAPACK that runs on torch's own threads (torch's
+    MKL): then its LAPACK-bound calls need no BLAS threads of SciPy's either, and every eager
+    call at every order takes the module."""
+    return _state.get("library") is not None and _state.get("called_whole", False)
+
+
 def _load():
     import torch
     from torch.utils import cpp_extension
@@ -188,7 +195,8 @@ def _load():
         replacements, _state["blas"] = torch_blas.mkl_routines()
         lib = ctypes.CDLL(str(target))  # the handle the import opened: the same globals
         build.set_routines(lib, replacements)
-        lib.xl_set_blas_called_whole(int(bool(replacements)))
+        _state["called_whole"] = bool(replacements)
+        lib.xl_set_blas_called_whole(int(_state["called_whole"]))
         if "hooks" in _state:
             module.set_hooks(*_state["hooks"])
     except (OSError, AttributeError, KeyError, ValueError, ImportError, RuntimeError) as exc:
