@@ -148,8 +148,10 @@ inline std::atomic<long long>& team_splits() {
 
 // Whether the BLAS is one to call whole (xl_set_blas_called_whole: torch's MKL, which threads its
 // gemm and trsm on torch's OpenMP threads, the team's pool, and runs trsm and potrf at its gemm's
-// rate): gemm and trsm calls of more than kSmallTriangular go to it in one call, neither in the
-// team's parts nor by halves, and the Cholesky forward to LAPACK (cholesky.hpp).
+// rate): products, and solves with triangles of more than kSmallTriangular, go to it in one call,
+// neither in the team's parts nor by halves; products from 16³ multiply-adds to it rather than to
+// small_gemm; the Cholesky forward to LAPACK (cholesky.hpp); inverses from LU factors by two of its
+// solves (inverse.hpp).
 inline bool& blas_called_whole() {
   static bool on = false;
   return on;

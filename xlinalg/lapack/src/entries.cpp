@@ -255,7 +255,7 @@ template <class T>
 void slogdet_batch(std::int64_t batch, Int n, const T* a, T* sign, T* logabsdet, T* lu, T* pivots, int threads) {
   const std::size_t s = std::size_t(n) * n;
   for_each_lu(batch, n, a, threads, cube(n) * 2 / 3, [&](std::int64_t i, T* f, const Int* ipiv, Int info) {
-    slogdet_of_lu(f, ipiv, info, all_finite(a + i * s, std::int64_t(s)), sign + i, logabsdet + i, n);
+    slogdet_of_lu(f, ipiv, info, factored_finite(a + i * s, f, info, n), sign + i, logabsdet + i, n);
     keep_factors(i, f, ipiv, n, lu, pivots);
   });
 }
