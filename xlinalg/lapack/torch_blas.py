@@ -12,8 +12,12 @@ second core where OpenBLAS would compete with torch's pool.
 
 ``XLINALG_TORCH_BLAS`` (read when the node loads) chooses: ``auto`` (default: torch's MKL on an
 Intel CPU where torch has it, else SciPy's), ``mkl`` (torch's MKL wherever it has it) or
-``scipy``. Only the autograd node of eager calls changes; the ``torch.library`` operators of
-compiled and transformed code, and every other framework, keep SciPy's routines.
+``scipy``. With MKL the node calls the library whole (``xl_set_blas_called_whole``): products
+and solves in one call each, threaded by MKL, a Cholesky forward by its ``potrf``, inverses from
+LU factors by its solves, and every eager call at every order takes the node
+(:func:`xlinalg.lapack.torch_node.blas_on_torch_threads`). Only the autograd node of eager calls
+changes; the ``torch.library`` operators of compiled and transformed code, and every other
+framework, keep SciPy's routines.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ that is itself recorded (``create_graph=True``) runs the composed rules instead 
 on torch's own intra-op threads (``at::parallel_for``), each part an entry call on one thread;
 a single matrix (or a smaller batch) has those threads as its team, which runs its large
 ``gemm``/``trsm``/``trmm`` calls in parts (``src/blas.hpp``; :func:`team_splits` counts them).
+On Intel CPUs the module calls torch's own MKL for most routines (:mod:`.torch_blas`), whole:
+MKL threads them on the same threads.
 
 Like the XLA FFI handlers, the module is compiled on first use, against the installed torch's
 headers, into the cache of :mod:`xlinalg.lapack.build` (``torch_node.cpp`` with ``entries.cpp``;
