@@ -234,7 +234,7 @@ def test_calls_split_only_with_several_threads(name, n):
         return torch_node.team_splits() - before
 
     assert _with_threads(1, splits) == 0
-    if torch_node.blas().startswith("torch's MKL") and name != "trmm":
+    if torch_node.blas_on_torch_threads() and name != "trmm":
         assert _with_threads(2, splits) == 0
     else:
         assert _with_threads(2, splits) > 0
