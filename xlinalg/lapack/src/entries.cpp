@@ -186,9 +186,10 @@ void syevd_vjp_batch(std::int64_t batch, Int n, const T* u, const T* w, const T*
 // ---- inverse, det, slogdet --------------------------------------------------------------------------
 // fn(i, lu, ipiv, info) for each entry i with the LU factors of A_i (lu_factor's: ?getrf's layout
 // and info; in this thread's scratch slot 1, fn may overwrite them), kLanes matrices at a time up
-// to kLuLanesMaxOrder. ``flops``: per entry, the factorization's and fn's.
+// to kLuLanesMaxOrder; above it, where ``keep`` is non-null, factored in place at keep + i·n²
+// (the forward's residual: no copy). ``flops``: per entry, the factorization's and fn's.
 template <class T, class Fn>
-void for_each_lu(std::int64_t batch, Int n, const T* a, int threads, double flops, Fn&& fn) {
+void for_each_lu(std::int64_t batch, Int n, const T* a, int threads, double flops, T* keep, Fn&& fn) {
   const std::size_t s = std::size_t(n) * n;
   if (n <= kLuLanesMaxOrder) {
     for_each_group(batch, threads, flops, [&](std::int64_t first, int count) {
@@ -203,12 +204,18 @@ void for_each_lu(std::int64_t batch, Int n, const T* a, int threads, double flop
     return;
   }
   for_each_entry(batch, threads, flops, [&](std::int64_t i) {
-    Buffer<T>& w = scratch<T, 1>();
     Buffer<Int>& p = scratch<Int, 1>();
-    w.resize(s);
     p.resize(n);
-    const Int info = lu_factor(a + i * s, w.data(), p.data(), n);
-    fn(i, w.data(), p.data(), info);
+    T* f = keep;
+    if (f) {
+      f += i * s;
+    } else {
+      Buffer<T>& w = scratch<T, 1>();
+      w.resize(s);
+      f = w.data();
+    }
+    const Int info = lu_factor(a + i * s, f, p.data(), n);
+    fn(i, f, p.data(), info);
   });
 }
 
@@ -216,7 +223,7 @@ template <class T>
 void inverse_batch(std::int64_t batch, Int n, const T* a, T* out, std::int32_t* status, int threads) {
   const std::size_t s = std::size_t(n) * n;
   const Int lwork = getri_workspace<T>(n);
-  for_each_lu(batch, n, a, threads, 2 * cube(n), [&](std::int64_t i, T* lu, const Int* ipiv, Int info) {
+  for_each_lu(batch, n, a, threads, 2 * cube(n), static_cast<T*>(nullptr), [&](std::int64_t i, T* lu, const Int* ipiv, Int info) {
     Buffer<T>& work = scratch<T>();
     work.resize(s + std::size_t(lwork));
     status[i] = !inverse_of_lu(lu, ipiv, info, all_finite(a + i * s, std::int64_t(s)), out + i * s, n, lwork, work.data());
@@ -233,11 +240,12 @@ void inverse_vjp_batch(std::int64_t batch, Int n, const T* x, const T* g, T* ga,
 
 static_assert(sizeof(Int) == sizeof(std::int32_t), "pivots are int32 in the C ABI");
 
-// Keeps entry i's LU factors in the forward's outputs ``lu`` and ``pivots`` (the pivots as T:
-// exact, n < 2^24) where it has them.
+// Keeps entry i's LU factors ``f`` in the forward's outputs ``lu`` and ``pivots`` (the pivots as T:
+// exact, n < 2^24) where it has them (for_each_lu may have factored in place there).
 template <class T>
 void keep_factors(std::int64_t i, const T* f, const Int* ipiv, Int n, T* lu, T* pivots) {
-  if (lu) std::memcpy(lu + i * std::size_t(n) * n, f, sizeof(T) * std::size_t(n) * n);
+  T* to = lu ? lu + i * std::size_t(n) * n : nullptr;
+  if (to && to != f) std::memcpy(to, f, sizeof(T) * std::size_t(n) * n);
   if (pivots)
     for (Int j = 0; j < n; ++j) pivots[i * n + j] = T(ipiv[j]);
 }
@@ -245,7 +253,7 @@ void keep_factors(std::int64_t i, const T* f, const Int* ipiv, Int n, T* lu, T* 
 // det, and A's LU factors where ``lu`` and ``pivots`` are non-null
 template <class T>
 void det_batch(std::int64_t batch, Int n, const T* a, T* out, T* lu, T* pivots, int threads) {
-  for_each_lu(batch, n, a, threads, cube(n) * 2 / 3, [&](std::int64_t i, T* f, const Int* ipiv, Int) {
+  for_each_lu(batch, n, a, threads, cube(n) * 2 / 3, lu, [&](std::int64_t i, T* f, const Int* ipiv, Int) {
     out[i] = det_of_lu(f, ipiv, n);
     keep_factors(i, f, ipiv, n, lu, pivots);
   });
@@ -254,7 +262,7 @@ void det_batch(std::int64_t batch, Int n, const T* a, T* out, T* lu, T* pivots, 
 template <class T>
 void slogdet_batch(std::int64_t batch, Int n, const T* a, T* sign, T* logabsdet, T* lu, T* pivots, int threads) {
   const std::size_t s = std::size_t(n) * n;
-  for_each_lu(batch, n, a, threads, cube(n) * 2 / 3, [&](std::int64_t i, T* f, const Int* ipiv, Int info) {
+  for_each_lu(batch, n, a, threads, cube(n) * 2 / 3, lu, [&](std::int64_t i, T* f, const Int* ipiv, Int info) {
     slogdet_of_lu(f, ipiv, info, factored_finite(a + i * s, f, info, n), sign + i, logabsdet + i, n);
     keep_factors(i, f, ipiv, n, lu, pivots);
   });
@@ -274,15 +282,19 @@ void determinant_vjp_batch(bool log, std::int64_t batch, Int n, const T* a, cons
     determinant_vjp_lu(log, f, ipiv, g[i], ga + i * s, n, lwork, work.data());
   };
   if (a) {
-    for_each_lu(batch, n, a, threads, 2 * cube(n), [&](std::int64_t i, T* f, const Int* ipiv, Int) { reverse(i, f, ipiv); });
+    for_each_lu(batch, n, a, threads, 2 * cube(n), static_cast<T*>(nullptr), [&](std::int64_t i, T* f, const Int* ipiv, Int) { reverse(i, f, ipiv); });
     return;
   }
   for_each_entry(batch, threads, 4 * cube(n) / 3, [&](std::int64_t i) {
-    Buffer<T>& f = scratch<T, 1>();
     Buffer<Int>& ipiv = scratch<Int, 1>();
-    f.assign(lu + i * s, lu + (i + 1) * s);
     ipiv.resize(n);
     for (Int j = 0; j < n; ++j) ipiv[j] = Int(pivots[i * n + j]);
+    if (log && invert_lu_reads_only(n)) {  // slogdet's reverse then leaves the factors as they are
+      reverse(i, const_cast<T*>(lu + i * s), ipiv.data());
+      return;
+    }
+    Buffer<T>& f = scratch<T, 1>();
+    f.assign(lu + i * s, lu + (i + 1) * s);
     reverse(i, f.data(), ipiv.data());
   });
 }
