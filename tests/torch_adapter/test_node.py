@@ -81,6 +81,22 @@ def test_outputs_the_user_does_not_use_get_zero_cotangents():
     torch.testing.assert_close(g, torch.eye(4, dtype=a.dtype).expand_as(a), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("beta", [1.0, -0.5])
+def test_gemm_hands_back_the_cotangent_of_c(beta):
+    """gemm's C̄ = β Ḡ comes from the node, not the VJP entry: at β = 1 the output's cotangent
+    itself (no pass over memory, as torch's addmm), else β times it; Ā and B̄ from the entry."""
+    rng = np.random.default_rng(5)
+    a, b, c = tensors(tuple(rng.standard_normal((2, 6, 6)) for _ in range(3)), requires_grad=True)
+    y = xt.gemm(a, b, c, alpha=0.5, beta=beta)
+    assert y.grad_fn.name() == "GemmBackward"
+    g = torch.tensor(rng.standard_normal((2, 6, 6)))
+    ga, gb, gc = torch.autograd.grad(y, (a, b, c), g)
+    assert (gc.data_ptr() == g.data_ptr()) == (beta == 1.0)
+    torch.testing.assert_close(gc, beta * g, rtol=0, atol=0)
+    torch.testing.assert_close(ga, 0.5 * g @ b.detach().mT, rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(gb, 0.5 * a.detach().mT @ g, rtol=1e-14, atol=1e-14)
+
+
 def test_double_backward_runs_the_composed_rules():
     """create_graph=True: the node's backward hands over to the composed, differentiable rules
     (gradgradcheck through potrf, potrs and sumlogdiag)."""

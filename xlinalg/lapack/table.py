@@ -59,7 +59,11 @@ class Entry:
     VJP entry's operands; ``outputs`` holds the forward's outputs and then its ``residuals``
     further arrays (written after the outputs, before the status), which only the reverse reads;
     ``residual_shapes(input shapes, output shapes)`` their shapes, ``residual_cores`` how many
-    of their trailing axes are not batch axes.
+    of their trailing axes are not batch axes. ``scaled_cotangents``: ``(input, output,
+    parameter)`` triples, each an input whose cotangent is ``parameter`` times the cotangent of
+    ``output`` (``gemm``'s ``C̄ = β Ḡ``) and which the VJP entry writes only when asked (an
+    optional array): a binding that can hand the output's cotangent itself back (the PyTorch
+    node) forms it without a pass over memory.
     """
 
     name: str
@@ -71,6 +75,7 @@ class Entry:
     #: the residuals' shapes from the inputs' and outputs' shapes, and their core dimensions
     residual_shapes: Callable[[tuple, tuple], tuple] = lambda inputs, outputs: ()
     residual_cores: tuple = ()
+    scaled_cotangents: tuple = ()
 
     @property
     def residuals(self) -> int:
@@ -105,7 +110,7 @@ TABLE = {
 
 #: The products (``gemm2``: ``gemm``'s entries without ``c`` and its cotangent).
 PRODUCTS = {
-    "gemm": Entry("gemm", False, _product, lambda i, o, g: (i[0], i[1], g[0])),
+    "gemm": Entry("gemm", False, _product, lambda i, o, g: (i[0], i[1], g[0]), scaled_cotangents=((2, 0, "beta"),)),
     "gemm2": Entry("gemm", False, _product, lambda i, o, g: (i[0], i[1], g[0]), forward_args=lambda i: (i[0], i[1], None)),
 }
 

@@ -48,7 +48,8 @@ class Plan:
     """A call's entries as the module takes them: the rows of the forward and VJP entries, the
     forward's operands (indices of the inputs, -1 absent), how many outputs the user gets, the
     VJP's operands (indices into inputs, forward outputs with residuals, cotangents), the
-    names of the entries' integer and float parameters, and the node's name."""
+    names of the entries' integer and float parameters, the node's name, and the inputs whose
+    cotangents the node forms from an output's (``Entry.scaled_cotangents``)."""
 
     spec: Entry
     forward_row: int
@@ -59,12 +60,14 @@ class Plan:
     forward_params: tuple
     vjp_params: tuple
     node_name: str
+    scaled_cotangents: tuple = ()
     #: parameter values -> both entries' integer and float parameters
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def parameters(self, params: dict) -> tuple:
-        """``(ints, floats, vjp ints, vjp floats)``: the entries' parameters for a call, with
-        ``threads`` 1 (the module splits batches itself)."""
+        """``(ints, floats, vjp ints, vjp floats, scaled)``: the entries' parameters for a call,
+        with ``threads`` 1 (the module splits batches itself), and ``(input, output, factor)``
+        for each of :attr:`scaled_cotangents`."""
         key = tuple(params.values())
         hit = self.memo.get(key)
         if hit is None:
@@ -73,7 +76,7 @@ class Plan:
                 [kind(attrs[n]) for n in names]
                 for entry in (self.forward_params, self.vjp_params)
                 for kind, names in zip((int, float), entry)
-            )
+            ) + ([(i, j, float(attrs[name])) for i, j, name in self.scaled_cotangents],)
             if len(self.memo) < 256:
                 self.memo[key] = hit
         return hit
@@ -102,7 +105,7 @@ def plan(op, saving: bool) -> Plan | None:
         fwd, rev = spec.entry("forward"), spec.entry("vjp")
         result = Plan(
             spec, module.row(fwd), index, n_out, module.row(rev), vjp, module.parameters(fwd), module.parameters(rev),
-            f"{op.name.capitalize()}Backward",
+            f"{op.name.capitalize()}Backward", spec.scaled_cotangents,
         )
     _state.setdefault("plans", {})[key] = (op, result)
     return result
@@ -114,10 +117,10 @@ def forward(call, plan: Plan, single_blas: bool, context) -> tuple:
     (``single_blas``: its reverse puts the BLAS on one thread first). The BLAS runs on one
     thread; the module splits large batches, or one matrix's large BLAS calls, across torch's
     threads. ``context`` goes to the fallback of a recorded backward pass."""
-    ints, floats, vints, vfloats = plan.parameters(call.params)
+    ints, floats, vints, vfloats, scaled = plan.parameters(call.params)
     out = _state["library"].forward(  # loaded: a plan exists
         plan.node_name, plan.forward_row, list(call.inputs), plan.forward_operands, plan.outputs,
-        ints, floats, plan.vjp_row, plan.vjp_operands, vints, vfloats, single_blas, context,
+        ints, floats, plan.vjp_row, plan.vjp_operands, vints, vfloats, scaled, single_blas, context,
     )
     if len(out) > plan.outputs:
         return tuple(out[:-1]), out[-1]

@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -167,9 +168,9 @@ void run_split(const Entry& e, const Call& c, bool f32) {
 
 // Runs row ``e`` on ``operands`` (its inputs; undefined: absent), allocating the arrays it
 // writes, and returns them (the status last where the entry has one). An optional output is
-// written only among the first ``present`` outputs (a VJP's gradients of the inputs there are).
+// written only where its bit in ``wanted`` is set (bit k: output k).
 std::vector<at::Tensor> run(const Entry& e, const std::vector<at::Tensor>& operands, const std::vector<std::int64_t>& ints,
-                            const std::vector<double>& floats, int present = xl::abi::kMaxArrays) {
+                            const std::vector<double>& floats, std::uint32_t wanted = ~0u) {
   const int inputs = e.arrays - e.outputs;
   if (int(operands.size()) != inputs || int(ints.size()) != e.ints || int(floats.size()) != e.floats)
     fail(e, std::string("expected the operands and parameters of ") + e.signature);
@@ -194,7 +195,7 @@ std::vector<at::Tensor> run(const Entry& e, const std::vector<at::Tensor>& opera
   const auto options = held[0].options();
   for (int i = inputs; i < e.arrays; ++i) {
     const bool status = e.status && i == e.arrays - 1;
-    if (!status && (e.optional >> i & 1u) && i - inputs >= present) continue;
+    if (!status && (e.optional >> i & 1u) && !(wanted >> (i - inputs) & 1u)) continue;
     held[i] = allocate(shape_of(e, c, i), status ? options.dtype(at::kInt) : options);
     set_array(c, i, held[i]);
   }
@@ -209,12 +210,20 @@ std::vector<at::Tensor> run(const Entry& e, const std::vector<at::Tensor>& opera
   return {held.begin() + inputs, held.end()};
 }
 
+// An input whose cotangent is ``factor`` times the cotangent of output ``output``: the node hands
+// that cotangent back (times the factor unless it is 1) instead of having the VJP entry write it.
+struct ScaledCotangent {
+  int input, output;
+  double factor;
+};
+
 // What a recorded call keeps for its backward pass.
 struct Reverse {
   int row;                         // the VJP entry
   std::vector<int> operands;       // its operands: index into inputs, forward outputs, cotangents; -1 absent
   std::vector<std::int64_t> ints;  // its parameters
   std::vector<double> floats;
+  std::vector<ScaledCotangent> scaled;
   bool single_blas;  // call g_single_blas first
 };
 
@@ -265,10 +274,16 @@ struct XlinalgBackward : torch::autograd::Node {
         operands.push_back(g.defined() ? g : at::zeros(output_shapes[j], options));
       }
     }
-    auto written = run(entry(rev.row), operands, rev.ints, rev.floats, n_in);
+    std::uint32_t wanted = (1u << n_in) - 1;  // the inputs' cotangents, less those formed here
+    for (const auto& s : rev.scaled) wanted &= ~(1u << s.input);
+    auto written = run(entry(rev.row), operands, rev.ints, rev.floats, wanted);
     variable_list out(n_in);
     for (int i = 0; i < n_in && i < int(written.size()); ++i)
       if (task_should_compute_output(i)) out[i] = std::move(written[i]);
+    for (const auto& s : rev.scaled) {
+      const at::Tensor& g = grads[s.output];
+      if (g.defined() && task_should_compute_output(s.input)) out[s.input] = s.factor == 1.0 ? g : g * s.factor;
+    }
     return out;
   }
 
@@ -297,7 +312,8 @@ std::vector<at::Tensor> forward(const std::string& name, int fwd_row, const std:
                                 const std::vector<int>& fwd_operands, int n_user, const std::vector<std::int64_t>& ints,
                                 const std::vector<double>& floats, int vjp_row, const std::vector<int>& vjp_operands,
                                 const std::vector<std::int64_t>& vjp_ints, const std::vector<double>& vjp_floats,
-                                bool single_blas, py::object context) {
+                                const std::vector<std::tuple<int, int, double>>& scaled, bool single_blas,
+                                py::object context) {
   const Entry& e = entry(fwd_row);
   std::vector<at::Tensor> operands;
   for (int k : fwd_operands) operands.push_back(k < 0 ? at::Tensor() : inputs.at(k));
@@ -322,8 +338,11 @@ std::vector<at::Tensor> forward(const std::string& name, int fwd_row, const std:
   }
   if (!torch::autograd::compute_requires_grad(inputs)) return result;
 
+  std::vector<ScaledCotangent> scaled_cotangents;
+  for (const auto& [input, output, factor] : scaled) scaled_cotangents.push_back({input, output, factor});
   auto node = c10::make_intrusive<XlinalgBackward>(
-      name, Reverse{vjp_row, vjp_operands, vjp_ints, vjp_floats, single_blas}, context.ptr());
+      name, Reverse{vjp_row, vjp_operands, vjp_ints, vjp_floats, std::move(scaled_cotangents), single_blas},
+      context.ptr());
   node->set_next_edges(torch::autograd::collect_next_edges(inputs));
   node->options = result[0].options();
   for (int i = 0; i < n_user; ++i) {
