@@ -44,7 +44,9 @@ def test_a_bad_setting_is_an_error():
 
 
 # Every routine the node may take from MKL, forward and backward: potrf (potrf, trsm, gemm),
-# potri, potrs, syevd, inverse (getrf), det, gelqf (geqrf, orgqr), in both precisions.
+# potri, potrs, syevd, inverse (getrf), det, gelqf (geqrf, orgqr), gemm and gemm2 with every
+# transposition (gemm_batch: batches of 2 products of at least 16³ multiply-adds), in both
+# precisions.
 _SCRIPT = r"""
 import json, sys
 import numpy as np, torch
@@ -52,15 +54,18 @@ import xlinalg.torch as xt
 from xlinalg.lapack import torch_node
 from tests.torch_adapter._helpers import inputs, structured
 out = {"blas": None}
-for name in ("potrf", "potri", "potrs", "syevd", "inverse", "det", "gelqf", "gemm", "trsm"):
+cases = [(name, {}) for name in ("potrf", "potri", "potrs", "syevd", "inverse", "det", "gelqf", "trsm")]
+cases += [(name, {"transpose_a": ta, "transpose_b": tb}) for name in ("gemm", "gemm2") for ta in (False, True) for tb in (False, True)]
+for name, params in cases:
+    label = ":".join([name, *(k for k, v in params.items() if v)])
     for n in (20, 150):
         for dtype in ("float64", "float32"):
             rng = np.random.default_rng(16)
-            xs = tuple(torch.tensor(x, requires_grad=True) for x in inputs(name, {}, rng, batch=(2,), n=n, dtype=dtype))
-            ys = structured(name, {})(*xs)
+            xs = tuple(torch.tensor(x, requires_grad=True) for x in inputs(name, params, rng, batch=(2,), n=n, dtype=dtype))
+            ys = structured(name, params)(*xs)
             ws = [torch.tensor(rng.standard_normal(tuple(y.shape)), dtype=y.dtype) for y in ys]
             gs = torch.autograd.grad(sum((w * y).sum() for w, y in zip(ws, ys)), xs)
-            out[f"{name}-{n}-{dtype}"] = [t.detach().double().numpy().ravel().tolist() for t in (*ys, *gs)]
+            out[f"{label}-{n}-{dtype}"] = [t.detach().double().numpy().ravel().tolist() for t in (*ys, *gs)]
 out["blas"] = torch_node.blas()
 json.dump(out, sys.stdout)
 """
