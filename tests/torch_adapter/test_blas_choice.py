@@ -45,8 +45,7 @@ def test_a_bad_setting_is_an_error():
 
 # Every routine the node may take from MKL, forward and backward: potrf (potrf, trsm, gemm),
 # potri, potrs, syevd, inverse (getrf), det, gelqf (geqrf, orgqr), gemm and gemm2 with every
-# transposition (gemm_batch: batches of 2 products of at least 16³ multiply-adds), in both
-# precisions.
+# transposition, in both precisions.
 _SCRIPT = r"""
 import json, sys
 import numpy as np, torch
