@@ -1,8 +1,9 @@
-"""The compiled entries of syevd, inverse, det, slogdet and gelqf at inputs the generic test of
-tests/test_lapack.py does not draw: degenerate spectra and the degeneracy threshold, singular
-matrices (det's cofactor gradient, slogdet's and inverse's failures, the exact zero pivots of
-equal rows), rank-deficient LQ, non-finite inputs, float32 eigenvectors (computed in float64)
-and the LU factors det and slogdet keep for their reverse.
+"""The compiled entries of syevd, inverse, det, slogdet, gelqf and sumlogdiag at inputs the generic
+test of tests/test_lapack.py does not draw: degenerate spectra and the degeneracy threshold,
+singular matrices (det's cofactor gradient, slogdet's and inverse's failures, the exact zero
+pivots of equal rows), rank-deficient LQ, non-finite inputs, float32 eigenvectors (computed in
+float64), the LU factors det and slogdet keep for their reverse, and diagonals spanning the
+floating-point range or holding zeros, negatives, subnormals and non-finite numbers.
 
 Every test runs the compiled rule (:mod:`xlinalg.lapack.rules`) and compares it with the pure
 rule of the operator's spec or with an exact reference.
@@ -242,3 +243,34 @@ def test_gelqf_non_finite_input_fails():
     a[0, 1, 4] = np.inf
     with pytest.raises(xlinalg.LinAlgError, match=r"gelqf: input contains NaN or inf at batch index \(0,\)"):
         xlinalg.gelqf(a)
+
+
+# ---- sumlogdiag -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [7, 1500])
+def test_sumlogdiag_of_diagonals_spanning_the_range(n, dtype):
+    """Diagonals from near the smallest normal number to near the largest, over more than one
+    block of 512 factors: the sum of the logarithms to the rounding of summing them (reference in
+    extended precision)."""
+    rng = np.random.default_rng(20)
+    top = np.log(np.finfo(dtype).max) * 0.99
+    d = np.exp(rng.uniform(-top, top, (2, n))).astype(dtype)
+    a = np.zeros((2, n, n), dtype) + rng.uniform(-1, 1, (2, n, n)).astype(dtype)
+    a[:, np.arange(n), np.arange(n)] = d
+    _, (got,), _, _, _ = _compiled("sumlogdiag", (a,))
+    want = np.log(d.astype(np.longdouble)).sum(-1)
+    bound = 2 * np.finfo(dtype).eps * (np.abs(np.log(d.astype(np.float64))).sum(-1) + n)
+    assert np.all(np.abs(got.astype(np.longdouble) - want) <= bound)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("entry", [0.0, -2.0, "subnormal", np.nan, np.inf])
+def test_sumlogdiag_of_unusual_diagonal_entries_is_the_sum_of_logarithms(entry, dtype):
+    """A zero (−inf), a negative or NaN (NaN), an infinity (inf) and a subnormal number (finite)
+    on the diagonal give what the pure rule's sum of logarithms gives."""
+    rng = np.random.default_rng(21)
+    a = rng.uniform(0.5, 2.0, (3, 5, 5)).astype(dtype)
+    a[1, 2, 2] = np.finfo(dtype).smallest_subnormal * 3 if entry == "subnormal" else entry
+    call, (got,), _, _, _ = _compiled("sumlogdiag", (a,))
+    (want,) = _pure_forward(call)
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps)

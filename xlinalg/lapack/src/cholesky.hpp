@@ -424,8 +424,34 @@ void potri_vjp(const T* f, const T* x, const T* g, T* gf, Int n, bool lower, Buf
 }
 
 // ---- sumlogdiag ---------------------------------------------------------------------------------
+// Σ log A_ii. Each A_ii = m_i 2^e_i (m_i ∈ [1, 2), its exponent bits set to zero's) where all of
+// them are positive, normal and finite: log Π m_i + ln 2 Σ e_i, a product in float64 renormalized
+// every 512 factors and one logarithm, in place of n (order 32, 256 matrices, float64: 83 → 19 µs);
+// its rounding error, about n ε on log Π m_i, is the sum's own. Otherwise (a zero, a negative, a
+// subnormal, NaN or an infinity) the sum of the logarithms, which gives −inf or NaN as log does.
 template <class T>
 T sumlogdiag(const T* a, Int n) {
+  constexpr std::uint64_t kMantissa = (std::uint64_t(1) << 52) - 1, kOne = std::uint64_t(1023) << 52;
+  double product = 1.0;
+  std::int64_t exponents = 0;
+  bool ordinary = true;
+  for (Int i0 = 0; i0 < n; i0 += 512) {
+    for (Int i = i0; i < std::min(n, i0 + 512); ++i) {
+      const double d = double(a[std::size_t(i) * (n + 1)]);
+      ordinary &= d >= double(std::numeric_limits<T>::min()) && d <= double(std::numeric_limits<T>::max());
+      std::uint64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      exponents += std::int64_t(bits >> 52) - 1023;  // the sign bit is zero where ``ordinary``
+      bits = (bits & kMantissa) | kOne;
+      double m;
+      std::memcpy(&m, &bits, sizeof m);
+      product *= m;  // < 2^512: finite
+    }
+    int e = 0;
+    product = std::frexp(product, &e);
+    exponents += e;
+  }
+  if (ordinary) return T(std::log(product) + double(exponents) * 0.69314718055994530942);
   T s = 0;
   for (Int i = 0; i < n; ++i) s += std::log(a[std::size_t(i) * (n + 1)]);
   return s;
