@@ -45,7 +45,7 @@ def test_a_bad_setting_is_an_error():
 
 # Every routine the node may take from MKL, forward and backward: potrf (potrf, trsm, gemm),
 # potri, potrs, syevd, inverse (getrf), det, gelqf (geqrf, orgqr), gemm and gemm2 with every
-# transposition, in both precisions.
+# transposition, syrk (gemm by blocks) both ways, in both precisions.
 _SCRIPT = r"""
 import json, sys
 import numpy as np, torch
@@ -55,6 +55,7 @@ from tests.torch_adapter._helpers import inputs, structured
 out = {"blas": None}
 cases = [(name, {}) for name in ("potrf", "potri", "potrs", "syevd", "inverse", "det", "gelqf", "trsm")]
 cases += [(name, {"transpose_a": ta, "transpose_b": tb}) for name in ("gemm", "gemm2") for ta in (False, True) for tb in (False, True)]
+cases += [("syrk", {"transpose": t}) for t in (False, True)]
 for name, params in cases:
     label = ":".join([name, *(k for k, v in params.items() if v)])
     for n in (20, 150):

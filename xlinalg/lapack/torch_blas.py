@@ -82,3 +82,15 @@ def mkl_routines() -> tuple[dict, str]:
     words = version.value.decode(errors="replace").split()
     release = next((w for w in words if w[:1].isdigit()), "").split("-")[0]
     return routines, f"torch's MKL {release} for {', '.join(MKL_ROUTINES)}; SciPy's for the rest"
+
+
+def mkl_local_threads() -> int:
+    """The address of torch's MKL's ``MKL_Set_Num_Threads_Local`` (the calling thread's thread
+    count), 0 where torch has none."""
+    try:
+        import torch
+
+        lib = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        return ctypes.cast(lib.MKL_Set_Num_Threads_Local, ctypes.c_void_p).value or 0
+    except (OSError, AttributeError):
+        return 0

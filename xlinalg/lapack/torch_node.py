@@ -202,6 +202,7 @@ def _load():
         build.set_routines(lib, replacements)
         _state["called_whole"] = bool(replacements)
         lib.xl_set_blas_called_whole(int(_state["called_whole"]))
+        lib.xl_set_blas_local_threads(ctypes.c_void_p(torch_blas.mkl_local_threads() if replacements else None))
         if "hooks" in _state:
             module.set_hooks(*_state["hooks"])
     except (OSError, AttributeError, KeyError, ValueError, ImportError, RuntimeError) as exc:

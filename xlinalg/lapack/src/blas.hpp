@@ -150,11 +150,19 @@ inline std::atomic<long long>& team_splits() {
 // gemm and trsm on torch's OpenMP threads, the team's pool, and runs trsm and potrf at its gemm's
 // rate): products, and solves with triangles of more than kSmallTriangular, go to it in one call,
 // neither in the team's parts nor by halves; products from 16³ multiply-adds to it rather than to
-// small_gemm; the Cholesky forward to LAPACK (cholesky.hpp); inverses from LU factors by two of its
-// solves (inverse.hpp).
+// small_gemm; the Cholesky forward to LAPACK (cholesky.hpp); inverses from LU factors by ?getri's
+// algorithm in its solves (inverse.hpp).
 inline bool& blas_called_whole() {
   static bool on = false;
   return on;
+}
+
+// The BLAS's thread count for the calling thread alone (xl_set_blas_local_threads: MKL's
+// MKL_Set_Num_Threads_Local, which returns the count it replaces; null for other BLAS libraries).
+using LocalThreads = int (*)(int);
+inline LocalThreads& blas_local_threads() {
+  static LocalThreads set = nullptr;
+  return set;
 }
 
 // Whether a product (m×k by k×n) of orders up to kSmallGemm runs in small_gemm: always with
@@ -166,6 +174,26 @@ inline bool small_gemm_first(Int m, Int n, Int k) { return !blas_called_whole() 
 // Below this many flops (2·m·n·k for a product, m·n·order for a triangular call) a call runs whole:
 // handing parts to other threads costs a few microseconds.
 constexpr double kTeamMinFlops = 1 << 21;
+
+// A BLAS call of fewer than kTeamMinFlops on one of the BLAS's threads where it has a count for
+// the calling thread (blas_local_threads): MKL spreads calls that small over all its threads at a
+// loss (the Cholesky reverse's dozen calls at order 256, two threads, forward and backward against
+// torch: 0.60–1.31 → 0.45–0.60).
+class SmallCallOnOneThread {
+ public:
+  explicit SmallCallOnOneThread(double flops) : set_(flops < kTeamMinFlops ? blas_local_threads() : nullptr) {
+    if (set_) saved_ = set_(1);
+  }
+  ~SmallCallOnOneThread() {
+    if (set_) set_(saved_);
+  }
+  SmallCallOnOneThread(const SmallCallOnOneThread&) = delete;
+  SmallCallOnOneThread& operator=(const SmallCallOnOneThread&) = delete;
+
+ private:
+  LocalThreads set_;
+  int saved_ = 0;
+};
 // Parts are multiples of this many columns (rows): whole register blocks for the BLAS kernels.
 constexpr Int kTeamQuantum = 16;
 
@@ -217,6 +245,7 @@ void gemm_whole(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T>
       for (Int i = 0; i < m; ++i) c.p[i + std::ptrdiff_t(j) * ldc] = beta == T(0) ? T(0) : beta * c.p[i + std::ptrdiff_t(j) * ldc];
     return;
   }
+  const SmallCallOnOneThread one(2.0 * m * n * k);
   routines<T>().gemm(&tra, &trb, &m, &n, &k, &alpha, a.p, &lda, b.p, &ldb, &beta, c.p, &ldc);
 }
 
@@ -287,6 +316,7 @@ void triangular_call(bool solve, bool left, bool lower, bool trans, bool unit, I
   // (a view of one row or column has no stride between them to tell: any ld ≥ m is right)
   const Int lda = a.ld(), ldb = std::max(b.ld(), m);
   auto fn = solve ? routines<T>().trsm : routines<T>().trmm;
+  const SmallCallOnOneThread one(double(m) * n * (left ? m : n));
   fn(&side, &uplo, &tr, &diag, &m, &n, &alpha, a.p, &lda, b.p, &ldb);
 }
 

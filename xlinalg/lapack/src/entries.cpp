@@ -398,6 +398,8 @@ void xl_set_blas_threads(int (*get)(void), void (*set)(int)) { xl::blas_threads(
 
 void xl_set_blas_called_whole(int on) { xl::blas_called_whole() = on != 0; }
 
+void xl_set_blas_local_threads(int (*set)(int)) { xl::blas_local_threads() = set; }
+
 int xl_ready(void) { return xl::routines<float>().complete() && xl::routines<double>().complete(); }
 
 const char* xl_isa(void) { return xl::avx2_fma() ? "avx2+fma" : "baseline"; }

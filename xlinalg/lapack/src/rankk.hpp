@@ -23,9 +23,11 @@ void syrk_forward(const T* a, T* out, Int rows, Int cols, bool transpose, T alph
     std::fill(out, out + std::size_t(n) * n, T(0));
     return;
   }
+  const View<T> av = rowmajor(const_cast<T*>(a), rows, cols);
   if (n <= kSmallGemm && k <= kSmallGemm) {  // small: the whole product without the BLAS is faster
-    const View<T> av = rowmajor(const_cast<T*>(a), rows, cols);
     gemm_whole<T>(transpose, av, !transpose, av, alpha, T(0), rowmajor(out, n, n), n, n, k);
+  } else if (blas_called_whole()) {  // torch's MKL has no syrk at hand: its gemm, by blocks of rows
+    gemm_triangle<T>(false, transpose, av, !transpose, av, alpha, T(0), rowmajor(out, n, n), n, k);
   } else {
     const char uplo = 'L', trans = transpose ? 'N' : 'T';
     const Int lda = std::max<Int>(1, cols);
