@@ -194,6 +194,7 @@ class SmallCallOnOneThread {
   LocalThreads set_;
   int saved_ = 0;
 };
+
 // Parts are multiples of this many columns (rows): whole register blocks for the BLAS kernels.
 constexpr Int kTeamQuantum = 16;
 
