@@ -73,7 +73,7 @@ def mkl_routines() -> tuple[dict, str]:
     if not torch.backends.mkl.is_available():
         return {}, "SciPy's (this torch has no MKL)"
     try:
-        lib = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        lib = _libtorch_cpu()
         version = ctypes.create_string_buffer(256)
         lib.MKL_Get_Version_String(version, len(version))
         routines = {p + name: ctypes.cast(getattr(lib, f"{p}{name}_"), ctypes.c_void_p).value for name in MKL_ROUTINES for p in "sd"}
@@ -88,9 +88,13 @@ def mkl_local_threads() -> int:
     """The address of torch's MKL's ``MKL_Set_Num_Threads_Local`` (the calling thread's thread
     count), 0 where torch has none."""
     try:
-        import torch
-
-        lib = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
-        return ctypes.cast(lib.MKL_Set_Num_Threads_Local, ctypes.c_void_p).value or 0
+        return ctypes.cast(_libtorch_cpu().MKL_Set_Num_Threads_Local, ctypes.c_void_p).value or 0
     except (OSError, AttributeError):
         return 0
+
+
+def _libtorch_cpu():
+    """The installed torch's ``libtorch_cpu.so`` (the handle torch already loaded)."""
+    import torch
+
+    return ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))

@@ -33,8 +33,8 @@ XL_API void xl_set_blas_threads(int (*get)(void), void (*set)(int));
  * trsm on the pool of the binding's team itself, and its trsm and potrf run at its gemm's rate, so
  * products and solves go to it in one call (no parts on the team, no solves by halves), a Cholesky
  * forward to LAPACK's potrf (not blocked in the layer) and an inverse from LU factors to ?getri's
- * algorithm in its solves. 0 (the default): the layer's choices for SciPy's OpenBLAS (blas.hpp, cholesky.hpp,
- * inverse.hpp). */
+ * algorithm in its solves. 0 (the default): the layer's choices for SciPy's OpenBLAS (blas.hpp,
+ * cholesky.hpp, inverse.hpp). */
 XL_API void xl_set_blas_called_whole(int on);
 
 /* The BLAS's setter of the calling thread's thread count (MKL's MKL_Set_Num_Threads_Local, which
