@@ -44,6 +44,18 @@ XL_AVX2_TARGET void run_avx2(const F& body) {
 }
 #endif
 
+// 32 bytes of T as one vector (GCC and Clang vector extensions): arithmetic lane by lane, one
+// AVX register in the AVX2 builds, two SSE registers in the baseline. at(p): the vector at p, any
+// alignment of T, aliasing T.
+template <class T>
+struct Vec32 {
+  typedef T type __attribute__((vector_size(32)));
+  typedef T in_memory __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  static constexpr int lanes = 32 / sizeof(T);
+  static inline XL_INLINE in_memory& at(T* p) { return *reinterpret_cast<in_memory*>(p); }
+  static inline XL_INLINE const in_memory& at(const T* p) { return *reinterpret_cast<const in_memory*>(p); }
+};
+
 // Runs ``body(isa)`` (a lambda marked XL_INLINE, so that it is compiled into each caller) in AVX2
 // with FMA where the CPU has them, ``isa`` std::true_type, else in the baseline instruction set,
 // ``isa`` std::false_type: ``decltype(isa)::value`` picks a kernel's intrinsics at compile time.
