@@ -29,7 +29,7 @@ from .shapes import ShapeError, doc_shape, output_shapes
 SUPPORTED_DTYPES = ("float32", "float64")
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """A validated call: namespace, kernel table, broadcast inputs and their shapes."""
 
@@ -149,12 +149,41 @@ def prepare(op: Operator, arrays, params: Mapping[str, Any], xp=None) -> Call:
     """Validate a call (count, dtypes, ranks, shapes) and broadcast the batch axes."""
     if len(arrays) != len(op.args):
         raise TypeError(f"{op.name}: expected {len(op.args)} array argument(s) ({', '.join(op.arg_names)}), got {len(arrays)}")
-    params = resolve_params(op, params)
     xp = namespace(op, arrays) if xp is None else xp
-    shapes = tuple(tuple(x.shape) for x in arrays)
-    batch = check_signature(op, shapes, [_dtype_name(xp, x.dtype) for x in arrays], params)[0]
-    inputs = tuple(_batch.broadcast_to_batch(xp, x, batch, a.ndim, s) for x, a, s in zip(arrays, op.args, shapes))
-    return Call(op, xp, kernels_for(xp), inputs, shapes, batch, params)
+    shapes = tuple([tuple(x.shape) for x in arrays])
+    dtypes = tuple([x.dtype for x in arrays])
+    items = tuple([(name, type(value), value) for name, value in params.items()])
+    checked = _check if items and not all(t in _PLAIN_PARAMS for _, t, _ in items) else _checked
+    resolved, batch, targets = checked(op, xp, shapes, dtypes, items)
+    if targets:
+        inputs = tuple([x if t is None else xp.broadcast_to(x, t) for x, t in zip(arrays, targets)])
+    else:
+        inputs = tuple(arrays)
+    return Call(op, xp, kernels_for(xp), inputs, shapes, batch, dict(resolved))
+
+
+#: Parameter types whose values a cache of validated calls may hold as keys (a 0-d array is
+#: hashed by identity, if at all, and its value may change).
+_PLAIN_PARAMS = (bool, int, float)
+
+
+def _check(op: Operator, xp, shapes: tuple, dtypes: tuple, items: tuple) -> tuple:
+    """``(params, batch, targets)`` of a call to validate (:func:`prepare`): the resolved
+    parameters, the broadcast batch shape and, per input, the shape it is broadcast to (``None``
+    where it has it; ``()`` where every input has). ``items``: the call's parameters as
+    ``(name, type, value)``."""
+    params = resolve_params(op, {name: value for name, _, value in items})
+    batch = check_signature(op, shapes, [_dtype_name(xp, d) for d in dtypes], params)[0]
+    targets = []
+    for arg, shape in zip(op.args, shapes):
+        target = (*batch, *shape[len(shape) - arg.ndim:])
+        targets.append(None if shape == target else target)
+    return params, batch, tuple(targets) if any(t is not None for t in targets) else ()
+
+
+#: :func:`_check` of calls whose parameters are plain Python values: an eager program repeats
+#: few signatures, and a validated one costs a lookup.
+_checked = memo(_check)
 
 
 def validate(op: Operator, xp, arrays, params) -> tuple:
