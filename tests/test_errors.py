@@ -282,3 +282,21 @@ def test_numpy_mixed_with_a_framework_array(framework):
     for a, b in ((np.eye(2), other), (other, np.eye(2))):
         with pytest.raises(TypeError, match="gemm2: arrays of different libraries"):
             xlinalg.gemm2(a, b)
+
+
+def test_validated_calls_are_remembered_by_parameter_type_and_value():
+    """prepare remembers a validated call per signature (shapes, dtypes, plain parameters): a
+    parameter equal to a remembered one but of another type (True == 1) is still checked, and a
+    0-d array parameter, whose value may change in place, is read on every call."""
+    torch = pytest.importorskip("torch")
+    import xlinalg.torch as xt
+
+    a = np.arange(9.0).reshape(3, 3)
+    np.testing.assert_array_equal(xlinalg.extractdiag(a, offset=1), [1.0, 5.0])
+    with pytest.raises(TypeError, match="extractdiag: parameter offset must be an int, got True"):
+        xlinalg.extractdiag(a, offset=True)
+    x, y = torch.eye(2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64)
+    alpha = torch.tensor(2.0)
+    torch.testing.assert_close(xt.gemm2(x, y, alpha=alpha), 2 * y)
+    alpha.fill_(3.0)
+    torch.testing.assert_close(xt.gemm2(x, y, alpha=alpha), 3 * y)
