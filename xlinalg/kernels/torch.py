@@ -42,7 +42,10 @@ _MODE_KEYS = tuple(
 def _tracing() -> bool:
     """Whether ``make_fx`` traces or a fake tensor mode is active (no data: the eager path would
     run on none, or bake its result into the graph as a constant)."""
-    return any(torch._C._get_dispatch_mode(k) is not None for k in _MODE_KEYS)
+    for key in _MODE_KEYS:
+        if torch._C._get_dispatch_mode(key) is not None:
+            return True
+    return False
 
 
 try:
@@ -138,7 +141,7 @@ def _data_placement(arrays):
     for x in arrays:
         if _is_functorch_wrapped(x):
             return None
-        traced = traced or isinstance(x, _FakeTensor)
+        traced = traced or (type(x) is not torch.Tensor and isinstance(x, _FakeTensor))
         cpu = cpu and x.is_cpu
     if traced:  # make_fx, fake tensors
         return "traced"
