@@ -9,6 +9,8 @@ the arity, and the entry must raise (naming itself) before it writes anything.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,42 @@ def test_a_spoiled_call_raises_before_writing(name, args):
             if isinstance(x, np.ndarray):
                 assert np.array_equal(x, y, equal_nan=True), f"{name}, {what}: array {i} written before: {info.value}"
     _run(name, _copy(args))  # the call itself is valid
+
+
+def _mapping_flags(address: int) -> list[str]:
+    """The VmFlags of the mapping that holds ``address`` (/proc/self/smaps)."""
+    inside = False
+    for line in open("/proc/self/smaps"):
+        head = line.split()[0]
+        if "-" in head and ":" not in head:
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            inside = lo <= address < hi
+        elif inside and head == "VmFlags:":
+            return line.split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+def _fresh_mapping(shape) -> np.ndarray:
+    """A float64 array on an anonymous private mapping of its own, no page of it touched (NumPy's
+    allocator asks for huge pages for large arrays itself)."""
+    import mmap
+
+    buffer = mmap.mmap(-1, 8 * int(np.prod(shape)), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(buffer, dtype=np.float64).reshape(shape)
+
+
+@pytest.mark.skipif(not os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"), reason="no transparent huge pages")
+def test_large_fresh_outputs_ask_for_huge_pages():
+    """An entry asks for transparent huge pages for the whole 2 MiB pages of a large output that
+    nothing has written yet (src/pages.hpp: a fresh 32 MiB gradient fills several times faster);
+    the advice shows as ``hg`` among the flags of its mapping. An output already written (memory
+    an allocator hands out again) is left alone."""
+    n = 2048
+    a, g = np.full((1, n, n), 2.0), np.ones(1)
+    for written in (False, True):
+        out = _fresh_mapping((1, n, n))
+        if written:
+            out.fill(1.0)
+        lapack.library().sumlogdiag_vjp(a, g, out)
+        np.testing.assert_array_equal(out[0], np.eye(n) / 2)
+        assert ("hg" in _mapping_flags(out.ctypes.data + out.nbytes // 2)) is not written

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "pages.hpp"
 #include "xlinalg.h"
 
 namespace xl::abi {
@@ -310,6 +311,10 @@ inline void run(const Entry& e, const Call& c, bool f32) {
   for (int i = 0; i < dim_count(e.dims); ++i) v[k++].i = c.dims[i];
   for (int i = 0; i < e.arrays; ++i) v[k++].p = c.arr[i].present ? c.arr[i].data : nullptr;
   if (e.threads) v[k++].i = c.ints[e.ints - 1];
+  for (int i = e.arrays - e.outputs; i < e.arrays; ++i) {  // the written arrays (the status: int32)
+    const std::size_t item = (e.status && i == e.arrays - 1) || f32 ? 4 : 8;
+    if (c.arr[i].present) advise_huge_pages(c.arr[i].data, std::size_t(c.arr[i].items) * item);
+  }
   (f32 ? e.f32 : e.f64)(v);
 }
 
