@@ -14,6 +14,7 @@ import os
 import numpy as np
 import pytest
 
+from tests.mappings import mapping_flags
 from xlinalg import lapack
 from xlinalg.core import apply, operators, samples
 from xlinalg.lapack import rules
@@ -156,19 +157,6 @@ def test_a_spoiled_call_raises_before_writing(name, args):
     _run(name, _copy(args))  # the call itself is valid
 
 
-def _mapping_flags(address: int) -> list[str]:
-    """The VmFlags of the mapping that holds ``address`` (/proc/self/smaps)."""
-    inside = False
-    for line in open("/proc/self/smaps"):
-        head = line.split()[0]
-        if "-" in head and ":" not in head:
-            lo, hi = (int(x, 16) for x in head.split("-"))
-            inside = lo <= address < hi
-        elif inside and head == "VmFlags:":
-            return line.split()[1:]
-    raise AssertionError(f"no mapping holds {address:#x}")
-
-
 def _fresh_mapping(shape) -> np.ndarray:
     """A float64 array on an anonymous private mapping of its own, no page of it touched (NumPy's
     allocator asks for huge pages for large arrays itself)."""
@@ -192,4 +180,4 @@ def test_large_fresh_outputs_ask_for_huge_pages():
             out.fill(1.0)
         lapack.library().sumlogdiag_vjp(a, g, out)
         np.testing.assert_array_equal(out[0], np.eye(n) / 2)
-        assert ("hg" in _mapping_flags(out.ctypes.data + out.nbytes // 2)) is not written
+        assert ("hg" in mapping_flags(out.ctypes.data + out.nbytes // 2)) is not written

@@ -26,10 +26,9 @@ def broadcast_batch(shapes: list[tuple]) -> tuple | None:
     return tuple(out)
 
 
-def broadcast_to_batch(xp, x, batch: tuple, core_ndim: int, shape: tuple | None = None):
-    """``x`` with its batch axes broadcast to ``batch`` (``x`` itself when they are);
-    ``shape``: ``x``'s shape as a tuple, where the caller has read it already."""
-    shape = tuple(x.shape) if shape is None else shape
+def broadcast_to_batch(xp, x, batch: tuple, core_ndim: int):
+    """``x`` with its batch axes broadcast to ``batch`` (``x`` itself when they are)."""
+    shape = tuple(x.shape)
     target = (*batch, *shape[len(shape) - core_ndim:])
     return x if shape == target else xp.broadcast_to(x, target)
 

@@ -21,10 +21,6 @@
 #include <torch/csrc/autograd/saved_variable.h>
 #include <torch/csrc/utils/pybind.h>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -45,22 +41,22 @@ using xl::abi::Call;
 using xl::abi::Entry;
 using xl::abi::Shape;
 
-// From this size on an array the node allocates lies on transparent huge pages where the system
-// offers them (madvise), as NumPy's large arrays do. glibc maps allocations this large afresh on
-// every call, and memory the process has not touched costs a page fault per 4 KiB page: the
-// 2048 × 2048 float64 gradient of sumlogdiag took 21 ms instead of 3. Smaller arrays come from
-// glibc's heap, already touched, and torch's allocator serves them.
+// From this size on the node allocates an array itself, 2 MiB-aligned, so that all of it can lie
+// on the transparent huge pages every entry asks for (pages.hpp), as NumPy's large arrays do.
+// glibc maps allocations this large afresh on every call, and memory the process has not touched
+// costs a page fault per 4 KiB page: the 2048 × 2048 float64 gradient of sumlogdiag took 21 ms
+// instead of 3. Smaller arrays come from glibc's heap, already touched, and torch's allocator
+// serves them.
 constexpr std::int64_t kHugePagesFrom = std::int64_t(1) << 25;
 constexpr std::size_t kHugePage = std::size_t(1) << 21;
 
 // A tensor of ``shape`` for an entry to write (uninitialized).
 at::Tensor allocate(at::IntArrayRef shape, const at::TensorOptions& options) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#if defined(__linux__)
   const std::int64_t bytes = c10::multiply_integers(shape) * std::int64_t(options.dtype().itemsize());
   if (bytes < kHugePagesFrom) return at::empty(shape, options);
   void* data = nullptr;
   if (posix_memalign(&data, kHugePage, std::size_t(bytes)) != 0) return at::empty(shape, options);  // its error
-  madvise(data, std::size_t(bytes), MADV_HUGEPAGE);  // advice: where it is refused, plain pages
   // a storage like at::empty's (resizable through torch's CPU allocator) that frees with ours
   c10::Storage storage(c10::Storage::use_byte_size_t(), std::size_t(bytes),
                        c10::DataPtr(data, data, [](void* p) { std::free(p); }, at::Device(at::kCPU)),
