@@ -100,7 +100,9 @@ inline XL_INLINE bool small_lq_body(const T* a, T* q, T* l, Int m, Int n) {
     for (Int j = 0; j < m; ++j) li[j] = j <= i ? at[j * Np + i] : T(0);
     full_rank &= li[i] != T(0);
   }
-  for (Int k = m - 1; k >= 0; --k) {  // Qᵀ ← H_k Qᵀ on A's rows k.. (the columns left of k: e_i)
+  // Qᵀ ← H_k Qᵀ on A's rows k and below: Q's rows above k are e_i (their columns of the buffer
+  // still hold reflectors until their turn), which H_k leaves alone
+  for (Int k = m - 1; k >= 0; --k) {
     v[0] = T(1);
     for (Int j = k + 1; j < n; ++j) v[j - k] = at[j * Np + k];
     for (Int j = 0; j < n; ++j) at[j * Np + k] = T(j == k);  // row k of [I 0]
