@@ -39,6 +39,16 @@ constexpr Int blocked_potrf_max_order() {
   return sizeof(T) == sizeof(float) ? 256 : 128;
 }
 
+// LAPACK's potrf on the lower triangle of the view ``l`` (order n), in place: its info.
+template <class T>
+Int lapack_potrf(View<T> l, Int n) {
+  const char u = uplo(l, true);
+  const Int ld = l.ld();
+  Int info = 0;
+  routines<T>().potrf(&u, &n, l.p, &ld, &info);
+  return info;
+}
+
 // The lower Cholesky factor of the lower triangle of ``l`` (order n), in place, right-looking by
 // block columns of kSmallTriangular: D = chol(A_kk) (a small LAPACK call), P = A_{>k,k} D⁻ᵀ (a
 // triangular solve of that order: no BLAS call), then A_{>k,>k} −= P Pᵀ on its lower triangle
@@ -49,12 +59,9 @@ template <class T>
 bool potrf_blocked(View<T> l, Int n) {
   constexpr Int nb = kSmallTriangular;
   for (Int k = 0; k < n; k += nb) {
-    Int m = std::min<Int>(nb, n - k), info = 0;
-    const Int r = n - k - m, ld = l.ld();
+    const Int m = std::min<Int>(nb, n - k), r = n - k - m;
     const View<T> d = l.at(k, k);
-    const char u = uplo(d, true);
-    routines<T>().potrf(&u, &m, d.p, &ld, &info);
-    if (info != 0) return false;
+    if (lapack_potrf(d, m) != 0) return false;
     if (r > 0) {
       const View<T> p = l.at(k + m, k);
       triangular<T>(true, false, true, true, r, m, T(1), d, p);  // P ← P D⁻ᵀ
@@ -71,15 +78,9 @@ template <class T>
 bool potrf(const T* a, T* out, Int n, bool lower) {
   View<T> l = factor(out, n, lower);
   std::memcpy(out, a, sizeof(T) * std::size_t(n) * n);
-  Int info = 0;
-  if (n <= blocked_potrf_max_order<T>() && !blas_called_whole()) {
-    info = potrf_blocked(l, n) ? 0 : 1;
-  } else {
-    const char u = uplo(l, true);
-    const Int ld = l.ld();
-    routines<T>().potrf(&u, &n, l.p, &ld, &info);
-  }
-  if (info != 0 || !diagonal_finite_positive(l, n)) {
+  const bool blocked = n <= blocked_potrf_max_order<T>() && !blas_called_whole();
+  const bool factored = blocked ? potrf_blocked(l, n) : lapack_potrf(l, n) == 0;
+  if (!factored || !diagonal_finite_positive(l, n)) {
     fill_nan(out, std::int64_t(n) * n);
     return false;
   }
