@@ -178,7 +178,9 @@ constexpr double kTeamMinFlops = 1 << 21;
 // A BLAS call of fewer than kTeamMinFlops on one of the BLAS's threads where it has a count for
 // the calling thread (blas_local_threads): MKL spreads calls that small over all its threads at a
 // loss (the Cholesky reverse's dozen calls at order 256, two threads, forward and backward against
-// torch: 0.60–1.31 → 0.45–0.60).
+// torch: 0.60–1.31 → 0.45–0.60). The count put back is the one MKL returns, the count in effect:
+// torch.set_num_threads sets MKL's count for its calling thread in just this way, so resetting to
+// MKL's global count (0) instead would step outside torch's setting.
 class SmallCallOnOneThread {
  public:
   explicit SmallCallOnOneThread(double flops) : set_(flops < kTeamMinFlops ? blas_local_threads() : nullptr) {
