@@ -45,23 +45,26 @@ def test_a_bad_setting_is_an_error():
 
 # Every routine the node may take from MKL, forward and backward: potrf (potrf, trsm, gemm),
 # potri, potrs, syevd, inverse (getrf), det, gelqf (geqrf, orgqr), gemm and gemm2 with every
-# transposition, syrk (gemm by blocks) both ways, in both precisions.
+# transposition, syrk (gemm by blocks) both ways, in both precisions; batches of 2 (in parts, one
+# thread each) and, for the inverse and its kin, one matrix on two threads (A⁻¹ by solves on I).
 _SCRIPT = r"""
 import json, sys
 import numpy as np, torch
 import xlinalg.torch as xt
 from xlinalg.lapack import torch_node
 from tests.torch_adapter._helpers import inputs, structured
+torch.set_num_threads(2)
 out = {"blas": None}
-cases = [(name, {}) for name in ("potrf", "potri", "potrs", "syevd", "inverse", "det", "gelqf", "trsm")]
-cases += [(name, {"transpose_a": ta, "transpose_b": tb}) for name in ("gemm", "gemm2") for ta in (False, True) for tb in (False, True)]
-cases += [("syrk", {"transpose": t}) for t in (False, True)]
-for name, params in cases:
-    label = ":".join([name, *(k for k, v in params.items() if v)])
+cases = [(name, {}, (2,)) for name in ("potrf", "potri", "potrs", "syevd", "inverse", "det", "gelqf", "trsm")]
+cases += [(name, {"transpose_a": ta, "transpose_b": tb}, (2,)) for name in ("gemm", "gemm2") for ta in (False, True) for tb in (False, True)]
+cases += [("syrk", {"transpose": t}, (2,)) for t in (False, True)]
+cases += [(name, {}, ()) for name in ("inverse", "det", "slogdet")]
+for name, params, batch in cases:
+    label = ":".join([name, *(k for k, v in params.items() if v), *(["one"] if batch == () else [])])
     for n in (20, 150):
         for dtype in ("float64", "float32"):
             rng = np.random.default_rng(16)
-            xs = tuple(torch.tensor(x, requires_grad=True) for x in inputs(name, params, rng, batch=(2,), n=n, dtype=dtype))
+            xs = tuple(torch.tensor(x, requires_grad=True) for x in inputs(name, params, rng, batch=batch, n=n, dtype=dtype))
             ys = structured(name, params)(*xs)
             ws = [torch.tensor(rng.standard_normal(tuple(y.shape)), dtype=y.dtype) for y in ys]
             gs = torch.autograd.grad(sum((w * y).sum() for w, y in zip(ws, ys)), xs)

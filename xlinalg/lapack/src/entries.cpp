@@ -226,7 +226,7 @@ void inverse_batch(std::int64_t batch, Int n, const T* a, T* out, std::int32_t* 
   for_each_lu(batch, n, a, threads, 2 * cube(n), static_cast<T*>(nullptr), [&](std::int64_t i, T* lu, const Int* ipiv, Int info) {
     Buffer<T>& work = scratch<T>();
     work.resize(s + std::size_t(lwork));
-    status[i] = !inverse_of_lu(lu, ipiv, info, all_finite(a + i * s, std::int64_t(s)), out + i * s, n, lwork, work.data());
+    status[i] = !inverse_of_lu(lu, ipiv, info, factored_finite(a + i * s, lu, info, n), out + i * s, n, lwork, work.data());
   });
 }
 

@@ -32,20 +32,19 @@ Int getri_workspace(Int n) {
   return workspace_size(wq, n);
 }
 
-// dst (n×n) = srcᵀ, tile by tile: where AVX2 runs, 32×32 tiles of register transposes (8×8
-// float32, 4×4 float64 blocks; measured, one thread: n = 1024 float32 3.6 → 0.56 ms, float64 3.1
-// → 1.1, n = 256 float32 0.047 → 0.016, float64 unchanged), else 8×8 tiles of scalar copies,
-// whose eight destination rows stay in cache even when n is a power of two (a 32-row tile of
-// scalar copies at a 2 KiB stride thrashes the L1: seven times slower at n = 256).
+// dst (n×n) = srcᵀ, by strips of 8 columns of src (8 rows of dst): each strip walks every row of
+// src, where AVX2 runs by 8×8 (float32) or 4×4 (float64) register transposes, else by scalar
+// copies. A strip reads whole cache lines of src once and writes 8 rows of dst front to back, so
+// no cache set fills up at orders that are powers of two, as square tiles' rows do (a 2 KiB stride
+// maps every row to two of the L1's sets). Measured, one thread, square 32×32 tiles → strips:
+// n = 256 float64 55 → 29 µs, float32 19 → 16; n = 512 float64 370 → 297, float32 141 → 92; scalar
+// copies in 8×8 tiles → strips, n = 1024 float64 1.85 → 1.07 ms.
 template <class T>
 void transpose(const T* src, T* dst, Int n) {
   run_best([&](auto isa) XL_INLINE {
-    constexpr bool avx2 = decltype(isa)::value;
-    constexpr Int b = avx2 ? 32 : 8;
-    for (Int i0 = 0; i0 < n; i0 += b)
-      for (Int j0 = 0; j0 < n; j0 += b)
-        transpose_block<avx2>(src + std::ptrdiff_t(i0) * n + j0, n, dst + std::ptrdiff_t(j0) * n + i0, n,
-                              std::min(b, n - i0), std::min(b, n - j0));
+    constexpr Int strip = 8;
+    for (Int j0 = 0; j0 < n; j0 += strip)
+      transpose_block<decltype(isa)::value>(src + j0, n, dst + std::ptrdiff_t(j0) * n, n, n, std::min(strip, n - j0));
   });
 }
 
@@ -312,11 +311,33 @@ void lu_inverse_by_solves(const T* lu, const Int* ipiv, T* out, Int n) {
   undo_row_interchanges(ipiv, out, n);
 }
 
+// out (column-major) = A⁻¹ from ?getrf's factors (lu: read only) as ?getrs solves A X = I:
+// X = Pᵀ I, then L⁻¹ X and U⁻¹ X, two solves with n right-hand sides (n³ multiply-adds, half again
+// lu_inverse_by_solves' 2n³/3, but two large calls that a threaded BLAS splits well, where the
+// other makes many small ones).
+template <class T>
+void lu_inverse_by_identity_solves(const T* lu, const Int* ipiv, T* out, Int n) {
+  std::fill(out, out + std::size_t(n) * n, T(0));
+  std::vector<Int> row(n);  // row[i]: the row of I that the interchanges bring to row i
+  for (Int i = 0; i < n; ++i) row[i] = i;
+  for (Int i = 0; i < n; ++i) std::swap(row[i], row[ipiv[i] - 1]);
+  for (Int i = 0; i < n; ++i) out[i + std::size_t(row[i]) * n] = T(1);
+  const View<T> f{const_cast<T*>(lu), 1, n}, x{out, 1, n};
+  triangular<T>(true, true, true, false, true, n, n, T(1), f, x);    // L⁻¹ Pᵀ
+  triangular<T>(true, true, false, false, false, n, n, T(1), f, x);  // U⁻¹ L⁻¹ Pᵀ
+}
+
+// Up to this order, with a BLAS called whole on several threads, A⁻¹ comes from
+// lu_inverse_by_identity_solves (measured, torch's MKL on two threads, the inverse alone:
+// n = 256 float64 0.78 → 0.68 ms, float32 0.52 → 0.47; even at 512; at 768 8.6 → 9.3 ms).
+constexpr Int kIdentitySolvesMaxOrder = 384;
+
 // From this order on lu_inverse beats ?getri (measured, one thread: 0.95 at n = 48, 0.76 at 256;
 // 1.1 at n = 16 and 32, where the BLAS calls' overhead dominates).
 constexpr Int kLuInverseMinOrder = 48;
 
-// Whether invert_lu at order n only reads ``lu`` (small_lu_inverse, lu_inverse_by_solves).
+// Whether invert_lu at order n only reads ``lu`` (small_lu_inverse, lu_inverse_by_solves,
+// lu_inverse_by_identity_solves).
 inline bool invert_lu_reads_only(Int n) { return n <= kSmallInverseMaxOrder || blas_called_whole(); }
 
 // out (column-major) = A⁻¹ from ?getrf's factors in lu (overwritten unless invert_lu_reads_only);
@@ -327,6 +348,10 @@ bool invert_lu(T* lu, const Int* ipiv, T* out, T* work, Int n, Int lwork) {
     if (lu[std::size_t(i) * (n + 1)] == T(0)) return false;
   if (n <= kSmallInverseMaxOrder) {
     small_lu_inverse(lu, ipiv, out, n);
+    return true;
+  }
+  if (blas_called_whole() && team().size > 1 && n <= kIdentitySolvesMaxOrder) {
+    lu_inverse_by_identity_solves(lu, ipiv, out, n);
     return true;
   }
   if (blas_called_whole()) {
