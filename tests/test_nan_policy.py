@@ -78,6 +78,18 @@ def test_inf_input_is_rejected_even_when_the_output_is_finite():
         xlinalg.inverse(a)
 
 
+@pytest.mark.parametrize("n", [3, 48])  # factored several at a time; by LAPACK's getrf
+@pytest.mark.parametrize("where", [(0, 0), (0, -1), (-1, 0), (-1, -1), (1, 2)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_inverse_rejects_a_non_finite_entry_anywhere(n, where, bad):
+    """The compiled layer reads whether A is finite from its LU factors where they tell: any
+    NaN or infinity reaches U's diagonal, wherever it sits and whichever pivots are taken."""
+    a = np.stack([2 * np.eye(n) + 0.1] * 2)
+    a[1][where] = bad
+    with pytest.raises(xlinalg.LinAlgError, match=re.escape("inverse: input contains NaN or inf at batch index (1,)")):
+        xlinalg.inverse(a)
+
+
 def test_finite_inputs_whose_sum_overflows_are_no_failure(xp):
     """Large finite float32 entries (their sum overflows) are valid input."""
     a = np.stack([np.diag([3e38, 3e38, 1.0])] * 2).astype(np.float32)
