@@ -124,46 +124,64 @@ bool small_lq(const T* a, T* q, T* l, Int m, Int n) {
   return full_rank;
 }
 
+// diag(L) ≥ 0 for small_lq's factors: row i of Q and column i of L flipped together; false when
+// they are not finite.
+template <class T>
+bool nonnegative_diagonal(T* q, T* l, Int m, Int n) {
+  for (Int i = 0; i < m; ++i)
+    if (l[std::ptrdiff_t(i) * (m + 1)] < T(0)) {
+      T* qi = q + std::ptrdiff_t(i) * n;
+      for (Int j = 0; j < n; ++j) qi[j] = -qi[j];
+      for (Int k = i; k < m; ++k) l[std::ptrdiff_t(k) * m + i] = -l[std::ptrdiff_t(k) * m + i];
+    }
+  return all_finite(q, std::int64_t(m) * n) && all_finite(l, std::int64_t(m) * m);
+}
+
+// The LQ factors of a finite A by ?geqrf and ?orgqr on Aᵀ (A's rows read column-major), with
+// diag(L) ≥ 0; false when A has not full row rank or the factors are not finite. One pass between
+// the two calls reads ?geqrf's result by rows: row i of L is the start of row i of the buffer
+// (R(j, i), column-major, is q[i n + j]), taken times the signs s_j = sign(R_jj) (column j of L
+// flipped), and the rest of the row is reflector i, whose finiteness, with its τ's, is the
+// finiteness of Q (a product of reflections: no entry above 1); Q's rows then flip by s_i.
+template <class T>
+bool lapack_lq(const T* a, T* q, T* l, Int m, Int n, Int lwork, Buffer<T>& work) {
+  std::memcpy(q, a, sizeof(T) * std::size_t(m) * n);
+  work.resize(2 * std::size_t(m) + lwork);
+  T *tau = work.data(), *sign = tau + m, *wk = sign + m;
+  Int info = 0;
+  routines<T>().geqrf(&n, &m, q, &n, tau, wk, &lwork, &info);
+  bool ok = all_finite(tau, m);
+  for (Int i = 0; i < m; ++i) {
+    const T* qi = q + std::ptrdiff_t(i) * n;
+    T* li = l + std::ptrdiff_t(i) * m;
+    sign[i] = qi[i] < T(0) ? T(-1) : T(1);
+    for (Int j = 0; j <= i; ++j) li[j] = qi[j] * sign[j];
+    for (Int j = i + 1; j < m; ++j) li[j] = T(0);
+    ok &= qi[i] != T(0) && all_finite(qi, n);
+  }
+  if (!ok) return false;
+  routines<T>().orgqr(&n, &m, &m, q, &n, tau, wk, &lwork, &info);
+  for (Int i = 0; i < m; ++i)
+    if (sign[i] < T(0)) {
+      T* qi = q + std::ptrdiff_t(i) * n;
+      for (Int j = 0; j < n; ++j) qi[j] = -qi[j];
+    }
+  return info == 0;
+}
+
 // Q (m×n, orthonormal rows) and L (m×m lower, diag(L) ≥ 0) with A = L Q; false (both NaN) when
 // A is not finite, not of full row rank (L_ii = 0) or the factors are not finite.
 template <class T>
 bool gelqf(const T* a, T* q, T* l, Int m, Int n, Int lwork, Buffer<T>& work) {
-  const std::int64_t size = std::int64_t(m) * n, lsize = std::int64_t(m) * m;
   if (m == 0) return true;
-  bool ok = all_finite(a, size);
-  if (ok && n <= kSmallLqMaxOrder) {
-    ok = small_lq(a, q, l, m, n);
-  } else if (ok) {
-    std::memcpy(q, a, sizeof(T) * size);
-    work.resize(std::size_t(m) + lwork);
-    T *tau = work.data(), *wk = tau + m;
-    Int info = 0;
-    routines<T>().geqrf(&n, &m, q, &n, tau, wk, &lwork, &info);
-    // R(j, i) (column-major, j ≤ i) is q[i * n + j]: row i of L is the start of row i of q
-    for (Int i = 0; i < m; ++i) {
-      T* li = l + std::ptrdiff_t(i) * m;
-      const T* qi = q + std::ptrdiff_t(i) * n;
-      for (Int j = 0; j <= i; ++j) li[j] = qi[j];
-      for (Int j = i + 1; j < m; ++j) li[j] = T(0);
-      ok &= li[i] != T(0);
-    }
-    if (ok) {
-      routines<T>().orgqr(&n, &m, &m, q, &n, tau, wk, &lwork, &info);
-      ok = info == 0;
-    }
-  }
-  if (ok) {
-    for (Int i = 0; i < m; ++i)  // diag(L) ≥ 0: flip row i of Q and column i of L together
-      if (l[std::ptrdiff_t(i) * (m + 1)] < T(0)) {
-        T* qi = q + std::ptrdiff_t(i) * n;
-        for (Int j = 0; j < n; ++j) qi[j] = -qi[j];
-        for (Int k = i; k < m; ++k) l[std::ptrdiff_t(k) * m + i] = -l[std::ptrdiff_t(k) * m + i];
-      }
-    ok = all_finite(q, size) && all_finite(l, lsize);
-  }
+  bool ok = all_finite(a, std::int64_t(m) * n);
+  if (ok && n <= kSmallLqMaxOrder)
+    ok = small_lq(a, q, l, m, n) && nonnegative_diagonal(q, l, m, n);
+  else if (ok)
+    ok = lapack_lq(a, q, l, m, n, lwork, work);
   if (!ok) {
-    fill_nan(q, size);
-    fill_nan(l, lsize);
+    fill_nan(q, std::int64_t(m) * n);
+    fill_nan(l, std::int64_t(m) * m);
   }
   return ok;
 }
