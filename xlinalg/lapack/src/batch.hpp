@@ -93,11 +93,20 @@ void fill_nan(T* p, std::int64_t count) {
   for (std::int64_t i = 0; i < count; ++i) p[i] = std::numeric_limits<T>::quiet_NaN();
 }
 
+// Σ (x − x) over count values: 0 exactly when every x is finite (x − x is NaN for NaN and ±inf),
+// whatever the order of the sum, so it runs as a vector reduction (a branch-free ``ok &= x − x
+// == 0`` does not vectorize: order 256, float64, 55 → 22 µs; float32 55 → 11).
+template <class T>
+T nonfinite_sum(const T* p, std::int64_t count) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (std::int64_t i = 0; i < count; ++i) sum += p[i] - p[i];
+  return sum;
+}
+
 template <class T>
 bool all_finite(const T* p, std::int64_t count) {
-  bool ok = true;  // x − x is 0 exactly when x is finite; no branch, so the loop vectorizes
-  for (std::int64_t i = 0; i < count; ++i) ok &= (p[i] - p[i] == T(0));
-  return ok;
+  return nonfinite_sum(p, count) == T(0);
 }
 
 }  // namespace xl

@@ -15,7 +15,8 @@
 #include <cstddef>
 #include <type_traits>
 
-#include "blas.hpp"  // Int, View
+#include "batch.hpp"  // nonfinite_sum
+#include "blas.hpp"   // Int, View
 #include "isa.hpp"
 
 namespace xl {
@@ -24,10 +25,12 @@ namespace xl {
 template <class T>
 bool triangle_finite(View<T> a, Int n, bool lower) {
   if (a.colmajor()) a = a.t(), lower = !lower;
-  bool ok = true;
-  for (Int i = 0; i < n; ++i)
-    for (Int j = lower ? 0 : i; j < (lower ? i + 1 : n); ++j) ok &= (a(i, j) - a(i, j) == T(0));
-  return ok;
+  T sum = 0;
+  for (Int i = 0; i < n; ++i) {
+    const Int begin = lower ? 0 : i, end = lower ? i + 1 : n;
+    sum += nonfinite_sum(&a(i, begin), end - begin);
+  }
+  return sum == T(0);
 }
 
 // Zeros the strict triangle of ``a`` opposite the named one.
