@@ -45,8 +45,9 @@ def test_a_bad_setting_is_an_error():
 
 # Every routine the node may take from MKL, forward and backward: potrf (potrf, trsm, gemm),
 # potri, potrs, syevd, inverse (getrf), det, gelqf (geqrf, orgqr), gemm and gemm2 with every
-# transposition, syrk (gemm by blocks) both ways, in both precisions; batches of 2 (in parts, one
-# thread each) and, for the inverse and its kin, one matrix on two threads (A⁻¹ by solves on I).
+# transposition (at order 20 a batch of 2 rectangular products in one gemm_batch call), syrk (gemm
+# by blocks) both ways, in both precisions; batches of 2 (at order 150 in parts, one thread each)
+# and, for the inverse and its kin, one matrix on two threads (A⁻¹ by solves on I).
 _SCRIPT = r"""
 import json, sys
 import numpy as np, torch

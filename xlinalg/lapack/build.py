@@ -139,8 +139,9 @@ def set_routines(lib, replacements=None) -> None:
     """SciPy's BLAS/LAPACK (the ``__pyx_capi__`` capsules of ``scipy.linalg.cython_blas`` and
     ``cython_lapack``) into the pointer table of ``lib``, a ``ctypes.CDLL`` of a library built
     with ``entries.cpp``, but for the routines of ``replacements`` (``{"dgemm": address}``:
-    another library's, with the same Fortran interface and LP64 integers), and SciPy's BLAS's
-    thread count functions (:func:`xlinalg.lapack.set_blas_thread_functions`)."""
+    another library's, with the same Fortran interface and LP64 integers, which may add routines
+    SciPy lacks, such as ``dgemm_batch``), and SciPy's BLAS's thread count functions
+    (:func:`xlinalg.lapack.set_blas_thread_functions`)."""
     from . import ROUTINES
 
     # Private prototypes: setting argtypes on ctypes.pythonapi's functions would change them
@@ -159,6 +160,10 @@ def set_routines(lib, replacements=None) -> None:
                 pointer = (replacements or {}).get(prefix + name) or get_pointer(capsule, get_name(capsule))
                 if not pointer or set_routine((prefix + name).encode(), pointer) != 0:
                     raise ValueError(f"cannot set {prefix + name}")
+    scipys = {prefix + name for names in ROUTINES.values() for name in names for prefix in "sd"}
+    for name, pointer in (replacements or {}).items():
+        if name not in scipys and (not pointer or set_routine(name.encode(), pointer) != 0):
+            raise ValueError(f"cannot set {name}")
     lib.xl_ready.restype = ctypes.c_int
     if not lib.xl_ready():
         raise ValueError("some BLAS/LAPACK routine is missing")

@@ -2,11 +2,12 @@
 
 Every library of the layer takes its routines from SciPy (:func:`xlinalg.lapack.build.set_routines`).
 In a torch process a second library is at hand: torch's Linux x86-64 builds carry Intel's MKL and
-export its Fortran ``?gemm``, ``?trsm``, ``?potrf``, ``?potri``, ``?syevd``, ``?getrf``,
-``?geqrf`` and ``?orgqr`` (not ``?trmm``, ``?syrk``, ``?getri``). Which is faster depends on the
-CPU: on an Intel Xeon (family 6, model 207, one thread) MKL took 0.18 ms for ``dpotrf`` at n = 256
-against OpenBLAS's 0.38, 0.30 against 1.07 ms for ``dtrsm``, 29.9 against 31.9 ms for ``dgemm``
-at n = 1024; on an AMD EPYC (Zen 5) OpenBLAS's ``dpotrf`` was 2.3–4× faster than MKL's. MKL also
+export its Fortran ``?gemm``, ``?gemm_batch``, ``?trsm``, ``?potrf``, ``?potri``, ``?syevd``,
+``?getrf``, ``?geqrf`` and ``?orgqr`` (not ``?trmm``, ``?syrk``, ``?getri``). Which is faster
+depends on the CPU: on an Intel Xeon (family 6, model 207, one thread) MKL took 0.18 ms for
+``dpotrf`` at n = 256 against OpenBLAS's 0.38, 0.30 against 1.07 ms for ``dtrsm``, 29.9 against
+31.9 ms for ``dgemm`` at n = 1024; on an AMD EPYC (Zen 5) OpenBLAS's ``dpotrf`` was 2.3–4×
+faster than MKL's. MKL also
 runs on the OpenMP threads torch's own operators use, so with several threads it takes the
 second core where OpenBLAS would compete with torch's pool.
 
@@ -26,8 +27,9 @@ import ctypes
 import os
 from pathlib import Path
 
-#: The routines torch's MKL exports (``s``/``d`` + name + ``_``) that replace SciPy's.
-MKL_ROUTINES = ("gemm", "trsm", "potrf", "potri", "syevd", "getrf", "geqrf", "orgqr")
+#: The routines torch's MKL exports (``s``/``d`` + name + ``_``) that replace SciPy's (or, as
+#: ``?gemm_batch``, which SciPy's BLAS lacks, add to them).
+MKL_ROUTINES = ("gemm", "gemm_batch", "trsm", "potrf", "potri", "syevd", "getrf", "geqrf", "orgqr")
 
 _CHOICES = ("auto", "mkl", "scipy")
 

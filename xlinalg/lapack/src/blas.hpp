@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <new>
 #include <vector>
 
@@ -56,6 +58,10 @@ struct Routines {
   void (*geqrf)(const Int*, const Int*, T*, const Int*, T*, T*, const Int*, Int*) = nullptr;  // m, n, a, lda, tau, work, lwork, info
   void (*orgqr)(const Int*, const Int*, const Int*, T*, const Int*, const T*, T*, const Int*,
                 Int*) = nullptr;  // m, n, k, a, lda, tau, work, lwork, info
+  // optional (MKL's; not in SciPy's): transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc (one
+  // entry per group), group_count, group_size
+  void (*gemm_batch)(const char*, const char*, const Int*, const Int*, const Int*, const T*, const T**, const Int*,
+                     const T**, const Int*, const T*, T**, const Int*, const Int*, const Int*) = nullptr;
   bool complete() const {
     return gemm && trsm && trmm && syrk && potrf && potri && syevd && getrf && getri && geqrf && orgqr;
   }
@@ -225,12 +231,20 @@ void team_split(Int extent, double flops, const F& piece) {
   t.run(int(parts), body, &work);
 }
 
-// C(m×n) = alpha op(A) op(B) + beta C, on the calling thread (small orders without the BLAS)
+// The arguments of the column-major ?gemm call that computes C = alpha op(A) op(B) + beta C on views
+// (C(m×n) stored by rows: Cᵀ = op(B)ᵀ op(A)ᵀ, the operands swapped).
 template <class T>
-void gemm_whole(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, Int m, Int n, Int k) {
-  if (m == 0 || n == 0) return;
-  if (small_gemm_first(m, n, k) && small_gemm<T>(ta, a, tb, b, alpha, beta, c, m, n, k)) return;
-  if (!c.colmajor()) {  // Cᵀ = op(B)ᵀ op(A)ᵀ
+struct GemmCall {
+  char tra, trb;
+  Int m, n, k, lda, ldb, ldc;
+  T *a, *b, *c;
+  bool swapped;  // a is B's storage and b A's
+};
+
+template <class T>
+GemmCall<T> gemm_call(bool ta, View<T> a, bool tb, View<T> b, View<T> c, Int m, Int n, Int k) {
+  const bool swapped = !c.colmajor();
+  if (swapped) {  // Cᵀ = op(B)ᵀ op(A)ᵀ
     std::swap(a, b);
     std::swap(ta, tb);
     std::swap(m, n);
@@ -240,16 +254,27 @@ void gemm_whole(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T>
   // a logical operand op(X) of a column-major call: stored row-major, X is the transpose of its storage
   const char tra = (ta != !a.colmajor()) ? 'T' : 'N';
   const char trb = (tb != !b.colmajor()) ? 'T' : 'N';
-  const Int lda = a.ld(), ldb = b.ld(), ldc = c.ld();
+  return {tra, trb, m, n, k, a.ld(), b.ld(), c.ld(), a.p, b.p, c.p, swapped};
+}
+
+// C(m×n) = alpha op(A) op(B) + beta C, on the calling thread (small orders without the BLAS)
+template <class T>
+void gemm_whole(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, Int m, Int n, Int k) {
+  if (m == 0 || n == 0) return;
+  if (small_gemm_first(m, n, k) && small_gemm<T>(ta, a, tb, b, alpha, beta, c, m, n, k)) return;
+  const GemmCall<T> g = gemm_call(ta, a, tb, b, c, m, n, k);
   if (k == 0 || alpha == T(0)) {
     // The BLAS's rule: C = beta C, reading neither A nor B (an OpenBLAS's small-matrix kernels
     // multiply them all the same, so NaN or inf in them would reach C), and no zero-size call.
-    for (Int j = 0; j < n; ++j)
-      for (Int i = 0; i < m; ++i) c.p[i + std::ptrdiff_t(j) * ldc] = beta == T(0) ? T(0) : beta * c.p[i + std::ptrdiff_t(j) * ldc];
+    for (Int j = 0; j < g.n; ++j)
+      for (Int i = 0; i < g.m; ++i) {
+        T& x = g.c[i + std::ptrdiff_t(j) * g.ldc];
+        x = beta == T(0) ? T(0) : beta * x;
+      }
     return;
   }
   const SmallCallOnOneThread one(2.0 * m * n * k);
-  routines<T>().gemm(&tra, &trb, &m, &n, &k, &alpha, a.p, &lda, b.p, &ldb, &beta, c.p, &ldc);
+  routines<T>().gemm(&g.tra, &g.trb, &g.m, &g.n, &g.k, &alpha, g.a, &g.lda, g.b, &g.ldb, &beta, g.c, &g.ldc);
 }
 
 // C(m×n) = alpha op(A) op(B) + beta C: in the team's parts of C's columns when C is stored by
@@ -269,6 +294,40 @@ void gemm(bool ta, View<T> a, bool tb, View<T> b, T alpha, T beta, View<T> c, In
       gemm_whole<T>(ta, ta ? a.at(0, i0) : a.at(i0, 0), tb, b, alpha, beta, c.at(i0, 0), i1 - i0, n, k);
     });
   }
+}
+
+// Whether ``batch`` products C_i = alpha op(A_i) op(B_i) + beta C_i of these orders run in one
+// ?gemm_batch call (gemm_each): the BLAS has one (MKL's) and would take each product anyway.
+template <class T>
+bool gemm_batch_applies(std::int64_t batch, Int m, Int n, Int k) {
+  return routines<T>().gemm_batch && batch > 1 && m > 0 && n > 0 && k > 0 && !small_gemm_first(m, n, k) &&
+         batch <= std::int64_t(std::numeric_limits<Int>::max());
+}
+
+// C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch, entry i's views at a.p + i·sa, b.p + i·sb,
+// c.p + i·sc: in one ?gemm_batch call where gemm_batch_applies (and alpha ≠ 0), else one gemm
+// each. MKL's per-call work (its kernel choice, its thread count) is then done once for the batch.
+template <class T>
+void gemm_each(std::int64_t batch, bool ta, View<T> a, std::ptrdiff_t sa, bool tb, View<T> b, std::ptrdiff_t sb,
+               T alpha, T beta, View<T> c, std::ptrdiff_t sc, Int m, Int n, Int k) {
+  if (alpha == T(0) || !gemm_batch_applies<T>(batch, m, n, k)) {
+    for (std::int64_t i = 0; i < batch; ++i)
+      gemm<T>(ta, {a.p + i * sa, a.rs, a.cs}, tb, {b.p + i * sb, b.rs, b.cs}, alpha, beta, {c.p + i * sc, c.rs, c.cs}, m, n, k);
+    return;
+  }
+  const GemmCall<T> g = gemm_call(ta, a, tb, b, c, m, n, k);
+  if (g.swapped) std::swap(sa, sb);
+  std::vector<T*> pointers(3 * std::size_t(batch));
+  for (std::int64_t i = 0; i < batch; ++i) {
+    pointers[i] = g.a + i * sa;
+    pointers[batch + i] = g.b + i * sb;
+    pointers[2 * batch + i] = g.c + i * sc;
+  }
+  const Int groups = 1, size = Int(batch);
+  const SmallCallOnOneThread one(2.0 * m * n * k * double(batch));
+  routines<T>().gemm_batch(&g.tra, &g.trb, &g.m, &g.n, &g.k, &alpha, const_cast<const T**>(pointers.data()), &g.lda,
+                           const_cast<const T**>(pointers.data() + batch), &g.ldb, &beta, pointers.data() + 2 * batch,
+                           &g.ldc, &groups, &size);
 }
 
 // Rows per block of the routines that compute one triangle of an n×n result (at most 8 blocks:

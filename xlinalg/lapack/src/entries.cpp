@@ -320,13 +320,16 @@ void gelqf_vjp_batch(std::int64_t batch, Int m, Int n, const T* q, const T* l, c
 
 ProductParams product_params(int flags, double alpha, double beta) { return {bool(flags & 1), bool(flags & 2), alpha, beta}; }
 
+// The products: the whole batch at once where one ?gemm_batch call takes it (gemm_batch_applies),
+// else entry by entry on the batch's threads.
 template <class T>
 void gemm_batch(int flags, double alpha, double beta, std::int64_t batch, Int m, Int p, Int k, const T* a, const T* b,
                 const T* c, T* out, int threads) {
   const auto q = product_params(flags, alpha, beta);
+  if (gemm_batch_applies<T>(batch, m, p, k)) return gemm_forward(batch, a, b, c, out, m, p, k, q);
   const std::size_t sa = std::size_t(m) * k, sb = std::size_t(k) * p, so = std::size_t(m) * p;
   for_each_entry(batch, threads, 2.0 * m * p * k, [&](std::int64_t i) {
-    gemm_forward(a + i * sa, b + i * sb, c ? c + i * so : nullptr, out + i * so, m, p, k, q);
+    gemm_forward(1, a + i * sa, b + i * sb, c ? c + i * so : nullptr, out + i * so, m, p, k, q);
   });
 }
 
@@ -334,9 +337,10 @@ template <class T>
 void gemm_vjp_batch(int flags, double alpha, double beta, std::int64_t batch, Int m, Int p, Int k, const T* a,
                     const T* b, const T* g, T* ga, T* gb, T* gc, int threads) {
   const auto q = product_params(flags, alpha, beta);
+  if (gemm_batch_applies<T>(batch, m, p, k)) return gemm_vjp(batch, a, b, g, ga, gb, gc, m, p, k, q);
   const std::size_t sa = std::size_t(m) * k, sb = std::size_t(k) * p, so = std::size_t(m) * p;
   for_each_entry(batch, threads, 4.0 * m * p * k, [&](std::int64_t i) {
-    gemm_vjp(a + i * sa, b + i * sb, g + i * so, ga + i * sa, gb + i * sb, gc ? gc + i * so : nullptr, m, p, k, q);
+    gemm_vjp(1, a + i * sa, b + i * sb, g + i * so, ga + i * sa, gb + i * sb, gc ? gc + i * so : nullptr, m, p, k, q);
   });
 }
 
@@ -377,6 +381,7 @@ int xl_set_routine(const char* name, void* fn) {
   const char* rest = name + 1;
   auto assign = [&](auto& r) -> int {
     if (!std::strcmp(rest, "gemm")) return !set(r.gemm, fn);
+    if (!std::strcmp(rest, "gemm_batch")) return !set(r.gemm_batch, fn);
     if (!std::strcmp(rest, "trsm")) return !set(r.trsm, fn);
     if (!std::strcmp(rest, "trmm")) return !set(r.trmm, fn);
     if (!std::strcmp(rest, "syrk")) return !set(r.syrk, fn);

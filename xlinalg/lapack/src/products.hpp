@@ -18,30 +18,45 @@ View<T> stored(const T* x, Int rows, Int cols, bool transposed) {
   return transposed ? rowmajor(const_cast<T*>(x), cols, rows) : rowmajor(const_cast<T*>(x), rows, cols);
 }
 
-// out = alpha op(A) op(B) + beta C (C null: gemm2, beta ignored)
+// out_i = alpha op(A_i) op(B_i) + beta C_i for ``batch`` products stored one after the other (C
+// null: gemm2, beta ignored): C read in place by small_gemm where it takes a product, else copied
+// to out and the products computed by gemm_each.
 template <class T>
-void gemm_forward(const T* a, const T* b, const T* c, T* out, Int m, Int p, Int k, const ProductParams& q) {
+void gemm_forward(std::int64_t batch, const T* a, const T* b, const T* c, T* out, Int m, Int p, Int k,
+                  const ProductParams& q) {
+  const std::ptrdiff_t sa = std::ptrdiff_t(m) * k, sb = std::ptrdiff_t(k) * p, so = std::ptrdiff_t(m) * p;
   const View<T> av = stored(a, m, k, q.ta), bv = stored(b, k, p, q.tb), ov = rowmajor(out, m, p);
-  if (c && small_gemm_first(m, p, k) && small_gemm<T>(q.ta, av, q.tb, bv, T(q.alpha), T(q.beta), ov, m, p, k, c)) return;  // C read in place
-  if (c) std::copy(c, c + std::size_t(m) * p, out);
-  gemm<T>(q.ta, av, q.tb, bv, T(q.alpha), c ? T(q.beta) : T(0), ov, m, p, k);
+  if (c && small_gemm_first(m, p, k)) {
+    for (std::int64_t i = 0; i < batch; ++i) {
+      const View<T> ai{av.p + i * sa, av.rs, av.cs}, bi{bv.p + i * sb, bv.rs, bv.cs}, oi{ov.p + i * so, ov.rs, ov.cs};
+      if (small_gemm<T>(q.ta, ai, q.tb, bi, T(q.alpha), T(q.beta), oi, m, p, k, c + i * so)) continue;
+      std::copy(c + i * so, c + (i + 1) * so, oi.p);
+      gemm<T>(q.ta, ai, q.tb, bi, T(q.alpha), T(q.beta), oi, m, p, k);
+    }
+    return;
+  }
+  if (c) std::copy(c, c + batch * so, out);
+  gemm_each<T>(batch, q.ta, av, sa, q.tb, bv, sb, T(q.alpha), c ? T(q.beta) : T(0), ov, so, m, p, k);
 }
 
 // Ā = alpha Ḡ op(B)ᵀ (transposed back when ``ta``), B̄ = alpha op(A)ᵀ Ḡ (likewise), C̄ = beta Ḡ
+// (unless gc is null) for ``batch`` products stored one after the other, by gemm_each.
 template <class T>
-void gemm_vjp(const T* a, const T* b, const T* g, T* ga, T* gb, T* gc, Int m, Int p, Int k, const ProductParams& q) {
+void gemm_vjp(std::int64_t batch, const T* a, const T* b, const T* g, T* ga, T* gb, T* gc, Int m, Int p, Int k,
+              const ProductParams& q) {
   const View<T> av = stored(a, m, k, q.ta), bv = stored(b, k, p, q.tb), gv = rowmajor(const_cast<T*>(g), m, p);
+  const std::ptrdiff_t sa = std::ptrdiff_t(m) * k, sb = std::ptrdiff_t(k) * p, so = std::ptrdiff_t(m) * p;
   const T alpha = T(q.alpha);
   if (q.ta)  // Āᵀ = alpha op(B) Ḡᵀ  (k×m)
-    gemm<T>(q.tb, bv, true, gv, alpha, T(0), rowmajor(ga, k, m), k, m, p);
+    gemm_each<T>(batch, q.tb, bv, sb, true, gv, so, alpha, T(0), rowmajor(ga, k, m), sa, k, m, p);
   else  // (m×k)
-    gemm<T>(false, gv, !q.tb, bv, alpha, T(0), rowmajor(ga, m, k), m, k, p);
+    gemm_each<T>(batch, false, gv, so, !q.tb, bv, sb, alpha, T(0), rowmajor(ga, m, k), sa, m, k, p);
   if (q.tb)  // B̄ᵀ = alpha Ḡᵀ op(A)  (p×k)
-    gemm<T>(true, gv, q.ta, av, alpha, T(0), rowmajor(gb, p, k), p, k, m);
+    gemm_each<T>(batch, true, gv, so, q.ta, av, sa, alpha, T(0), rowmajor(gb, p, k), sb, p, k, m);
   else  // (k×p)
-    gemm<T>(!q.ta, av, false, gv, alpha, T(0), rowmajor(gb, k, p), k, p, m);
+    gemm_each<T>(batch, !q.ta, av, sa, false, gv, so, alpha, T(0), rowmajor(gb, k, p), sb, k, p, m);
   if (gc) {
-    const std::size_t items = std::size_t(m) * p;
+    const std::size_t items = std::size_t(batch) * so;
     const T beta = T(q.beta);
     for (std::size_t i = 0; i < items; ++i) gc[i] = beta * g[i];
   }
