@@ -17,12 +17,15 @@
 
 namespace xl {
 
+// The size of a transparent huge page (x86-64, and arm64 with 4 KiB base pages).
+constexpr std::size_t kHugePage = std::size_t(1) << 21;
+
 inline void advise_huge_pages(void* p, std::size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr std::uintptr_t kHuge = std::uintptr_t(2) << 20;
   const auto first = reinterpret_cast<std::uintptr_t>(p);
-  const std::uintptr_t begin = (first + kHuge - 1) & ~(kHuge - 1), end = (first + bytes) & ~(kHuge - 1);
-  if (end < begin + 2 * kHuge) return;
+  constexpr std::uintptr_t huge = kHugePage;
+  const std::uintptr_t begin = (first + huge - 1) & ~(huge - 1), end = (first + bytes) & ~(huge - 1);
+  if (end < begin + 2 * huge) return;
   unsigned char resident = 0;  // whether the first of those pages is mapped: memory in use
   if (mincore(reinterpret_cast<void*>(begin), 1, &resident) != 0 || (resident & 1)) return;
   madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);

@@ -19,22 +19,15 @@ View<T> stored(const T* x, Int rows, Int cols, bool transposed) {
 }
 
 // out_i = alpha op(A_i) op(B_i) + beta C_i for ``batch`` products stored one after the other (C
-// null: gemm2, beta ignored): C read in place by small_gemm where it takes a product, else copied
-// to out and the products computed by gemm_each.
+// null: gemm2, beta ignored): one product with C read in place by small_gemm where it takes it,
+// else C copied to out and the products computed by gemm_each.
 template <class T>
 void gemm_forward(std::int64_t batch, const T* a, const T* b, const T* c, T* out, Int m, Int p, Int k,
                   const ProductParams& q) {
   const std::ptrdiff_t sa = std::ptrdiff_t(m) * k, sb = std::ptrdiff_t(k) * p, so = std::ptrdiff_t(m) * p;
   const View<T> av = stored(a, m, k, q.ta), bv = stored(b, k, p, q.tb), ov = rowmajor(out, m, p);
-  if (c && small_gemm_first(m, p, k)) {
-    for (std::int64_t i = 0; i < batch; ++i) {
-      const View<T> ai{av.p + i * sa, av.rs, av.cs}, bi{bv.p + i * sb, bv.rs, bv.cs}, oi{ov.p + i * so, ov.rs, ov.cs};
-      if (small_gemm<T>(q.ta, ai, q.tb, bi, T(q.alpha), T(q.beta), oi, m, p, k, c + i * so)) continue;
-      std::copy(c + i * so, c + (i + 1) * so, oi.p);
-      gemm<T>(q.ta, ai, q.tb, bi, T(q.alpha), T(q.beta), oi, m, p, k);
-    }
+  if (c && batch == 1 && small_gemm_first(m, p, k) && small_gemm<T>(q.ta, av, q.tb, bv, T(q.alpha), T(q.beta), ov, m, p, k, c))
     return;
-  }
   if (c) std::copy(c, c + batch * so, out);
   gemm_each<T>(batch, q.ta, av, sa, q.tb, bv, sb, T(q.alpha), c ? T(q.beta) : T(0), ov, so, m, p, k);
 }

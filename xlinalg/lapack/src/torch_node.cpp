@@ -48,7 +48,6 @@ using xl::abi::Shape;
 // instead of 3. Smaller arrays come from glibc's heap, already touched, and torch's allocator
 // serves them.
 constexpr std::int64_t kHugePagesFrom = std::int64_t(1) << 25;
-constexpr std::size_t kHugePage = std::size_t(1) << 21;
 
 // A tensor of ``shape`` for an entry to write (uninitialized).
 at::Tensor allocate(at::IntArrayRef shape, const at::TensorOptions& options) {
@@ -56,7 +55,7 @@ at::Tensor allocate(at::IntArrayRef shape, const at::TensorOptions& options) {
   const std::int64_t bytes = c10::multiply_integers(shape) * std::int64_t(options.dtype().itemsize());
   if (bytes < kHugePagesFrom) return at::empty(shape, options);
   void* data = nullptr;
-  if (posix_memalign(&data, kHugePage, std::size_t(bytes)) != 0) return at::empty(shape, options);  // its error
+  if (posix_memalign(&data, xl::kHugePage, std::size_t(bytes)) != 0) return at::empty(shape, options);  // its error
   // a storage like at::empty's (resizable through torch's CPU allocator) that frees with ours
   c10::Storage storage(c10::Storage::use_byte_size_t(), std::size_t(bytes),
                        c10::DataPtr(data, data, [](void* p) { std::free(p); }, at::Device(at::kCPU)),
