@@ -75,3 +75,13 @@ def structured(name, params):
         return out if isinstance(out, tuple) else (out,)
 
     return f
+
+
+def without_node(monkeypatch):
+    """Eager calls through the ``autograd.Function``: neither the C++ node nor its remembered
+    calls (:func:`xlinalg.lapack.torch_node.fast_path`) take them."""
+    from xlinalg.adapters import torch as torch_adapter
+    from xlinalg.lapack import torch_node
+
+    monkeypatch.setattr(torch_adapter, "_node_call", lambda *args: None)
+    monkeypatch.setattr(torch_node, "fast_path", lambda: None)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import xlinalg.torch as xt
-from tests.torch_adapter._helpers import inputs, structured, tensors, torch
+from tests.torch_adapter._helpers import inputs, structured, tensors, torch, without_node
 from tests.torch_adapter.test_compile import _silent
 from xlinalg import lapack
 from xlinalg.adapters import torch as torch_adapter
@@ -290,7 +290,7 @@ def test_eager_backward_reads_the_forwards_residuals(name, monkeypatch):
     with a gradient to come, the forward keeps its residuals on the Function's context and the
     backward reads them (the residual reverse runs; the gradients are the plain reverse's, bit
     for bit); no attribute is left on the outputs, and without grad nothing is kept."""
-    monkeypatch.setattr(torch_adapter, "_node_call", lambda *args: None)
+    without_node(monkeypatch)
     params = get(name).param_grid()[0]
     rng = np.random.default_rng(12)
     xs = tensors(inputs(name, params, rng, n=5), requires_grad=True)

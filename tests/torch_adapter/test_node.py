@@ -13,7 +13,7 @@ import pytest
 
 import xlinalg.torch as xt
 from tests.mappings import mapping_flags
-from tests.torch_adapter._helpers import inputs, structured, tensors, torch
+from tests.torch_adapter._helpers import inputs, structured, tensors, torch, without_node
 from xlinalg import lapack
 from xlinalg.adapters import torch as torch_adapter
 from xlinalg.core.operator import get
@@ -58,7 +58,7 @@ def test_node_gives_the_functions_results(name, params, monkeypatch):
     assert all(y.grad_fn.name() == _node_name(name) for y in ys)
     weights = [torch.tensor(rng.standard_normal(tuple(y.shape))) for y in ys]
     got = _run(name, params, xs, weights)
-    monkeypatch.setattr(torch_adapter, "_node_call", lambda *args: None)
+    without_node(monkeypatch)
     want = _run(name, params, xs, weights)
     assert want[0][0].grad_fn.name() != _node_name(name)
     for a, b in zip((*got[0], *got[1]), (*want[0], *want[1])):
@@ -203,6 +203,7 @@ def test_calls_the_node_cannot_take_use_the_function(monkeypatch):
     """Without the module (or a modified operator spec) the Function runs the call."""
     a = torch.tensor(inputs("potrf", {}, np.random.default_rng(12), n=3)[0], requires_grad=True)
     monkeypatch.setattr(torch_node, "plan", lambda op, saving: None)
+    monkeypatch.setattr(torch_node, "fast_path", lambda: None)
     assert xt.potrf(a).grad_fn.name() == "PotrfFunctionBackward"
 
 
@@ -338,3 +339,131 @@ def test_large_outputs_lie_on_huge_pages_and_are_ordinary_tensors():
     (got,) = torch.autograd.grad(xt.sumlogdiag(a), [a])
     got.add_(1.0).resize_(n * n + 5)
     assert got.shape == (n * n + 5,) and got[0].item() == 2.0 and got[1].item() == 1.0
+
+
+# ---- remembered calls ------------------------------------------------------------------------------
+@pytest.fixture
+def forgetting():
+    """No signature remembered at the start (other tests' calls are)."""
+    torch_node.forget()
+
+
+def _python_path_fails(monkeypatch):
+    """From now on a call that takes the adapter's Python path raises ``LookupError``."""
+
+    def prepare(*args):
+        raise LookupError("the Python path ran")
+
+    monkeypatch.setattr(torch_adapter, "prepare", prepare)
+
+
+def _spd(n=4, batch=(2,), dtype=torch.float64, seed=20):
+    return torch.tensor(inputs("potrf", {}, np.random.default_rng(seed), batch=batch, n=n)[0], dtype=dtype)
+
+
+@pytest.mark.parametrize("name, params", CASES)
+def test_a_repeated_call_runs_as_remembered(name, params, monkeypatch):
+    """A call whose signature ran before (its operator, dtypes, shapes, keyword parameters,
+    recording and thread count) runs from the node's memory, without the adapter's Python path,
+    and gives that path's outputs and gradients, bit for bit."""
+    rng = np.random.default_rng(21)
+    xs = tensors(inputs(name, params, rng, batch=(2,), n=4), requires_grad=True)
+    weights = [torch.tensor(rng.standard_normal(tuple(y.shape))) for y in structured(name, params)(*xs)]
+    first = _run(name, params, xs, weights)
+    _python_path_fails(monkeypatch)
+    again = _run(name, params, xs, weights)
+    assert all(y.grad_fn.name() == _node_name(name) for y in again[0])
+    for a, b in zip((*first[0], *first[1]), (*again[0], *again[1])):
+        assert torch.equal(a, b)
+
+
+def test_a_new_signature_takes_the_python_path(monkeypatch, forgetting):
+    """Each part of the signature tells calls apart: another dtype, shape, keyword value or
+    keyword type (``1`` for ``True``), recording or not, grad mode, thread count."""
+    a = _spd().requires_grad_(True)
+    xt.potrf(a, lower=True)
+    _python_path_fails(monkeypatch)
+    xt.potrf(a, lower=True)  # remembered
+    for call in (
+        lambda: xt.potrf(_spd(dtype=torch.float32), lower=True),
+        lambda: xt.potrf(_spd(n=5).requires_grad_(True), lower=True),
+        lambda: xt.potrf(_spd(batch=(3,)).requires_grad_(True), lower=True),
+        lambda: xt.potrf(a, lower=False),
+        lambda: xt.potrf(a, lower=1),
+        lambda: xt.potrf(a),
+        lambda: xt.potrf(a.detach(), lower=True),
+    ):
+        with pytest.raises(LookupError):
+            call()
+    with torch.no_grad(), pytest.raises(LookupError):
+        xt.potrf(a, lower=True)
+    with pytest.raises(LookupError):
+        _with_threads(torch.get_num_threads() + 1, lambda: xt.potrf(a, lower=True))
+
+
+def test_calls_that_are_never_remembered(monkeypatch, forgetting):
+    """Broadcast inputs, tensor subclasses, array parameters and calls under forward-mode AD
+    or fake tensors take the Python path every time."""
+
+    class Sub(torch.Tensor):
+        pass
+
+    x, a, b = _spd(), _spd(batch=(1,)), torch.ones(3, 4, 2, dtype=torch.float64)
+    sub = _spd().as_subclass(Sub)
+    calls = {
+        "broadcast": lambda: xt.potrs(a, b),
+        "subclass": lambda: xt.potrf(sub),
+        "array parameter": lambda: xt.trsm(x, x, alpha=torch.tensor(2.0, dtype=torch.float64)),
+    }
+    for call in calls.values():
+        call()
+    xt.potrf(x)
+    _python_path_fails(monkeypatch)
+    for call in calls.values():
+        with pytest.raises(LookupError):
+            call()
+    xt.potrf(x)  # remembered
+    with pytest.raises(LookupError), torch.autograd.forward_ad.dual_level():
+        xt.potrf(x)
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with pytest.raises(LookupError), FakeTensorMode():
+        xt.potrf(torch.empty(2, 4, 4, dtype=torch.float64))
+
+
+def test_remembered_calls_follow_the_layer_and_blas_settings(monkeypatch, forgetting):
+    """With the layer switched off (``XLINALG_KERNELS=python``, read again after
+    :func:`xlinalg.lapack.reset`) or SciPy's BLAS on more than one thread, a remembered
+    signature takes the Python path."""
+    x = _spd()
+    xt.potrf(x)
+    assert torch_node.fast_path() is not None
+    with monkeypatch.context() as m:
+        m.setenv("XLINALG_KERNELS", "python")
+        lapack.reset()
+        try:
+            assert torch_node.fast_path() is None
+            _python_path_fails(m)
+            with pytest.raises(LookupError):
+                xt.potrf(x)
+        finally:
+            m.undo()
+            lapack.reset()
+    xt.potrf(x)  # reads the mode again
+    lapack.use_blas_threads(2)
+    try:
+        assert torch_node.fast_path() is None
+    finally:
+        lapack.use_blas_threads(1)
+    assert torch_node.fast_path() is not None
+
+
+def test_a_remembered_call_that_fails_raises_as_the_python_path_does():
+    """A failing batch entry in a remembered call raises the adapter's ``LinAlgError``, naming
+    the entry."""
+    x = _spd()
+    xt.potrf(x)
+    bad = x.clone()
+    bad[1] = -torch.eye(4, dtype=torch.float64)
+    with pytest.raises(torch.linalg.LinAlgError, match=r"potrf: .* at batch index \(1,\)"):
+        xt.potrf(bad)

@@ -190,16 +190,17 @@ def _single_blas():
 torch_node.set_hooks(_recorded_vjp, _single_blas)
 
 
-def _node_call(name: str, call: Call, save: bool):
+def _node_call(name: str, call: Call, save: bool, signature=None):
     """The outputs of an eager CPU call through the C++ node (:mod:`xlinalg.lapack.torch_node`),
-    or ``None`` when the node cannot run it (the ``autograd.Function`` then does)."""
+    or ``None`` when the node cannot run it (the ``autograd.Function`` then does).
+    ``signature``: see :func:`xlinalg.lapack.torch_node.forward`."""
     plan = torch_node.plan(call.op, save)
     if plan is None:
         return None
     if not eager_single_blas(call.op.name, call.inputs):
         return None
     context = (name, (tuple(call.params.items()), call.shapes, call.batch, False)) if save else None
-    outputs, status = torch_node.forward(call, plan, torch.get_num_threads() > 1, context)
+    outputs, status = torch_node.forward(call, plan, torch.get_num_threads() > 1, context, signature)
     if status is not None:
         apply.checked(call, outputs, status)
     return outputs if call.op.multiple_outputs else outputs[0]
@@ -220,8 +221,15 @@ def bind(op: Operator):
     traceable = function_class(op, forward_mode=False)
     apply_eagerly = _applier(cls)
     names = op.arg_names
+    key = id(op)
 
     def fn(*arrays, **params):
+        if not torch.compiler.is_compiling():  # a call whose signature the node remembers: no Python
+            fast = torch_node.fast_path()
+            if fast is not None and _plain_autograd():
+                result = fast(key, arrays, params)
+                if result is not None:
+                    return result
         call = prepare(op, arrays, params)
         if call.xp is not _xp:
             raise TypeError(f"{op.name}: expected torch tensors for {', '.join(names)}")
@@ -229,7 +237,8 @@ def bind(op: Operator):
             return traceable.apply(*call.inputs, (tuple(call.params.items()), call.shapes, call.batch, False))
         save = torch.is_grad_enabled() and any(x.requires_grad for x in call.inputs)
         if _plain_autograd():
-            result = _node_call(name, call, save)
+            unbroadcast = all(x is y for x, y in zip(call.inputs, arrays))
+            result = _node_call(name, call, save, (key, arrays, params) if unbroadcast else None)
             if result is not None:
                 return result
             if not save:  # no graph node: the rule's outputs themselves

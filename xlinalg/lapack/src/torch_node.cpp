@@ -19,12 +19,17 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/saved_variable.h>
+#include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/utils/pybind.h>
+#include <c10/core/impl/TorchDispatchModeTLS.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -224,15 +229,15 @@ struct Reverse {
 
 struct XlinalgBackward : torch::autograd::Node {
   std::string op_name;
-  Reverse rev;
+  std::shared_ptr<const Reverse> reverse;
   std::vector<SavedVariable> inputs, outputs;
   std::vector<at::Tensor> residuals;  // forward outputs past the user's: not saved variables
   std::vector<std::vector<std::int64_t>> output_shapes;
   at::TensorOptions options;
   PyRef context;
 
-  XlinalgBackward(std::string name, Reverse r, PyObject* ctx)
-      : op_name(std::move(name)), rev(std::move(r)), context(ctx) {}
+  XlinalgBackward(std::string name, std::shared_ptr<const Reverse> r, PyObject* ctx)
+      : op_name(std::move(name)), reverse(std::move(r)), context(ctx) {}
 
   std::string name() const override { return op_name; }
 
@@ -244,6 +249,7 @@ struct XlinalgBackward : torch::autograd::Node {
   }
 
   variable_list apply(variable_list&& grads) override {
+    const Reverse& rev = *reverse;
     variable_list xs, ys;
     for (auto& v : inputs) xs.push_back(v.unpack());
     for (auto& v : outputs) ys.push_back(v.unpack(getptr()));
@@ -299,26 +305,36 @@ struct XlinalgBackward : torch::autograd::Node {
   }
 };
 
-// The forward entry ``fwd_row`` on ``operands`` (``inputs`` in the entry's order, -1: absent),
-// returning the user's ``n_user`` outputs, and after them the status where some batch entry
-// failed (a non-zero status). Recorded (grad mode on and an input requiring grad), the outputs
-// get an ``XlinalgBackward`` node.
-std::vector<at::Tensor> forward(const std::string& name, int fwd_row, const std::vector<at::Tensor>& inputs,
-                                const std::vector<int>& fwd_operands, int n_user, const std::vector<std::int64_t>& ints,
-                                const std::vector<double>& floats, int vjp_row, const std::vector<int>& vjp_operands,
-                                const std::vector<std::int64_t>& vjp_ints, const std::vector<double>& vjp_floats,
-                                const std::vector<std::tuple<int, int, double>>& scaled, bool single_blas,
-                                py::object context) {
-  const Entry& e = entry(fwd_row);
+// One call's entries (Python's ``torch_node.Plan`` with the call's parameters): the forward
+// entry ``fwd_row`` on ``fwd_operands`` (indices of the inputs, -1: absent), ``n_user`` outputs
+// for the user, the reverse a recorded call keeps, and ``context`` for its Python fallback.
+struct CallPlan {
+  std::string name;
+  int fwd_row;
+  std::vector<int> fwd_operands;
+  int n_user;
+  std::vector<std::int64_t> ints;
+  std::vector<double> floats;
+  std::shared_ptr<const Reverse> reverse;
+  py::object context;
+  bool several_outputs;  // the user gets a tuple
+};
+
+// The plan's forward entry on ``inputs``, returning the user's outputs, and after them the
+// status where some batch entry failed (a non-zero status). Recorded (grad mode on and an input
+// requiring grad), the outputs get an ``XlinalgBackward`` node.
+std::vector<at::Tensor> run_plan(const CallPlan& p, const std::vector<at::Tensor>& inputs) {
+  const Entry& e = entry(p.fwd_row);
   std::vector<at::Tensor> operands;
-  for (int k : fwd_operands) operands.push_back(k < 0 ? at::Tensor() : inputs.at(k));
+  for (int k : p.fwd_operands) operands.push_back(k < 0 ? at::Tensor() : inputs.at(k));
   std::vector<at::Tensor> written;
   {
     at::NoGradGuard no_grad;  // the copies and allocations of the call are not part of the graph
-    written = run(e, operands, ints, floats);
+    written = run(e, operands, p.ints, p.floats);
   }
   const int n_status = e.status ? 1 : 0;
   const int n_written = int(written.size()) - n_status;
+  const int n_user = p.n_user;
   if (n_user < 1 || n_user > n_written) fail(e, "more outputs requested than the entry writes");
   std::vector<at::Tensor> result(written.begin(), written.begin() + n_user);
   if (n_status) {
@@ -333,11 +349,7 @@ std::vector<at::Tensor> forward(const std::string& name, int fwd_row, const std:
   }
   if (!torch::autograd::compute_requires_grad(inputs)) return result;
 
-  std::vector<ScaledCotangent> scaled_cotangents;
-  for (const auto& [input, output, factor] : scaled) scaled_cotangents.push_back({input, output, factor});
-  auto node = c10::make_intrusive<XlinalgBackward>(
-      name, Reverse{vjp_row, vjp_operands, vjp_ints, vjp_floats, std::move(scaled_cotangents), single_blas},
-      context.ptr());
+  auto node = c10::make_intrusive<XlinalgBackward>(p.name, p.reverse, p.context.ptr());
   node->set_next_edges(torch::autograd::collect_next_edges(inputs));
   node->options = result[0].options();
   for (int i = 0; i < n_user; ++i) {
@@ -350,11 +362,122 @@ std::vector<at::Tensor> forward(const std::string& name, int fwd_row, const std:
   return result;
 }
 
+// ---- repeated calls -------------------------------------------------------------------------
+// An eager program repeats few signatures. Python's path of a call (validation, the plan, the
+// parameters) ends in one CallPlan; ``remember`` keeps it under the call's signature, and
+// ``call`` runs a call with a remembered signature from here, with no Python. The signature:
+// the operator, torch's thread count, whether autograd records the call, each input's dtype and
+// shape, and the keyword parameters (names, types and values). Only plain calls have one: every
+// input a tensor of torch's own class, on the CPU, strided, in no functorch wrapper and not
+// dispatched to Python (fake or subclass tensors), no dispatch mode active, and every keyword
+// parameter a bool, int or float.
+constexpr std::size_t kMaxRemembered = 1024;
+
+bool signature(std::int64_t op, PyObject* arrays, PyObject* kwargs, std::string& key, std::vector<at::Tensor>& inputs) {
+  if (c10::impl::TorchDispatchModeTLS::any_modes_set()) return false;
+  const auto put = [&key](const void* p, std::size_t n) { key.append(static_cast<const char*>(p), n); };
+  const Py_ssize_t n = PyTuple_GET_SIZE(arrays);
+  inputs.clear();
+  inputs.reserve(std::size_t(n));
+  bool wants_grad = false;
+  std::int64_t head[3] = {op, at::get_num_threads(), n};
+  put(head, sizeof head);
+  constexpr auto kWrapped = c10::DispatchKeySet({c10::DispatchKey::FuncTorchGradWrapper, c10::DispatchKey::FuncTorchBatched,
+                                                 c10::DispatchKey::Functionalize, c10::DispatchKey::Python});
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* x = PyTuple_GET_ITEM(arrays, i);
+    if (!THPVariable_CheckExact(x)) return false;
+    const at::Tensor& t = THPVariable_Unpack(x);
+    if (!t.defined() || !t.device().is_cpu() || t.layout() != at::kStrided || t.key_set().has_any(kWrapped)) return false;
+    wants_grad = wants_grad || t.requires_grad();
+    const std::int64_t dims[2] = {std::int64_t(t.scalar_type()), t.dim()};
+    put(dims, sizeof dims);
+    put(t.sizes().data(), sizeof(std::int64_t) * t.sizes().size());
+    inputs.push_back(t);
+  }
+  const char recorded = wants_grad && at::GradMode::is_enabled();
+  put(&recorded, 1);
+  if (kwargs == nullptr) return true;
+  PyObject *name, *value;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(kwargs, &pos, &name, &value)) {
+    Py_ssize_t size = 0;
+    const char* text = PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, &size) : nullptr;
+    if (text == nullptr) {
+      PyErr_Clear();
+      return false;
+    }
+    put(text, std::size_t(size) + 1);  // with its terminating zero
+    char kind;
+    std::int64_t bits;
+    if (PyBool_Check(value)) {
+      kind = 'b', bits = value == Py_True;
+    } else if (PyLong_CheckExact(value)) {
+      int overflow = 0;
+      kind = 'i', bits = PyLong_AsLongLongAndOverflow(value, &overflow);
+      if (overflow) return false;
+    } else if (PyFloat_CheckExact(value)) {
+      const double v = PyFloat_AS_DOUBLE(value);
+      kind = 'f', std::memcpy(&bits, &v, sizeof bits);
+    } else {
+      return false;
+    }
+    put(&kind, 1);
+    put(&bits, sizeof bits);
+  }
+  return true;
+}
+
+// Read and changed with the GIL held; a call holds its plan while it runs without it. Never
+// destroyed: its Python objects would outlive the interpreter's finalization.
+std::unordered_map<std::string, std::shared_ptr<const CallPlan>>& remembered() {
+  static auto* plans = new std::unordered_map<std::string, std::shared_ptr<const CallPlan>>();
+  return *plans;
+}
+
+// The outputs of a call with a remembered signature (a tensor, or a tuple for several), or None:
+// no signature, none remembered, or a batch entry failed (Python's path then raises).
+py::object call(std::int64_t op, py::tuple arrays, py::dict kwargs) {
+  std::string key;
+  std::vector<at::Tensor> inputs;
+  if (!signature(op, arrays.ptr(), kwargs.ptr(), key, inputs)) return py::none();
+  const auto hit = remembered().find(key);
+  if (hit == remembered().end()) return py::none();
+  const std::shared_ptr<const CallPlan> p = hit->second;
+  std::vector<at::Tensor> result = run_plan(*p, inputs);
+  if (int(result.size()) > p->n_user) return py::none();
+  if (!p->several_outputs) return py::cast(std::move(result[0]));
+  return py::tuple(py::cast(result));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(xlinalg_torch_node, m) {
   m.doc() = "xlinalg's CPU kernel layer as a C++ autograd node for eager PyTorch calls";
-  m.def("forward", &forward);
+  py::class_<CallPlan, std::shared_ptr<CallPlan>>(m, "CallPlan");
+  m.def("plan", [](const std::string& name, int fwd_row, const std::vector<int>& fwd_operands, int n_user,
+                   const std::vector<std::int64_t>& ints, const std::vector<double>& floats, int vjp_row,
+                   const std::vector<int>& vjp_operands, const std::vector<std::int64_t>& vjp_ints,
+                   const std::vector<double>& vjp_floats, const std::vector<std::tuple<int, int, double>>& scaled,
+                   bool single_blas, py::object context, bool several_outputs) {
+    std::vector<ScaledCotangent> scaled_cotangents;
+    for (const auto& [input, output, factor] : scaled) scaled_cotangents.push_back({input, output, factor});
+    auto reverse = std::make_shared<const Reverse>(
+        Reverse{vjp_row, vjp_operands, vjp_ints, vjp_floats, std::move(scaled_cotangents), single_blas});
+    return std::make_shared<CallPlan>(CallPlan{name, fwd_row, fwd_operands, n_user, ints, floats, std::move(reverse),
+                                               std::move(context), several_outputs});
+  });
+  m.def("forward", [](const std::vector<at::Tensor>& inputs, const CallPlan& p) { return run_plan(p, inputs); });
+  m.def("remember", [](std::int64_t op, py::tuple arrays, py::dict kwargs, std::shared_ptr<CallPlan> p) {
+    std::string key;
+    std::vector<at::Tensor> inputs;
+    if (!signature(op, arrays.ptr(), kwargs.ptr(), key, inputs)) return false;
+    if (remembered().size() >= kMaxRemembered) remembered().clear();
+    remembered().insert_or_assign(key, std::move(p));
+    return true;
+  });
+  m.def("forget", [] { remembered().clear(); });
+  m.def("call", &call);
   m.def("team_splits", [] { return xl::team_splits().load(); });
   m.def("row", [](const std::string& name) { return xl::abi::row(name.c_str()); });
   m.def("parameters", [](const std::string& name) {
