@@ -206,13 +206,13 @@ class SmallCallOnOneThread {
 // Parts are multiples of this many columns (rows): whole register blocks for the BLAS kernels.
 constexpr Int kTeamQuantum = 16;
 
-// Runs ``piece(begin, end)`` over [0, extent) in the team's parts when the team has several
-// threads, ``flops`` is large enough and every part gets at least kTeamQuantum; whole otherwise.
+// Runs ``piece(begin, end)`` over [0, extent) in the team's parts when ``split``, the team has
+// several threads and every part gets at least kTeamQuantum; whole otherwise.
 template <class F>
-void team_split(Int extent, double flops, const F& piece) {
+void team_split_if(bool split, Int extent, const F& piece) {
   const Team& t = team();
   const Int parts = std::min<Int>(t.size, extent / kTeamQuantum);
-  if (t.run == nullptr || parts < 2 || flops < kTeamMinFlops) {
+  if (t.run == nullptr || parts < 2 || !split) {
     piece(Int(0), extent);
     return;
   }
@@ -229,6 +229,28 @@ void team_split(Int extent, double flops, const F& piece) {
     if (begin < end) (*w.piece)(begin, end);
   };
   t.run(int(parts), body, &work);
+}
+
+// team_split_if for a call of ``flops``: split from kTeamMinFlops.
+template <class F>
+void team_split(Int extent, double flops, const F& piece) {
+  team_split_if(flops >= kTeamMinFlops, extent, piece);
+}
+
+// Copies of at least this many values run in the team's parts (torch's grain size for its own
+// copies, which run on its threads).
+constexpr std::size_t kTeamMinCopy = 32768;
+
+// dst[0, count) = src[0, count) (as memcpy), by pages of 4 KiB, in the team's parts from
+// kTeamMinCopy values. Measured, torch's node, two threads, forward of gemm at order 256,
+// float64 (C copied to the output): 0.29 → 0.24 ms (torch's addmm 0.25).
+template <class T>
+void team_copy(T* dst, const T* src, std::size_t count) {
+  constexpr std::size_t page = 4096 / sizeof(T);
+  team_split_if(count >= kTeamMinCopy, Int((count + page - 1) / page), [&](Int p0, Int p1) {
+    const std::size_t begin = std::size_t(p0) * page, end = std::min(count, std::size_t(p1) * page);
+    std::copy(src + begin, src + end, dst + begin);
+  });
 }
 
 // The arguments of the column-major ?gemm call that computes C = alpha op(A) op(B) + beta C on views

@@ -77,7 +77,7 @@ bool potrf_blocked(View<T> l, Int n) {
 template <class T>
 bool potrf(const T* a, T* out, Int n, bool lower) {
   View<T> l = factor(out, n, lower);
-  std::memcpy(out, a, sizeof(T) * std::size_t(n) * n);
+  team_copy(out, a, std::size_t(n) * n);
   const bool blocked = n <= blocked_potrf_max_order<T>() && !blas_called_whole();
   const bool factored = blocked ? potrf_blocked(l, n) : lapack_potrf(l, n) == 0;
   if (!factored || !diagonal_finite_positive(l, n)) {
@@ -333,11 +333,11 @@ void potrf_vjp(const T* f, const T* g, T* out, Int n, bool lower, Buffer<T>& wor
 template <class T>
 bool potrs(const T* f, const T* b, T* out, T* y, Int n, Int k, bool lower) {
   const View<T> l = factor(const_cast<T*>(f), n, lower);
-  const std::size_t bytes = sizeof(T) * std::size_t(n) * k;
-  std::memcpy(out, b, bytes);
+  const std::size_t count = std::size_t(n) * k;
+  team_copy(out, b, count);
   View<T> x = rowmajor(out, n, k);
   trsm<T>(true, true, false, n, k, T(1), l, x);
-  if (y) std::memcpy(y, out, bytes);
+  if (y) team_copy(y, out, count);
   trsm<T>(true, true, true, n, k, T(1), l, x);
   const bool ok = k > 0 ? all_finite(out, std::int64_t(n) * k) : triangle_finite(l, n, true);
   if (!ok) fill_nan(out, std::int64_t(n) * k);
@@ -353,18 +353,18 @@ void potrs_vjp(const T* f, const T* b, bool solved, const T* x, const T* g, T* g
   const View<T> l = factor(const_cast<T*>(f), n, lower);
   work.resize((solved ? 1 : 2) * std::size_t(n) * k);
   T* z = work.data();
-  const std::size_t bytes = sizeof(T) * std::size_t(n) * k;
-  std::memcpy(z, g, bytes);
+  const std::size_t count = std::size_t(n) * k;
+  team_copy(z, g, count);
   const View<T> zv = rowmajor(z, n, k), xv = rowmajor(const_cast<T*>(x), n, k);
   trsm<T>(true, true, false, n, k, T(1), l, zv);
   View<T> yv = rowmajor(const_cast<T*>(b), n, k);
   if (!solved) {
     T* y = z + std::size_t(n) * k;
-    std::memcpy(y, b, bytes);
+    team_copy(y, b, count);
     yv = rowmajor(y, n, k);
     trsm<T>(true, true, false, n, k, T(1), l, yv);
   }
-  std::memcpy(gb, z, bytes);
+  team_copy(gb, z, count);
   const View<T> gbv = rowmajor(gb, n, k);
   trsm<T>(true, true, true, n, k, T(1), l, gbv);
   View<T> gl = factor(gf, n, lower);
@@ -389,7 +389,7 @@ bool potri(const T* f, T* out, Int n, bool lower) {
     triangular<T>(true, true, true, false, n, n, T(1), factor(const_cast<T*>(f), n, lower), w);
     gemm<T>(true, w, false, w, T(1), T(0), rowmajor(out, n, n), n, n, n);
   } else {
-    std::memcpy(out, f, sizeof(T) * std::size_t(n) * n);
+    team_copy(out, f, std::size_t(n) * n);
     View<T> l = factor(out, n, lower);
     const char u = uplo(l, true);
     const Int ld = l.ld();

@@ -150,7 +150,7 @@ bool syevd(const T* a, T* u, T* w, Int n, const SyevdWork& ws, Buffer<W>& work, 
     const char jobz = 'V', uplo = 'U';
     iwork.resize(ws.liwork);
     if constexpr (std::is_same_v<T, W>) {
-      std::memcpy(u, a, sizeof(T) * size);
+      team_copy(u, a, size);
       work.resize(ws.lwork);
       routines<W>().syevd(&jobz, &uplo, &n, u, &n, w, work.data(), &ws.lwork, iwork.data(), &ws.liwork, &info);
     } else {
@@ -196,7 +196,7 @@ void syevd_vjp(const T* u, const T* w, const T* gu, const T* gw, T* ga, Int n, B
     return f * (below - above) * T(0.5);  // (nothing to fuse into an FMA: one result on every CPU)
   });
   for (Int i = 0; i < n; ++i) sv(i, i) = gw[i] * T(0.5);
-  std::memcpy(t, u, sizeof(T) * size);
+  team_copy(t, u, size);
   trmm<T>(true, false, false, n, n, T(1), sv, tv);         // K U (K: the upper triangle of s)
   gemm<T>(true, uv, false, tv, T(1), T(0), gav, n, n, n);  // Y = Uᵀ K U
   symmetric_pairs(gav, n, [](Int, Int, T below, T above) { return below + above; });

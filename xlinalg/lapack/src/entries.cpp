@@ -245,7 +245,7 @@ static_assert(sizeof(Int) == sizeof(std::int32_t), "pivots are int32 in the C AB
 template <class T>
 void keep_factors(std::int64_t i, const T* f, const Int* ipiv, Int n, T* lu, T* pivots) {
   T* to = lu ? lu + i * std::size_t(n) * n : nullptr;
-  if (to && to != f) std::memcpy(to, f, sizeof(T) * std::size_t(n) * n);
+  if (to && to != f) team_copy(to, f, std::size_t(n) * n);
   if (pivots)
     for (Int j = 0; j < n; ++j) pivots[i * n + j] = T(ipiv[j]);
 }

@@ -364,7 +364,7 @@ bool invert_lu(T* lu, const Int* ipiv, T* out, T* work, Int n, Int lwork) {
   }
   Int info = 0;
   routines<T>().getri(&n, lu, &n, ipiv, work, &lwork, &info);
-  std::memcpy(out, lu, sizeof(T) * std::size_t(n) * n);
+  team_copy(out, lu, std::size_t(n) * n);
   return info == 0;
 }
 

@@ -145,7 +145,7 @@ bool nonnegative_diagonal(T* q, T* l, Int m, Int n) {
 // finiteness of Q (a product of reflections: no entry above 1); Q's rows then flip by s_i.
 template <class T>
 bool lapack_lq(const T* a, T* q, T* l, Int m, Int n, Int lwork, Buffer<T>& work) {
-  std::memcpy(q, a, sizeof(T) * std::size_t(m) * n);
+  team_copy(q, a, std::size_t(m) * n);
   work.resize(2 * std::size_t(m) + lwork);
   T *tau = work.data(), *sign = tau + m, *wk = sign + m;
   Int info = 0;
@@ -196,15 +196,15 @@ void gelqf_vjp(const T* q, const T* l, const T* gq, const T* gl, T* ga, Int m, I
   const std::size_t msize = std::size_t(m) * m;
   work.resize(2 * msize);
   T* linv = work.data() + msize;
-  std::memcpy(linv, l, sizeof(T) * msize);
+  team_copy(linv, l, msize);
   invert_upper(View<T>{linv, 1, m}, m);  // row-major L is column-major Lᵀ: Lᵀ⁻¹ = L⁻ᵀ, i.e. L⁻¹ row-major
   const View<T> qv = rowmajor(const_cast<T*>(q), m, n), lv = rowmajor(const_cast<T*>(l), m, m);
   const View<T> gqv = rowmajor(const_cast<T*>(gq), m, n), mv = rowmajor(work.data(), m, m), gav = rowmajor(ga, m, n);
-  std::memcpy(work.data(), gl, sizeof(T) * msize);
+  team_copy(work.data(), gl, msize);
   trmm<T>(true, true, true, m, m, T(1), lv, mv);                // Lᵀ L̄
   gemm_triangle<T>(true, false, gqv, true, qv, T(-1), T(1), mv, m, n);  // − Q̄ Qᵀ, the lower triangle
   symmetric_pairs(mv, m, [](Int, Int, T below, T) { return below; });   // copyltu
-  std::memcpy(ga, gq, sizeof(T) * std::size_t(m) * n);
+  team_copy(ga, gq, std::size_t(m) * n);
   gemm<T>(false, mv, false, qv, T(1), T(1), gav, m, n, m);      // Q̄ + copyltu(M) Q
   trmm<T>(true, true, true, m, n, T(1), rowmajor(linv, m, m), gav);  // L⁻ᵀ (...)
 }

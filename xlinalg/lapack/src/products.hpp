@@ -28,7 +28,7 @@ void gemm_forward(std::int64_t batch, const T* a, const T* b, const T* c, T* out
   const View<T> av = stored(a, m, k, q.ta), bv = stored(b, k, p, q.tb), ov = rowmajor(out, m, p);
   if (c && batch == 1 && small_gemm_first(m, p, k) && small_gemm<T>(q.ta, av, q.tb, bv, T(q.alpha), T(q.beta), ov, m, p, k, c))
     return;
-  if (c) std::copy(c, c + batch * so, out);
+  if (c) team_copy(out, c, std::size_t(batch) * so);
   gemm_each<T>(batch, q.ta, av, sa, q.tb, bv, sb, T(q.alpha), c ? T(q.beta) : T(0), ov, so, m, p, k);
 }
 

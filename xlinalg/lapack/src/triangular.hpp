@@ -23,7 +23,7 @@ template <class T>
 bool trsm_forward(const T* a, const T* b, T* out, Int rows, Int cols, const TriangularParams& p) {
   const Int n = p.rightside ? cols : rows;
   const View<T> av = rowmajor(const_cast<T*>(a), n, n);
-  std::memcpy(out, b, sizeof(T) * std::size_t(rows) * cols);
+  team_copy(out, b, std::size_t(rows) * cols);
   trsm<T>(!p.rightside, p.lower, p.transpose, rows, cols, T(p.alpha), av, rowmajor(out, rows, cols));
   const std::int64_t size = std::int64_t(rows) * cols;
   const bool ok = size > 0 ? all_finite(out, size) : triangle_finite(av, n, p.lower);
@@ -37,7 +37,7 @@ void trsm_vjp(const T* a, const T* x, const T* g, T* ga, T* gb, Int rows, Int co
   const Int n = p.rightside ? cols : rows, k = p.rightside ? rows : cols;
   const View<T> av = rowmajor(const_cast<T*>(a), n, n);
   const View<T> xv = rowmajor(const_cast<T*>(x), rows, cols), yv = rowmajor(gb, rows, cols);
-  std::memcpy(gb, g, sizeof(T) * std::size_t(rows) * cols);
+  team_copy(gb, g, std::size_t(rows) * cols);
   trsm<T>(!p.rightside, p.lower, !p.transpose, rows, cols, T(1), av, yv);
   View<T> gav = rowmajor(ga, n, n);
   const View<T> gopa = p.transpose ? gav.t() : gav;
@@ -55,7 +55,7 @@ void trsm_vjp(const T* a, const T* x, const T* g, T* ga, T* gb, Int rows, Int co
 template <class T>
 void trmm_forward(const T* a, const T* b, T* out, Int rows, Int cols, const TriangularParams& p) {
   const Int n = p.rightside ? cols : rows;
-  std::memcpy(out, b, sizeof(T) * std::size_t(rows) * cols);
+  team_copy(out, b, std::size_t(rows) * cols);
   trmm<T>(!p.rightside, p.lower, p.transpose, rows, cols, T(p.alpha), rowmajor(const_cast<T*>(a), n, n),
           rowmajor(out, rows, cols));
 }
@@ -73,7 +73,7 @@ void trmm_vjp(const T* a, const T* b, const T* g, T* ga, T* gb, Int rows, Int co
   else
     gemm_triangle<T>(lower, false, gv, true, bv, T(p.alpha), T(0), gopa, n, k);
   mask_triangle(gav, n, p.lower);
-  std::memcpy(gb, g, sizeof(T) * std::size_t(rows) * cols);
+  team_copy(gb, g, std::size_t(rows) * cols);
   trmm<T>(!p.rightside, p.lower, !p.transpose, rows, cols, T(p.alpha), rowmajor(const_cast<T*>(a), n, n),
           rowmajor(gb, rows, cols));
 }
