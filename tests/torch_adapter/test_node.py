@@ -236,12 +236,28 @@ def test_one_large_matrix_splits_its_blas_calls_across_torchs_threads(name, para
         assert (a - b).abs().max() <= 1e-10 * a.abs().max()
 
 
+@pytest.mark.parametrize("name", ["gemm", "trsm", "potrs", "potrf"])
+def test_large_copies_split_across_torchs_threads(name):
+    """With two torch threads an input of 32768 values or more is copied into the output in parts
+    of whole pages on torch's pool (``team_copy``; order 203: the last page partly filled):
+    every output and gradient is the one-thread result up to rounding."""
+    rng = np.random.default_rng(16)
+    xs = tensors(inputs(name, {}, rng, batch=(), n=203), requires_grad=True)
+    weights = [torch.tensor(rng.standard_normal(tuple(y.shape))) for y in structured(name, {})(*xs)]
+    before = torch_node.team_splits()
+    (ys1, gs1), (ys2, gs2) = (_with_threads(count, lambda: _run(name, {}, xs, weights)) for count in (1, 2))
+    assert torch_node.team_splits() > before
+    for a, b in zip((*ys1, *gs1), (*ys2, *gs2)):
+        assert (a - b).abs().max() <= 1e-10 * a.abs().max()
+
+
 @pytest.mark.parametrize("name, n", [("gemm", 160), ("trsm", 160), ("trmm", 160), ("syrk", 160), ("potrf", 400)])
 def test_calls_split_only_with_several_threads(name, n):
     """The split happens (torch_node.team_splits counts the calls run in parts): with two
     threads (forward and backward; potrf's blocked reverse from blocks of 64), never with one.
     Where the node calls torch's MKL, which runs its products and solves whole on torch's
-    threads itself, only the triangular products (SciPy's ``trmm``) are split."""
+    threads itself, only the triangular products (SciPy's ``trmm``) and copies of 32768 values
+    or more (potrf's of its 400 × 400 input) are split."""
     rng = np.random.default_rng(15)
     xs = tensors(inputs(name, {}, rng, batch=(), n=n), requires_grad=True)
 
@@ -252,7 +268,7 @@ def test_calls_split_only_with_several_threads(name, n):
         return torch_node.team_splits() - before
 
     assert _with_threads(1, splits) == 0
-    if torch_node.blas_on_torch_threads() and name != "trmm":
+    if torch_node.blas_on_torch_threads() and name not in ("trmm", "potrf"):
         assert _with_threads(2, splits) == 0
     else:
         assert _with_threads(2, splits) > 0
