@@ -28,6 +28,7 @@ inputs back and the rules see equal batch shapes.
 from __future__ import annotations
 
 import inspect
+import itertools
 
 import array_api_compat.torch as _xp
 import torch
@@ -213,6 +214,10 @@ def prepare(op: Operator, arrays, params) -> Call:
     return apply.prepare(op, arrays, params)
 
 
+#: One key per bound function, the operator's part of a remembered call's signature.
+_signature_keys = itertools.count()
+
+
 def bind(op: Operator):
     """``op`` as a differentiable function of tensors: ``f(*arrays, **params)`` returning a
     tensor, or a tuple for operators with several outputs."""
@@ -221,7 +226,7 @@ def bind(op: Operator):
     traceable = function_class(op, forward_mode=False)
     apply_eagerly = _applier(cls)
     names = op.arg_names
-    key = id(op)
+    key = next(_signature_keys)
 
     def fn(*arrays, **params):
         if not torch.compiler.is_compiling():  # a call whose signature the node remembers: no Python

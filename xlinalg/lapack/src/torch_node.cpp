@@ -13,7 +13,9 @@
 // The node saves the inputs and outputs as ``SavedVariable``s (saved-tensor hooks and the version
 // check apply, as for torch's own nodes) and the forward's residuals as plain tensors. A backward
 // that is itself recorded (``create_graph=True``: double backward) calls the Python fallback
-// instead, which runs the composed, differentiable rules on the saved tensors.
+// instead, which runs the composed, differentiable rules on the saved tensors. A call's plan
+// (CallPlan) is remembered under its signature, and a repeated call runs from here with no
+// Python (``call``; see "repeated calls" below).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/function.h>
