@@ -229,19 +229,21 @@ def bind(op: Operator):
     key = next(_signature_keys)
 
     def fn(*arrays, **params):
-        if not torch.compiler.is_compiling():  # a call whose signature the node remembers: no Python
+        compiling = torch.compiler.is_compiling()
+        plain = not compiling and _plain_autograd()
+        if plain:  # a call whose signature the node remembers runs from it, with no Python
             fast = torch_node.fast_path()
-            if fast is not None and _plain_autograd():
+            if fast is not None:
                 result = fast(key, arrays, params)
                 if result is not None:
                     return result
         call = prepare(op, arrays, params)
         if call.xp is not _xp:
             raise TypeError(f"{op.name}: expected torch tensors for {', '.join(names)}")
-        if torch.compiler.is_compiling():
+        if compiling:
             return traceable.apply(*call.inputs, (tuple(call.params.items()), call.shapes, call.batch, False))
         save = torch.is_grad_enabled() and any(x.requires_grad for x in call.inputs)
-        if _plain_autograd():
+        if plain:
             unbroadcast = all(x is y for x, y in zip(call.inputs, arrays))
             result = _node_call(name, call, save, (key, arrays, params) if unbroadcast else None)
             if result is not None:
