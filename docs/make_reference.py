@@ -1,7 +1,8 @@
 """The operator reference, generated from the operator specs so it cannot drift from them.
 
     python docs/make_reference.py          # rewrite docs/operators.md (one page, all operators)
-    python docs/make_reference.py --check  # exit 1 when docs/operators.md is out of date
+                                           # and docs/api.md (the other public functions)
+    python docs/make_reference.py --check  # exit 1 when either is out of date
 
 The same module is the MkDocs hook of the documentation site (``hooks:`` in mkdocs.yml,
 built by ``bash scripts/docs.sh``). At every build it
@@ -12,7 +13,7 @@ built by ``bash scripts/docs.sh``). At every build it
 - replaces ``operators.md`` on the site by an index of those pages (the file in docs/ stays
   the one-page reference for readers of the repository);
 - renders ``api.md``, the other public functions (``vjp``, ``jvp``, the Array API-named
-  aliases, ``LinAlgError``) from their docstrings;
+  aliases, ``LinAlgError``) from their docstrings (the same page as the file in docs/);
 - expands the navigation entry ``operators.md`` into one entry per operator;
 - adds KaTeX (fetched by scripts/docs.sh into ``$XLINALG_KATEX_DIR``) to the site, so the
   math renders without a network.
@@ -33,7 +34,6 @@ from xlinalg.core import operators
 from xlinalg.core.docs import docstring, shape_text
 from xlinalg.core.shapes import doc_shape
 
-TARGET = Path(__file__).with_name("operators.md")
 ROOT = Path(__file__).resolve().parents[1]
 
 NOTATION = [
@@ -324,7 +324,7 @@ def api_page() -> str:
     lines = [
         "# Other functions",
         "",
-        "<!-- Generated from the docstrings by docs/make_reference.py at build time. -->",
+        "<!-- Generated from the docstrings by docs/make_reference.py; do not edit by hand. -->",
         "",
         "Besides the [operators](operators.md), `xlinalg` exports explicit derivatives for every array library, "
         "aliases with the Array API standard's names and layouts, and its error type. `xlinalg.torch` and "
@@ -400,15 +400,18 @@ def on_files(files, config):
 
 
 def main():
-    text = render()
-    if "--check" in sys.argv:
-        if not TARGET.exists() or TARGET.read_text(encoding="utf-8") != text:
-            print(f"{TARGET} is out of date: run python docs/make_reference.py")
-            return 1
-        return 0
-    if not TARGET.exists() or TARGET.read_text(encoding="utf-8") != text:
-        TARGET.write_text(text, encoding="utf-8")
-    return 0
+    """Write (or with ``--check``, compare) the pages kept in docs/ for readers of the repository."""
+    stale = 0
+    for name, text in (("operators.md", render()), ("api.md", api_page())):
+        target = Path(__file__).with_name(name)
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        if "--check" in sys.argv:
+            print(f"{target} is out of date: run python docs/make_reference.py")
+            stale = 1
+        else:
+            target.write_text(text, encoding="utf-8")
+    return stale
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 # The documentation site (mkdocs.yml, pages in docs/), built with MkDocs and the Material theme
 # in its own environment .venv-docs (pinned in requirements/docs.txt).
 #
-#   bash scripts/docs.sh          build: regenerate docs/operators.md, then `mkdocs build --strict`
+#   bash scripts/docs.sh          build: regenerate docs/operators.md and docs/api.md, then `mkdocs build --strict`
 #                                 into site/ (any warning fails the build)
 #   bash scripts/docs.sh serve    build as above, then serve the site with live reload on
 #                                 http://127.0.0.1:8000 (extra arguments go to `mkdocs serve`)
@@ -55,7 +55,7 @@ EOF
 ensure_katex
 export XLINALG_KATEX_DIR="$ROOT/.venv-docs/katex/dist"
 
-echo "== regenerating docs/operators.md" >&2
+echo "== regenerating docs/operators.md and docs/api.md" >&2
 "$py" docs/make_reference.py
 
 echo "== mkdocs build --strict" >&2

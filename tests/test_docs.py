@@ -1,4 +1,4 @@
-"""The generated operator reference matches the operator specs."""
+"""The generated reference pages (operators, other functions) match the code they come from."""
 
 import subprocess
 import sys
