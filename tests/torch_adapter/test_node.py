@@ -474,12 +474,21 @@ def test_remembered_calls_follow_the_layer_and_blas_settings(monkeypatch, forget
     assert torch_node.fast_path() is not None
 
 
-def test_a_remembered_call_that_fails_raises_as_the_python_path_does():
+@pytest.mark.parametrize("recorded", [False, True])
+def test_a_remembered_call_that_fails_raises_as_the_python_path_does(recorded, monkeypatch):
     """A failing batch entry in a remembered call raises the adapter's ``LinAlgError``, naming
-    the entry."""
-    x = _spd()
+    the entry, from the outputs and status of its one forward (the node's forward is not run
+    again through the Python path)."""
+    x = _spd().requires_grad_(recorded)
     xt.potrf(x)
-    bad = x.clone()
+    bad = x.detach().clone()
     bad[1] = -torch.eye(4, dtype=torch.float64)
+    bad.requires_grad_(recorded)
+
+    def forward(*args, **kwargs):
+        raise LookupError("the forward ran again")
+
+    monkeypatch.setattr(torch_node, "forward", forward)
     with pytest.raises(torch.linalg.LinAlgError, match=r"potrf: .* at batch index \(1,\)"):
         xt.potrf(bad)
+    xt.potrf(x)  # still remembered

@@ -228,13 +228,16 @@ def bind(op: Operator):
     names = op.arg_names
     key = next(_signature_keys)
 
+    def failed(arrays, params, outputs, status):  # a remembered call's failing batch entry
+        apply.checked(prepare(op, arrays, params), outputs, status)
+
     def fn(*arrays, **params):
         compiling = torch.compiler.is_compiling()
         plain = not compiling and _plain_autograd()
         if plain:  # a call whose signature the node remembers runs from it, with no Python
             fast = torch_node.fast_path()
             if fast is not None:
-                result = fast(key, arrays, params)
+                result = fast(key, arrays, params, failed)
                 if result is not None:
                     return result
         call = prepare(op, arrays, params)

@@ -139,9 +139,11 @@ def forward(call, plan: Plan, single_blas: bool, context, signature=None) -> tup
 
 
 def fast_path():
-    """The module's ``call(operator key, arrays, keyword parameters)`` — the outputs of a call
-    whose signature :func:`forward` remembered, else ``None`` — while remembered calls may run
-    as remembered: the layer is on and SciPy's BLAS on one thread; else ``None``."""
+    """The module's ``call(operator key, arrays, keyword parameters, failed)`` — the outputs of a
+    call whose signature :func:`forward` remembered, else ``None``; where a batch entry failed,
+    what ``failed(arrays, keyword parameters, outputs, status)`` returns (it raises) — while
+    remembered calls may run as remembered: the layer is on and SciPy's BLAS on one thread;
+    else ``None``."""
     if not _state.get("remembering") or mode() == "python" or _layer.get("blas_threads") != 1:
         return None
     return _state["library"].call

@@ -438,8 +438,10 @@ std::unordered_map<std::string, std::shared_ptr<const CallPlan>>& remembered() {
 }
 
 // The outputs of a call with a remembered signature (a tensor, or a tuple for several), or None:
-// no signature, none remembered, or a batch entry failed (Python's path then raises).
-py::object call(std::int64_t op, py::tuple arrays, py::dict kwargs) {
+// no signature or none remembered. Where a batch entry failed, what ``failed(arrays, kwargs,
+// outputs, status)`` returns: it raises the adapter's error (None would send the call down
+// Python's path, which runs it again).
+py::object call(std::int64_t op, py::tuple arrays, py::dict kwargs, py::object failed) {
   std::string key;
   std::vector<at::Tensor> inputs;
   if (!signature(op, arrays.ptr(), kwargs.ptr(), key, inputs)) return py::none();
@@ -447,7 +449,11 @@ py::object call(std::int64_t op, py::tuple arrays, py::dict kwargs) {
   if (hit == remembered().end()) return py::none();
   const std::shared_ptr<const CallPlan> p = hit->second;
   std::vector<at::Tensor> result = run_plan(*p, inputs);
-  if (int(result.size()) > p->n_user) return py::none();
+  if (int(result.size()) > p->n_user) {
+    const at::Tensor status = result.back();
+    result.pop_back();
+    return failed(arrays, kwargs, py::tuple(py::cast(result)), status);
+  }
   if (!p->several_outputs) return py::cast(std::move(result[0]));
   return py::tuple(py::cast(result));
 }
