@@ -21,7 +21,7 @@ needs only ``n × k`` intermediates and ``O(n² k)`` work (``dA X`` costs ``O(n�
 
 from __future__ import annotations
 
-from .matrix import diag_embed, diagonal, identity_like, mT, phi
+from .matrix import device, diag_embed, diagonal, identity_like, mT, phi
 from .operator import Arg, Operator, Output, register
 
 
@@ -34,22 +34,114 @@ def _potrf_forward(xp, kern, a, *, lower):
     return (_as_lower(xp, kern.cholesky(a), lower),)
 
 
+def cholesky_block(n: int) -> int:
+    """Columns per step of the blocked JVP and VJP of ``potrf`` at order ``n``; 0: the formulas.
+
+    The formulas cost about 4n³ flops each (a product and two triangular solves of order n); the
+    blocked rules about 2n³/3, in products of order ``n × block``, plus the formulas on the
+    diagonal blocks (6·block²/n² of that). Measured on the CPU (NumPy and PyTorch, one thread),
+    the blocked VJP is faster from order 256 on, by 1.3–2.8× at 256–1024; blocks of 128 were
+    best to order 1024, of 256 at 2048 (fewer steps, each a few framework calls)."""
+    return 0 if n < 256 else 128 if n < 2048 else 256
+
+
 def _potrf_jvp(xp, kern, inputs, outputs, tangents, *, lower):
     (f,), (da,) = outputs, tangents
     el = _as_lower(xp, f, lower)
-    # dL = L Φ(L⁻¹ dA L⁻ᵀ)
+    block = cholesky_block(el.shape[-1])
+    dl = _cholesky_tangent_blocked(xp, kern, el, da, block) if block else _cholesky_tangent(xp, kern, el, da)
+    return (_as_lower(xp, dl, lower),)
+
+
+def _cholesky_tangent(xp, kern, el, da):
+    """``dL = L Φ(L⁻¹ dA L⁻ᵀ)`` for a symmetric ``dA``."""
     s = kern.solve_triangular(el, da, lower=True)
     s = kern.solve_triangular(el, s, lower=True, transpose=True, left=False)
-    return (_as_lower(xp, xp.matmul(el, phi(xp, s)), lower),)
+    return xp.matmul(el, phi(xp, s))
+
+
+def _cholesky_tangent_blocked(xp, kern, el, da, block):
+    """``dL`` by the forward's block columns, in products of order ``n × block``.
+
+    For the columns ``j:k`` with ``R = L[j:k, :j]``, ``D = L[j:k, j:k]``, ``B = L[k:, :j]``,
+    ``C = L[k:, j:k]`` and the forward ``D = chol(A_DD − R Rᵀ)``, ``C = (A_CD − B Rᵀ) D⁻ᵀ``:
+    ``dD = `` the formula on ``(D, dA_DD − dR Rᵀ − R dRᵀ)``,
+    ``dC = (dA_CD − dB Rᵀ − B dRᵀ − C dDᵀ) D⁻ᵀ``, from the columns ``dL[:, :j]`` before them.
+    """
+    n, lead = el.shape[-1], el.shape[:-2]
+    done = None  # dL[:, :j]
+    for j in range(0, n, block):
+        k = min(n, j + block)
+        d, da_dd, da_cd = el[..., j:k, j:k], da[..., j:k, j:k], da[..., k:, j:k]
+        if j > 0:
+            r, dr = el[..., j:k, :j], done[..., j:k, :]
+            x = xp.matmul(dr, mT(xp, r))
+            da_dd = da_dd - x - mT(xp, x)
+            if k < n:
+                da_cd = da_cd - xp.matmul(done[..., k:, :], mT(xp, r)) - xp.matmul(el[..., k:, :j], mT(xp, dr))
+        column = [_cholesky_tangent(xp, kern, d, da_dd)]
+        if k < n:
+            dc = da_cd - xp.matmul(el[..., k:, j:k], mT(xp, column[0]))
+            column.append(kern.solve_triangular(d, dc, lower=True, transpose=True, left=False))
+        if j > 0:
+            column.insert(0, xp.zeros((*lead, j, k - j), dtype=el.dtype, device=device(el)))
+        column = xp.concat(column, axis=-2)
+        done = column if done is None else xp.concat([done, column], axis=-1)
+    return done
 
 
 def _potrf_vjp(xp, kern, inputs, outputs, cotangents, *, lower):
     (f,), (g,) = outputs, cotangents
     el, gl = _as_lower(xp, f, lower), _as_lower(xp, g, lower)
-    # Ā = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹ (made symmetric by the structure projection)
+    # The result's symmetric part is Ā (the structure projection makes it symmetric)
+    block = cholesky_block(el.shape[-1])
+    return (_cholesky_reverse_blocked(xp, kern, el, gl, block) if block else _cholesky_reverse(xp, kern, el, gl),)
+
+
+def _cholesky_reverse(xp, kern, el, gl):
+    """``L⁻ᵀ Φ(Lᵀ L̄) L⁻¹``, whose symmetric part is ``Ā`` (only L̄'s lower triangle is read)."""
     p = phi(xp, xp.matmul(mT(xp, el), gl))
     p = kern.solve_triangular(el, p, lower=True, transpose=True)
-    return (kern.solve_triangular(el, p, lower=True, left=False),)
+    return kern.solve_triangular(el, p, lower=True, left=False)
+
+
+def _cholesky_reverse_blocked(xp, kern, el, gl, block):
+    """Murray's blocked reverse: a matrix ``T`` with ``sym(T) = Ā``, in products of order ``n × block``.
+
+    The forward's block columns in reverse order. For the columns ``j:k`` with ``R = L[j:k, :j]``,
+    ``D = L[j:k, j:k]``, ``B = L[k:, :j]``, ``C = L[k:, j:k]`` and the forward
+    ``D = chol(A_DD − R Rᵀ)``, ``C = (A_CD − B Rᵀ) D⁻ᵀ``:
+    ``Ā_CD = C̄ D⁻¹``;  ``D̄ −= Ā_CDᵀ C``;  ``Ā_DD = `` the formula on ``(D, D̄)``;
+    ``R̄ −= (Ā_DD + Ā_DDᵀ) R + Ā_CDᵀ B``;  ``B̄ −= Ā_CD R``.
+    ``T``'s block column ``j:k`` is ``[0; Ā_DD; Ā_CD]``: its symmetric part halves ``Ā_CD`` into
+    both triangles, as ``A``'s lower triangle is read once per pair of symmetric entries.
+    Nothing is updated in place: ``w`` holds ``L̄[:, :k]`` for the columns not yet reversed, of
+    which only the lower triangle is read.
+    """
+    n, lead = el.shape[-1], el.shape[:-2]
+    w = gl
+    columns = []
+    k = n
+    while k > 0:
+        j = max(0, k - block)
+        d = el[..., j:k, j:k]
+        db = w[..., j:k, j:k]
+        if k < n:
+            a_cd = kern.solve_triangular(d, w[..., k:, j:k], lower=True, left=False)
+            db = db - xp.matmul(mT(xp, a_cd), el[..., k:, j:k])
+        a_dd = _cholesky_reverse(xp, kern, d, db)
+        if j > 0:
+            r = el[..., j:k, :j]
+            update = xp.matmul(a_dd + mT(xp, a_dd), r)
+            if k < n:
+                update = xp.concat([update + xp.matmul(mT(xp, a_cd), el[..., k:, :j]), xp.matmul(a_cd, r)], axis=-2)
+            w = xp.concat([w[..., :j, :j], w[..., j:, :j] - update], axis=-2)
+        column = [a_dd] if k == n else [a_dd, a_cd]
+        if j > 0:
+            column.insert(0, xp.zeros((*lead, j, k - j), dtype=el.dtype, device=device(el)))
+        columns.append(xp.concat(column, axis=-2))
+        k = j
+    return xp.concat(columns[::-1], axis=-1)
 
 
 def _potrf_reference(a, *, lower):
@@ -84,7 +176,9 @@ potrf = register(
         math="""\
 Forward:  ``A = L Lᵀ`` (``lower``) or ``A = Uᵀ U``; the other triangle of the result is zero.
 JVP:      ``dL = L Φ(L⁻¹ dA L⁻ᵀ)``,  ``Φ(X) = tril(X) − diag(X)/2``.
-VJP:      ``Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹)``,  ``sym(X) = (X + Xᵀ)/2``.""",
+VJP:      ``Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹)``,  ``sym(X) = (X + Xᵀ)/2``.
+From order 256 both run by blocks of the forward's columns (Murray 2016): about 2n³/3 flops in
+products instead of 4n³ in a product and two triangular solves of order ``n``.""",
         grid={"lower": (True, False)},
         reference=_potrf_reference,
         breaks=_indefinite,
