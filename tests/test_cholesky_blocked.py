@@ -149,3 +149,37 @@ def test_the_formulas_run_below_order_256(rng):
     op.jvp(xp_numpy, kern, (el,), (el,), (da,), lower=True)
     op.vjp(xp_numpy, kern, (el,), (el,), (g,), lower=True)
     assert solves and set(solves) == {n}
+
+
+def test_second_derivatives_differentiate_the_blocked_rules(rng, monkeypatch):
+    """PyTorch's double backward and JAX's grad of grad differentiate the pure VJP, blocked from
+    order 256: the same second derivatives as through the formulas."""
+    torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    import xlinalg.jax as xj
+    import xlinalg.torch as xt
+
+    n = 260
+    el, g, _ = _problem(rng, n)
+    a = el @ el.T
+
+    def torch_hvp():
+        at = torch.from_numpy(a).requires_grad_()
+        (ga,) = torch.autograd.grad((xt.potrf(at) * torch.from_numpy(g)).sum(), at, create_graph=True)
+        (h,) = torch.autograd.grad((ga * ga).sum(), at)
+        return h.numpy()
+
+    def jax_hvp():
+        def first(a):
+            return jax.grad(lambda a: (xj.potrf(a) * g).sum())(a)
+
+        return np.asarray(jax.grad(lambda a: (first(a) ** 2).sum())(jnp.asarray(a)))
+
+    blocked = torch_hvp(), jax_hvp()
+    monkeypatch.setattr(cholesky, "cholesky_block", lambda n: 0)
+    formulas = torch_hvp(), jax_hvp()
+    for got, ref in zip(blocked, formulas):
+        assert _rel(got, ref) < 1e-12
