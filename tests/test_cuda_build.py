@@ -75,13 +75,13 @@ def test_library_is_built_from_the_current_sources():
     assert built.split()[0] == f"sources:{cuda.sources_id()}"
     info = cuda.config()
     assert info["built"] and info["active"] and info["reason"] == "loaded"
-    assert info["entries"] == 2 * len(cuda_entries.entries())
+    assert info["entries"] == len(cuda_entries.DTYPES) * len(cuda_entries.LAYOUTS) * len(cuda_entries.entries())
 
 
 def test_exports_exactly_the_entries_and_helpers():
     _needs_library()
     want = set(cuda_entries.symbols()) | set(cuda.HELPERS)
-    assert len(want) == 2 * len(cuda_entries.entries()) + len(cuda.HELPERS)
+    assert len(want) == len(cuda_entries.DTYPES) * len(cuda_entries.LAYOUTS) * len(cuda_entries.entries()) + len(cuda.HELPERS)
     nm = shutil.which("nm")
     if nm is None:  # pragma: no cover - binutils is on every build machine
         pytest.skip("no nm to list the exports")
@@ -115,17 +115,19 @@ def test_show_config_reports_the_cuda_layer(capsys):
     assert ("CUDA kernel layer: built" in text) == info["cuda"]["active"]
 
 
+@pytest.mark.parametrize("layout", list(cuda_entries.LAYOUTS))
 @pytest.mark.parametrize("suffix", list(cuda_entries.DTYPES))
-def test_batch_zero_launches_nothing(suffix):
+def test_batch_zero_launches_nothing(suffix, layout):
     lib = _needs_library()
     for entry in cuda_entries.entries().values():
-        function = getattr(lib, entry.symbol(suffix))
+        function = getattr(lib, entry.symbol(suffix, layout))
         assert _null_call(function, entry, 0) == 0, entry.name
         assert _null_call(function, entry, -1) == 1, entry.name  # cudaErrorInvalidValue
 
 
+@pytest.mark.parametrize("layout", list(cuda_entries.LAYOUTS))
 @pytest.mark.parametrize("suffix", list(cuda_entries.DTYPES))
-def test_a_launch_without_a_device_returns_the_error(suffix):
+def test_a_launch_without_a_device_returns_the_error(suffix, layout):
     """Without a usable device every launch returns the runtime's error (35 without a driver new
     enough, 100 without a GPU), and never crashes; with one, null pointers would fault the
     context, so the real run below checks launches instead."""
@@ -133,7 +135,7 @@ def test_a_launch_without_a_device_returns_the_error(suffix):
     if cuda.device_count() > 0:
         pytest.skip("a device is present: test_runs_on_a_device launches on it")
     for entry in cuda_entries.entries().values():
-        status = _null_call(getattr(lib, entry.symbol(suffix)), entry, 3)
+        status = _null_call(getattr(lib, entry.symbol(suffix, layout)), entry, 3)
         assert status != 0, entry.name
         assert cuda.error_name(status).startswith("cudaError"), (entry.name, status)
 
@@ -218,7 +220,7 @@ def test_kernels_compile_with_nvrtc():
     finally:
         nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
     kernels = set(re.findall(r"\.entry\s+(\w+)", ptx.value.decode()))
-    assert kernels == {entry.kernel(s) for entry in cuda_entries.entries().values() for s in cuda_entries.DTYPES}
+    assert kernels == {entry.kernel(s, lay) for entry in cuda_entries.entries().values() for s in cuda_entries.DTYPES for lay in cuda_entries.LAYOUTS}
 
 
 # ---- entries.def --------------------------------------------------------------------------------

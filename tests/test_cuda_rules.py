@@ -3,7 +3,8 @@
 They run on the CPU build of the per-matrix entries (``xl_hd_*``: the code the GPU kernels run),
 on NumPy arrays and on torch CPU tensors (the adapters the CUDA bindings use), and where a GPU
 is usable on the CUDA entries with torch CUDA tensors and CuPy arrays, for every flag combination, both dtypes,
-orders up to the entries' limit and empty batches; failures come out per batch entry.
+orders up to the entries' limit and empty batches; failures come out per batch entry. The
+interleaved layout gives the packed layout's results bit for bit.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tests.cases import pure_rules
 from xlinalg import lapack
 from xlinalg.core import apply, operators, samples
 from xlinalg.cuda import rules
-from xlinalg.cuda.entries import DEF_FILE
+from xlinalg.cuda.entries import DEF_FILE, LAYOUTS
 
 pytestmark = pytest.mark.skipif(lapack.library() is None, reason="compiled kernel layer not active")
 
@@ -102,9 +103,54 @@ def test_rules_match_pure_rules(name, params, dtype, library):
             np.testing.assert_array_equal(a, b)  # inputs untouched
 
 
+def _recording_layouts(monkeypatch, library) -> list:
+    """The layouts of the entries ``library``'s rules call from now on."""
+    ents = LIBRARIES[library]()[3]
+    seen, function = [], ents.function
+
+    def recording(name, suffix, layout="packed"):
+        seen.append(layout)
+        return function(name, suffix, layout)
+
+    monkeypatch.setattr(ents, "function", recording)
+    return seen
+
+
+@pytest.mark.parametrize("library", list(LIBRARIES))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name,params", CASES)
+def test_interleaved_layout_agrees_bit_for_bit(name, params, dtype, library, monkeypatch):
+    """Each thread computes the same operations on the same values in both layouts: only the
+    addresses differ (and the arrays' transposes before and after)."""
+    op = operators()[name]
+    rng = np.random.default_rng(5)
+    seen = _recording_layouts(monkeypatch, library)
+    for n, batch in ORDERS:
+        arrays, _ = samples.draw(op, rng, [batch], n, params)
+        arrays = [a.astype(dtype) for a in arrays]
+        monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "packed")
+        _, packed, packed_status, cotangents = _run(op, arrays, params, library, rng=rng)
+        monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "interleaved")
+        _, interleaved, status, _ = _run(op, arrays, params, library, cotangents=cotangents)
+        for a, b in zip(interleaved, packed):
+            assert a.shape == b.shape and a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b, err_msg=f"{name} {params} n={n} batch={batch}")
+        if status is not None:
+            np.testing.assert_array_equal(status, packed_status)
+    assert set(seen) == set(LAYOUTS)  # batches of one run packed: both were called
+
+
+def test_an_unknown_layout_is_an_error(monkeypatch):
+    monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "tiled")
+    with pytest.raises(ValueError, match="XLINALG_CUDA_LAYOUT must be one of .*'tiled'"):
+        rules.layout()
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("library", list(LIBRARIES))
 @pytest.mark.parametrize("name", [n for n in rules.RULES if operators()[n].failure])
-def test_failing_entries_are_nan_and_flagged(name, library):
+def test_failing_entries_are_nan_and_flagged(name, library, layout, monkeypatch):
+    monkeypatch.setenv("XLINALG_CUDA_LAYOUT", layout)
     op = operators()[name]
     rng = np.random.default_rng(3)
     params = op.param_grid()[0]

@@ -27,9 +27,9 @@ import pytest
 from xlinalg import cuda, lapack
 from xlinalg.core import operators
 from xlinalg.cuda import rules, runtime
-from xlinalg.cuda.entries import DTYPES, entries
+from xlinalg.cuda.entries import DTYPES, LAYOUTS, entries
 
-KERNELS = {entry.kernel(s) for entry in entries().values() for s in DTYPES}
+KERNELS = {entry.kernel(s, lay) for entry in entries().values() for s in DTYPES for lay in LAYOUTS}
 DTYPES_BY_NAME = {name: suffix for suffix, name in DTYPES.items()}
 
 
@@ -101,10 +101,10 @@ def test_ptx_entries_take_the_packed_parameters(images):
     for entry in entries().values():
         args = [i + 1 for i in range(len(entry.params))]
         values, _ = runtime.pack(entry, args)
-        for suffix in DTYPES:
-            params = re.findall(r"\.param\s+\.(\w+)", found[entry.kernel(suffix)])
-            assert [_PTX_SIZES[t] for t in params] == [ctypes.sizeof(v) for v in values], entry.kernel(suffix)
-            assert [t == "f64" for t in params] == [p.type == "double" for p in entry.params], entry.kernel(suffix)
+        for kernel in (entry.kernel(s, lay) for s in DTYPES for lay in LAYOUTS):
+            params = re.findall(r"\.param\s+\.(\w+)", found[kernel])
+            assert [_PTX_SIZES[t] for t in params] == [ctypes.sizeof(v) for v in values], kernel
+            assert [t == "f64" for t in params] == [p.type == "double" for p in entry.params], kernel
 
 
 def test_targets(nvrtc):

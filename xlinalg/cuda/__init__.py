@@ -92,8 +92,9 @@ def _load():
             function.restype, function.argtypes = restype, argtypes
         for entry in table.values():
             for suffix in entries.DTYPES:
-                function = getattr(lib, entry.symbol(suffix))
-                function.restype, function.argtypes = ctypes.c_int, entry.argtypes
+                for layout in entries.LAYOUTS:
+                    function = getattr(lib, entry.symbol(suffix, layout))
+                    function.restype, function.argtypes = ctypes.c_int, entry.argtypes
     except AttributeError as exc:
         return None, f"{LIBRARY_PATH.name} is stale (it lacks a function: {exc}); reinstall to rebuild it"
     built = lib.xl_cuda_build_id().decode()

@@ -20,6 +20,10 @@ DEF_FILE = Path(__file__).with_name("src") / "entries.def"
 #: The dtypes of every entry: the symbol suffix and the NumPy dtype name.
 DTYPES = {"f32": "float32", "f64": "float64"}
 
+#: The layouts of every entry's arrays (``per_matrix.h``) and their symbols' tails: ``packed``
+#: row-major ``(batch, ...)`` arrays, ``interleaved`` their transposes ``(..., batch)``.
+LAYOUTS = {"packed": "", "interleaved": "_interleaved"}
+
 #: The ctypes types of the scalar parameter types; every pointer (``T*``, ``const T*``,
 #: ``int32_t*``) is a ``c_void_p`` holding a device address.
 SCALARS = {"int": ctypes.c_int, "int64_t": ctypes.c_int64, "double": ctypes.c_double}
@@ -36,6 +40,11 @@ class Parameter:
     def pointer(self) -> bool:
         """Whether the parameter is a pointer (to device memory)."""
         return self.type.endswith("*")
+
+    @property
+    def input(self) -> bool:
+        """Whether the parameter is an array the entry only reads (``const T*``)."""
+        return self.pointer and self.type.startswith("const ")
 
     @property
     def ctype(self):
@@ -73,15 +82,18 @@ class Entry:
     params: tuple[Parameter, ...]
     args: tuple[str, ...]
 
-    def symbol(self, suffix: str) -> str:
-        """The exported C entry for a dtype suffix (``"f32"``, ``"f64"``): ``xl_cuda_<name>_<suffix>``."""
+    def symbol(self, suffix: str, layout: str = "packed") -> str:
+        """The exported C entry for a dtype suffix (``"f32"``, ``"f64"``) and a layout:
+        ``xl_cuda_<name>_<suffix>``, or ``xl_cuda_<name>_<suffix>_interleaved``."""
         if suffix not in DTYPES:
             raise ValueError(f"dtype suffix must be one of {sorted(DTYPES)}, got {suffix!r}")
-        return f"xl_cuda_{self.name}_{suffix}"
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
+        return f"xl_cuda_{self.name}_{suffix}{LAYOUTS[layout]}"
 
-    def kernel(self, suffix: str) -> str:
-        """The ``__global__`` kernel for a dtype suffix: ``xl_kernel_<name>_<suffix>``."""
-        return "xl_kernel" + self.symbol(suffix)[len("xl_cuda") :]
+    def kernel(self, suffix: str, layout: str = "packed") -> str:
+        """The ``__global__`` kernel of :meth:`symbol`: ``xl_kernel_<name>_<suffix>...``."""
+        return "xl_kernel" + self.symbol(suffix, layout)[len("xl_cuda") :]
 
     @property
     def argtypes(self) -> list:
@@ -190,5 +202,5 @@ def entries() -> dict[str, Entry]:
 
 
 def symbols() -> list[str]:
-    """Every exported C entry of the CUDA library: each entry for each dtype."""
-    return [entry.symbol(suffix) for entry in entries().values() for suffix in DTYPES]
+    """Every exported C entry of the CUDA library: each entry for each dtype and layout."""
+    return [entry.symbol(suffix, layout) for entry in entries().values() for suffix in DTYPES for layout in LAYOUTS]

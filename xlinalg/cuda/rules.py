@@ -12,19 +12,26 @@ runs these rules, and so every binding's path through them, on machines without 
 
 The per-matrix entries take square orders up to :data:`MAX_ORDER`; :func:`runner` returns
 ``None`` for larger ones (the pure rules run, on the library's own kernels).
+
+Every entry comes in two layouts (:func:`layout`): ``packed`` runs on the arrays as they are
+(row-major ``(batch, ...)``: a thread's matrix is contiguous, so the threads of a warp touch
+addresses a matrix apart), ``interleaved`` on their transposes ``(..., batch)``, made by the
+array library before the call and undone after it (each thread's element ``q`` next to its
+neighbours': every access of the kernels coalesced, for two more passes over the arrays).
 """
 
 from __future__ import annotations
 
 import ctypes
 import math
+import os
 import re
 import threading
 from functools import cache
 
 import numpy as np
 
-from .entries import DEF_FILE, DTYPES, entries
+from .entries import DEF_FILE, DTYPES, LAYOUTS, entries
 
 
 @cache
@@ -38,6 +45,21 @@ MAX_ORDER = max_order()
 _SUFFIX = {name: suffix for suffix, name in DTYPES.items()}
 
 
+def layout() -> str:
+    """The layout the GPU entries run in: ``XLINALG_CUDA_LAYOUT`` (``packed``, the default, or
+    ``interleaved``), read at each call.
+
+    Raises
+    ------
+    ValueError
+        For another value.
+    """
+    value = os.environ.get("XLINALG_CUDA_LAYOUT", "packed")
+    if value not in LAYOUTS:
+        raise ValueError(f"XLINALG_CUDA_LAYOUT must be one of {sorted(LAYOUTS)}, got {value!r}")
+    return value
+
+
 class Arrays:
     """How the rules use one array library's arrays; subclasses implement every method.
 
@@ -46,7 +68,9 @@ class Arrays:
     ``broadcast(x, shape)`` ``x`` broadcast to ``shape`` and made contiguous; ``pointer(x)``
     the address of ``x``'s first element; ``dtype(x)`` ``"float32"``/``"float64"`` (else any
     other string); ``stream(x)`` the stream handle work on ``x`` goes to (``None``: none);
-    ``device(x)`` the device's index (``None`` on the host)."""
+    ``device(x)`` the device's index (``None`` on the host); ``interleave(x, batch)`` the
+    C-contiguous transpose ``(size, batch)`` of ``x`` read as ``(batch, size)``;
+    ``deinterleave(y, out)`` writes such a transpose back into the C-contiguous ``out``."""
 
 
 class NumpyArrays(Arrays):
@@ -73,15 +97,21 @@ class NumpyArrays(Arrays):
     def device(self, x):
         return None
 
+    def interleave(self, x, batch):
+        return np.ascontiguousarray(x.reshape(batch, -1).T)
+
+    def deinterleave(self, y, out):
+        out.reshape(y.shape[1], -1)[...] = y.T
+
 
 class Entries:
-    """Callable entries of ``entries.def``: ``function(name, suffix)`` and whether calls take a
-    stream. ``device(index)`` makes ``index`` the device later calls run on; ``describe(status)``
+    """Callable entries of ``entries.def``: ``function(name, suffix, layout)`` and whether calls
+    take a stream. ``device(index)`` makes ``index`` the device later calls run on; ``describe(status)``
     names a non-zero status of a call."""
 
     stream = True
 
-    def function(self, name: str, suffix: str):
+    def function(self, name: str, suffix: str, layout: str = "packed"):
         raise NotImplementedError
 
     def device(self, index) -> None:
@@ -103,8 +133,8 @@ class CudaEntries(Entries):
         self._lib = lib
         self._local = threading.local()  # the device each thread last made current
 
-    def function(self, name, suffix):
-        return getattr(self._lib, entries()[name].symbol(suffix))
+    def function(self, name, suffix, layout="packed"):
+        return getattr(self._lib, entries()[name].symbol(suffix, layout))
 
     def device(self, index):
         if index is not None and getattr(self._local, "device", None) != index:
@@ -118,8 +148,8 @@ class CudaEntries(Entries):
 
 
 class HostEntries(Entries):
-    """The per-matrix code compiled into the CPU library: ``xl_hd_<name>_<suffix>``, with the
-    CUDA entries' parameters less the stream."""
+    """The per-matrix code compiled into the CPU library: ``xl_hd_<name>_<suffix>`` (and
+    ``..._interleaved``), with the CUDA entries' parameters less the stream."""
 
     stream = False
 
@@ -127,11 +157,11 @@ class HostEntries(Entries):
         self._lib = lib
         self._functions: dict = {}
 
-    def function(self, name, suffix):
-        key = (name, suffix)
+    def function(self, name, suffix, layout="packed"):
+        key = (name, suffix, layout)
         fn = self._functions.get(key)
         if fn is None:
-            fn = getattr(self._lib, f"xl_hd_{name}_{suffix}")
+            fn = getattr(self._lib, "xl_hd" + entries()[name].symbol(suffix, layout)[len("xl_cuda") :])
             fn.restype, fn.argtypes = None, [p.ctype for p in entries()[name].params]
             self._functions[key] = fn
         return fn
@@ -174,18 +204,33 @@ class _Call:
         self.ax, self.ents = ax, ents
         self.suffix = _SUFFIX[ax.dtype(like)]
         self.stream = ax.stream(like) if ents.stream else None
+        self.layout = layout()
         ents.device(ax.device(like))
 
     def __call__(self, name: str, batch_shape, **values) -> None:
         """Run the entry ``name`` over ``batch_shape``: every parameter of ``entries.def`` by
-        name (``batch`` from ``batch_shape``; arrays pass their pointers)."""
-        values["batch"] = math.prod(batch_shape)
+        name (``batch`` from ``batch_shape``; arrays pass their pointers). Interleaved, the
+        arrays with more than one element per batch entry go through their transposes."""
+        batch = values["batch"] = math.prod(batch_shape)
+        layout = self.layout if batch > 1 else "packed"  # one entry: the layouts agree
+        written = []
+        for p in entries()[name].params:
+            x = values[p.name]
+            if layout == "packed" or not p.pointer or math.prod(x.shape) <= batch:
+                continue
+            if p.input:
+                values[p.name] = self.ax.interleave(x, batch)
+            else:
+                values[p.name] = self.ax.empty((math.prod(x.shape) // batch, batch), x)
+                written.append((values[p.name], x))
         args = [self.ax.pointer(values[p.name]) if p.pointer else values[p.name] for p in entries()[name].params]
-        fn = self.ents.function(name, self.suffix)
+        fn = self.ents.function(name, self.suffix, layout)
         if self.ents.stream:
-            self.ents.check(fn(*args, self.stream), f"{name}_{self.suffix}")
+            self.ents.check(fn(*args, self.stream), f"{name}_{self.suffix}{LAYOUTS[layout]}")
         else:
             fn(*args)
+        for y, out in written:
+            self.ax.deinterleave(y, out)
 
     def empty_like(self, x):
         return self.ax.empty(tuple(x.shape), x)

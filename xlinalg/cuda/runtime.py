@@ -30,7 +30,7 @@ from functools import cache
 from pathlib import Path
 
 from . import rules
-from .entries import DTYPES, entries
+from .entries import DTYPES, LAYOUTS, entries
 from .sources import SOURCE_DIR, sources_id
 
 #: Threads per block and blocks per launch at most: the CUDA library's (``src/launch.cu``).
@@ -440,9 +440,9 @@ class RuntimeEntries(rules.Entries):
         self._lock = threading.Lock()
         self._local = threading.local()
 
-    def function(self, name, suffix):
+    def function(self, name, suffix, layout="packed"):
         entry = entries()[name]
-        return _Launcher(self, entry, entry.kernel(suffix))
+        return _Launcher(self, entry, entry.kernel(suffix, layout))
 
     def device(self, index):
         """Make device ``index``'s primary context current on the calling thread (``None``:
@@ -471,7 +471,7 @@ class RuntimeEntries(rules.Entries):
             with self._lock:
                 table = self._kernels.get(index)
                 if table is None:
-                    names = [e.kernel(s) for e in entries().values() for s in DTYPES]
+                    names = [e.kernel(s, lay) for e in entries().values() for s in DTYPES for lay in LAYOUTS]
                     status, table = self.driver.kernels(self._image(index), names)
                     if status:
                         return status, None

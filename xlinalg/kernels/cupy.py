@@ -45,6 +45,12 @@ class CupyArrays:
     def device(self, x):
         return x.device.id
 
+    def interleave(self, x, batch):
+        return cupy.ascontiguousarray(x.reshape(batch, -1).T)
+
+    def deinterleave(self, y, out):
+        out.reshape(y.shape[1], -1)[...] = y.T
+
 
 class CupyKernels(Kernels):
     """Kernels over ``array_api_compat.cupy``; failures raise NumPy's ``LinAlgError`` (CuPy's

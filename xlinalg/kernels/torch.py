@@ -84,6 +84,12 @@ class TorchArrays:
     def device(self, x):
         return x.device.index if x.is_cuda else None
 
+    def interleave(self, x, batch):
+        return x.reshape(batch, -1).t().contiguous()
+
+    def deinterleave(self, y, out):
+        out.view(y.shape[1], -1).copy_(y.t())
+
 
 def _one_device(arrays) -> bool:
     return all(x.device == arrays[0].device for x in arrays)

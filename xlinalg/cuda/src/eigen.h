@@ -49,14 +49,14 @@ XL_HD float xl_ldexp(float x, int e) { return ldexpf(x, e); }
 XL_HD double xl_ldexp(double x, int e) { return ldexp(x, e); }
 
 template <class T>
-XL_HD void fill_nan(T* x, int64_t count) {
+XL_HD void fill_nan(detail::Ptr<T> x, int64_t count) {
   for (int64_t i = 0; i < count; ++i) x[i] = quiet_nan<T>();
 }
 
 }  // namespace eigen_detail
 
 // U (batch entry e's rows: eigenvectors) and ascending w of the symmetric matrix whose lower
-// triangle is a's. a, u: (batch, n, n) row-major; w: (batch, n).
+// triangle is a's. a, u: (batch, n, n) row-major; w: (batch, n) (or their interleaved layout).
 //
 // Algorithm: the read triangle is scaled by the power of two 2^−s that brings its largest
 // magnitude into [1/2, 1) (exact; no overflow or underflow in the sums of squares below), then
@@ -72,15 +72,15 @@ XL_HD void fill_nan(T* x, int64_t count) {
 // eigenvectors, sorted by w (selection sort), written as the rows of U with the sign rule.
 // Accuracy: the residual off(A) ≤ ε ‖A‖_F bounds each eigenvalue's error by it (Weyl) beside the
 // rounding of the rotations, a few ε ‖A‖₂ in all, as for LAPACK.
-template <class T>
-XL_HD void syevd_entry(int64_t e, int n, const T* a, T* u, T* w) {
+template <class T, class Layout>
+XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) {
   using eigen_detail::xl_frexp;
   using eigen_detail::xl_ldexp;
   if (n <= 0) return;
   const int64_t size = int64_t(n) * n;
-  a += e * size;
-  u += e * size;
-  w += e * n;
+  const auto a = lay.at(a_, e, size);
+  const auto u = lay.at(u_, e, size);
+  const auto w = lay.at(w_, e, n);
   if (n > kMaxOrder) {  // beyond the scratch: not this path's to compute
     eigen_detail::fill_nan(u, size);
     eigen_detail::fill_nan(w, n);
@@ -218,15 +218,15 @@ XL_HD void syevd_entry(int64_t e, int n, const T* a, T* u, T* w) {
 // product per row, Ā_k· = (Σ_i U_ik S_i·) U, for the upper triangle l ≥ k, mirrored below, so Ā
 // is exactly symmetric. u, gu, ga: (batch, n, n) row-major; w, gw: (batch, n). NaN or infinite
 // inputs propagate as in the CPU entry (a degenerate pair's f = 0 times an infinite M gives NaN).
-template <class T>
-XL_HD void syevd_vjp_entry(int64_t e, int n, const T* u, const T* w, const T* gu, const T* gw, T* ga) {
+template <class T, class Layout>
+XL_HD void syevd_vjp_entry(Layout lay, int64_t e, int n, const T* u_, const T* w_, const T* gu_, const T* gw_, T* ga_) {
   if (n <= 0) return;
   const int64_t size = int64_t(n) * n;
-  u += e * size;
-  gu += e * size;
-  ga += e * size;
-  w += e * n;
-  gw += e * n;
+  const auto u = lay.at(u_, e, size);
+  const auto gu = lay.at(gu_, e, size);
+  const auto ga = lay.at(ga_, e, size);
+  const auto w = lay.at(w_, e, n);
+  const auto gw = lay.at(gw_, e, n);
   if (n > kMaxOrder) {
     eigen_detail::fill_nan(ga, size);
     return;

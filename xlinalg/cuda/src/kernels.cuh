@@ -5,8 +5,10 @@
 // with the entry's C parameter list (the batch size among them), so that a caller compiling this
 // header at run time (NVRTC) finds each kernel by its plain name and passes the arguments in the
 // order of the C entry. One thread runs one batch entry: a grid-stride loop over e in [0, batch)
-// calls xl::hd::<name>_entry<T>(e, args...), so any grid covers any batch. The per-matrix work
-// of a thread is serial; the batch is the parallelism.
+// calls xl::hd::<name>_entry<T>(layout, e, args...), so any grid covers any batch. The per-matrix
+// work of a thread is serial; the batch is the parallelism. Every kernel comes in the two layouts
+// of per_matrix.h: xl_kernel_<name>_<f32|f64> takes packed (row-major (batch, ...)) arrays,
+// xl_kernel_<name>_<f32|f64>_interleaved their transposes (..., batch).
 //
 // Compiles under nvcc (launch.cu) and NVRTC: it includes nothing but per_matrix.h (whose headers
 // include nothing under NVRTC) and entries.def.
@@ -16,17 +18,21 @@
 
 #include "entries.def"
 
-// (e, args...): the per-matrix call's arguments, the batch index first
-#define XL_KERNEL_WITH_ENTRY(...) (e, __VA_ARGS__)
-#define XL_KERNEL(name, params, args, S)                                                           \
-  extern "C" __global__ void xl_kernel_##name##_##S params {                                      \
+// (layout, e, args...): the per-matrix call's arguments, the layout and batch index first
+#define XL_KERNEL_WITH_ENTRY(...) (layout, e, __VA_ARGS__)
+#define XL_KERNEL(name, params, args, S, LAYOUT, TAIL)                                            \
+  extern "C" __global__ void xl_kernel_##name##_##S##TAIL params {                                \
+    const xl::hd::LAYOUT layout(batch);                                                            \
     const int64_t stride = int64_t(gridDim.x) * int64_t(blockDim.x);                               \
     for (int64_t e = int64_t(blockIdx.x) * int64_t(blockDim.x) + int64_t(threadIdx.x); e < batch; \
          e += stride)                                                                              \
       xl::hd::name##_entry<T> XL_KERNEL_WITH_ENTRY args;                                           \
   }
-#define XL_KERNEL_F32(name, params, args) XL_KERNEL(name, params, args, f32)
-#define XL_KERNEL_F64(name, params, args) XL_KERNEL(name, params, args, f64)
+// every entry in both layouts: xl_kernel_<name>_<S> (packed), xl_kernel_<name>_<S>_interleaved
+#define XL_KERNEL_F32(name, params, args) \
+  XL_KERNEL(name, params, args, f32, Packed, ) XL_KERNEL(name, params, args, f32, Interleaved, _interleaved)
+#define XL_KERNEL_F64(name, params, args) \
+  XL_KERNEL(name, params, args, f64, Packed, ) XL_KERNEL(name, params, args, f64, Interleaved, _interleaved)
 
 namespace xl_kernel_f32 {
 using T = float;

@@ -1,8 +1,9 @@
 // The GPU kernel layer's C entries: for every entry of entries.def and dtype,
 //
 //   int xl_cuda_<name>_<f32|f64>(params..., void* stream)
+//   int xl_cuda_<name>_<f32|f64>_interleaved(params..., void* stream)
 //
-// launches xl_kernel_<name>_<f32|f64> (kernels.cuh) over the batch on ``stream`` (a
+// launch xl_kernel_<name>_<f32|f64>[_interleaved] (kernels.cuh) over the batch on ``stream`` (a
 // cudaStream_t/CUstream; null is the default stream) and returns the launch's cudaError_t as an
 // int: 0 when the kernel was queued. The kernel runs asynchronously: its errors (and the per-entry
 // status of the factorizations) show once the stream is synchronized. A batch of 0 launches
@@ -101,12 +102,14 @@ int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args) {
 
 // (params..., void* stream)
 #define XL_CUDA_WITH_STREAM(...) (__VA_ARGS__, void* stream)
-#define XL_CUDA_ENTRY(name, params, args, S)                                                 \
-  XL_CUDA_API int xl_cuda_##name##_##S XL_CUDA_WITH_STREAM params {                           \
-    return xl_cuda::launch(xl_kernel_##name##_##S, batch, stream, std::make_tuple args); \
+#define XL_CUDA_ENTRY(name, params, args, S, TAIL)                                                   \
+  XL_CUDA_API int xl_cuda_##name##_##S##TAIL XL_CUDA_WITH_STREAM params {                           \
+    return xl_cuda::launch(xl_kernel_##name##_##S##TAIL, batch, stream, std::make_tuple args); \
   }
-#define XL_CUDA_ENTRY_F32(name, params, args) XL_CUDA_ENTRY(name, params, args, f32)
-#define XL_CUDA_ENTRY_F64(name, params, args) XL_CUDA_ENTRY(name, params, args, f64)
+#define XL_CUDA_ENTRY_F32(name, params, args) \
+  XL_CUDA_ENTRY(name, params, args, f32, ) XL_CUDA_ENTRY(name, params, args, f32, _interleaved)
+#define XL_CUDA_ENTRY_F64(name, params, args) \
+  XL_CUDA_ENTRY(name, params, args, f64, ) XL_CUDA_ENTRY(name, params, args, f64, _interleaved)
 
 namespace xl_kernel_f32 {
 XL_HD_ENTRIES(XL_CUDA_ENTRY_F32)

@@ -1,9 +1,12 @@
 // The per-matrix algorithms of the GPU kernel layer: one call computes one batch entry, so that a
 // kernel runs one thread per matrix and the CPU library runs the same code in a loop.
 //
-// xl::hd::<name>_entry<T>(e, args...) is batch entry e of the entry <name> of entries.def: the
-// arrays are the whole batch (row-major, (batch, rows, cols)) and each function offsets them by e
-// itself. The semantics are those of the CPU entries xl_<name>_<f32|f64> of xlinalg.h:
+// xl::hd::<name>_entry<T>(layout, e, args...) is batch entry e of the entry <name> of entries.def:
+// the arrays are the whole batch and each function finds entry e's part through ``layout``
+// (Packed: row-major (batch, rows, cols), as the CPU entries take them; Interleaved: the same
+// arrays transposed to (rows, cols, batch), see below). Per-entry scalars (status, sumlogdiag's
+// value and cotangent) are (batch,) arrays in both. The semantics are those of the CPU entries
+// xl_<name>_<f32|f64> of xlinalg.h:
 //
 //   * only the named triangle of a triangular or symmetric argument is read (``lower``, or bit 2
 //     of the trsm/trmm ``flags``); the other one may hold anything, NaN included;
@@ -33,6 +36,39 @@ namespace xl {
 namespace hd {
 namespace detail {
 
+// Batch entry e's part of an array: its element q at p[q * u].
+template <class T>
+struct Ptr {
+  T* p;
+  int64_t u;
+  XL_HD T& operator[](int64_t q) const { return p[q * u]; }
+};
+
+}  // namespace detail
+
+// Where batch entry e's elements are, in an array holding ``size`` elements per entry.
+// Packed: entry after entry, element q of entry e at e·size + q (row-major (batch, ...) arrays).
+// Interleaved: element by element, element q of entry e at q·batch + e (the transpose of the
+// packed array): the threads of a warp, on consecutive entries, read and write consecutive
+// addresses at every step of the per-matrix loops.
+struct Packed {
+  XL_HD explicit Packed(int64_t) {}
+  template <class T>
+  XL_HD detail::Ptr<T> at(T* p, int64_t e, int64_t size) const {
+    return detail::Ptr<T>{p + e * size, 1};
+  }
+};
+struct Interleaved {
+  int64_t batch;
+  XL_HD explicit Interleaved(int64_t batch_) : batch(batch_) {}
+  template <class T>
+  XL_HD detail::Ptr<T> at(T* p, int64_t e, int64_t) const {
+    return detail::Ptr<T>{p + e, batch};
+  }
+};
+
+namespace detail {
+
 // Element (i, j) at p[i * rs + j * cs]; strides may be negative (reversed order).
 template <class T>
 struct Strided {
@@ -47,14 +83,14 @@ struct Strided {
 };
 
 template <class T>
-XL_HD Strided<T> rows_of(T* p, int64_t cols) {  // a row-major matrix
-  return Strided<T>{p, cols, 1};
+XL_HD Strided<T> rows_of(Ptr<T> m, int64_t cols) {  // a row-major matrix
+  return Strided<T>{m.p, cols * m.u, m.u};
 }
 
-// The lower factor L of a row-major buffer holding L (``lower``) or U = Lᵀ.
+// The lower factor L of a row-major matrix holding L (``lower``) or U = Lᵀ.
 template <class T>
-XL_HD Strided<T> factor(T* p, int n, bool lower) {
-  return lower ? Strided<T>{p, n, 1} : Strided<T>{p, 1, n};
+XL_HD Strided<T> factor(Ptr<T> m, int n, bool lower) {
+  return lower ? Strided<T>{m.p, n * m.u, m.u} : Strided<T>{m.p, m.u, n * m.u};
 }
 
 template <class T>
@@ -63,12 +99,12 @@ XL_HD bool finite(T x) {
 }
 
 template <class T>
-XL_HD void fill(T* p, int64_t count, T value) {
+XL_HD void fill(Ptr<T> p, int64_t count, T value) {
   for (int64_t i = 0; i < count; ++i) p[i] = value;
 }
 
 template <class T>
-XL_HD bool all_finite(const T* p, int64_t count) {
+XL_HD bool all_finite(Ptr<T> p, int64_t count) {
   bool ok = true;
   for (int64_t i = 0; i < count; ++i) ok = ok && finite(p[i]);
   return ok;
@@ -150,13 +186,13 @@ struct Triangular {
     lower = lower_a != transposed;
   }
   template <class T>
-  XL_HD Strided<T> e(T* a) const {  // E, from A's buffer (or the same view of Ā's)
+  XL_HD Strided<T> e(Ptr<T> a) const {  // E, from A (or the same view of Ā)
     const Strided<T> v = rows_of(a, n);
     return transposed ? v.t() : v;
   }
   template <class T>
-  XL_HD Strided<T> tilde(T* b) const {  // X̃ (n×k), from a rows×cols buffer
-    return rightside ? Strided<T>{b, 1, cols} : Strided<T>{b, cols, 1};
+  XL_HD Strided<T> tilde(Ptr<T> b) const {  // X̃ (n×k), from a rows×cols matrix
+    return rightside ? Strided<T>{b.p, b.u, cols * b.u} : Strided<T>{b.p, cols * b.u, b.u};
   }
   // (i, j) in E's triangle
   XL_HD bool in_triangle(int i, int j) const { return lower ? j <= i : j >= i; }
@@ -169,12 +205,12 @@ struct Triangular {
 // L with A = L Lᵀ, or U = Lᵀ, zeros in the other triangle. Left-looking, by columns, in place on
 // the read triangle copied into out; n³/3 flops. Fails (out NaN, status 1) when a pivot is not
 // positive or not finite: a non-finite element of the read triangle always reaches a pivot.
-template <class T>
-XL_HD void potrf_entry(int64_t e, int lower, int n, const T* a, T* out, int32_t* status) {
+template <class T, class Layout>
+XL_HD void potrf_entry(Layout lay, int64_t e, int lower, int n, const T* a_, T* out_, int32_t* status) {
   using namespace detail;
   const int64_t size = int64_t(n) * n;
-  a += e * size;
-  out += e * size;
+  const auto a = lay.at(a_, e, size);
+  const auto out = lay.at(out_, e, size);
   const Strided<const T> av = factor(a, n, lower);
   const Strided<T> l = factor(out, n, lower);
   for (int i = 0; i < n; ++i)
@@ -210,13 +246,13 @@ XL_HD void potrf_entry(int64_t e, int lower, int n, const T* a, T* out, int32_t*
 // i > j, Ā being the gradient with respect to the lower triangle of A (each off-diagonal element
 // standing for both of its triangles). The forward's columns are undone from the last, in place on
 // the copy of ḡ's triangle in ga; about 2n³/3 flops.
-template <class T>
-XL_HD void potrf_vjp_entry(int64_t e, int lower, int n, const T* f, const T* g, T* ga) {
+template <class T, class Layout>
+XL_HD void potrf_vjp_entry(Layout lay, int64_t e, int lower, int n, const T* f_, const T* g_, T* ga_) {
   using namespace detail;
   const int64_t size = int64_t(n) * n;
-  f += e * size;
-  g += e * size;
-  ga += e * size;
+  const auto f = lay.at(f_, e, size);
+  const auto g = lay.at(g_, e, size);
+  const auto ga = lay.at(ga_, e, size);
   const Strided<const T> l = factor(f, n, lower), gl = factor(g, n, lower);
   const Strided<T> a = factor(ga, n, lower);
   for (int i = 0; i < n; ++i)
@@ -243,13 +279,13 @@ XL_HD void potrf_vjp_entry(int64_t e, int lower, int n, const T* f, const T* g, 
 // out (n×k) = A⁻¹ B with A = L Lᵀ, L from f's named triangle: L Y = B, then Lᵀ X = Y, in place
 // on out; 2n²k flops. Fails (out NaN) when X is not finite or, with k = 0, when L's read
 // triangle is not.
-template <class T>
-XL_HD void potrs_entry(int64_t e, int lower, int n, int k, const T* f, const T* b, T* out, int32_t* status) {
+template <class T, class Layout>
+XL_HD void potrs_entry(Layout lay, int64_t e, int lower, int n, int k, const T* f_, const T* b_, T* out_, int32_t* status) {
   using namespace detail;
   const int64_t size = int64_t(n) * n, sizeb = int64_t(n) * k;
-  f += e * size;
-  b += e * sizeb;
-  out += e * sizeb;
+  const auto f = lay.at(f_, e, size);
+  const auto b = lay.at(b_, e, sizeb);
+  const auto out = lay.at(out_, e, sizeb);
   const Strided<const T> l = factor(f, n, lower);
   for (int64_t i = 0; i < sizeb; ++i) out[i] = b[i];
   const Strided<T> x = rows_of(out, k);
@@ -264,17 +300,17 @@ XL_HD void potrs_entry(int64_t e, int lower, int n, int k, const T* f, const T* 
 // multiplied back from X, whose error is of order κ(A)). One right-hand side column at a time:
 // y, z (n-vectors) by forward substitution, b̄ = L⁻ᵀ z written to gb, and the rank-2 update of
 // L̄'s triangle in gf (zeros in the other one); 5n²k flops.
-template <class T>
-XL_HD void potrs_vjp_entry(int64_t e, int lower, int n, int k, const T* f, const T* b, const T* x, const T* g, T* gf,
-                           T* gb) {
+template <class T, class Layout>
+XL_HD void potrs_vjp_entry(Layout lay, int64_t e, int lower, int n, int k, const T* f_, const T* b_, const T* x_, const T* g_, T* gf_,
+                           T* gb_) {
   using namespace detail;
   const int64_t size = int64_t(n) * n, sizeb = int64_t(n) * k;
-  f += e * size;
-  gf += e * size;
-  b += e * sizeb;
-  x += e * sizeb;
-  g += e * sizeb;
-  gb += e * sizeb;
+  const auto f = lay.at(f_, e, size);
+  const auto gf = lay.at(gf_, e, size);
+  const auto b = lay.at(b_, e, sizeb);
+  const auto x = lay.at(x_, e, sizeb);
+  const auto g = lay.at(g_, e, sizeb);
+  const auto gb = lay.at(gb_, e, sizeb);
   if (n > kMaxOrder) {
     fill(gf, size, quiet_nan<T>());
     fill(gb, sizeb, quiet_nan<T>());
@@ -308,12 +344,12 @@ XL_HD void potrs_vjp_entry(int64_t e, int lower, int n, int k, const T* f, const
 // each row of a column from the bottom), then the lower triangle of Wᵀ W in place (rows from
 // the first, each row's diagonal last), mirrored; 2n³/3 flops. Fails (out NaN) when the result
 // is not finite (a zero or non-finite element of L's read triangle).
-template <class T>
-XL_HD void potri_entry(int64_t e, int lower, int n, const T* f, T* out, int32_t* status) {
+template <class T, class Layout>
+XL_HD void potri_entry(Layout lay, int64_t e, int lower, int n, const T* f_, T* out_, int32_t* status) {
   using namespace detail;
   const int64_t size = int64_t(n) * n;
-  f += e * size;
-  out += e * size;
+  const auto f = lay.at(f_, e, size);
+  const auto out = lay.at(out_, e, size);
   const Strided<const T> fv = factor(f, n, lower);
   const Strided<T> w = factor(out, n, lower);
   for (int i = 0; i < n; ++i)
@@ -344,14 +380,14 @@ XL_HD void potri_entry(int64_t e, int lower, int n, const T* f, T* out, int32_t*
 // L̄ = −tril(X S L⁻ᵀ), S = Ḡ + Ḡᵀ, X = (L Lᵀ)⁻¹ (x read in full, like g). Row i of R = (X S) L⁻ᵀ
 // solves R_i· Lᵀ = (X S)_i·, and its entries j ≤ i need only (X S)_ij for j ≤ i: per row, those
 // entries of X S (3n flops each) and a forward substitution; about 11n³/6 flops.
-template <class T>
-XL_HD void potri_vjp_entry(int64_t e, int lower, int n, const T* f, const T* x, const T* g, T* gf) {
+template <class T, class Layout>
+XL_HD void potri_vjp_entry(Layout lay, int64_t e, int lower, int n, const T* f_, const T* x_, const T* g_, T* gf_) {
   using namespace detail;
   const int64_t size = int64_t(n) * n;
-  f += e * size;
-  x += e * size;
-  g += e * size;
-  gf += e * size;
+  const auto f = lay.at(f_, e, size);
+  const auto x = lay.at(x_, e, size);
+  const auto g = lay.at(g_, e, size);
+  const auto gf = lay.at(gf_, e, size);
   if (n > kMaxOrder) {
     fill(gf, size, quiet_nan<T>());
     return;
@@ -373,20 +409,20 @@ XL_HD void potri_vjp_entry(int64_t e, int lower, int n, const T* f, const T* x, 
 
 // ---- sumlogdiag ---------------------------------------------------------------------------------
 // out[e] = Σ_i log a_ii (n logarithms).
-template <class T>
-XL_HD void sumlogdiag_entry(int64_t e, int n, const T* a, T* out) {
-  a += e * int64_t(n) * n;
+template <class T, class Layout>
+XL_HD void sumlogdiag_entry(Layout lay, int64_t e, int n, const T* a_, T* out) {
+  const auto a = lay.at(a_, e, int64_t(n) * n);
   T s = T(0);
   for (int i = 0; i < n; ++i) s += xl_log(a[int64_t(i) * (n + 1)]);
   out[e] = s;
 }
 
 // ga = diag(g[e] / a_ii), zeros off the diagonal.
-template <class T>
-XL_HD void sumlogdiag_vjp_entry(int64_t e, int n, const T* a, const T* g, T* ga) {
+template <class T, class Layout>
+XL_HD void sumlogdiag_vjp_entry(Layout lay, int64_t e, int n, const T* a_, const T* g, T* ga_) {
   const int64_t size = int64_t(n) * n;
-  a += e * size;
-  ga += e * size;
+  const auto a = lay.at(a_, e, size);
+  const auto ga = lay.at(ga_, e, size);
   detail::fill(ga, size, T(0));
   for (int i = 0; i < n; ++i) ga[int64_t(i) * (n + 1)] = g[e] / a[int64_t(i) * (n + 1)];
 }
@@ -397,16 +433,16 @@ XL_HD void sumlogdiag_vjp_entry(int64_t e, int n, const T* a, const T* g, T* ga)
 // (detail::Triangular) by forward substitution in place on out; n²k flops. α = 0 gives zeros
 // without reading A or B (as BLAS does). Fails (out NaN) when the result is not finite or, for an
 // empty B, A's read triangle is not.
-template <class T>
-XL_HD void trsm_entry(int64_t e, int flags, double alpha, int rows, int cols, const T* a, const T* b, T* out,
+template <class T, class Layout>
+XL_HD void trsm_entry(Layout lay, int64_t e, int flags, double alpha, int rows, int cols, const T* a_, const T* b_, T* out_,
                       int32_t* status) {
   using namespace detail;
   const Triangular p(flags, rows, cols);
   const int n = p.n;
   const int64_t size = int64_t(n) * n, sizeb = int64_t(rows) * cols;
-  a += e * size;
-  b += e * sizeb;
-  out += e * sizeb;
+  const auto a = lay.at(a_, e, size);
+  const auto b = lay.at(b_, e, sizeb);
+  const auto out = lay.at(out_, e, sizeb);
   const T al = T(alpha);
   if (al == T(0)) {
     fill(out, sizeb, T(0));
@@ -422,18 +458,18 @@ XL_HD void trsm_entry(int64_t e, int flags, double alpha, int rows, int cols, co
 // With X̃ = E⁻¹ α B̃: Ỹ = E⁻ᵀ Ḡ̃, B̄̃ = α Ỹ, Ē = −Ỹ X̃ᵀ on E's triangle, i.e. B̄ = α op(A)⁻ᵀ Ḡ and
 // op(A)‾ = −Y Xᵀ from the left, B̄ = α Ḡ op(A)⁻ᵀ and op(A)‾ = −Xᵀ Y from the right; Ā masked to
 // A's read triangle (zeros in the other). Ỹ in place on gb; 2n²k flops.
-template <class T>
-XL_HD void trsm_vjp_entry(int64_t e, int flags, double alpha, int rows, int cols, const T* a, const T* x, const T* g,
-                          T* ga, T* gb) {
+template <class T, class Layout>
+XL_HD void trsm_vjp_entry(Layout lay, int64_t e, int flags, double alpha, int rows, int cols, const T* a_, const T* x_, const T* g_,
+                          T* ga_, T* gb_) {
   using namespace detail;
   const Triangular p(flags, rows, cols);
   const int n = p.n, k = p.k;
   const int64_t size = int64_t(n) * n, sizeb = int64_t(rows) * cols;
-  a += e * size;
-  ga += e * size;
-  x += e * sizeb;
-  g += e * sizeb;
-  gb += e * sizeb;
+  const auto a = lay.at(a_, e, size);
+  const auto ga = lay.at(ga_, e, size);
+  const auto x = lay.at(x_, e, sizeb);
+  const auto g = lay.at(g_, e, sizeb);
+  const auto gb = lay.at(gb_, e, sizeb);
   for (int64_t i = 0; i < sizeb; ++i) gb[i] = g[i];
   const Strided<T> yv = p.tilde(gb);
   solve_triangular(p.e(a).t(), !p.lower, yv, n, k);
@@ -455,15 +491,15 @@ XL_HD void trsm_vjp_entry(int64_t e, int flags, double alpha, int rows, int cols
 // ---- trmm ---------------------------------------------------------------------------------------
 // out = α op(A) B (left) or α B op(A) (``flags`` as for trsm): X̃ = α E B̃, in place on out from
 // the last row of X̃ up; n²k flops. α = 0 gives zeros without reading A or B (as BLAS does).
-template <class T>
-XL_HD void trmm_entry(int64_t e, int flags, double alpha, int rows, int cols, const T* a, const T* b, T* out) {
+template <class T, class Layout>
+XL_HD void trmm_entry(Layout lay, int64_t e, int flags, double alpha, int rows, int cols, const T* a_, const T* b_, T* out_) {
   using namespace detail;
   const Triangular p(flags, rows, cols);
   const int n = p.n;
   const int64_t size = int64_t(n) * n, sizeb = int64_t(rows) * cols;
-  a += e * size;
-  b += e * sizeb;
-  out += e * sizeb;
+  const auto a = lay.at(a_, e, size);
+  const auto b = lay.at(b_, e, sizeb);
+  const auto out = lay.at(out_, e, sizeb);
   const T al = T(alpha);
   if (al == T(0)) {
     fill(out, sizeb, T(0));
@@ -476,18 +512,18 @@ XL_HD void trmm_entry(int64_t e, int flags, double alpha, int rows, int cols, co
 // Ē = α Ḡ̃ B̃ᵀ on E's triangle and B̄̃ = α Eᵀ Ḡ̃, i.e. op(A)‾ = α Ḡ Bᵀ and B̄ = α op(A)ᵀ Ḡ from the
 // left, op(A)‾ = α Bᵀ Ḡ and B̄ = α Ḡ op(A)ᵀ from the right; Ā masked to A's read triangle.
 // 2n²k flops; α = 0 gives zero gradients (as BLAS does).
-template <class T>
-XL_HD void trmm_vjp_entry(int64_t e, int flags, double alpha, int rows, int cols, const T* a, const T* b, const T* g,
-                          T* ga, T* gb) {
+template <class T, class Layout>
+XL_HD void trmm_vjp_entry(Layout lay, int64_t e, int flags, double alpha, int rows, int cols, const T* a_, const T* b_, const T* g_,
+                          T* ga_, T* gb_) {
   using namespace detail;
   const Triangular p(flags, rows, cols);
   const int n = p.n, k = p.k;
   const int64_t size = int64_t(n) * n, sizeb = int64_t(rows) * cols;
-  a += e * size;
-  ga += e * size;
-  b += e * sizeb;
-  g += e * sizeb;
-  gb += e * sizeb;
+  const auto a = lay.at(a_, e, size);
+  const auto ga = lay.at(ga_, e, size);
+  const auto b = lay.at(b_, e, sizeb);
+  const auto g = lay.at(g_, e, sizeb);
+  const auto gb = lay.at(gb_, e, sizeb);
   const T al = T(alpha);
   if (al == T(0)) {
     fill(ga, size, T(0));
