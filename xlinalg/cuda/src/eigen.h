@@ -15,7 +15,8 @@
 // of U to a few ε₃₂ max|w| / gap, gap the distance of its eigenvalue to the rest of the spectrum.
 //
 // Device constraints: no heap, no recursion, no standard library, fixed local scratch of
-// kMaxOrder² entries per array; only hd.h is included (NVRTC has no other header).
+// kMaxOrder² entries (the forward's working matrix, the reverse's S; the forward accumulates its
+// rotations in the output U); only hd.h is included (NVRTC has no other header).
 #pragma once
 
 #include "hd.h"
@@ -69,7 +70,8 @@ XL_HD void fill_nan(detail::Ptr<T> x, int64_t count) {
 // values on the right). Sweeps stop once off(A) = ‖A − diag(A)‖_F ≤ ε ‖A‖_F (‖A‖_F does not
 // change under rotations; pairs with a_pq² ≤ ε² ‖A‖_F² / (n (n − 1)) are not rotated, see below),
 // at most kMaxSweeps (then U and w are NaN); then w = 2^s diag(A) and the columns of V are the
-// eigenvectors, sorted by w (selection sort), written as the rows of U with the sign rule.
+// eigenvectors, sorted by w (selection sort). V is accumulated in u itself, then transposed in
+// place into the rows of U, each signed by the sign rule.
 // Accuracy: the residual off(A) ≤ ε ‖A‖_F bounds each eigenvalue's error by it (Weyl) beside the
 // rounding of the rotations, a few ε ‖A‖₂ in all, as for LAPACK.
 template <class T, class Layout>
@@ -106,7 +108,7 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
   if (amax > T(0)) xl_frexp(amax, &scale);
 
   T s[kMaxOrder * kMaxOrder];  // the scaled symmetric matrix, both triangles
-  T v[kMaxOrder * kMaxOrder];  // the accumulated rotations: A = V diag(λ) Vᵀ at convergence
+  const auto v = u;             // the accumulated rotations, in the output: A = V diag(λ) Vᵀ
   T fro2 = T(0);
   for (int i = 0; i < n; ++i) {
     for (int j = 0; j < i; ++j) {
@@ -195,20 +197,26 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
       }
     }
   }
+  for (int i = 0; i < n; ++i)  // U = Vᵀ, in place
+    for (int j = 0; j < i; ++j) {
+      const T x = u[i * n + j];
+      u[i * n + j] = u[j * n + i];
+      u[j * n + i] = x;
+    }
   for (int k = 0; k < n; ++k) {
     w[k] = xl_ldexp(s[k * n + k], scale);
-    // row k of U: column k of V, signed so its largest-magnitude entry is positive (first on ties)
+    // row k of U (column k of V), signed so its largest-magnitude entry is positive (first on ties)
     int best = 0;
-    T bmag = xl_abs(v[k]);
+    T bmag = xl_abs(u[k * n]);
     for (int r = 1; r < n; ++r) {
-      const T m = xl_abs(v[r * n + k]);
+      const T m = xl_abs(u[k * n + r]);
       if (m > bmag) {
         bmag = m;
         best = r;
       }
     }
-    const bool flip = v[best * n + k] < T(0);
-    for (int r = 0; r < n; ++r) u[k * n + r] = flip ? -v[r * n + k] : v[r * n + k];
+    if (u[k * n + best] < T(0))
+      for (int r = 0; r < n; ++r) u[k * n + r] = -u[k * n + r];
   }
 }
 
