@@ -70,17 +70,25 @@ def spd(rng, batch: int, n: int, dtype: str) -> np.ndarray:
     return (g @ np.swapaxes(g, -1, -2) / n + np.eye(n, dtype=dtype)).astype(dtype)
 
 
-def median_ms(fn, sync, rounds: int) -> float:
-    """Median over ``rounds`` of one synchronized call of ``fn``, after two warm-up calls."""
+#: Seconds of timed rounds per cell at most (at least 3 rounds): a slow native call (torch's
+#: eigensolver on 1000 matrices of order 64 takes most of a second) must not eat the run's time.
+CELL_BUDGET_S = 3.0
+clock = time.perf_counter
+
+
+def median_ms(fn, sync, rounds: int, budget_s: float = CELL_BUDGET_S) -> float:
+    """Median over ``rounds`` synchronized calls of ``fn`` (fewer once ``budget_s`` seconds
+    have gone, but at least 3), after two warm-up calls."""
     for _ in range(2):
         fn()
     sync()
     times = []
-    for _ in range(rounds):
-        t = time.perf_counter()
+    start = clock()
+    while len(times) < rounds and (len(times) < 3 or clock() - start < budget_s):
+        t = clock()
         fn()
         sync()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return 1e3 * statistics.median(times)
 
 

@@ -65,20 +65,26 @@ def _namespaces():
         import jax.numpy as jnp
 
         out.append(pytest.param(jnp, jnp.asarray, id="jax"))
+        out.append(pytest.param(jnp, jnp.asarray, id="jax-jit"))
     except ImportError:  # pragma: no cover
         pass
     return out
 
 
 @pytest.mark.parametrize(("xp", "convert"), _namespaces())
-def test_blocked_rules_run_in_every_namespace(rng, xp, convert):
+def test_blocked_rules_run_in_every_namespace(rng, xp, convert, request):
     el, g, da = _problem(rng, 23, (2,))
     kern = kernels_for(xp)
+    reverse_blocked = lambda el, g: cholesky._cholesky_reverse_blocked(xp, kern, el, g, 5)  # noqa: E731
+    tangent_blocked = lambda el, da: cholesky._cholesky_tangent_blocked(xp, kern, el, da, 5)  # noqa: E731
+    if request.node.callspec.id == "jax-jit":
+        import jax
+
+        reverse_blocked, tangent_blocked = jax.jit(reverse_blocked), jax.jit(tangent_blocked)
     reverse = cholesky._cholesky_reverse(xp_numpy, kernels_for(xp_numpy), el, np.tril(g))
-    blocked = cholesky._cholesky_reverse_blocked(xp, kern, convert(el), convert(g), 5)
-    assert _rel(sym(xp_numpy, np.asarray(blocked)), sym(xp_numpy, reverse)) < 1e-13
+    assert _rel(sym(xp_numpy, np.asarray(reverse_blocked(convert(el), convert(g)))), sym(xp_numpy, reverse)) < 1e-13
     tangent = cholesky._cholesky_tangent(xp_numpy, kernels_for(xp_numpy), el, da)
-    assert _rel(np.asarray(cholesky._cholesky_tangent_blocked(xp, kern, convert(el), convert(da), 5)), tangent) < 1e-13
+    assert _rel(np.asarray(tangent_blocked(convert(el), convert(da))), tangent) < 1e-13
 
 
 def _recording_kernels(solves):

@@ -41,3 +41,20 @@ def test_dry_run_writes_every_result(tmp_path):
     assert sorted({c["op"] for c in conformance["results"]}) == sorted(RULES)
     assert "CUDA kernel layer" in (tmp_path / "config.txt").read_text()
     assert "passed" in (tmp_path / "tests.txt").read_text()
+
+
+def test_a_slow_cell_stops_at_its_time_budget(monkeypatch):
+    import benchmarks.bench_gpu as bench
+
+    calls, now = [], [0.0]
+
+    def slow():  # each call takes 0.4 s of the patched clock
+        calls.append(1)
+        now[0] += 0.4
+
+    monkeypatch.setattr(bench, "clock", lambda: now[0])
+    assert bench.median_ms(slow, lambda: None, 20, budget_s=1.0) == pytest.approx(400.0)
+    assert len(calls) == 2 + 3  # two warm-up calls, then rounds until 1 s has gone (at least 3)
+    calls.clear()
+    bench.median_ms(lambda: calls.append(1), lambda: None, 20, budget_s=1.0)
+    assert len(calls) == 2 + 20
