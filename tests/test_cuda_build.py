@@ -115,6 +115,19 @@ def test_show_config_reports_the_cuda_layer(capsys):
     assert ("CUDA kernel layer: built" in text) == info["cuda"]["active"]
 
 
+@pytest.mark.parametrize(("value", "shown"), [(None, "packed"), ("interleaved", "interleaved"), ("tiled", "invalid (XLINALG_CUDA_LAYOUT must be one of")])
+def test_show_config_reports_the_layout(capsys, monkeypatch, value, shown):
+    import xlinalg
+
+    if value is None:
+        monkeypatch.delenv("XLINALG_CUDA_LAYOUT", raising=False)
+    else:
+        monkeypatch.setenv("XLINALG_CUDA_LAYOUT", value)
+    info = xlinalg.show_config()
+    assert info["cuda"]["layout"].startswith(shown)
+    assert f"CUDA arrays' layout for the kernels (XLINALG_CUDA_LAYOUT): {shown}" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("layout", list(cuda_entries.LAYOUTS))
 @pytest.mark.parametrize("suffix", list(cuda_entries.DTYPES))
 def test_batch_zero_launches_nothing(suffix, layout):

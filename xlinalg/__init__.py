@@ -52,6 +52,7 @@ def show_config() -> dict:
     else:
         print(f"  CUDA kernel layer: not available ({gpu['reason']})")
     print(f"  CUDA kernels built at run time (NVRTC): {gpu['runtime']}")
+    print(f"  CUDA arrays' layout for the kernels (XLINALG_CUDA_LAYOUT): {gpu['layout']}")
     return info
 
 

@@ -140,9 +140,16 @@ def config() -> dict:
         that left none: ``cudaErrorInsufficientDriver``, ``cudaErrorNoDevice``), ``block_size``,
         ``build_id``; always ``runtime``, the state of the kernels built at run time
         (:func:`xlinalg.cuda.runtime.state`: ``"available (...)"``, ``"active (...)"`` or
-        ``"not available (<reason>)"``).
+        ``"not available (<reason>)"``), and ``layout``, the layout the kernels run in
+        (:func:`xlinalg.cuda.rules.layout`; the error's text for an unknown one).
     """
+    from .rules import layout
     from .runtime import state
+
+    try:
+        layout_state = layout()
+    except ValueError as exc:
+        layout_state = f"invalid ({exc})"
 
     lib = library()
     info = {
@@ -152,6 +159,7 @@ def config() -> dict:
         "path": str(LIBRARY_PATH),
         "entries": len(entries.symbols()),
         "runtime": state(),
+        "layout": layout_state,
     }
     if lib is None:
         return info
