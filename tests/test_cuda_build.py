@@ -30,7 +30,7 @@ import pytest
 
 from xlinalg import cuda, lapack
 from xlinalg.cuda import entries as cuda_entries
-from xlinalg.cuda.runtime import nvrtc_library
+from xlinalg.cuda.runtime import BLOCK_ENTRY_THREADS, nvrtc_library
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "xlinalg" / "cuda" / "src"
@@ -75,13 +75,13 @@ def test_library_is_built_from_the_current_sources():
     assert built.split()[0] == f"sources:{cuda.sources_id()}"
     info = cuda.config()
     assert info["built"] and info["active"] and info["reason"] == "loaded"
-    assert info["entries"] == len(cuda_entries.DTYPES) * len(cuda_entries.LAYOUTS) * len(cuda_entries.entries())
+    assert info["entries"] == len(cuda_entries.DTYPES) * sum(len(e.layouts) for e in cuda_entries.entries().values())
 
 
 def test_exports_exactly_the_entries_and_helpers():
     _needs_library()
     want = set(cuda_entries.symbols()) | set(cuda.HELPERS)
-    assert len(want) == len(cuda_entries.DTYPES) * len(cuda_entries.LAYOUTS) * len(cuda_entries.entries()) + len(cuda.HELPERS)
+    assert len(want) == len(cuda_entries.DTYPES) * sum(len(e.layouts) for e in cuda_entries.entries().values()) + len(cuda.HELPERS)
     nm = shutil.which("nm")
     if nm is None:  # pragma: no cover - binutils is on every build machine
         pytest.skip("no nm to list the exports")
@@ -94,6 +94,7 @@ def test_loads_and_reports_without_a_gpu():
     lib = _needs_library()
     assert lib.xl_cuda_runtime_version() >= 12000
     assert lib.xl_cuda_block_size() > 0 and lib.xl_cuda_block_size() % 32 == 0
+    assert lib.xl_cuda_block_entry_threads() == BLOCK_ENTRY_THREADS == 128
     info = cuda.config()
     count = cuda.device_count()
     assert count == info["devices"] >= 0
@@ -132,7 +133,7 @@ def test_show_config_reports_the_layout(capsys, monkeypatch, value, shown):
 @pytest.mark.parametrize("suffix", list(cuda_entries.DTYPES))
 def test_batch_zero_launches_nothing(suffix, layout):
     lib = _needs_library()
-    for entry in cuda_entries.entries().values():
+    for entry in (e for e in cuda_entries.entries().values() if layout in e.layouts):
         function = getattr(lib, entry.symbol(suffix, layout))
         assert _null_call(function, entry, 0) == 0, entry.name
         assert _null_call(function, entry, -1) == 1, entry.name  # cudaErrorInvalidValue
@@ -147,7 +148,7 @@ def test_a_launch_without_a_device_returns_the_error(suffix, layout):
     lib = _needs_library()
     if cuda.device_count() > 0:
         pytest.skip("a device is present: test_runs_on_a_device launches on it")
-    for entry in cuda_entries.entries().values():
+    for entry in (e for e in cuda_entries.entries().values() if layout in e.layouts):
         status = _null_call(getattr(lib, entry.symbol(suffix, layout)), entry, 3)
         assert status != 0, entry.name
         assert cuda.error_name(status).startswith("cudaError"), (entry.name, status)
@@ -197,18 +198,18 @@ def test_runs_on_a_device(dtype):
 
 
 def test_kernels_include_only_nvrtc_safe_headers():
-    """kernels.cuh includes per_matrix.h and entries.def only, and under NVRTC (``__CUDACC_RTC__``)
+    """kernels.cuh includes the per-matrix headers and entries.def only, and under NVRTC (``__CUDACC_RTC__``)
     nothing it pulls in includes a header from outside src/ (NVRTC has no system headers): the
     host preprocessor lists the dependencies without any system include path."""
     includes = re.findall(r'^\s*#\s*include\s+[<"]([^>"]+)', (SRC / "kernels.cuh").read_text(), re.M)
-    assert includes == ["per_matrix.h", "entries.def"]
+    assert includes == ["eigen_block.h", "per_matrix.h", "entries.def"]
     compiler = shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         pytest.skip("no C++ preprocessor")
     run = subprocess.run([compiler, "-M", "-nostdinc", "-D__CUDACC_RTC__", "-x", "c++", "-std=c++17", "kernels.cuh"], cwd=SRC, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     dependencies = run.stdout.replace("\\\n", " ").split(":", 1)[1].split()
-    assert {"kernels.cuh", "per_matrix.h", "hd.h", "entries.def"} <= set(dependencies)
+    assert {"kernels.cuh", "eigen_block.h", "block.h", "per_matrix.h", "eigen.h", "hd.h", "entries.def"} <= set(dependencies)
     assert all((SRC / name).resolve().parent == SRC.resolve() for name in dependencies), dependencies
 
 
@@ -233,7 +234,7 @@ def test_kernels_compile_with_nvrtc():
     finally:
         nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
     kernels = set(re.findall(r"\.entry\s+(\w+)", ptx.value.decode()))
-    assert kernels == {entry.kernel(s, lay) for entry in cuda_entries.entries().values() for s in cuda_entries.DTYPES for lay in cuda_entries.LAYOUTS}
+    assert kernels == {entry.kernel(s, lay) for entry in cuda_entries.entries().values() for s in cuda_entries.DTYPES for lay in entry.layouts}
 
 
 # ---- entries.def --------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def test_entries_def_parses_into_ctypes_signatures():
         assert entry.args == tuple(p.name for p in entry.params if p.name != "batch")
         assert entry.argtypes[-1] is ctypes.c_void_p  # the stream
     # every entry has its per-matrix function (the same list feeds the CPU build and the kernels)
-    per_matrix = (SRC / "per_matrix.h").read_text() + (SRC / "eigen.h").read_text()
+    per_matrix = "".join((SRC / name).read_text() for name in ("per_matrix.h", "eigen.h", "eigen_block.h"))
     for name in table:
         assert re.search(rf"\b{name}_entry\s*\(", per_matrix), name
 

@@ -1,10 +1,12 @@
-"""The GPU layer's per-matrix symmetric eigendecomposition (cyclic Jacobi, one thread per matrix),
-compiled into the CPU library as xl_hd_syevd_<f32|f64> / xl_hd_syevd_vjp_<f32|f64>, against the
-CPU entries xl_syevd_<S> / xl_syevd_vjp_<S> (LAPACK ?syevd; float32 decomposed in float64).
+"""The GPU layer's per-matrix symmetric eigendecomposition (cyclic Jacobi, one thread per matrix;
+parallel Jacobi, a block of threads per matrix to order 64), compiled into the CPU library as
+xl_hd_syevd_<f32|f64>, xl_hd_syevd_block_<S> / xl_hd_syevd_vjp_<S>, against the CPU entries
+xl_syevd_<S> / xl_syevd_vjp_<S> (LAPACK ?syevd; float32 decomposed in float64).
 
 Forward: eigenvalues to a few ε·max|λ|, eigenvectors to a few ε·max|λ|/gap (float32: ε₃₂, as
 Jacobi runs in float32 there); the residual A Uᵀ − Uᵀ diag(w), U Uᵀ − I, the order, the sign rule,
-the unread upper triangle, NaN per batch entry. Reverse: the same formula on the same inputs, and
+the unread upper triangle, NaN per batch entry; the block entry's phases in either order, bit for
+bit (a phase whose items raced would not be). Reverse: the same formula on the same inputs, and
 for repeated eigenvalues the degenerate-pair rule (F_ij = 0 within 32 ε max|λ|) on the Jacobi
 eigenvalues, with cotangents of losses that depend on whole eigenspaces only.
 """
@@ -19,17 +21,26 @@ from xlinalg import lapack
 if lapack.library() is None:
     pytest.skip("the compiled kernel layer is not active", allow_module_level=True)
 
-from tests.cuda_host import call
+from tests.cuda_host import _cdll, call
 
 DTYPES = [pytest.param(np.float64, id="f64"), pytest.param(np.float32, id="f32")]
 ORDERS = (1, 2, 3, 8, 16, 32)
+#: the forward entries and their orders: one thread per matrix, a block per matrix
+FORWARD = {"syevd": ORDERS, "syevd_block": (1, 2, 3, 8, 16, 33, 47, 64)}
+ENTRY_ORDERS = [pytest.param(e, n, id=f"{e}-{n}") for e, orders in FORWARD.items() for n in orders]
 
 
-def syevd(a, cpu=False):
-    """(U, w) of the (batch, n, n) array ``a``: the per-matrix Jacobi entry, or with ``cpu`` the CPU entry."""
+@pytest.fixture(params=list(FORWARD))
+def entry(request):
+    return request.param
+
+
+def syevd(a, cpu=False, entry="syevd"):
+    """(U, w) of the (batch, n, n) array ``a``: the per-matrix Jacobi entry ``entry``, or with
+    ``cpu`` the CPU entry."""
     a = np.ascontiguousarray(a)
     u, w = np.full_like(a, 7.0), np.full(a.shape[:-1], 7.0, a.dtype)  # every element must be written
-    call("syevd", a.dtype, cpu=cpu, batch=a.shape[0], n=a.shape[-1], a=a, u=u, w=w)
+    call("syevd" if cpu else entry, a.dtype, cpu=cpu, batch=a.shape[0], n=a.shape[-1], a=a, u=u, w=w)
     return u, w
 
 
@@ -90,8 +101,8 @@ def check_decomposition(a, u, w):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", ORDERS)
-def test_syevd_matches_cpu_entry(dtype, n, rng):
+@pytest.mark.parametrize(("entry", "n"), ENTRY_ORDERS)
+def test_syevd_matches_cpu_entry(dtype, entry, n, rng):
     """Separated spectra: w within 20ε·max|λ| and U within 4ε·max|λ|/gap of the CPU entry's, the
     unread upper triangle full of NaN and inf. Measured over 240 draws per order: float64 (both
     solvers' errors) up to 9ε·max|λ| and 1.2ε·max|λ|/gap; float32, Jacobi in float32 against
@@ -99,7 +110,7 @@ def test_syevd_matches_cpu_entry(dtype, n, rng):
     eps = np.finfo(dtype).eps
     a, gap = separated(rng, 6, n, dtype)
     a = with_garbage(a, rng)
-    u, w = syevd(a)
+    u, w = syevd(a, entry=entry)
     uc, wc = syevd(a, cpu=True)
     assert np.isfinite(u).all() and np.isfinite(w).all()
     scale = np.abs(wc.astype(np.float64)).max(axis=-1, keepdims=True)
@@ -110,15 +121,15 @@ def test_syevd_matches_cpu_entry(dtype, n, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", ORDERS)
-def test_syevd_random_symmetric(dtype, n, rng):
+@pytest.mark.parametrize(("entry", "n"), ENTRY_ORDERS)
+def test_syevd_random_symmetric(dtype, entry, n, rng):
     """Random symmetric matrices (no control of the gaps): residual ‖A Uᵀ − Uᵀ diag(w)‖ ≤ 4nε·max|A|
     and ‖U Uᵀ − I‖ ≤ 4nε elementwise (measured up to 1.1nε), eigenvalues within 4nε·max|A| of the
     CPU entry's (measured up to 1.8nε in float64, 0.9nε₃₂ in float32)."""
     eps = np.finfo(dtype).eps
     x = rng.standard_normal((8, n, n))
     a = (x + np.swapaxes(x, -1, -2)).astype(dtype)
-    u, w = syevd(a)
+    u, w = syevd(a, entry=entry)
     _, wc = syevd(a, cpu=True)
     resid, orth = check_decomposition(a, u, w)
     assert resid <= 4 * n and orth <= 4 * n
@@ -127,53 +138,53 @@ def test_syevd_random_symmetric(dtype, n, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_upper_triangle_never_read(dtype, rng):
+def test_upper_triangle_never_read(dtype, entry, rng):
     a, _ = separated(rng, 4, 8, dtype)
-    u0, w0 = syevd(a)
-    u1, w1 = syevd(with_garbage(a, rng))
+    u0, w0 = syevd(a, entry=entry)
+    u1, w1 = syevd(with_garbage(a, rng), entry=entry)
     np.testing.assert_array_equal(u0, u1)
     np.testing.assert_array_equal(w0, w1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_non_finite_entry_is_nan_alone(dtype, rng):
+def test_non_finite_entry_is_nan_alone(dtype, entry, rng):
     """A NaN or an infinity in the read triangle makes that batch entry's U and w NaN, as on the
     CPU; the others are what they are alone."""
     a, _ = separated(rng, 4, 5, dtype)
     bad = a.copy()
     bad[1, 3, 1] = np.nan
     bad[2, 4, 4] = -np.inf
-    u, w = syevd(bad)
+    u, w = syevd(bad, entry=entry)
     uc, wc = syevd(bad, cpu=True)
     for e in (1, 2):
         assert np.isnan(u[e]).all() and np.isnan(w[e]).all()
     np.testing.assert_array_equal(np.isnan(u), np.isnan(uc))
     np.testing.assert_array_equal(np.isnan(w), np.isnan(wc))
     for e in (0, 3):
-        ue, we = syevd(a[e : e + 1])
+        ue, we = syevd(a[e : e + 1], entry=entry)
         np.testing.assert_array_equal(u[e], ue[0])
         np.testing.assert_array_equal(w[e], we[0])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_power_of_two_scaling_is_exact(dtype, rng):
+def test_power_of_two_scaling_is_exact(dtype, entry, rng):
     """The matrix is scaled by a power of two before the sweeps, so 2^k A gives the same U and
     2^k w bit for bit, up to the edges of the exponent range (no overflow, no underflow)."""
     a, _ = separated(rng, 3, 6, dtype)
-    u, w = syevd(a)
+    u, w = syevd(a, entry=entry)
     big = 500 if dtype is np.float64 else 60
     for k in (-big, -3, 7, big):
-        uk, wk = syevd(np.ldexp(a, k).astype(dtype))
+        uk, wk = syevd(np.ldexp(a, k).astype(dtype), entry=entry)
         np.testing.assert_array_equal(uk, u)
         np.testing.assert_array_equal(wk, np.ldexp(w, k).astype(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_zero_and_scaled_identity(dtype):
+def test_zero_and_scaled_identity(dtype, entry):
     """The zero matrix and 3·I: exact eigenvalues, U = I (already diagonal: no rotation)."""
     for c in (0.0, 3.0):
         a = (c * np.eye(4, dtype=dtype))[None]
-        u, w = syevd(a)
+        u, w = syevd(a, entry=entry)
         np.testing.assert_array_equal(w[0], np.full(4, c, dtype))
         np.testing.assert_array_equal(u[0], np.eye(4, dtype=dtype))
 
@@ -185,7 +196,7 @@ def projector(u, rows):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_repeated_eigenvalues_forward(dtype, rng):
+def test_repeated_eigenvalues_forward(dtype, entry, rng):
     """Q diag(1, 1, 2) Qᵀ and a multiplicity-3 cluster at n = 8: the copies of a repeated eigenvalue
     stay well within the reverse pass's degeneracy threshold 32 ε·max|λ| (measured below 15 ε in
     float64, 8 ε in float32 over many draws), and the eigenspaces are the CPU entry's."""
@@ -194,7 +205,7 @@ def test_repeated_eigenvalues_forward(dtype, rng):
         lam = np.array(lam)
         n = len(lam)
         a = from_spectrum(random_orthogonal(rng, 16, n), np.broadcast_to(lam, (16, n)), dtype)
-        u, w = syevd(a)
+        u, w = syevd(a, entry=entry)
         uc, _ = syevd(a, cpu=True)
         check_decomposition(a, u, w)
         for value in np.unique(lam):
@@ -284,3 +295,33 @@ def test_syevd_vjp_non_finite_propagates(dtype, rng):
     gc = syevd_vjp(u, w, gu, gw, cpu=True)
     np.testing.assert_array_equal(np.isfinite(ga), np.isfinite(gc))
     assert np.isfinite(ga[0]).all() and not np.isfinite(ga[1]).all() and not np.isfinite(ga[2]).all()
+
+
+@pytest.fixture
+def phases_reversed():
+    """The block entries' phases run their items in reverse order while the test runs."""
+    setter = _cdll().xl_hd_set_phase_reversed
+    setter(1)
+    yield
+    setter(0)
+
+
+def _block_results(a):
+    return syevd(a, entry="syevd_block")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [5, 32, 47, 64])
+def test_block_phases_give_the_same_in_either_order(dtype, n, rng, request):
+    """The items of a phase touch disjoint data: run in reverse, every phase gives the same
+    results bit for bit (a race would show as a difference), with clusters of equal eigenvalues
+    (skipped rotations) among random spectra."""
+    x = rng.standard_normal((3, n, n))
+    a = (x + np.swapaxes(x, -1, -2)).astype(dtype)
+    lam = np.repeat(np.arange(3.0), -(-n // 3))[:n]
+    a[2] = from_spectrum(random_orthogonal(rng, 1, n), lam[None], dtype)[0]
+    forward = _block_results(a)
+    request.getfixturevalue("phases_reversed")
+    backward = _block_results(a)
+    for x, y in zip(forward, backward):
+        np.testing.assert_array_equal(x, y)

@@ -168,5 +168,36 @@ def test_no_rule_beyond_the_order_limit_or_for_other_dtypes():
     n = rules.MAX_ORDER
     assert rules.runner(op, "forward", (np.eye(n),), ax, ents) is not None
     assert rules.runner(op, "forward", (np.eye(n + 1),), ax, ents) is None
+    syevd, big = operators()["syevd"], rules.BLOCK_MAX_ORDER
+    assert rules.runner(syevd, "forward", (np.eye(big),), ax, ents) is not None
+    assert rules.runner(syevd, "forward", (np.eye(big + 1),), ax, ents) is None
+    assert rules.runner(syevd, "vjp", (np.eye(n + 1), np.eye(n + 1), np.ones(n + 1)), ax, ents) is None
     assert rules.runner(op, "forward", (np.eye(3, dtype=np.float16),), ax, ents) is None
     assert rules.runner(operators()["gelqf"], "forward", (np.eye(3),), ax, ents) is None
+
+
+@pytest.mark.parametrize("library", list(LIBRARIES))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_syevd_above_the_thread_entries_runs_a_block_per_matrix(dtype, library, layout, monkeypatch):
+    """Orders 33 to 64: the forward runs the block entry (in the packed layout whatever the
+    setting: a block's threads share each matrix), and agrees with the pure rules."""
+    monkeypatch.setenv("XLINALG_CUDA_LAYOUT", layout)
+    op = operators()["syevd"]
+    rng = np.random.default_rng(7)
+    ax, to_library, to_numpy, ents = LIBRARIES[library]()
+    seen, function = [], ents.function
+    monkeypatch.setattr(ents, "function", lambda name, suffix, layout="packed": seen.append((name, layout)) or function(name, suffix, layout))
+    eps = np.finfo(dtype).eps
+    for n in (rules.MAX_ORDER + 1, 47, rules.BLOCK_MAX_ORDER):
+        arrays, kappa = samples.draw(op, rng, [(3,)], n, {})
+        arrays = [a.astype(dtype) for a in arrays]
+        call = apply.prepare(op, arrays, {})
+        inputs = tuple(to_library(x) for x in call.inputs)
+        outputs, status = rules.runner(op, "forward", inputs, ax, ents)(inputs, params=call.params)
+        got = [to_numpy(x) for x in outputs]
+        (want, _) = pure_rules(call, tuple(np.zeros(tuple(y.shape), dtype) for y in got))
+        tol = 50 * n * eps * kappa
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype and np.abs(g - w).max() / max(np.abs(w).max(), 1.0) <= tol
+    assert seen == [("syevd_block", "packed")] * 3

@@ -27,9 +27,9 @@ import pytest
 from xlinalg import cuda, lapack
 from xlinalg.core import operators
 from xlinalg.cuda import rules, runtime
-from xlinalg.cuda.entries import DTYPES, LAYOUTS, entries
+from xlinalg.cuda.entries import DTYPES, entries
 
-KERNELS = {entry.kernel(s, lay) for entry in entries().values() for s in DTYPES for lay in LAYOUTS}
+KERNELS = {entry.kernel(s, lay) for entry in entries().values() for s in DTYPES for lay in entry.layouts}
 DTYPES_BY_NAME = {name: suffix for suffix, name in DTYPES.items()}
 
 
@@ -101,7 +101,7 @@ def test_ptx_entries_take_the_packed_parameters(images):
     for entry in entries().values():
         args = [i + 1 for i in range(len(entry.params))]
         values, _ = runtime.pack(entry, args)
-        for kernel in (entry.kernel(s, lay) for s in DTYPES for lay in LAYOUTS):
+        for kernel in (entry.kernel(s, lay) for s in DTYPES for lay in entry.layouts):
             params = re.findall(r"\.param\s+\.(\w+)", found[kernel])
             assert [_PTX_SIZES[t] for t in params] == [ctypes.sizeof(v) for v in values], kernel
             assert [t == "f64" for t in params] == [p.type == "double" for p in entry.params], kernel
@@ -246,9 +246,11 @@ class FakeDriver:
         return f"fake error {status}"
 
 
-@pytest.mark.parametrize("batch, blocks", [(1, 1), (64, 1), (65, 2), (64 * 65535 + 1, 65535)])
+@pytest.mark.parametrize("batch, blocks, block_blocks", [(1, 1, 1), (64, 1, 64), (65, 2, 65), (64 * 65535 + 1, 65535, 65535)])
 @pytest.mark.parametrize("name", list(entries()))
-def test_entries_launch_with_the_library_grid(name, batch, blocks):
+def test_entries_launch_with_the_library_grid(name, batch, blocks, block_blocks):
+    """A thread per batch entry in blocks of 64 (launch.cu's kBlock), or a block of 128 per batch
+    entry for the block entries (block.h's kBlockThreads); at most 65 535 blocks."""
     driver = FakeDriver()
     ents = runtime.RuntimeEntries(driver, lambda index: b"image %d" % index)
     assert ents.stream is True
@@ -256,7 +258,8 @@ def test_entries_launch_with_the_library_grid(name, batch, blocks):
     args = _arguments(entry, batch)
     assert ents.function(name, "f64")(*args, 0xABC) == 0
     (launch,) = driver.launches
-    assert launch == {"device": 0, "kernel": entry.kernel("f64"), "blocks": blocks, "threads": 64, "stream": 0xABC, "args": args}
+    grid = {"blocks": block_blocks, "threads": 128} if entry.block else {"blocks": blocks, "threads": 64}
+    assert launch == {"device": 0, "kernel": entry.kernel("f64"), **grid, "stream": 0xABC, "args": args}
     assert driver.loaded == [(0, b"image 0")]
 
 

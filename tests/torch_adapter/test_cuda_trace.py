@@ -73,6 +73,12 @@ def test_traced_cuda_calls_beyond_the_entries_or_without_a_gpu_rule_keep_the_pur
         assert kern.compiled(get("potrf"), "forward", (small,)) is not None
         assert kern.compiled(get("potrf"), "forward", (large,)) is None
         assert kern.compiled(get("gemm2"), "forward", (small, small)) is None  # no GPU rule: torch's kernels
+    big = cuda_rules.BLOCK_MAX_ORDER  # syevd's forward: a block of threads per matrix to this order
+    mode, (fits, too_big, u, w) = _fake_cuda((2, big, big), (2, big + 1, big + 1), (2, n + 1, n + 1), (2, n + 1))
+    with mode:
+        assert kern.compiled(get("syevd"), "forward", (fits,)) is not None
+        assert kern.compiled(get("syevd"), "forward", (too_big,)) is None
+        assert kern.compiled(get("syevd"), "vjp", (u, w, u, w)) is None  # the VJP: the thread entries' orders
 
 
 @pytest.mark.parametrize("kind", ["forward", "vjp"])

@@ -42,6 +42,7 @@ HELPERS = {
     "xl_cuda_error_name": (ctypes.c_char_p, [ctypes.c_int]),
     "xl_cuda_error_string": (ctypes.c_char_p, [ctypes.c_int]),
     "xl_cuda_block_size": (ctypes.c_int, []),
+    "xl_cuda_block_entry_threads": (ctypes.c_int, []),
     "xl_cuda_build_id": (ctypes.c_char_p, []),
     "xl_cuda_malloc": (ctypes.c_int, [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]),
     "xl_cuda_free": (ctypes.c_int, [ctypes.c_void_p]),
@@ -92,7 +93,7 @@ def _load():
             function.restype, function.argtypes = restype, argtypes
         for entry in table.values():
             for suffix in entries.DTYPES:
-                for layout in entries.LAYOUTS:
+                for layout in entry.layouts:
                     function = getattr(lib, entry.symbol(suffix, layout))
                     function.restype, function.argtypes = ctypes.c_int, entry.argtypes
     except AttributeError as exc:

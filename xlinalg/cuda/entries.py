@@ -1,7 +1,8 @@
 """The C signatures of the GPU kernel layer's entries, read from ``src/entries.def``.
 
 ``entries.def`` is the one list of the entries (``X(name, params, args)`` in the macro
-``XL_HD_ENTRIES``); the kernels, the exported C entries and the CPU build of the per-matrix code
+``XL_HD_ENTRIES``, and ``XL_HD_BLOCK_ENTRIES`` for those a block of threads runs per matrix); the
+kernels, the exported C entries and the CPU build of the per-matrix code
 are all expanded from it. This module parses the same file, so the Python side never restates a
 signature: :func:`entries` gives every entry's parameters and their ctypes types.
 """
@@ -76,19 +77,28 @@ class Entry:
     args : tuple of str
         The names the per-matrix function receives after the batch index: ``params`` less
         ``batch``.
+    block : bool
+        Whether a block of threads runs each matrix (``XL_HD_BLOCK_ENTRIES``: packed layout
+        only) rather than one thread.
     """
 
     name: str
     params: tuple[Parameter, ...]
     args: tuple[str, ...]
+    block: bool = False
+
+    @property
+    def layouts(self) -> tuple[str, ...]:
+        """The layouts the entry is built in: both, or ``packed`` for a block entry."""
+        return ("packed",) if self.block else tuple(LAYOUTS)
 
     def symbol(self, suffix: str, layout: str = "packed") -> str:
         """The exported C entry for a dtype suffix (``"f32"``, ``"f64"``) and a layout:
         ``xl_cuda_<name>_<suffix>``, or ``xl_cuda_<name>_<suffix>_interleaved``."""
         if suffix not in DTYPES:
             raise ValueError(f"dtype suffix must be one of {sorted(DTYPES)}, got {suffix!r}")
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
+        if layout not in self.layouts:
+            raise ValueError(f"{self.name}: layout must be one of {sorted(self.layouts)}, got {layout!r}")
         return f"xl_cuda_{self.name}_{suffix}{LAYOUTS[layout]}"
 
     def kernel(self, suffix: str, layout: str = "packed") -> str:
@@ -154,22 +164,17 @@ def _parameter(text: str) -> Parameter:
     return Parameter(ctype, match.group(2))
 
 
-def parse(text: str) -> dict[str, Entry]:
-    """The entries of the text of ``entries.def``, by name, in the file's order.
-
-    Raises
-    ------
-    ValueError
-        When the text has no ``XL_HD_ENTRIES`` macro, an entry cannot be read, or an entry's
-        ``args`` are not its parameters less ``batch`` (a single ``int64_t batch``).
-    """
-    text = re.sub(r"//[^\n]*", "", text)
-    head = re.search(r"#\s*define\s+XL_HD_ENTRIES\s*\(\s*X\s*\)", text)
+def _macro(text: str, name: str) -> str | None:
+    """The body of ``#define <name>(X)`` in ``text`` (comments removed), up to the first line
+    not continued; ``None`` without one."""
+    head = re.search(rf"#\s*define\s+{name}\s*\(\s*X\s*\)", text)
     if head is None:
-        raise ValueError("entries.def: no '#define XL_HD_ENTRIES(X)'")
-    body = text[head.end() :].replace("\\\n", " ")
-    body = body.split("\n", 1)[0]  # the macro ends with the first line not continued
-    entries: dict[str, Entry] = {}
+        return None
+    return text[head.end() :].replace("\\\n", " ").split("\n", 1)[0]
+
+
+def _read(body: str, block: bool, entries: dict) -> None:
+    """The entries ``X(name, params, args)`` of a macro's body into ``entries``."""
     position = 0
     while (match := _ENTRY.search(body, position)) is not None:
         start = match.end() - 1
@@ -189,9 +194,28 @@ def parse(text: str) -> dict[str, Entry]:
             raise ValueError(f"entries.def: {name} is listed twice")
         for p in parameters:
             p.ctype  # noqa: B018  (raises for a type without a ctypes mapping)
-        entries[name] = Entry(name, parameters, names)
+        entries[name] = Entry(name, parameters, names, block)
+
+
+def parse(text: str) -> dict[str, Entry]:
+    """The entries of the text of ``entries.def``, by name, in the file's order: those of
+    ``XL_HD_ENTRIES``, then those of ``XL_HD_BLOCK_ENTRIES`` (optional).
+
+    Raises
+    ------
+    ValueError
+        When the text has no ``XL_HD_ENTRIES`` macro, an entry cannot be read, or an entry's
+        ``args`` are not its parameters less ``batch`` (a single ``int64_t batch``).
+    """
+    text = re.sub(r"//[^\n]*", "", text)
+    body = _macro(text, "XL_HD_ENTRIES")
+    if body is None:
+        raise ValueError("entries.def: no '#define XL_HD_ENTRIES(X)'")
+    entries: dict[str, Entry] = {}
+    _read(body, False, entries)
     if not entries:
         raise ValueError("entries.def: XL_HD_ENTRIES lists no entry")
+    _read(_macro(text, "XL_HD_BLOCK_ENTRIES") or "", True, entries)
     return entries
 
 
@@ -202,5 +226,5 @@ def entries() -> dict[str, Entry]:
 
 
 def symbols() -> list[str]:
-    """Every exported C entry of the CUDA library: each entry for each dtype and layout."""
-    return [entry.symbol(suffix, layout) for entry in entries().values() for suffix in DTYPES for layout in LAYOUTS]
+    """Every exported C entry of the CUDA library: each entry for each dtype and its layouts."""
+    return [entry.symbol(suffix, layout) for entry in entries().values() for suffix in DTYPES for layout in entry.layouts]

@@ -10,8 +10,9 @@ entries of ``entries.def`` (:class:`Entries`): the CUDA library's ``xl_cuda_*`` 
 or the same per-matrix code compiled for the CPU (``xl_hd_*``, :func:`host_entries`), which
 runs these rules, and so every binding's path through them, on machines without a GPU.
 
-The per-matrix entries take square orders up to :data:`MAX_ORDER`; :func:`runner` returns
-``None`` for larger ones (the pure rules run, on the library's own kernels).
+The per-matrix entries take square orders up to :data:`MAX_ORDER`, and ``syevd``'s forward up to
+:data:`BLOCK_MAX_ORDER` (above ``MAX_ORDER`` a block of threads per matrix: ``syevd_block``);
+:func:`runner` returns ``None`` for larger ones (the pure rules run, on the library's own kernels).
 
 Every entry comes in two layouts (:func:`layout`): ``packed`` runs on the arrays as they are
 (row-major ``(batch, ...)``: a thread's matrix is contiguous, so the threads of a warp touch
@@ -35,13 +36,18 @@ from .entries import DEF_FILE, DTYPES, LAYOUTS, entries
 
 
 @cache
-def max_order() -> int:
-    """The largest square order the per-matrix entries take (``kMaxOrder`` of ``src/hd.h``)."""
-    text = (DEF_FILE.parent / "hd.h").read_text()
-    return int(re.search(r"kMaxOrder\s*=\s*(\d+)", text).group(1))
+def max_order(constant: str = "kMaxOrder", header: str = "hd.h") -> int:
+    """The largest square order the per-matrix entries take (``kMaxOrder`` of ``src/hd.h``), or
+    another such constant of the sources."""
+    text = (DEF_FILE.parent / header).read_text()
+    return int(re.search(rf"{constant}\s*=\s*(\d+)", text).group(1))
 
 
 MAX_ORDER = max_order()
+#: The largest order of the block entries (``kBlockMaxOrder`` of ``src/block.h``).
+BLOCK_MAX_ORDER = max_order("kBlockMaxOrder", "block.h")
+#: The rules that take larger orders than :data:`MAX_ORDER`: (operator, kind) -> order.
+ORDER_LIMITS = {("syevd", "forward"): BLOCK_MAX_ORDER}
 _SUFFIX = {name: suffix for suffix, name in DTYPES.items()}
 
 
@@ -212,9 +218,11 @@ class _Call:
         name (``batch`` from ``batch_shape``; arrays pass their pointers). Interleaved, the
         arrays with more than one element per batch entry go through their transposes."""
         batch = values["batch"] = math.prod(batch_shape)
-        layout = self.layout if batch > 1 else "packed"  # one entry: the layouts agree
+        entry = entries()[name]
+        # one batch entry: the layouts agree; a block entry's threads share each matrix: packed
+        layout = self.layout if batch > 1 and not entry.block else "packed"
         written = []
-        for p in entries()[name].params:
+        for p in entry.params:
             x = values[p.name]
             if layout == "packed" or not p.pointer or math.prod(x.shape) <= batch:
                 continue
@@ -223,7 +231,7 @@ class _Call:
             else:
                 values[p.name] = self.ax.empty((math.prod(x.shape) // batch, batch), x)
                 written.append((values[p.name], x))
-        args = [self.ax.pointer(values[p.name]) if p.pointer else values[p.name] for p in entries()[name].params]
+        args = [self.ax.pointer(values[p.name]) if p.pointer else values[p.name] for p in entry.params]
         fn = self.ents.function(name, self.suffix, layout)
         if self.ents.stream:
             self.ents.check(fn(*args, self.stream), f"{name}_{self.suffix}{LAYOUTS[layout]}")
@@ -343,7 +351,8 @@ def _trmm_vjp(k: _Call, inputs, outputs, cotangents, params):
 def _syevd_forward(k: _Call, inputs, params):
     a = k.ax.contiguous(inputs[0])
     u, w = k.empty_like(a), k.ax.empty(tuple(a.shape[:-1]), a)
-    k("syevd", a.shape[:-2], n=a.shape[-1], a=a, u=u, w=w)
+    name = "syevd" if a.shape[-1] <= MAX_ORDER else "syevd_block"
+    k(name, a.shape[:-2], n=a.shape[-1], a=a, u=u, w=w)
     return (u, w), None
 
 
@@ -367,10 +376,13 @@ RULES = {
 }
 
 
-def fits(shapes) -> bool:
-    """Whether arrays of these shapes fit the per-matrix entries: no matrix (the last two axes)
-    with both sides above :data:`MAX_ORDER`."""
-    return all(len(s) < 2 or min(s[-2:]) <= MAX_ORDER for s in shapes)
+def fits(shapes, name: str | None = None, kind: str | None = None) -> bool:
+    """Whether arrays of these shapes fit the per-matrix entries of the ``kind`` rule of the
+    operator ``name``: no matrix (the last two axes) with both sides above its order limit
+    (:data:`ORDER_LIMITS`, else :data:`MAX_ORDER`; without ``name``, :data:`MAX_ORDER`: what
+    every entry takes)."""
+    limit = ORDER_LIMITS.get((name, kind), MAX_ORDER)
+    return all(len(s) < 2 or min(s[-2:]) <= limit for s in shapes)
 
 
 def runner(op, kind: str, arrays, ax: Arrays, ents: Entries):
@@ -378,7 +390,7 @@ def runner(op, kind: str, arrays, ax: Arrays, ents: Entries):
     :meth:`xlinalg.kernels.Kernels.compiled`, for ``arrays`` of the library ``ax`` describes on
     one device, through ``ents``; ``None`` when there is no such rule: another operator (or a
     modified copy of a registered one), a dtype other than float32/float64, or a square order
-    above :data:`MAX_ORDER`."""
+    above the rule's limit (:func:`fits`)."""
     fn = RULES.get(op.name, {}).get(kind)
     if fn is None or not arrays:
         return None
@@ -387,7 +399,7 @@ def runner(op, kind: str, arrays, ax: Arrays, ents: Entries):
     if operators().get(op.name) is not op:
         return None
     first = arrays[0]
-    if ax.dtype(first) not in _SUFFIX or not fits(tuple(tuple(x.shape) for x in arrays)):
+    if ax.dtype(first) not in _SUFFIX or not fits(tuple(tuple(x.shape) for x in arrays), op.name, kind):
         return None
 
     def run(*groups, params):

@@ -24,18 +24,21 @@ import ctypes.util
 import hashlib
 import importlib.util
 import os
+import re
 import tempfile
 import threading
 from functools import cache
 from pathlib import Path
 
 from . import rules
-from .entries import DTYPES, LAYOUTS, entries
+from .entries import DTYPES, entries
 from .sources import SOURCE_DIR, sources_id
 
 #: Threads per block and blocks per launch at most: the CUDA library's (``src/launch.cu``).
 BLOCK = 64
 MAX_BLOCKS = 65535
+#: Threads per block of the block entries (``kBlockThreads`` of ``src/block.h``).
+BLOCK_ENTRY_THREADS = int(re.search(r"kBlockThreads\s*=\s*(\d+)", (SOURCE_DIR / "block.h").read_text()).group(1))
 #: NVRTC's options besides the target.
 OPTIONS = ("--std=c++17", f"-I{SOURCE_DIR}")
 #: ``CUDA_ERROR_INVALID_VALUE``: a negative batch.
@@ -352,9 +355,10 @@ class Driver:
 # ---- the entries ---------------------------------------------------------------------------------
 
 
-def blocks(batch: int) -> int:
-    """The blocks of :data:`BLOCK` threads that run ``batch`` entries: one thread per entry, at
-    most :data:`MAX_BLOCKS` (the kernels' grid-stride loop covers the rest); 0 for an empty batch.
+def blocks(batch: int, block_entry: bool = False) -> int:
+    """The blocks that run ``batch`` entries: of :data:`BLOCK` threads, one thread per entry, or
+    (``block_entry``) one block of :data:`BLOCK_ENTRY_THREADS` per entry; at most
+    :data:`MAX_BLOCKS` (the kernels' grid-stride loop covers the rest); 0 for an empty batch.
 
     Raises
     ------
@@ -363,7 +367,7 @@ def blocks(batch: int) -> int:
     """
     if batch < 0:
         raise ValueError(f"the batch size must not be negative, got {batch}")
-    return min(-(-batch // BLOCK), MAX_BLOCKS)
+    return min(batch if block_entry else -(-batch // BLOCK), MAX_BLOCKS)
 
 
 def pack(entry, args) -> tuple[list, ctypes.Array]:
@@ -409,16 +413,18 @@ class _Launcher:
         if status:
             return status
         values, array = pack(entry, args[:-1])  # values: alive until the launch returns
-        return self._owner.driver.launch(function, blocks(batch), BLOCK, _plain(args[-1]), array)
+        threads = BLOCK_ENTRY_THREADS if entry.block else BLOCK
+        return self._owner.driver.launch(function, blocks(batch, entry.block), threads, _plain(args[-1]), array)
 
 
 class RuntimeEntries(rules.Entries):
     """The kernels compiled at run time, as entries with the CUDA library's signatures.
 
-    ``function(name, suffix)`` takes the parameters of ``entries.def`` then the stream (a
+    ``function(name, suffix, layout)`` takes the parameters of ``entries.def`` then the stream (a
     ``CUstream``/``cudaStream_t`` as an integer; ``None``: the default stream), launches
-    ``xl_kernel_<name>_<suffix>`` with the CUDA library's grid (:data:`BLOCK` threads per
-    block, at most :data:`MAX_BLOCKS` blocks) on the device last made current by
+    ``xl_kernel_<name>_<suffix>...`` with the CUDA library's grid (:data:`BLOCK` threads per
+    block, or a block of :data:`BLOCK_ENTRY_THREADS` per batch entry for a block entry, at most
+    :data:`MAX_BLOCKS` blocks) on the device last made current by
     :meth:`device` (device 0 before) and returns the ``CUresult``: 0 when queued, 0 for an
     empty batch (nothing launched), ``CUDA_ERROR_INVALID_VALUE`` for a negative one.
 
@@ -471,7 +477,7 @@ class RuntimeEntries(rules.Entries):
             with self._lock:
                 table = self._kernels.get(index)
                 if table is None:
-                    names = [e.kernel(s, lay) for e in entries().values() for s in DTYPES for lay in LAYOUTS]
+                    names = [e.kernel(s, lay) for e in entries().values() for s in DTYPES for lay in e.layouts]
                     status, table = self.driver.kernels(self._image(index), names)
                     if status:
                         return status, None

@@ -128,7 +128,7 @@ def _cuda_built() -> bool:
 def _cuda_traceable(name, kind, shapes) -> bool:
     from ..cuda import rules as cuda_rules
 
-    return name in cuda_rules.RULES and _cuda_built() and cuda_rules.fits(shapes)
+    return name in cuda_rules.RULES and _cuda_built() and cuda_rules.fits(shapes, name, kind)
 
 
 def _placement(arrays):

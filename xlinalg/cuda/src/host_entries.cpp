@@ -2,6 +2,7 @@
 // loop over the batch per entry of entries.def and layout, with the CUDA entries' parameters (less
 // the stream). Part of
 // the CPU library, so that every test run checks the code the GPU kernels run.
+#include "eigen_block.h"
 #include "per_matrix.h"
 
 #include "../../lapack/src/xlinalg.h"  // XL_API
@@ -19,11 +20,28 @@
 #define XL_HD_HOST_F64(name, params, args) \
   XL_HD_HOST_ENTRY(name, params, args, f64, Packed, ) XL_HD_HOST_ENTRY(name, params, args, f64, Interleaved, _interleaved)
 
+// The block entries: the phases of each batch entry one after the other (block.h), with the
+// entry's shared struct on the stack (about 36 KB in float64).
+#define XL_HD_BLOCK_WITH_ENTRY(...) (layout, e, __VA_ARGS__, shared)
+#define XL_HD_HOST_BLOCK_ENTRY(name, params, args, S)                                      \
+  extern "C" XL_API void xl_hd_##name##_##S params {                                        \
+    const xl::hd::Packed layout(batch);                                                     \
+    xl::hd::name##_shared<T> shared;                                                        \
+    for (int64_t e = 0; e < batch; ++e) xl::hd::name##_entry<T> XL_HD_BLOCK_WITH_ENTRY args; \
+  }
+#define XL_HD_HOST_BLOCK_F32(name, params, args) XL_HD_HOST_BLOCK_ENTRY(name, params, args, f32)
+#define XL_HD_HOST_BLOCK_F64(name, params, args) XL_HD_HOST_BLOCK_ENTRY(name, params, args, f64)
+
 namespace xl_hd_f32 {
 using T = float;
 XL_HD_ENTRIES(XL_HD_HOST_F32)
+XL_HD_BLOCK_ENTRIES(XL_HD_HOST_BLOCK_F32)
 }  // namespace xl_hd_f32
 namespace xl_hd_f64 {
 using T = double;
 XL_HD_ENTRIES(XL_HD_HOST_F64)
+XL_HD_BLOCK_ENTRIES(XL_HD_HOST_BLOCK_F64)
 }  // namespace xl_hd_f64
+
+// Tests: run the items of the block entries' phases in reverse order (non-zero) or in order.
+extern "C" XL_API void xl_hd_set_phase_reversed(int reversed) { xl::hd::phase_reversed() = reversed != 0; }

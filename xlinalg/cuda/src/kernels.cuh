@@ -10,10 +10,12 @@
 // of per_matrix.h: xl_kernel_<name>_<f32|f64> takes packed (row-major (batch, ...)) arrays,
 // xl_kernel_<name>_<f32|f64>_interleaved their transposes (..., batch).
 //
-// Compiles under nvcc (launch.cu) and NVRTC: it includes nothing but per_matrix.h (whose headers
-// include nothing under NVRTC) and entries.def.
+// Compiles under nvcc (launch.cu) and NVRTC: it includes nothing but the per-matrix headers (which
+// include nothing under NVRTC) and entries.def. The block entries' kernels (XL_HD_BLOCK_ENTRIES)
+// run one block of xl::hd::kBlockThreads threads per batch entry instead.
 #pragma once
 
+#include "eigen_block.h"
 #include "per_matrix.h"
 
 #include "entries.def"
@@ -34,11 +36,26 @@
 #define XL_KERNEL_F64(name, params, args) \
   XL_KERNEL(name, params, args, f64, Packed, ) XL_KERNEL(name, params, args, f64, Interleaved, _interleaved)
 
+// The block entries: one block of kBlockThreads threads per batch entry (a grid-stride loop over
+// the blocks), the entry's shared struct in shared memory, packed arrays.
+#define XL_BLOCK_KERNEL_WITH_ENTRY(...) (layout, e, __VA_ARGS__, shared)
+#define XL_BLOCK_KERNEL(name, params, args, S)                                                    \
+  extern "C" __global__ void __launch_bounds__(xl::hd::kBlockThreads) xl_kernel_##name##_##S params { \
+    __shared__ xl::hd::name##_shared<T> shared;                                                   \
+    const xl::hd::Packed layout(batch);                                                           \
+    for (int64_t e = int64_t(blockIdx.x); e < batch; e += int64_t(gridDim.x))                     \
+      xl::hd::name##_entry<T> XL_BLOCK_KERNEL_WITH_ENTRY args;                                    \
+  }
+#define XL_BLOCK_KERNEL_F32(name, params, args) XL_BLOCK_KERNEL(name, params, args, f32)
+#define XL_BLOCK_KERNEL_F64(name, params, args) XL_BLOCK_KERNEL(name, params, args, f64)
+
 namespace xl_kernel_f32 {
 using T = float;
 XL_HD_ENTRIES(XL_KERNEL_F32)
+XL_HD_BLOCK_ENTRIES(XL_BLOCK_KERNEL_F32)
 }  // namespace xl_kernel_f32
 namespace xl_kernel_f64 {
 using T = double;
 XL_HD_ENTRIES(XL_KERNEL_F64)
+XL_HD_BLOCK_ENTRIES(XL_BLOCK_KERNEL_F64)
 }  // namespace xl_kernel_f64

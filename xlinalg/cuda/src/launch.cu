@@ -75,8 +75,12 @@ constexpr auto& argument(Args& args, int64_t& batch) {
   }
 }
 
+// The launch geometry: one thread per batch entry (kBlock threads per block), or one block of
+// xl::hd::kBlockThreads threads per batch entry (the block entries).
+enum class Geometry { thread, block };
+
 template <class... P, class Args, std::size_t... I>
-cudaError_t launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, std::index_sequence<I...>) {
+cudaError_t launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometry geometry, std::index_sequence<I...>) {
   constexpr int at = batch_position<P...>();
   static_assert(at >= 0, "an entry has exactly one int64_t parameter, the batch size");
   static_assert(std::tuple_size<Args>::value + 1 == sizeof...(P), "an entry's args are its params less the batch size");
@@ -84,18 +88,20 @@ cudaError_t launch(void (*kernel)(P...), int64_t batch, void* stream, Args args,
                 "an entry's args name its params in order");
   if (batch < 0) return cudaErrorInvalidValue;
   if (batch == 0) return cudaSuccess;
-  const int64_t blocks = (batch + kBlock - 1) / kBlock;
+  const bool per_block = geometry == Geometry::block;
+  const int64_t blocks = per_block ? batch : (batch + kBlock - 1) / kBlock;
   const dim3 grid(unsigned(blocks < kMaxBlocks ? blocks : kMaxBlocks));
+  const dim3 threads(per_block ? xl::hd::kBlockThreads : kBlock);
   void* pointers[] = {static_cast<void*>(&argument<at, I>(args, batch))...};
   const cudaError_t status =
-      cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, dim3(kBlock), pointers, 0, static_cast<cudaStream_t>(stream));
+      cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, threads, pointers, 0, static_cast<cudaStream_t>(stream));
   if (status != cudaSuccess) (void)cudaGetLastError();  // reported here: not left for the next call to find
   return status;
 }
 
 template <class... P, class Args>
-int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args) {
-  return int(launch(kernel, batch, stream, args, std::make_index_sequence<sizeof...(P)>()));
+int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometry geometry = Geometry::thread) {
+  return int(launch(kernel, batch, stream, args, geometry, std::make_index_sequence<sizeof...(P)>()));
 }
 
 }  // namespace xl_cuda
@@ -111,11 +117,20 @@ int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args) {
 #define XL_CUDA_ENTRY_F64(name, params, args) \
   XL_CUDA_ENTRY(name, params, args, f64, ) XL_CUDA_ENTRY(name, params, args, f64, _interleaved)
 
+#define XL_CUDA_BLOCK_ENTRY(name, params, args, S)                                                                  \
+  XL_CUDA_API int xl_cuda_##name##_##S XL_CUDA_WITH_STREAM params {                                                   \
+    return xl_cuda::launch(xl_kernel_##name##_##S, batch, stream, std::make_tuple args, xl_cuda::Geometry::block); \
+  }
+#define XL_CUDA_BLOCK_ENTRY_F32(name, params, args) XL_CUDA_BLOCK_ENTRY(name, params, args, f32)
+#define XL_CUDA_BLOCK_ENTRY_F64(name, params, args) XL_CUDA_BLOCK_ENTRY(name, params, args, f64)
+
 namespace xl_kernel_f32 {
 XL_HD_ENTRIES(XL_CUDA_ENTRY_F32)
+XL_HD_BLOCK_ENTRIES(XL_CUDA_BLOCK_ENTRY_F32)
 }  // namespace xl_kernel_f32
 namespace xl_kernel_f64 {
 XL_HD_ENTRIES(XL_CUDA_ENTRY_F64)
+XL_HD_BLOCK_ENTRIES(XL_CUDA_BLOCK_ENTRY_F64)
 }  // namespace xl_kernel_f64
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -153,8 +168,9 @@ XL_CUDA_API int xl_cuda_set_device(int device) { return int(cudaSetDevice(device
 XL_CUDA_API const char* xl_cuda_error_name(int status) { return cudaGetErrorName(cudaError_t(status)); }
 XL_CUDA_API const char* xl_cuda_error_string(int status) { return cudaGetErrorString(cudaError_t(status)); }
 
-// Threads per block of every launch.
+// Threads per block of the one-thread-per-entry launches, and of the block entries' launches.
 XL_CUDA_API int xl_cuda_block_size(void) { return xl_cuda::kBlock; }
+XL_CUDA_API int xl_cuda_block_entry_threads(void) { return xl::hd::kBlockThreads; }
 
 // "sources:<hash> build:<hash>": the sources and the build (sources, flags, compiler) the
 // library was made from.
