@@ -30,6 +30,7 @@ struct syevd_block_shared {
   T c[kBlockMaxOrder / 2], s[kBlockMaxOrder / 2], rho[kBlockMaxOrder / 2];  // the round's rotations
   T app[kBlockMaxOrder / 2], aqq[kBlockMaxOrder / 2];                      // their new diagonal
   int rotated[kBlockMaxOrder / 2];
+  int p[kBlockMaxOrder / 2], q[kBlockMaxOrder / 2];  // the round's pairs (p < q)
   int perm[kBlockMaxOrder];  // the sorted order: row k of U is row perm[k] of the unsorted one
   int flip[kBlockMaxOrder];
   T total;      // a reduction's result
@@ -145,6 +146,8 @@ XL_HD void syevd_block_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T
       phase(half, [&](int k) {  // the rotations (the index n of an odd order pairs with nobody)
         int p, q;
         round_robin_pair(m, r, k, p, q);
+        sh.p[k] = p;
+        sh.q[k] = q;
         T c = T(1), sn = T(0), rho = T(0);
         bool rotate = false;
         if (q < n) {
@@ -171,9 +174,7 @@ XL_HD void syevd_block_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T
         if (item < half * half) {  // A ← Jᵀ A J on the block rows of pair k, columns of pair l
           const int k = item / half, l = item % half;
           if (!sh.rotated[k] && !sh.rotated[l]) return;
-          int p, q, pl, ql;
-          round_robin_pair(m, r, k, p, q);
-          round_robin_pair(m, r, l, pl, ql);
+          const int p = sh.p[k], q = sh.q[k], pl = sh.p[l], ql = sh.q[l];
           if (k == l) {
             s[p * ld + p] = sh.app[k];
             s[q * ld + q] = sh.aqq[k];
@@ -204,8 +205,7 @@ XL_HD void syevd_block_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T
         } else {  // U ← Jᵀ U: rows p, q at column j
           const int k = (item - half * half) / n, j = (item - half * half) % n;
           if (!sh.rotated[k]) return;
-          int p, q;
-          round_robin_pair(m, r, k, p, q);
+          const int p = sh.p[k], q = sh.q[k];
           const T sk = sh.s[k], rk = sh.rho[k];
           const T g = u[p * n + j], h = u[q * n + j];
           u[p * n + j] = g - sk * (h + rk * g);
