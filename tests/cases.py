@@ -37,3 +37,37 @@ def pure_rules(call, cotangents):
     outputs = apply.check_failure(call, read, op.forward(call.xp, call.kern, *read, **call.params), eager=False)
     grads = apply.project(call, op.vjp(call.xp, call.kern, read, tuple(outputs), cotangents, **call.params))
     return outputs, grads
+
+
+class MatmulRecorder:
+    """The NumPy Array API namespace, recording the operand shapes of every ``matmul`` in
+    ``products`` (pairs of shape tuples)."""
+
+    def __init__(self):
+        self.products = []
+
+    def __getattr__(self, name):
+        import array_api_compat.numpy as xp_numpy
+
+        return getattr(xp_numpy, name)
+
+    def matmul(self, a, b):
+        import array_api_compat.numpy as xp_numpy
+
+        self.products.append((tuple(a.shape), tuple(b.shape)))
+        return xp_numpy.matmul(a, b)
+
+
+def recording_kernels(solves: list):
+    """NumPy's kernel table, appending the operand shapes of every triangular solve to
+    ``solves`` (pairs of shape tuples)."""
+    import array_api_compat.numpy as xp_numpy
+
+    from xlinalg.kernels import kernels_for
+
+    class Recording(type(kernels_for(xp_numpy))):
+        def solve_triangular(self, a, b, **kw):
+            solves.append((tuple(a.shape), tuple(b.shape)))
+            return super().solve_triangular(a, b, **kw)
+
+    return Recording(xp_numpy)

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import xlinalg
+from tests.cases import MatmulRecorder, recording_kernels
 from xlinalg.core import get
-from xlinalg.kernels import kernels_for
 from xlinalg.kernels.portable import Kernels
 
 try:
@@ -49,31 +49,6 @@ def _rel(x, ref):
 
 
 # ---- potrs / potri: cost -----------------------------------------------------------------------
-class _Recorder:
-    """The NumPy Array API namespace, recording the operand shapes of every ``matmul``."""
-
-    def __init__(self):
-        self.products = []
-
-    def __getattr__(self, name):
-        return getattr(xp_numpy, name)
-
-    def matmul(self, a, b):
-        self.products.append((tuple(a.shape), tuple(b.shape)))
-        return xp_numpy.matmul(a, b)
-
-
-def _recording_kernels(solves):
-    base = type(kernels_for(xp_numpy))
-
-    class Recording(base):
-        def solve_triangular(self, a, b, **kw):
-            solves.append((tuple(a.shape), tuple(b.shape)))
-            return super().solve_triangular(a, b, **kw)
-
-    return Recording(xp_numpy)
-
-
 @pytest.mark.parametrize("lower", [True, False])
 def test_potrs_derivatives_form_no_square_products(rng, lower):
     """JVP and VJP of ``potrs`` with ``k = 1`` right-hand side: every ``matmul`` and every
@@ -84,8 +59,8 @@ def test_potrs_derivatives_form_no_square_products(rng, lower):
     f = el if lower else el.T
     b, g = rng.standard_normal((n, 1)), rng.standard_normal((n, 1))
     df = np.tril(rng.standard_normal((n, n))) if lower else np.triu(rng.standard_normal((n, n)))
-    solves, rec = [], _Recorder()
-    kern = _recording_kernels(solves)
+    solves, rec = [], MatmulRecorder()
+    kern = recording_kernels(solves)
     (x,) = op.forward(xp_numpy, kern, f, b, lower=lower)
     op.jvp(rec, kern, (f, b), (x,), (df, b), lower=lower)
     op.vjp(rec, kern, (f, b), (x,), (g,), lower=lower)
