@@ -26,26 +26,18 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-import re
 import threading
 from functools import cache
 
 import numpy as np
 
-from .entries import DEF_FILE, DTYPES, LAYOUTS, entries
+from .entries import DTYPES, LAYOUTS, entries
+from .sources import constant
 
-
-@cache
-def max_order(constant: str = "kMaxOrder", header: str = "hd.h") -> int:
-    """The largest square order the per-matrix entries take (``kMaxOrder`` of ``src/hd.h``), or
-    another such constant of the sources."""
-    text = (DEF_FILE.parent / header).read_text()
-    return int(re.search(rf"{constant}\s*=\s*(\d+)", text).group(1))
-
-
-MAX_ORDER = max_order()
+#: The largest square order the per-matrix entries take (``kMaxOrder`` of ``src/hd.h``).
+MAX_ORDER = constant("kMaxOrder", "hd.h")
 #: The largest order of the block entries (``kBlockMaxOrder`` of ``src/block.h``).
-BLOCK_MAX_ORDER = max_order("kBlockMaxOrder", "block.h")
+BLOCK_MAX_ORDER = constant("kBlockMaxOrder", "block.h")
 #: The rules that take larger orders than :data:`MAX_ORDER`: (operator, kind) -> order.
 ORDER_LIMITS = {("syevd", "forward"): BLOCK_MAX_ORDER}
 _SUFFIX = {name: suffix for suffix, name in DTYPES.items()}

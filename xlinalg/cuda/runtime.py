@@ -24,7 +24,6 @@ import ctypes.util
 import hashlib
 import importlib.util
 import os
-import re
 import tempfile
 import threading
 from functools import cache
@@ -32,13 +31,13 @@ from pathlib import Path
 
 from . import rules
 from .entries import DTYPES, entries
-from .sources import SOURCE_DIR, sources_id
+from .sources import SOURCE_DIR, constant, sources_id
 
 #: Threads per block and blocks per launch at most: the CUDA library's (``src/launch.cu``).
 BLOCK = 64
 MAX_BLOCKS = 65535
 #: Threads per block of the block entries (``kBlockThreads`` of ``src/block.h``).
-BLOCK_ENTRY_THREADS = int(re.search(r"kBlockThreads\s*=\s*(\d+)", (SOURCE_DIR / "block.h").read_text()).group(1))
+BLOCK_ENTRY_THREADS = constant("kBlockThreads", "block.h")
 #: NVRTC's options besides the target.
 OPTIONS = ("--std=c++17", f"-I{SOURCE_DIR}")
 #: ``CUDA_ERROR_INVALID_VALUE``: a negative batch.

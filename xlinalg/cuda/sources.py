@@ -5,12 +5,19 @@ this file by path, before the package can be imported."""
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 #: The sources' folder (shipped with the package).
 SOURCE_DIR = Path(__file__).with_name("src")
 #: Which files of :data:`SOURCE_DIR` the library is built from.
 SOURCE_PATTERNS = ("*.h", "*.cuh", "*.cu", "*.def")
+
+
+def constant(name: str, header: str) -> int:
+    """The integer constant ``name`` (``constexpr int name = <value>;``) of the source ``header``,
+    for the Python side's copies of the kernels' limits and launch sizes."""
+    return int(re.search(rf"\b{name}\s*=\s*(\d+)", (SOURCE_DIR / header).read_text()).group(1))
 
 
 def sources_id(directory: Path = SOURCE_DIR) -> str:
