@@ -636,7 +636,8 @@ def test_installs_and_runs_without_a_compiler(tmp_path):
     # build from, the native backends' known failures
     for source in ("ffi.cpp", "torch_node.cpp", "mxnet_op.cpp"):
         assert (target / "xlinalg" / "lapack" / "src" / source).exists()
-    assert (target / "xlinalg" / "cuda" / "src" / "entries.def").exists()  # the GPU layer's signatures, read at run time
+    for data in ("entries.def", "hd.h", "block.h"):  # the GPU layer's signatures and limits, read at run time
+        assert (target / "xlinalg" / "cuda" / "src" / data).exists()
     assert (target / "xlinalg_conformance" / "backends" / "known_failures" / "torch-native.toml").exists()
     probe = (
         "import numpy as np, xlinalg; from xlinalg import cuda, lapack; "
