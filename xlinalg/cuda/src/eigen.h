@@ -49,11 +49,6 @@ XL_HD double xl_frexp(double x, int* e) { return frexp(x, e); }
 XL_HD float xl_ldexp(float x, int e) { return ldexpf(x, e); }
 XL_HD double xl_ldexp(double x, int e) { return ldexp(x, e); }
 
-template <class T>
-XL_HD void fill_nan(detail::Ptr<T> x, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) x[i] = quiet_nan<T>();
-}
-
 }  // namespace eigen_detail
 
 // U (batch entry e's rows: eigenvectors) and ascending w of the symmetric matrix whose lower
@@ -84,8 +79,8 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
   const auto u = lay.at(u_, e, size);
   const auto w = lay.at(w_, e, n);
   if (n > kMaxOrder) {  // beyond the scratch: not this path's to compute
-    eigen_detail::fill_nan(u, size);
-    eigen_detail::fill_nan(w, n);
+    detail::fill(u, size, quiet_nan<T>());
+    detail::fill(w, n, quiet_nan<T>());
     return;
   }
 
@@ -100,8 +95,8 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
       if (m > amax) amax = m;
     }
   if (!finite) {
-    eigen_detail::fill_nan(u, size);
-    eigen_detail::fill_nan(w, n);
+    detail::fill(u, size, quiet_nan<T>());
+    detail::fill(w, n, quiet_nan<T>());
     return;
   }
   int scale = 0;  // A = 2^scale · s, max |s_ij| in [1/2, 1) (0 for the zero matrix)
@@ -176,8 +171,8 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
       }
   }
   if (!converged) {
-    eigen_detail::fill_nan(u, size);
-    eigen_detail::fill_nan(w, n);
+    detail::fill(u, size, quiet_nan<T>());
+    detail::fill(w, n, quiet_nan<T>());
     return;
   }
 
@@ -236,7 +231,7 @@ XL_HD void syevd_vjp_entry(Layout lay, int64_t e, int n, const T* u_, const T* w
   const auto w = lay.at(w_, e, n);
   const auto gw = lay.at(gw_, e, n);
   if (n > kMaxOrder) {
-    eigen_detail::fill_nan(ga, size);
+    detail::fill(ga, size, quiet_nan<T>());
     return;
   }
   T s[kMaxOrder * kMaxOrder];
