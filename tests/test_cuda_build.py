@@ -248,6 +248,11 @@ def test_entries_def_parses_into_ctypes_signatures():
     assert trsm.argtypes == [ctypes.c_int, ctypes.c_double, ctypes.c_int64, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 5
     assert trsm.args == ("flags", "alpha", "rows", "cols", "a", "b", "out", "status")
     assert trsm.batch_index == 2 and trsm.symbol("f64") == "xl_cuda_trsm_f64" and trsm.kernel("f32") == "xl_kernel_trsm_f32"
+    assert trsm.symbol("f32", "interleaved") == "xl_cuda_trsm_f32_interleaved" and not trsm.block
+    block = table["syevd_block"]  # XL_HD_BLOCK_ENTRIES: packed only
+    assert block.block and block.layouts == ("packed",) and trsm.layouts == ("packed", "interleaved")
+    with pytest.raises(ValueError, match="syevd_block: layout must be one of"):
+        block.symbol("f32", "interleaved")
     for entry in table.values():
         assert entry.args == tuple(p.name for p in entry.params if p.name != "batch")
         assert entry.argtypes[-1] is ctypes.c_void_p  # the stream
