@@ -7,8 +7,8 @@ CuPy, which has no autodiff: its forward alone; medians of timed rounds, each sy
 Each row is one workload of :data:`WORKLOADS` with its target for xlinalg. The xlinalg columns are
 ``xlinalg.torch`` on CUDA tensors (the GPU kernel layer where the orders fit its per-matrix
 entries, else the pure rules on torch's CUDA kernels), with the entries' arrays in each layout
-(``XLINALG_CUDA_LAYOUT``: packed, the default, and interleaved); the target holds when the
-faster of the two meets it. A framework that is missing, or a call
+(``XLINALG_CUDA_LAYOUT``: packed, the default, interleaved and staged); the target holds when
+the fastest of the three meets it. A framework that is missing, or a call
 that raises, gives an empty cell with the reason in the JSON. ``--dry`` runs the same code on the
 CPU at small sizes (no GPU needed: it checks the script, not the speed).
 """
@@ -59,9 +59,9 @@ WORKLOADS = (
     Workload("Cholesky, one 4096×4096 float64", "potrf", 1, 4096, "float64", 6.0, (1, 32)),
     Workload("GP NLL + gradient, n = 4096", "gp_nll", 1, 4096, "float32", 7.0, (1, 32)),
 )
-FRAMEWORKS = ("xlinalg", "xlinalg interleaved", "torch", "jax", "cupy")
+FRAMEWORKS = ("xlinalg", "xlinalg interleaved", "xlinalg staged", "torch", "jax", "cupy")
 #: the xlinalg columns' values of XLINALG_CUDA_LAYOUT
-LAYOUT_OF = {"xlinalg": "packed", "xlinalg interleaved": "interleaved"}
+LAYOUT_OF = {"xlinalg": "packed", "xlinalg interleaved": "interleaved", "xlinalg staged": "staged"}
 
 
 def spd(rng, batch: int, n: int, dtype: str) -> np.ndarray:

@@ -30,6 +30,7 @@ import pytest
 
 from xlinalg import cuda, lapack
 from xlinalg.cuda import entries as cuda_entries
+from xlinalg.cuda import rules
 from xlinalg.cuda.runtime import BLOCK_ENTRY_THREADS, nvrtc_library
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +58,11 @@ def _needs_library():
     return lib
 
 
-def _null_call(function, entry, batch):
-    """``function`` (an entry's ctypes function) with ``batch``, every pointer null, orders 2."""
+def _null_call(function, entry, batch, layout="packed"):
+    """``function`` (an entry's ctypes function in ``layout``) with ``batch``, every pointer
+    null, orders 2 (staged: 2 elements per batch entry)."""
     args = []
-    for p in entry.params:
+    for p in entry.parameters(layout):
         args.append(batch if p.name == "batch" else None if p.pointer else 1.0 if p.ctype is ctypes.c_double else 2)
     return function(*args, None)
 
@@ -116,7 +118,10 @@ def test_show_config_reports_the_cuda_layer(capsys):
     assert ("CUDA kernel layer: built" in text) == info["cuda"]["active"]
 
 
-@pytest.mark.parametrize(("value", "shown"), [(None, "packed"), ("interleaved", "interleaved"), ("tiled", "invalid (XLINALG_CUDA_LAYOUT must be one of")])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(None, "packed"), ("interleaved", "interleaved"), ("staged", "staged"), ("tiled", "invalid (XLINALG_CUDA_LAYOUT must be one of")],
+)
 def test_show_config_reports_the_layout(capsys, monkeypatch, value, shown):
     import xlinalg
 
@@ -135,8 +140,20 @@ def test_batch_zero_launches_nothing(suffix, layout):
     lib = _needs_library()
     for entry in (e for e in cuda_entries.entries().values() if layout in e.layouts):
         function = getattr(lib, entry.symbol(suffix, layout))
-        assert _null_call(function, entry, 0) == 0, entry.name
-        assert _null_call(function, entry, -1) == 1, entry.name  # cudaErrorInvalidValue
+        assert _null_call(function, entry, 0, layout) == 0, entry.name
+        assert _null_call(function, entry, -1, layout) == 1, entry.name  # cudaErrorInvalidValue
+
+
+@pytest.mark.parametrize("suffix", list(cuda_entries.DTYPES))
+def test_a_staged_launch_beyond_the_shared_memory_limit_is_invalid(suffix):
+    """A group's staging area above kStageMaxBytes (or a negative stage) is refused before any
+    launch (cudaErrorInvalidValue), device or not."""
+    lib = _needs_library()
+    entry = cuda_entries.entries()["potrf"]
+    function = getattr(lib, entry.symbol(suffix, "staged"))
+    itemsize = 4 if suffix == "f32" else 8
+    for stage in (rules.STAGE_MAX_BYTES // ((rules.STAGE_GROUP | 1) * itemsize) + 1, -1):
+        assert function(1, 3, 2, None, None, None, stage, None) == 1, stage  # cudaErrorInvalidValue
 
 
 @pytest.mark.parametrize("layout", list(cuda_entries.LAYOUTS))
@@ -149,7 +166,7 @@ def test_a_launch_without_a_device_returns_the_error(suffix, layout):
     if cuda.device_count() > 0:
         pytest.skip("a device is present: test_runs_on_a_device launches on it")
     for entry in (e for e in cuda_entries.entries().values() if layout in e.layouts):
-        status = _null_call(getattr(lib, entry.symbol(suffix, layout)), entry, 3)
+        status = _null_call(getattr(lib, entry.symbol(suffix, layout)), entry, 3, layout)
         assert status != 0, entry.name
         assert cuda.error_name(status).startswith("cudaError"), (entry.name, status)
 
@@ -245,17 +262,20 @@ def test_entries_def_parses_into_ctypes_signatures():
     assert {"potrf", "potrf_vjp", "trsm", "syevd"} <= set(table)
     trsm = table["trsm"]
     assert [p.name for p in trsm.params] == ["flags", "alpha", "batch", "rows", "cols", "a", "b", "out", "status"]
-    assert trsm.argtypes == [ctypes.c_int, ctypes.c_double, ctypes.c_int64, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 5
+    assert trsm.argtypes() == [ctypes.c_int, ctypes.c_double, ctypes.c_int64, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 5
+    assert trsm.argtypes("staged") == trsm.argtypes()[:-1] + [ctypes.c_int, ctypes.c_void_p]  # the stage, then the stream
+    assert trsm.parameters("staged")[-1] == cuda_entries.STAGE and trsm.parameters("interleaved") == trsm.params
     assert trsm.args == ("flags", "alpha", "rows", "cols", "a", "b", "out", "status")
     assert trsm.batch_index == 2 and trsm.symbol("f64") == "xl_cuda_trsm_f64" and trsm.kernel("f32") == "xl_kernel_trsm_f32"
     assert trsm.symbol("f32", "interleaved") == "xl_cuda_trsm_f32_interleaved" and not trsm.block
     block = table["syevd_block"]  # XL_HD_BLOCK_ENTRIES: packed only
-    assert block.block and block.layouts == ("packed",) and trsm.layouts == ("packed", "interleaved")
+    assert block.block and block.layouts == ("packed",) and trsm.layouts == ("packed", "interleaved", "staged")
+    assert trsm.symbol("f64", "staged") == "xl_cuda_trsm_f64_staged"
     with pytest.raises(ValueError, match="syevd_block: layout must be one of"):
         block.symbol("f32", "interleaved")
     for entry in table.values():
         assert entry.args == tuple(p.name for p in entry.params if p.name != "batch")
-        assert entry.argtypes[-1] is ctypes.c_void_p  # the stream
+        assert entry.argtypes()[-1] is ctypes.c_void_p  # the stream
     # every entry has its per-matrix function (the same list feeds the CPU build and the kernels)
     per_matrix = "".join((SRC / name).read_text() for name in ("per_matrix.h", "eigen.h", "eigen_block.h"))
     for name in table:

@@ -4,7 +4,7 @@ They run on the CPU build of the per-matrix entries (``xl_hd_*``: the code the G
 on NumPy arrays and on torch CPU tensors (the adapters the CUDA bindings use), and where a GPU
 is usable on the CUDA entries with torch CUDA tensors and CuPy arrays, for every flag combination, both dtypes,
 orders up to the entries' limit and empty batches; failures come out per batch entry. The
-interleaved layout gives the packed layout's results bit for bit.
+interleaved and staged layouts give the packed layout's results bit for bit.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ pytestmark = pytest.mark.skipif(lapack.library() is None, reason="compiled kerne
 
 #: (order, batch): empty, 1, small, the entries' largest order
 ORDERS = [(0, (2,)), (1, ()), (3, (4,)), (8, (3, 2)), (rules.MAX_ORDER, (2,))]
+#: and for the layouts: batches of several groups of the staged layout, the last one partial
+LAYOUT_ORDERS = [*ORDERS, (3, (2 * rules.STAGE_GROUP + 6,)), (6, (rules.STAGE_GROUP + 1,))]
 CASES = [
     pytest.param(name, params, id=f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items())}")
     for name in rules.RULES
@@ -119,25 +121,45 @@ def _recording_layouts(monkeypatch, library) -> list:
 @pytest.mark.parametrize("library", list(LIBRARIES))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name,params", CASES)
-def test_interleaved_layout_agrees_bit_for_bit(name, params, dtype, library, monkeypatch):
-    """Each thread computes the same operations on the same values in both layouts: only the
-    addresses differ (and the arrays' transposes before and after)."""
+@pytest.mark.parametrize("layout", [lay for lay in LAYOUTS if lay != "packed"])
+def test_layouts_agree_bit_for_bit(layout, name, params, dtype, library, monkeypatch):
+    """Each thread computes the same operations on the same values in every layout: only the
+    addresses differ (and the arrays' transposes, or their copies in the staging area, before
+    and after)."""
     op = operators()[name]
     rng = np.random.default_rng(5)
     seen = _recording_layouts(monkeypatch, library)
-    for n, batch in ORDERS:
+    for n, batch in LAYOUT_ORDERS:
         arrays, _ = samples.draw(op, rng, [batch], n, params)
         arrays = [a.astype(dtype) for a in arrays]
         monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "packed")
         _, packed, packed_status, cotangents = _run(op, arrays, params, library, rng=rng)
-        monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "interleaved")
-        _, interleaved, status, _ = _run(op, arrays, params, library, cotangents=cotangents)
-        for a, b in zip(interleaved, packed):
+        monkeypatch.setenv("XLINALG_CUDA_LAYOUT", layout)
+        _, other, status, _ = _run(op, arrays, params, library, cotangents=cotangents)
+        for a, b in zip(other, packed):
             assert a.shape == b.shape and a.dtype == b.dtype
             np.testing.assert_array_equal(a, b, err_msg=f"{name} {params} n={n} batch={batch}")
         if status is not None:
             np.testing.assert_array_equal(status, packed_status)
-    assert set(seen) == set(LAYOUTS)  # batches of one run packed: both were called
+    assert set(seen) == {"packed", layout}  # batches of one run packed: both were called
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_staged_calls_whose_groups_need_too_much_shared_memory_run_packed(dtype, monkeypatch):
+    """A group stages every array of its 32 entries: potrf's two of order n take
+    (2 n² + 1) · 33 · itemsize bytes (with the status), within the 96 KiB up to order 19 in
+    float32 and 13 in float64."""
+    monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "staged")
+    seen = _recording_layouts(monkeypatch, "numpy")
+    op, itemsize = operators()["potrf"], np.dtype(dtype).itemsize
+    largest = max(n for n in range(1, rules.MAX_ORDER + 1) if rules.stage_capacity(2 * n * n + 1, itemsize) <= rules.STAGE_MAX_BYTES)
+    assert largest == (19 if dtype == "float32" else 13)
+    for n in (largest, largest + 1):
+        x = np.random.default_rng(n).standard_normal((40, n, n))
+        a = (x @ x.transpose(0, 2, 1) + n * np.eye(n)).astype(dtype)
+        (factor,), status = rules.runner(op, "forward", (a,), rules.NumpyArrays(), rules.host_entries())((a,), params={"lower": True})
+        np.testing.assert_allclose(factor @ factor.transpose(0, 2, 1), a, rtol=1e-4)
+    assert seen == ["staged", "packed"]
 
 
 def test_an_unknown_layout_is_an_error(monkeypatch):

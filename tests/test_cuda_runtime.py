@@ -27,7 +27,7 @@ import pytest
 from xlinalg import cuda, lapack
 from xlinalg.core import operators
 from xlinalg.cuda import rules, runtime
-from xlinalg.cuda.entries import DTYPES, entries
+from xlinalg.cuda.entries import DTYPES, LAYOUTS, entries
 
 KERNELS = {entry.kernel(s, lay) for entry in entries().values() for s in DTYPES for lay in entry.layouts}
 DTYPES_BY_NAME = {name: suffix for suffix, name in DTYPES.items()}
@@ -99,12 +99,13 @@ def test_ptx_entries_take_the_packed_parameters(images):
     found = dict(re.findall(r"\.entry\s+(\w+)\s*\(([^)]*)\)", text))
     assert set(found) == KERNELS
     for entry in entries().values():
-        args = [i + 1 for i in range(len(entry.params))]
-        values, _ = runtime.pack(entry, args)
-        for kernel in (entry.kernel(s, lay) for s in DTYPES for lay in entry.layouts):
-            params = re.findall(r"\.param\s+\.(\w+)", found[kernel])
-            assert [_PTX_SIZES[t] for t in params] == [ctypes.sizeof(v) for v in values], kernel
-            assert [t == "f64" for t in params] == [p.type == "double" for p in entry.params], kernel
+        for lay in entry.layouts:
+            args = [i + 1 for i in range(len(entry.parameters(lay)))]
+            values, _ = runtime.pack(entry, args, lay)
+            for kernel in (entry.kernel(s, lay) for s in DTYPES):
+                params = re.findall(r"\.param\s+\.(\w+)", found[kernel])
+                assert [_PTX_SIZES[t] for t in params] == [ctypes.sizeof(v) for v in values], kernel
+                assert [t == "f64" for t in params] == [p.type == "double" for p in entry.parameters(lay)], kernel
 
 
 def test_targets(nvrtc):
@@ -180,9 +181,16 @@ def _arguments(entry, batch=123_456_789_012):
     return args
 
 
-def _unpack(entry, array):
+def _unpack(entry, array, layout="packed"):
     """The values behind a kernel parameter array, read as ``entry``'s parameter types."""
-    return [ctypes.cast(array[i], ctypes.POINTER(p.ctype)).contents.value for i, p in enumerate(entry.params)]
+    return [ctypes.cast(array[i], ctypes.POINTER(p.ctype)).contents.value for i, p in enumerate(entry.parameters(layout))]
+
+
+def _kernel_name(kernel: str) -> tuple[str, str, str]:
+    """``(entry, suffix, layout)`` of a kernel's name."""
+    layout = next((lay for lay, tail in LAYOUTS.items() if tail and kernel.endswith(tail)), "packed")
+    name, suffix = kernel[len("xl_kernel_") : len(kernel) - len(LAYOUTS[layout])].rsplit("_", 1)
+    return name, suffix, layout
 
 
 @pytest.mark.parametrize("name", list(entries()))
@@ -228,15 +236,17 @@ class FakeDriver:
         self.loaded.append((self.current, image))
         return self.fail.get("kernels", 0), {name: ("handle", self.current, name) for name in names}
 
-    def launch(self, function, blocks, threads, stream, parameters):
+    def launch(self, function, blocks, threads, stream, parameters, shared=0):
         _, device, kernel = function
-        name, suffix = kernel[len("xl_kernel_") :].rsplit("_", 1)
+        name, suffix, layout = _kernel_name(kernel)
         entry = entries()[name]
-        args = _unpack(entry, parameters)
-        self.launches.append({"device": device, "kernel": kernel, "blocks": blocks, "threads": threads, "stream": stream, "args": args})
+        args = _unpack(entry, parameters, layout)
+        launch = {"device": device, "kernel": kernel, "blocks": blocks, "threads": threads, "stream": stream, "args": args}
+        self.launches.append({**launch, "shared": shared} if layout == "staged" else launch)
         if self.run:  # only with the arguments' layout checked: a wrong one would crash the CPU build
-            assert blocks == runtime.blocks(args[entry.batch_index]), "the decoded batch does not match the grid"
-            rules.host_entries().function(name, suffix)(*args)
+            if layout != "staged":
+                assert blocks == runtime.blocks(args[entry.batch_index]), "the decoded batch does not match the grid"
+            rules.host_entries().function(name, suffix, layout)(*args)
         return self.fail.get("launch", 0)
 
     def error_name(self, status):
@@ -261,6 +271,57 @@ def test_entries_launch_with_the_library_grid(name, batch, blocks, block_blocks)
     grid = {"blocks": block_blocks, "threads": 128} if entry.block else {"blocks": blocks, "threads": 64}
     assert launch == {"device": 0, "kernel": entry.kernel("f64"), **grid, "stream": 0xABC, "args": args}
     assert driver.loaded == [(0, b"image 0")]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "stage", "batch", "grid"),
+    [
+        ("f32", 2 * 8 * 8 + 1, 1000, (16, 64, 2 * 17028)),  # 129 · 33 · 4 bytes a group: two fit in 48 KiB
+        ("f32", 2 * 4 * 4 + 1, 1000, (8, 128, 4 * 4356)),  # eleven would: at most four warps a block
+        ("f64", 2 * 8 * 8 + 1, 100, (4, 32, 34056)),  # 129 · 33 · 8: one warp a block
+        ("f32", 400, 33, (2, 32, 52800)),  # above 48 KiB: one warp, its area asked for
+        ("f32", 0, 10**12, (65535, 128, 0)),  # at most 65 535 blocks
+    ],
+)
+def test_staged_entries_launch_with_the_library_grid(suffix, stage, batch, grid):
+    """A group of 32 entries per warp, as many warps per block (up to four) as have their staging
+    areas in 48 KiB, else one; the areas' bytes of dynamic shared memory."""
+    driver = FakeDriver()
+    ents = runtime.RuntimeEntries(driver, lambda index: b"image")
+    entry = entries()["potrf"]
+    args = [*_arguments(entry, batch), stage]
+    assert ents.function("potrf", suffix, "staged")(*args, None) == 0
+    (launch,) = driver.launches
+    assert (launch["blocks"], launch["threads"], launch["shared"]) == grid
+    assert launch["kernel"] == entry.kernel(suffix, "staged") and launch["args"] == args
+    too_large = rules.STAGE_MAX_BYTES // ((rules.STAGE_GROUP | 1) * (4 if suffix == "f32" else 8)) + 1
+    assert ents.function("potrf", suffix, "staged")(*_arguments(entry, batch), too_large, None) == 1  # CUDA_ERROR_INVALID_VALUE
+    assert len(driver.launches) == 1
+
+
+def test_the_driver_asks_for_shared_memory_beyond_48_kib():
+    """``Driver.launch`` raises a kernel's dynamic shared memory limit
+    (``cuFuncSetAttribute``) before a launch that needs more than a block has without asking,
+    and passes its error on."""
+    calls = []
+
+    def recorder(name, status=0):
+        return lambda *args: calls.append((name, *args)) or status
+
+    lib = type("FakeLibcuda", (), {})()
+    for name in ("cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetAttribute", "cuDevicePrimaryCtxRetain",
+                 "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction", "cuLaunchKernel", "cuFuncSetAttribute",
+                 "cuGetErrorName", "cuGetErrorString"):  # fmt: skip
+        setattr(lib, name, recorder(name))
+    driver = runtime.Driver(lib)
+    assert driver.launch("kernel", 2, 32, "stream", "parameters", 49152) == 0
+    assert calls == [("cuLaunchKernel", "kernel", 2, 1, 1, 32, 1, 1, 49152, "stream", "parameters", None)]
+    calls.clear()
+    assert driver.launch("kernel", 2, 32, "stream", "parameters", 52800) == 0
+    assert calls == [("cuFuncSetAttribute", "kernel", 8, 52800), ("cuLaunchKernel", "kernel", 2, 1, 1, 32, 1, 1, 52800, "stream", "parameters", None)]
+    calls.clear()
+    lib.cuFuncSetAttribute = recorder("cuFuncSetAttribute", 1)
+    assert runtime.Driver(lib).launch("kernel", 2, 32, "stream", "parameters", 52800) == 1 and calls == [("cuFuncSetAttribute", "kernel", 8, 52800)]
 
 
 def test_empty_and_negative_batches_launch_nothing():

@@ -95,7 +95,7 @@ def _load():
             for suffix in entries.DTYPES:
                 for layout in entry.layouts:
                     function = getattr(lib, entry.symbol(suffix, layout))
-                    function.restype, function.argtypes = ctypes.c_int, entry.argtypes
+                    function.restype, function.argtypes = ctypes.c_int, entry.argtypes(layout)
     except AttributeError as exc:
         return None, f"{LIBRARY_PATH.name} is stale (it lacks a function: {exc}); reinstall to rebuild it"
     built = lib.xl_cuda_build_id().decode()

@@ -22,8 +22,10 @@ DEF_FILE = Path(__file__).with_name("src") / "entries.def"
 DTYPES = {"f32": "float32", "f64": "float64"}
 
 #: The layouts of every entry's arrays (``per_matrix.h``) and their symbols' tails: ``packed``
-#: row-major ``(batch, ...)`` arrays, ``interleaved`` their transposes ``(..., batch)``.
-LAYOUTS = {"packed": "", "interleaved": "_interleaved"}
+#: row-major ``(batch, ...)`` arrays, ``interleaved`` their transposes ``(..., batch)``,
+#: ``staged`` packed arrays that the kernel copies into shared memory, a warp's group of entries
+#: at a time (its entries take :data:`STAGE` after the others).
+LAYOUTS = {"packed": "", "interleaved": "_interleaved", "staged": "_staged"}
 
 #: The ctypes types of the scalar parameter types; every pointer (``T*``, ``const T*``,
 #: ``int32_t*``) is a ``c_void_p`` holding a device address.
@@ -64,6 +66,12 @@ class Parameter:
             raise ValueError(f"entries.def: parameter {self.name!r} has the type {self.type!r}, which has no ctypes mapping") from None
 
 
+#: The parameter the ``staged`` layout's entries take after the others: the elements per batch
+#: entry of the arrays they stage (at least those of every array they take), which sizes the
+#: staging area of a group.
+STAGE = Parameter("int", "stage")
+
+
 @dataclass(frozen=True)
 class Entry:
     """One entry of ``entries.def``.
@@ -89,12 +97,18 @@ class Entry:
 
     @property
     def layouts(self) -> tuple[str, ...]:
-        """The layouts the entry is built in: both, or ``packed`` for a block entry."""
+        """The layouts the entry is built in: all of :data:`LAYOUTS`, or ``packed`` for a block
+        entry."""
         return ("packed",) if self.block else tuple(LAYOUTS)
+
+    def parameters(self, layout: str = "packed") -> tuple[Parameter, ...]:
+        """The C parameters of the entry in ``layout``: :attr:`params`, then :data:`STAGE` for
+        ``staged``."""
+        return (*self.params, STAGE) if layout == "staged" else self.params
 
     def symbol(self, suffix: str, layout: str = "packed") -> str:
         """The exported C entry for a dtype suffix (``"f32"``, ``"f64"``) and a layout:
-        ``xl_cuda_<name>_<suffix>``, or ``xl_cuda_<name>_<suffix>_interleaved``."""
+        ``xl_cuda_<name>_<suffix>``, ``..._interleaved`` or ``..._staged``."""
         if suffix not in DTYPES:
             raise ValueError(f"dtype suffix must be one of {sorted(DTYPES)}, got {suffix!r}")
         if layout not in self.layouts:
@@ -105,10 +119,10 @@ class Entry:
         """The ``__global__`` kernel of :meth:`symbol`: ``xl_kernel_<name>_<suffix>...``."""
         return "xl_kernel" + self.symbol(suffix, layout)[len("xl_cuda") :]
 
-    @property
-    def argtypes(self) -> list:
-        """The ctypes argument types of the CUDA entry: the parameters', then the stream's."""
-        return [p.ctype for p in self.params] + [ctypes.c_void_p]
+    def argtypes(self, layout: str = "packed") -> list:
+        """The ctypes argument types of the CUDA entry in ``layout``: its
+        :meth:`parameters`', then the stream's."""
+        return [p.ctype for p in self.parameters(layout)] + [ctypes.c_void_p]
 
     @property
     def batch_index(self) -> int:

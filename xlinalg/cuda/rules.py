@@ -14,11 +14,14 @@ The per-matrix entries take square orders up to :data:`MAX_ORDER`, and ``syevd``
 :data:`BLOCK_MAX_ORDER` (above ``MAX_ORDER`` a block of threads per matrix: ``syevd_block``);
 :func:`runner` returns ``None`` for larger ones (the pure rules run, on the library's own kernels).
 
-Every entry comes in two layouts (:func:`layout`): ``packed`` runs on the arrays as they are
+Every entry comes in three layouts (:func:`layout`): ``packed`` runs on the arrays as they are
 (row-major ``(batch, ...)``: a thread's matrix is contiguous, so the threads of a warp touch
 addresses a matrix apart), ``interleaved`` on their transposes ``(..., batch)``, made by the
 array library before the call and undone after it (each thread's element ``q`` next to its
-neighbours': every access of the kernels coalesced, for two more passes over the arrays).
+neighbours': every access of the kernels coalesced, for two more passes over the arrays), and
+``staged`` on the arrays as they are, each warp copying its 32 entries' arrays into shared
+memory first (coalesced) and the outputs back after (where a group's arrays take more than
+:data:`STAGE_MAX_BYTES`, the call runs packed).
 """
 
 from __future__ import annotations
@@ -40,12 +43,16 @@ MAX_ORDER = constant("kMaxOrder", "hd.h")
 BLOCK_MAX_ORDER = constant("kBlockMaxOrder", "block.h")
 #: The rules that take larger orders than :data:`MAX_ORDER`: (operator, kind) -> order.
 ORDER_LIMITS = {("syevd", "forward"): BLOCK_MAX_ORDER}
+#: The entries staged per group (a warp), and the most shared memory a group's arrays may take
+#: (``kStageGroup``, ``kStageMaxBytes`` of ``src/per_matrix.h``).
+STAGE_GROUP = constant("kStageGroup", "per_matrix.h")
+STAGE_MAX_BYTES = constant("kStageMaxBytes", "per_matrix.h")
 _SUFFIX = {name: suffix for suffix, name in DTYPES.items()}
 
 
 def layout() -> str:
-    """The layout the GPU entries run in: ``XLINALG_CUDA_LAYOUT`` (``packed``, the default, or
-    ``interleaved``), read at each call.
+    """The layout the GPU entries run in: ``XLINALG_CUDA_LAYOUT`` (``packed``, the default,
+    ``interleaved`` or ``staged``), read at each call.
 
     Raises
     ------
@@ -102,8 +109,15 @@ class NumpyArrays(Arrays):
         out.reshape(y.shape[1], -1)[...] = y.T
 
 
+def stage_capacity(stage: int, itemsize: int) -> int:
+    """The bytes of a group's staging area for ``stage`` elements per batch entry of ``itemsize``
+    bytes (``stage_capacity`` of ``src/per_matrix.h``: a padded column per entry)."""
+    return stage * (STAGE_GROUP | 1) * itemsize
+
+
 class Entries:
-    """Callable entries of ``entries.def``: ``function(name, suffix, layout)`` and whether calls
+    """Callable entries of ``entries.def``: ``function(name, suffix, layout)`` (the staged
+    layout's take :data:`~xlinalg.cuda.entries.STAGE` after the parameters) and whether calls
     take a stream. ``device(index)`` makes ``index`` the device later calls run on; ``describe(status)``
     names a non-zero status of a call."""
 
@@ -147,7 +161,7 @@ class CudaEntries(Entries):
 
 class HostEntries(Entries):
     """The per-matrix code compiled into the CPU library: ``xl_hd_<name>_<suffix>`` (and
-    ``..._interleaved``), with the CUDA entries' parameters less the stream."""
+    ``..._interleaved``, ``..._staged``), with the CUDA entries' parameters less the stream."""
 
     stream = False
 
@@ -160,7 +174,7 @@ class HostEntries(Entries):
         fn = self._functions.get(key)
         if fn is None:
             fn = getattr(self._lib, "xl_hd" + entries()[name].symbol(suffix, layout)[len("xl_cuda") :])
-            fn.restype, fn.argtypes = None, [p.ctype for p in entries()[name].params]
+            fn.restype, fn.argtypes = None, [p.ctype for p in entries()[name].parameters(layout)]
             self._functions[key] = fn
         return fn
 
@@ -208,22 +222,29 @@ class _Call:
     def __call__(self, name: str, batch_shape, **values) -> None:
         """Run the entry ``name`` over ``batch_shape``: every parameter of ``entries.def`` by
         name (``batch`` from ``batch_shape``; arrays pass their pointers). Interleaved, the
-        arrays with more than one element per batch entry go through their transposes."""
+        arrays with more than one element per batch entry go through their transposes; staged,
+        the entry takes the elements per batch entry of all its arrays, or runs packed when a
+        group's would take more than :data:`STAGE_MAX_BYTES`."""
         batch = values["batch"] = math.prod(batch_shape)
         entry = entries()[name]
         # one batch entry: the layouts agree; a block entry's threads share each matrix: packed
         layout = self.layout if batch > 1 and not entry.block else "packed"
+        if layout == "staged":
+            arrays = [values[p.name] for p in entry.params if p.pointer]
+            values["stage"] = sum(-(-math.prod(x.shape) // batch) for x in arrays)
+            if stage_capacity(values["stage"], np.dtype(DTYPES[self.suffix]).itemsize) > STAGE_MAX_BYTES:
+                layout = "packed"
         written = []
         for p in entry.params:
             x = values[p.name]
-            if layout == "packed" or not p.pointer or math.prod(x.shape) <= batch:
+            if layout != "interleaved" or not p.pointer or math.prod(x.shape) <= batch:
                 continue
             if p.input:
                 values[p.name] = self.ax.interleave(x, batch)
             else:
                 values[p.name] = self.ax.empty((math.prod(x.shape) // batch, batch), x)
                 written.append((values[p.name], x))
-        args = [self.ax.pointer(values[p.name]) if p.pointer else values[p.name] for p in entry.params]
+        args = [self.ax.pointer(values[p.name]) if p.pointer else values[p.name] for p in entry.parameters(layout)]
         fn = self.ents.function(name, self.suffix, layout)
         if self.ents.stream:
             self.ents.check(fn(*args, self.stream), f"{name}_{self.suffix}{LAYOUTS[layout]}")

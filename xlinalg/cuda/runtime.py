@@ -38,6 +38,12 @@ BLOCK = 64
 MAX_BLOCKS = 65535
 #: Threads per block of the block entries (``kBlockThreads`` of ``src/block.h``).
 BLOCK_ENTRY_THREADS = constant("kBlockThreads", "block.h")
+#: Staged launches: warps per block at most, and the shared memory a block has without asking
+#: for more (``kStageWarps``, ``kStageBlockBytes`` of ``src/per_matrix.h``).
+STAGE_WARPS = constant("kStageWarps", "per_matrix.h")
+STAGE_BLOCK_BYTES = constant("kStageBlockBytes", "per_matrix.h")
+#: ``CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES``.
+MAX_DYNAMIC_SHARED = 8
 #: NVRTC's options besides the target.
 OPTIONS = ("--std=c++17", f"-I{SOURCE_DIR}")
 #: ``CUDA_ERROR_INVALID_VALUE``: a negative batch.
@@ -242,6 +248,7 @@ class Driver:
             "cuModuleLoadData": [ctypes.POINTER(p), ctypes.c_char_p],
             "cuModuleGetFunction": [ctypes.POINTER(p), p, ctypes.c_char_p],
             "cuLaunchKernel": [p, *[ctypes.c_uint] * 7, p, ctypes.POINTER(p), ctypes.POINTER(p)],
+            "cuFuncSetAttribute": [p, ctypes.c_int, ctypes.c_int],
             "cuGetErrorName": [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)],
             "cuGetErrorString": [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)],
         }
@@ -345,10 +352,16 @@ class Driver:
             functions[name] = function
         return 0, functions
 
-    def launch(self, function, blocks: int, threads: int, stream, parameters) -> int:
+    def launch(self, function, blocks: int, threads: int, stream, parameters, shared: int = 0) -> int:
         """``cuLaunchKernel`` of ``function`` on a one-dimensional grid with the parameter array
-        ``parameters`` (the addresses of the arguments)."""
-        return self.lib.cuLaunchKernel(function, blocks, 1, 1, threads, 1, 1, 0, stream, parameters, None)
+        ``parameters`` (the addresses of the arguments) and ``shared`` bytes of dynamic shared
+        memory per block (more than :data:`STAGE_BLOCK_BYTES` allowed first, as the CUDA
+        library's launches do)."""
+        if shared > STAGE_BLOCK_BYTES:
+            status = self.lib.cuFuncSetAttribute(function, MAX_DYNAMIC_SHARED, shared)
+            if status:
+                return status
+        return self.lib.cuLaunchKernel(function, blocks, 1, 1, threads, 1, 1, shared, stream, parameters, None)
 
 
 # ---- the entries ---------------------------------------------------------------------------------
@@ -369,9 +382,21 @@ def blocks(batch: int, block_entry: bool = False) -> int:
     return min(batch if block_entry else -(-batch // BLOCK), MAX_BLOCKS)
 
 
-def pack(entry, args) -> tuple[list, ctypes.Array]:
-    """The kernel parameters of ``entry`` (an :class:`xlinalg.cuda.entries.Entry`) for ``args``,
-    its parameters' values in order (pointers as integers, ``None`` or ``c_void_p``).
+def staged_grid(batch: int, capacity: int) -> tuple[int, int, int]:
+    """``(blocks, threads, shared bytes per block)`` of a staged launch over ``batch`` entries
+    whose groups take ``capacity`` bytes each (``launch.cu``: ``stage_warps`` warps per block,
+    a group of :data:`~xlinalg.cuda.rules.STAGE_GROUP` entries per warp, at most
+    :data:`MAX_BLOCKS` blocks)."""
+    fit = STAGE_BLOCK_BYTES // capacity if capacity > 0 else STAGE_WARPS
+    warps = min(max(fit, 1), STAGE_WARPS)
+    per_block = warps * rules.STAGE_GROUP
+    return min(-(-batch // per_block), MAX_BLOCKS), 32 * warps, warps * capacity
+
+
+def pack(entry, args, layout: str = "packed") -> tuple[list, ctypes.Array]:
+    """The kernel parameters of ``entry`` (an :class:`xlinalg.cuda.entries.Entry`) in ``layout``
+    for ``args``, its parameters' values in order (pointers as integers, ``None`` or
+    ``c_void_p``).
 
     Returns
     -------
@@ -381,9 +406,10 @@ def pack(entry, args) -> tuple[list, ctypes.Array]:
     array : ctypes.Array
         The ``void*`` array of their addresses that ``cuLaunchKernel`` takes.
     """
-    if len(args) != len(entry.params):
-        raise TypeError(f"{entry.name} takes {len(entry.params)} parameters, got {len(args)}")
-    values = [p.ctype(_plain(a)) for p, a in zip(entry.params, args)]
+    params = entry.parameters(layout)
+    if len(args) != len(params):
+        raise TypeError(f"{entry.name} takes {len(params)} parameters, got {len(args)}")
+    values = [p.ctype(_plain(a)) for p, a in zip(params, args)]
     return values, (ctypes.c_void_p * len(values))(*[ctypes.addressof(v) for v in values])
 
 
@@ -396,24 +422,33 @@ class _Launcher:
     """One entry for one dtype: called with the CUDA library's arguments (the parameters of
     ``entries.def``, then the stream), launches its kernel and returns the ``CUresult``."""
 
-    def __init__(self, owner: RuntimeEntries, entry, kernel: str):
-        self._owner, self._entry, self.kernel = owner, entry, kernel
+    def __init__(self, owner: RuntimeEntries, entry, suffix: str, layout: str):
+        self._owner, self._entry, self._layout = owner, entry, layout
+        self.kernel = entry.kernel(suffix, layout)
+        self._itemsize = 4 if suffix == "f32" else 8
 
     def __call__(self, *args) -> int:
-        entry = self._entry
-        if len(args) != len(entry.params) + 1:
-            raise TypeError(f"{self.kernel} takes {len(entry.params) + 1} arguments (the parameters, then the stream), got {len(args)}")
+        entry, count = self._entry, len(self._entry.parameters(self._layout))
+        if len(args) != count + 1:
+            raise TypeError(f"{self.kernel} takes {count + 1} arguments (the parameters, then the stream), got {len(args)}")
         batch = int(_plain(args[entry.batch_index]))
         if batch < 0:
             return INVALID_VALUE
         if batch == 0:
             return 0
+        shared = 0
+        if self._layout == "staged":
+            capacity = rules.stage_capacity(int(_plain(args[-2])), self._itemsize)
+            if not 0 <= capacity <= rules.STAGE_MAX_BYTES:
+                return INVALID_VALUE
+            grid, threads, shared = staged_grid(batch, capacity)
+        else:
+            grid, threads = blocks(batch, entry.block), BLOCK_ENTRY_THREADS if entry.block else BLOCK
         status, function = self._owner._function(self.kernel)
         if status:
             return status
-        values, array = pack(entry, args[:-1])  # values: alive until the launch returns
-        threads = BLOCK_ENTRY_THREADS if entry.block else BLOCK
-        return self._owner.driver.launch(function, blocks(batch, entry.block), threads, _plain(args[-1]), array)
+        values, array = pack(entry, args[:-1], self._layout)  # values: alive until the launch returns
+        return self._owner.driver.launch(function, grid, threads, _plain(args[-1]), array, shared)
 
 
 class RuntimeEntries(rules.Entries):
@@ -422,8 +457,8 @@ class RuntimeEntries(rules.Entries):
     ``function(name, suffix, layout)`` takes the parameters of ``entries.def`` then the stream (a
     ``CUstream``/``cudaStream_t`` as an integer; ``None``: the default stream), launches
     ``xl_kernel_<name>_<suffix>...`` with the CUDA library's grid (:data:`BLOCK` threads per
-    block, or a block of :data:`BLOCK_ENTRY_THREADS` per batch entry for a block entry, at most
-    :data:`MAX_BLOCKS` blocks) on the device last made current by
+    block, or a block of :data:`BLOCK_ENTRY_THREADS` per batch entry for a block entry, or
+    :func:`staged_grid`; at most :data:`MAX_BLOCKS` blocks) on the device last made current by
     :meth:`device` (device 0 before) and returns the ``CUresult``: 0 when queued, 0 for an
     empty batch (nothing launched), ``CUDA_ERROR_INVALID_VALUE`` for a negative one.
 
@@ -446,8 +481,7 @@ class RuntimeEntries(rules.Entries):
         self._local = threading.local()
 
     def function(self, name, suffix, layout="packed"):
-        entry = entries()[name]
-        return _Launcher(self, entry, entry.kernel(suffix, layout))
+        return _Launcher(self, entries()[name], suffix, layout)
 
     def device(self, index):
         """Make device ``index``'s primary context current on the calling thread (``None``:
@@ -567,5 +601,5 @@ def state() -> str:
 
 __all__ = [
     "BLOCK", "MAX_BLOCKS", "Driver", "RuntimeEntries", "blocks", "cache_path", "compile_kernels", "describe", "kernel_image",
-    "nvrtc_library", "nvrtc_version", "pack", "runtime_entries", "runtime_reason", "state", "target",
+    "nvrtc_library", "nvrtc_version", "pack", "runtime_entries", "runtime_reason", "staged_grid", "state", "target",
 ]  # fmt: skip

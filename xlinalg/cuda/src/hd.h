@@ -17,6 +17,8 @@ typedef long long int64_t;
 #else
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #endif
 
 namespace xl {

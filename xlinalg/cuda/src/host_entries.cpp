@@ -1,7 +1,9 @@
-// The GPU layer's per-matrix code compiled for the CPU: xl_hd_<name>_<f32|f64>[_interleaved], one
-// loop over the batch per entry of entries.def and layout, with the CUDA entries' parameters (less
-// the stream). Part of
-// the CPU library, so that every test run checks the code the GPU kernels run.
+// The GPU layer's per-matrix code compiled for the CPU: xl_hd_<name>_<f32|f64>[_interleaved|_staged],
+// one loop over the batch per entry of entries.def and layout, with the CUDA entries' parameters
+// (less the stream). Part of the CPU library, so that every test run checks the code the GPU
+// kernels run.
+#include <vector>
+
 #include "eigen_block.h"
 #include "per_matrix.h"
 
@@ -15,10 +17,36 @@
     const xl::hd::LAYOUT layout(batch);                                                        \
     for (int64_t e = 0; e < batch; ++e) xl::hd::name##_entry<T> XL_HD_WITH_ENTRY args;         \
   }
-#define XL_HD_HOST_F32(name, params, args) \
-  XL_HD_HOST_ENTRY(name, params, args, f32, Packed, ) XL_HD_HOST_ENTRY(name, params, args, f32, Interleaved, _interleaved)
-#define XL_HD_HOST_F64(name, params, args) \
-  XL_HD_HOST_ENTRY(name, params, args, f64, Packed, ) XL_HD_HOST_ENTRY(name, params, args, f64, Interleaved, _interleaved)
+// Staged: the threads of a group one after the other on one staging area (the first copies the
+// group's inputs in; the outputs are copied out after the last), each repeating the first's calls
+// of at() (else the process stops, naming the fault: on the device the group would deadlock or
+// read the wrong arrays).
+#define XL_HD_WITH_STAGE(...) (__VA_ARGS__, int stage)
+#define XL_HD_HOST_STAGED(name, params, args, S)                                                          \
+  extern "C" XL_API void xl_hd_##name##_##S##_staged XL_HD_WITH_STAGE params {                            \
+    const int64_t capacity = xl::hd::stage_capacity(stage, int(sizeof(T)));                               \
+    std::vector<double> area(std::size_t(capacity) / sizeof(double) + 1);                                 \
+    for (int64_t first = 0; first < batch; first += xl::hd::kStageGroup) {                                \
+      const int count = int(batch - first < xl::hd::kStageGroup ? batch - first : xl::hd::kStageGroup);   \
+      xl::hd::StageState st{};                                                                             \
+      st.area = reinterpret_cast<unsigned char*>(area.data()), st.capacity = capacity;                    \
+      for (int lane = 0; lane < count; ++lane) {                                                           \
+        st.used = 0, st.outputs = 0, st.checked = 0;                                                       \
+        xl::hd::Staged layout(&st, first, lane, count);                                                    \
+        const int64_t e = first + lane;                                                                    \
+        xl::hd::name##_entry<T> XL_HD_WITH_ENTRY args;                                                     \
+        if (lane > 0 && st.checked != st.calls)                                                            \
+          xl::hd::detail::stage_failure("the group's entries stage different arrays");                     \
+      }                                                                                                    \
+      xl::hd::stage_finish<T>(xl::hd::Staged(&st, first, 0, count));                                      \
+    }                                                                                                      \
+  }
+#define XL_HD_HOST_F32(name, params, args)                                                                      \
+  XL_HD_HOST_ENTRY(name, params, args, f32, Packed, ) XL_HD_HOST_ENTRY(name, params, args, f32, Interleaved, _interleaved) \
+  XL_HD_HOST_STAGED(name, params, args, f32)
+#define XL_HD_HOST_F64(name, params, args)                                                                      \
+  XL_HD_HOST_ENTRY(name, params, args, f64, Packed, ) XL_HD_HOST_ENTRY(name, params, args, f64, Interleaved, _interleaved) \
+  XL_HD_HOST_STAGED(name, params, args, f64)
 
 // The block entries: the phases of each batch entry one after the other (block.h), with the
 // entry's shared struct on the stack (about 36 KB in float64).

@@ -6,9 +6,12 @@
 // header at run time (NVRTC) finds each kernel by its plain name and passes the arguments in the
 // order of the C entry. One thread runs one batch entry: a grid-stride loop over e in [0, batch)
 // calls xl::hd::<name>_entry<T>(layout, e, args...), so any grid covers any batch. The per-matrix
-// work of a thread is serial; the batch is the parallelism. Every kernel comes in the two layouts
+// work of a thread is serial; the batch is the parallelism. Every kernel comes in the three layouts
 // of per_matrix.h: xl_kernel_<name>_<f32|f64> takes packed (row-major (batch, ...)) arrays,
-// xl_kernel_<name>_<f32|f64>_interleaved their transposes (..., batch).
+// xl_kernel_<name>_<f32|f64>_interleaved their transposes (..., batch), and
+// xl_kernel_<name>_<f32|f64>_staged packed arrays that each warp copies into shared memory for the
+// group of its 32 threads' entries (its last parameter ``stage``, the elements per batch entry of
+// the arrays, sizes each warp's part of the dynamic shared memory).
 //
 // Compiles under nvcc (launch.cu) and NVRTC: it includes nothing but the per-matrix headers (which
 // include nothing under NVRTC) and entries.def. The block entries' kernels (XL_HD_BLOCK_ENTRIES)
@@ -30,11 +33,35 @@
          e += stride)                                                                              \
       xl::hd::name##_entry<T> XL_KERNEL_WITH_ENTRY args;                                           \
   }
-// every entry in both layouts: xl_kernel_<name>_<S> (packed), xl_kernel_<name>_<S>_interleaved
-#define XL_KERNEL_F32(name, params, args) \
-  XL_KERNEL(name, params, args, f32, Packed, ) XL_KERNEL(name, params, args, f32, Interleaved, _interleaved)
-#define XL_KERNEL_F64(name, params, args) \
-  XL_KERNEL(name, params, args, f64, Packed, ) XL_KERNEL(name, params, args, f64, Interleaved, _interleaved)
+// Staged: warp w of the block stages groups of xl::hd::kStageGroup entries (a grid-stride loop over
+// the groups) in its part of the dynamic shared memory, stage · (kStageGroup | 1) elements.
+#define XL_WITH_STAGE(...) (__VA_ARGS__, int stage)
+#define XL_STAGED_KERNEL(name, params, args, S)                                                            \
+  extern "C" __global__ void xl_kernel_##name##_##S##_staged XL_WITH_STAGE params {                        \
+    extern __shared__ __align__(16) unsigned char xl_stage_area[];                                          \
+    const int64_t capacity = xl::hd::stage_capacity(stage, int(sizeof(T)));                                 \
+    const int warps = int(blockDim.x) / 32, warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;    \
+    const int64_t step = int64_t(gridDim.x) * warps * xl::hd::kStageGroup;                                 \
+    for (int64_t first = (int64_t(blockIdx.x) * warps + warp) * xl::hd::kStageGroup; first < batch;        \
+         first += step) {                                                                                  \
+      const int count = int(batch - first < xl::hd::kStageGroup ? batch - first : xl::hd::kStageGroup);   \
+      if (lane >= count) break; /* the last group: its entries are the warp's first lanes */               \
+      xl::hd::StageState st;                                                                               \
+      st.area = xl_stage_area + warp * capacity, st.capacity = capacity, st.used = 0, st.outputs = 0;      \
+      xl::hd::Staged layout(&st, first, lane, count);                                                      \
+      const int64_t e = first + lane;                                                                      \
+      xl::hd::name##_entry<T> XL_KERNEL_WITH_ENTRY args;                                                   \
+      xl::hd::stage_finish<T>(layout);                                                                     \
+      __syncwarp(layout.mask()); /* copied out before the next group is copied in */                       \
+    }                                                                                                      \
+  }
+// every entry in the three layouts: xl_kernel_<name>_<S> (packed), ..._interleaved, ..._staged
+#define XL_KERNEL_F32(name, params, args)                                                                \
+  XL_KERNEL(name, params, args, f32, Packed, ) XL_KERNEL(name, params, args, f32, Interleaved, _interleaved) \
+  XL_STAGED_KERNEL(name, params, args, f32)
+#define XL_KERNEL_F64(name, params, args)                                                                \
+  XL_KERNEL(name, params, args, f64, Packed, ) XL_KERNEL(name, params, args, f64, Interleaved, _interleaved) \
+  XL_STAGED_KERNEL(name, params, args, f64)
 
 // The block entries: one block of kBlockThreads threads per batch entry (a grid-stride loop over
 // the blocks), the entry's shared struct in shared memory, packed arrays.

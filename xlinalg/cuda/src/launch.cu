@@ -2,8 +2,9 @@
 //
 //   int xl_cuda_<name>_<f32|f64>(params..., void* stream)
 //   int xl_cuda_<name>_<f32|f64>_interleaved(params..., void* stream)
+//   int xl_cuda_<name>_<f32|f64>_staged(params..., int stage, void* stream)
 //
-// launch xl_kernel_<name>_<f32|f64>[_interleaved] (kernels.cuh) over the batch on ``stream`` (a
+// launch xl_kernel_<name>_<f32|f64>[_interleaved|_staged] (kernels.cuh) over the batch on ``stream`` (a
 // cudaStream_t/CUstream; null is the default stream) and returns the launch's cudaError_t as an
 // int: 0 when the kernel was queued. The kernel runs asynchronously: its errors (and the per-entry
 // status of the factorizations) show once the stream is synchronized. A batch of 0 launches
@@ -76,8 +77,13 @@ constexpr auto& argument(Args& args, int64_t& batch) {
 }
 
 // The launch geometry: one thread per batch entry (kBlock threads per block), or one block of
-// xl::hd::kBlockThreads threads per batch entry (the block entries).
-enum class Geometry { thread, block };
+// xl::hd::kBlockThreads threads per batch entry (the block entries), or staged: warps of one
+// thread per entry, each staging its group's arrays in ``capacity`` bytes of shared memory
+// (xl::hd::stage_warps of them per block).
+struct Geometry {
+  enum Kind { thread, block, staged } kind = thread;
+  int64_t capacity = 0;
+};
 
 template <class... P, class Args, std::size_t... I>
 cudaError_t launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometry geometry, std::index_sequence<I...>) {
@@ -88,19 +94,33 @@ cudaError_t launch(void (*kernel)(P...), int64_t batch, void* stream, Args args,
                 "an entry's args name its params in order");
   if (batch < 0) return cudaErrorInvalidValue;
   if (batch == 0) return cudaSuccess;
-  const bool per_block = geometry == Geometry::block;
-  const int64_t blocks = per_block ? batch : (batch + kBlock - 1) / kBlock;
+  int64_t blocks = (batch + kBlock - 1) / kBlock, threads = kBlock, shared = 0;
+  if (geometry.kind == Geometry::block) {
+    blocks = batch, threads = xl::hd::kBlockThreads;
+  } else if (geometry.kind == Geometry::staged) {
+    if (geometry.capacity < 0 || geometry.capacity > xl::hd::kStageMaxBytes) return cudaErrorInvalidValue;
+    const int warps = xl::hd::stage_warps(geometry.capacity);
+    const int64_t entries = int64_t(warps) * xl::hd::kStageGroup;
+    blocks = (batch + entries - 1) / entries, threads = warps * 32, shared = warps * geometry.capacity;
+    if (shared > xl::hd::kStageBlockBytes) {  // more than a block has without asking
+      const cudaError_t status =
+          cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
+      if (status != cudaSuccess) {
+        (void)cudaGetLastError();
+        return status;
+      }
+    }
+  }
   const dim3 grid(unsigned(blocks < kMaxBlocks ? blocks : kMaxBlocks));
-  const dim3 threads(per_block ? xl::hd::kBlockThreads : kBlock);
   void* pointers[] = {static_cast<void*>(&argument<at, I>(args, batch))...};
-  const cudaError_t status =
-      cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, threads, pointers, 0, static_cast<cudaStream_t>(stream));
+  const cudaError_t status = cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, dim3(unsigned(threads)), pointers,
+                                              std::size_t(shared), static_cast<cudaStream_t>(stream));
   if (status != cudaSuccess) (void)cudaGetLastError();  // reported here: not left for the next call to find
   return status;
 }
 
 template <class... P, class Args>
-int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometry geometry = Geometry::thread) {
+int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometry geometry = Geometry()) {
   return int(launch(kernel, batch, stream, args, geometry, std::make_index_sequence<sizeof...(P)>()));
 }
 
@@ -112,14 +132,24 @@ int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometr
   XL_CUDA_API int xl_cuda_##name##_##S##TAIL XL_CUDA_WITH_STREAM params {                           \
     return xl_cuda::launch(xl_kernel_##name##_##S##TAIL, batch, stream, std::make_tuple args); \
   }
-#define XL_CUDA_ENTRY_F32(name, params, args) \
-  XL_CUDA_ENTRY(name, params, args, f32, ) XL_CUDA_ENTRY(name, params, args, f32, _interleaved)
-#define XL_CUDA_ENTRY_F64(name, params, args) \
-  XL_CUDA_ENTRY(name, params, args, f64, ) XL_CUDA_ENTRY(name, params, args, f64, _interleaved)
+// (params..., int stage, void* stream): the staged entries
+#define XL_CUDA_WITH_STAGE_AND_STREAM(...) (__VA_ARGS__, int stage, void* stream)
+#define XL_CUDA_STAGED_ENTRY(name, params, args, S)                                                                 \
+  XL_CUDA_API int xl_cuda_##name##_##S##_staged XL_CUDA_WITH_STAGE_AND_STREAM params {                               \
+    const xl_cuda::Geometry geometry{xl_cuda::Geometry::staged, xl::hd::stage_capacity(stage, int(sizeof(T)))};     \
+    return xl_cuda::launch(xl_kernel_##name##_##S##_staged, batch, stream,                                          \
+                           std::tuple_cat(std::make_tuple args, std::make_tuple(stage)), geometry);                 \
+  }
+#define XL_CUDA_ENTRY_F32(name, params, args)                                                    \
+  XL_CUDA_ENTRY(name, params, args, f32, ) XL_CUDA_ENTRY(name, params, args, f32, _interleaved) \
+  XL_CUDA_STAGED_ENTRY(name, params, args, f32)
+#define XL_CUDA_ENTRY_F64(name, params, args)                                                    \
+  XL_CUDA_ENTRY(name, params, args, f64, ) XL_CUDA_ENTRY(name, params, args, f64, _interleaved) \
+  XL_CUDA_STAGED_ENTRY(name, params, args, f64)
 
 #define XL_CUDA_BLOCK_ENTRY(name, params, args, S)                                                                  \
   XL_CUDA_API int xl_cuda_##name##_##S XL_CUDA_WITH_STREAM params {                                                   \
-    return xl_cuda::launch(xl_kernel_##name##_##S, batch, stream, std::make_tuple args, xl_cuda::Geometry::block); \
+    return xl_cuda::launch(xl_kernel_##name##_##S, batch, stream, std::make_tuple args, {xl_cuda::Geometry::block}); \
   }
 #define XL_CUDA_BLOCK_ENTRY_F32(name, params, args) XL_CUDA_BLOCK_ENTRY(name, params, args, f32)
 #define XL_CUDA_BLOCK_ENTRY_F64(name, params, args) XL_CUDA_BLOCK_ENTRY(name, params, args, f64)

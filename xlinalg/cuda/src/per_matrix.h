@@ -67,6 +67,138 @@ struct Interleaved {
   }
 };
 
+// Staged: the arrays of a group of up to kStageGroup consecutive batch entries (a warp's on the
+// device, one thread per entry) are copied into a staging area (shared memory) and the
+// per-matrix code runs on those copies; the outputs are copied back when the entry returns
+// (stage_finish). Global memory is read and written once, the group's threads on consecutive
+// addresses (packed arrays: entry after entry); in the area, element q of the group's entry l is
+// at q·s + l with s = count | 1 (odd), so that the threads, at the same q, hit distinct banks.
+// Every array an entry reaches through at() is staged, inputs (const) copied in at the call, in
+// the order of the calls: the calls must be the same, in the same order, on every thread of the
+// group (the entries of this file make them first, before any branch on data). The area holds
+// ``capacity`` bytes: the caller sizes it from the arrays' elements per batch entry (at most
+// kStageMaxBytes per group), and an entry that asks for more stops the kernel (a trap).
+constexpr int kStageGroup = 32;
+constexpr int64_t kStageMaxBytes = 98304;  // 96 KiB: shared memory a block may have from sm_70 on
+constexpr int kStageOutputs = 4;           // outputs an entry may stage
+// Launches: up to kStageWarps warps per block while their areas fit in kStageBlockBytes (what a
+// block may have without asking), else one warp per block.
+constexpr int kStageWarps = 4;
+constexpr int64_t kStageBlockBytes = 49152;
+
+// The bytes of a group's staging area for ``stage`` elements per batch entry of ``itemsize`` bytes.
+XL_HD int64_t stage_capacity(int stage, int itemsize) { return int64_t(stage) * (kStageGroup | 1) * itemsize; }
+// The warps per block of a staged launch whose groups need ``capacity`` bytes each.
+XL_HD int stage_warps(int64_t capacity) {
+  const int64_t fit = capacity > 0 ? kStageBlockBytes / capacity : kStageWarps;
+  return fit < 1 ? 1 : fit > kStageWarps ? kStageWarps : int(fit);
+}
+
+// What one thread of a group has staged (its own copy on the device; the group's on the CPU).
+struct StageState {
+  unsigned char* area;
+  int64_t capacity, used;
+  int outputs;
+  struct Output {
+    void* global;
+    int64_t offset, size;  // bytes into the area; elements per batch entry
+  } output[kStageOutputs];
+#if !defined(__CUDA_ARCH__)
+  // CPU: the calls of the group's first entry, which the others must repeat (±size: input/output)
+  int calls, checked;
+  int64_t call[16];
+#endif
+};
+
+namespace detail {
+[[noreturn]] XL_HD void stage_failure(const char* what) {
+#if defined(__CUDA_ARCH__)
+  (void)what;
+  __trap();
+#else
+  std::fprintf(stderr, "xlinalg: staged entry: %s\n", what);
+  std::abort();
+#endif
+}
+}  // namespace detail
+
+struct Staged {
+  StageState* st;
+  int64_t first;    // the group's first batch entry
+  int lane, count;  // this thread's entry in the group, the group's entries
+  XL_HD Staged(StageState* state, int64_t first_, int lane_, int count_) : st(state), first(first_), lane(lane_), count(count_) {}
+  XL_HD unsigned mask() const { return count >= 32 ? 0xffffffffu : (1u << count) - 1u; }
+
+  template <class T>
+  XL_HD detail::Ptr<const T> at(const T* p, int64_t, int64_t size) {
+    T* region = claim<T>(size, false);
+    const int64_t s = count | 1;
+#if defined(__CUDA_ARCH__)
+    for (int64_t i = lane; i < count * size; i += count) {
+      const int64_t l = i / size;
+      region[(i - l * size) * s + l] = p[first * size + i];
+    }
+    __syncwarp(mask());
+#else
+    if (lane == 0)  // the CPU runs the group's entries one after the other: the first copies all
+      for (int64_t i = 0; i < count * size; ++i) {
+        const int64_t l = i / size;
+        region[(i - l * size) * s + l] = p[first * size + i];
+      }
+#endif
+    return detail::Ptr<const T>{region + lane, s};
+  }
+  template <class T>
+  XL_HD detail::Ptr<T> at(T* p, int64_t, int64_t size) {
+    const int64_t offset = st->used;
+    T* region = claim<T>(size, true);
+    if (st->outputs == kStageOutputs) detail::stage_failure("more outputs than kStageOutputs");
+    st->output[st->outputs++] = {static_cast<void*>(p), offset, size};
+    return detail::Ptr<T>{region + lane, count | 1};
+  }
+
+ private:
+  template <class T>
+  XL_HD T* claim(int64_t size, bool output) {
+    const int64_t bytes = size * (count | 1) * int64_t(sizeof(T));
+    if (st->used + bytes > st->capacity) detail::stage_failure("the staging area is too small");
+#if !defined(__CUDA_ARCH__)
+    const int64_t call = output ? -size : size;
+    if (st->calls == 16) detail::stage_failure("more than 16 arrays");
+    if (lane == 0)
+      st->call[st->calls++] = call;
+    else if (st->checked >= st->calls || st->call[st->checked++] != call)
+      detail::stage_failure("the group's entries stage different arrays");
+#else
+    (void)output;
+#endif
+    T* region = reinterpret_cast<T*>(st->area + st->used);
+    st->used += bytes;
+    return region;
+  }
+};
+
+// The group's outputs copied back to global memory, after every entry of it returned.
+template <class T>
+XL_HD void stage_finish(const Staged& g) {
+  const int64_t s = g.count | 1;
+#if defined(__CUDA_ARCH__)
+  __syncwarp(g.mask());
+  const int64_t start = g.lane, step = g.count;
+#else
+  const int64_t start = 0, step = 1;
+#endif
+  for (int k = 0; k < g.st->outputs; ++k) {
+    const StageState::Output& o = g.st->output[k];
+    T* out = static_cast<T*>(o.global);
+    const T* region = reinterpret_cast<const T*>(g.st->area + o.offset);
+    for (int64_t i = start; i < g.count * o.size; i += step) {
+      const int64_t l = i / o.size;
+      out[g.first * o.size + i] = region[(i - l * o.size) * s + l];
+    }
+  }
+}
+
 namespace detail {
 
 // Element (i, j) at p[i * rs + j * cs]; strides may be negative (reversed order).
