@@ -120,6 +120,29 @@ namespace detail {
   std::abort();
 #endif
 }
+
+// The elements i = first, first + step, ... below count · size of a group's part of a packed
+// array (entry i / size, element i % size), and their places in its staging area (element q of
+// entry l at q·s + l, s = count | 1). On the device the group's threads share them (first: the
+// lane, step: count); on the CPU one call does all (0, 1). Sizes fit an int: the area holds at
+// most kStageMaxBytes.
+struct StageCopy {
+  int first, step, count, size;
+  XL_HD int end() const { return count * size; }
+  XL_HD int staged(int i) const {
+    const int l = i / size;
+    return (i - l * size) * (count | 1) + l;
+  }
+};
+
+template <class T>
+XL_HD void stage_in(StageCopy c, const T* global, T* area) {
+  for (int i = c.first; i < c.end(); i += c.step) area[c.staged(i)] = global[i];
+}
+template <class T>
+XL_HD void stage_out(StageCopy c, const T* area, T* global) {
+  for (int i = c.first; i < c.end(); i += c.step) global[i] = area[c.staged(i)];
+}
 }  // namespace detail
 
 struct Staged {
@@ -128,25 +151,23 @@ struct Staged {
   int lane, count;  // this thread's entry in the group, the group's entries
   XL_HD Staged(StageState* state, int64_t first_, int lane_, int count_) : st(state), first(first_), lane(lane_), count(count_) {}
   XL_HD unsigned mask() const { return count >= 32 ? 0xffffffffu : (1u << count) - 1u; }
+  // the copies of arrays of ``size`` elements per entry (the CPU's are the group's first thread's)
+  XL_HD detail::StageCopy copies(int64_t size) const {
+#if defined(__CUDA_ARCH__)
+    return {lane, count, count, int(size)};
+#else
+    return {lane == 0 ? 0 : count * int(size), 1, count, int(size)};
+#endif
+  }
 
   template <class T>
   XL_HD detail::Ptr<const T> at(const T* p, int64_t, int64_t size) {
     T* region = claim<T>(size, false);
-    const int64_t s = count | 1;
+    detail::stage_in(copies(size), p + first * size, region);
 #if defined(__CUDA_ARCH__)
-    for (int64_t i = lane; i < count * size; i += count) {
-      const int64_t l = i / size;
-      region[(i - l * size) * s + l] = p[first * size + i];
-    }
     __syncwarp(mask());
-#else
-    if (lane == 0)  // the CPU runs the group's entries one after the other: the first copies all
-      for (int64_t i = 0; i < count * size; ++i) {
-        const int64_t l = i / size;
-        region[(i - l * size) * s + l] = p[first * size + i];
-      }
 #endif
-    return detail::Ptr<const T>{region + lane, s};
+    return detail::Ptr<const T>{region + lane, count | 1};
   }
   template <class T>
   XL_HD detail::Ptr<T> at(T* p, int64_t, int64_t size) {
@@ -161,14 +182,16 @@ struct Staged {
   template <class T>
   XL_HD T* claim(int64_t size, bool output) {
     const int64_t bytes = size * (count | 1) * int64_t(sizeof(T));
-    if (st->used + bytes > st->capacity) detail::stage_failure("the staging area is too small");
+    if (size < 0 || st->used + bytes > st->capacity) detail::stage_failure("the staging area is too small");
 #if !defined(__CUDA_ARCH__)
-    const int64_t call = output ? -size : size;
-    if (st->calls == 16) detail::stage_failure("more than 16 arrays");
-    if (lane == 0)
+    const int64_t call = output ? -size - 1 : size;
+    if (lane > 0) {
+      if (st->checked >= st->calls || st->call[st->checked++] != call) detail::stage_failure("the group's entries stage different arrays");
+    } else if (st->calls == 16) {
+      detail::stage_failure("more than 16 arrays");
+    } else {
       st->call[st->calls++] = call;
-    else if (st->checked >= st->calls || st->call[st->checked++] != call)
-      detail::stage_failure("the group's entries stage different arrays");
+    }
 #else
     (void)output;
 #endif
@@ -178,24 +201,16 @@ struct Staged {
   }
 };
 
-// The group's outputs copied back to global memory, after every entry of it returned.
+// The group's outputs copied back to global memory, after every entry of it returned (on the
+// CPU: once, after the last, through the group's first thread's layout).
 template <class T>
 XL_HD void stage_finish(const Staged& g) {
-  const int64_t s = g.count | 1;
 #if defined(__CUDA_ARCH__)
   __syncwarp(g.mask());
-  const int64_t start = g.lane, step = g.count;
-#else
-  const int64_t start = 0, step = 1;
 #endif
   for (int k = 0; k < g.st->outputs; ++k) {
     const StageState::Output& o = g.st->output[k];
-    T* out = static_cast<T*>(o.global);
-    const T* region = reinterpret_cast<const T*>(g.st->area + o.offset);
-    for (int64_t i = start; i < g.count * o.size; i += step) {
-      const int64_t l = i / o.size;
-      out[g.first * o.size + i] = region[(i - l * o.size) * s + l];
-    }
+    detail::stage_out(g.copies(o.size), reinterpret_cast<const T*>(g.st->area + o.offset), static_cast<T*>(o.global) + g.first * o.size);
   }
 }
 
