@@ -4,8 +4,9 @@
 // xl::hd::<name>_entry<T>(layout, e, args...) is batch entry e of the entry <name> of entries.def:
 // the arrays are the whole batch and each function finds entry e's part through ``layout``
 // (Packed: row-major (batch, rows, cols), as the CPU entries take them; Interleaved: the same
-// arrays transposed to (rows, cols, batch), see below). Per-entry scalars (status, sumlogdiag's
-// value and cotangent) are (batch,) arrays in both. The semantics are those of the CPU entries
+// arrays transposed to (rows, cols, batch); Staged: packed arrays copied into shared memory, see
+// below). Per-entry scalars (status, sumlogdiag's value and cotangent) are (batch,) arrays read
+// and written directly, in every layout. The semantics are those of the CPU entries
 // xl_<name>_<f32|f64> of xlinalg.h:
 //
 //   * only the named triangle of a triangular or symmetric argument is read (``lower``, or bit 2
