@@ -106,6 +106,9 @@ def test_loads_and_reports_without_a_gpu():
     assert cuda.error_name(100) == "cudaErrorNoDevice"
     assert cuda.error_name(35) == "cudaErrorInsufficientDriver"
     assert cuda.error_string(0) == "no error"
+    limit = ctypes.c_int(-1)
+    status = lib.xl_cuda_shared_limit(ctypes.byref(limit))
+    assert (status, limit.value >= 65536) == (0, True) if count > 0 else (status != 0 and limit.value == 0)
 
 
 def test_show_config_reports_the_cuda_layer(capsys):

@@ -162,6 +162,21 @@ def test_staged_calls_whose_groups_need_too_much_shared_memory_run_packed(dtype,
     assert seen == ["staged", "packed"]
 
 
+def test_staged_calls_respect_the_devices_shared_memory_limit(monkeypatch):
+    """A device that lets a block have less than 96 KiB (64 KiB on sm_75) stages less: potrf in
+    float32 up to order 15 there, instead of 19."""
+    monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "staged")
+    ents = rules.host_entries()
+    seen = _recording_layouts(monkeypatch, "numpy")
+    monkeypatch.setattr(ents, "shared_limit", lambda: 65536)
+    op = operators()["potrf"]
+    for n in (15, 16):
+        a = np.broadcast_to(np.eye(n, dtype=np.float32), (40, n, n))
+        (factor,), _ = rules.runner(op, "forward", (a,), rules.NumpyArrays(), ents)((a,), params={"lower": True})
+        np.testing.assert_array_equal(factor, a)
+    assert seen == ["staged", "packed"]
+
+
 def test_an_unknown_layout_is_an_error(monkeypatch):
     monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "tiled")
     with pytest.raises(ValueError, match="XLINALG_CUDA_LAYOUT must be one of .*'tiled'"):

@@ -225,7 +225,11 @@ class FakeDriver:
 
     def __init__(self, run=False, fail=None):
         self.run, self.fail = run, fail or {}
-        self.current, self.made_current, self.loaded, self.launches = None, [], [], []
+        self.current, self.made_current, self.loaded, self.launches, self.asked = None, [], [], [], []
+
+    def shared_limit(self, index):
+        self.asked.append(index)
+        return 65536 * (index + 1)
 
     def make_current(self, index):
         self.made_current.append(index)
@@ -297,6 +301,36 @@ def test_staged_entries_launch_with_the_library_grid(suffix, stage, batch, grid)
     too_large = rules.STAGE_MAX_BYTES // ((rules.STAGE_GROUP | 1) * (4 if suffix == "f32" else 8)) + 1
     assert ents.function("potrf", suffix, "staged")(*_arguments(entry, batch), too_large, None) == 1  # CUDA_ERROR_INVALID_VALUE
     assert len(driver.launches) == 1
+
+
+def test_the_shared_memory_limit_is_asked_once_per_device():
+    driver = FakeDriver()
+    ents = runtime.RuntimeEntries(driver, lambda index: b"image")
+    assert ents.shared_limit() == 65536 and ents.shared_limit() == 65536  # device 0 before any
+    ents.device(2)
+    assert ents.shared_limit() == 3 * 65536 and ents.shared_limit() == 3 * 65536
+    assert driver.asked == [0, 2]
+
+
+def test_the_driver_reads_the_shared_memory_limit():
+    """``CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN`` (97) of the device."""
+    calls = []
+
+    def attribute(value, attr, device):
+        calls.append((attr, device.value))
+        value._obj.value = 232448
+        return 0
+
+    def device_get(device, index):
+        device._obj.value = 10 + index
+        return 0
+
+    lib = type("FakeLibcuda", (), {})()
+    for name in ("cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData",
+                 "cuModuleGetFunction", "cuLaunchKernel", "cuFuncSetAttribute", "cuGetErrorName", "cuGetErrorString"):  # fmt: skip
+        setattr(lib, name, lambda *args: 0)
+    lib.cuDeviceGet, lib.cuDeviceGetAttribute = device_get, attribute
+    assert runtime.Driver(lib).shared_limit(1) == 232448 and calls == [(97, 11)]
 
 
 def test_the_driver_asks_for_shared_memory_beyond_48_kib():

@@ -21,7 +21,7 @@ array library before the call and undone after it (each thread's element ``q`` n
 neighbours': every access of the kernels coalesced, for two more passes over the arrays), and
 ``staged`` on the arrays as they are, each warp copying its 32 entries' arrays into shared
 memory first (coalesced) and the outputs back after (where a group's arrays take more than
-:data:`STAGE_MAX_BYTES`, the call runs packed).
+:data:`STAGE_MAX_BYTES`, or than a block may have on the device, the call runs packed).
 """
 
 from __future__ import annotations
@@ -129,6 +129,11 @@ class Entries:
     def device(self, index) -> None:
         pass
 
+    def shared_limit(self) -> int:
+        """The most dynamic shared memory (bytes) a block may ask for on the device calls run
+        on; here (the CPU build) no limit but :data:`STAGE_MAX_BYTES`."""
+        return STAGE_MAX_BYTES
+
     def describe(self, status: int) -> str:
         return f"error {status}"
 
@@ -144,6 +149,7 @@ class CudaEntries(Entries):
     def __init__(self, lib):
         self._lib = lib
         self._local = threading.local()  # the device each thread last made current
+        self._limits: dict = {}  # device -> shared_limit()
 
     def function(self, name, suffix, layout="packed"):
         return getattr(self._lib, entries()[name].symbol(suffix, layout))
@@ -152,6 +158,14 @@ class CudaEntries(Entries):
         if index is not None and getattr(self._local, "device", None) != index:
             self.check(self._lib.xl_cuda_set_device(index), "cudaSetDevice")
             self._local.device = index
+
+    def shared_limit(self):
+        device = getattr(self._local, "device", None)
+        if device not in self._limits:
+            value = ctypes.c_int()
+            self.check(self._lib.xl_cuda_shared_limit(ctypes.byref(value)), "cudaDeviceGetAttribute")
+            self._limits[device] = value.value
+        return self._limits[device]
 
     def describe(self, status):
         from . import error_name, error_string
@@ -224,7 +238,8 @@ class _Call:
         name (``batch`` from ``batch_shape``; arrays pass their pointers). Interleaved, the
         arrays with more than one element per batch entry go through their transposes; staged,
         the entry takes the elements per batch entry of all its arrays, or runs packed when a
-        group's would take more than :data:`STAGE_MAX_BYTES`."""
+        group's would take more than :data:`STAGE_MAX_BYTES` or the device's
+        :meth:`Entries.shared_limit`."""
         batch = values["batch"] = math.prod(batch_shape)
         entry = entries()[name]
         # one batch entry: the layouts agree; a block entry's threads share each matrix: packed
@@ -232,7 +247,8 @@ class _Call:
         if layout == "staged":
             arrays = [values[p.name] for p in entry.params if p.pointer]
             values["stage"] = sum(-(-math.prod(x.shape) // batch) for x in arrays)
-            if stage_capacity(values["stage"], np.dtype(DTYPES[self.suffix]).itemsize) > STAGE_MAX_BYTES:
+            capacity = stage_capacity(values["stage"], np.dtype(DTYPES[self.suffix]).itemsize)
+            if capacity > min(STAGE_MAX_BYTES, self.ents.shared_limit()):
                 layout = "packed"
         written = []
         for p in entry.params:

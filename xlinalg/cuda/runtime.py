@@ -50,6 +50,8 @@ OPTIONS = ("--std=c++17", f"-I{SOURCE_DIR}")
 INVALID_VALUE = 1
 #: ``CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR`` and ``_MINOR``.
 _CAPABILITY_MAJOR, _CAPABILITY_MINOR = 75, 76
+#: ``CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN``.
+_SHARED_OPTIN = 97
 
 _state: dict = {}
 _lock = threading.Lock()
@@ -324,6 +326,21 @@ class Driver:
             raise RuntimeError(f"the compute capability of device {index} is unknown: {self.error_name(status)}")
         return 10 * major.value + minor.value
 
+    def shared_limit(self, index: int) -> int:
+        """The dynamic shared memory (bytes) a block may ask for on device ``index``
+        (``CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN``).
+
+        Raises
+        ------
+        RuntimeError
+            When the driver cannot tell.
+        """
+        device, value = ctypes.c_int(), ctypes.c_int()
+        status = self.lib.cuDeviceGet(ctypes.byref(device), index) or self.lib.cuDeviceGetAttribute(ctypes.byref(value), _SHARED_OPTIN, device)
+        if status:
+            raise RuntimeError(f"the shared memory limit of device {index} is unknown: {self.error_name(status)}")
+        return value.value
+
     def make_current(self, index: int) -> int:
         """Make device ``index``'s primary context current on the calling thread (retained on
         first use, for the process's life)."""
@@ -477,6 +494,7 @@ class RuntimeEntries(rules.Entries):
         self.driver = driver
         self._image = image
         self._kernels: dict[int, dict] = {}  # device -> {kernel: CUfunction}
+        self._limits: dict[int, int] = {}  # device -> shared_limit()
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -496,6 +514,13 @@ class RuntimeEntries(rules.Entries):
     def describe(self, status: int) -> str:
         """A ``CUresult``'s name and description."""
         return describe(status, self.driver)
+
+    def shared_limit(self) -> int:
+        """:meth:`Driver.shared_limit` of the device calls run on (asked once per device)."""
+        index = getattr(self._local, "device", None) or 0
+        if index not in self._limits:
+            self._limits[index] = self.driver.shared_limit(index)
+        return self._limits[index]
 
     def _function(self, kernel: str):
         """``(status, CUfunction)`` of ``kernel`` on the calling thread's device."""

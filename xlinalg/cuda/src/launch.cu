@@ -198,6 +198,22 @@ XL_CUDA_API int xl_cuda_set_device(int device) { return int(cudaSetDevice(device
 XL_CUDA_API const char* xl_cuda_error_name(int status) { return cudaGetErrorName(cudaError_t(status)); }
 XL_CUDA_API const char* xl_cuda_error_string(int status) { return cudaGetErrorString(cudaError_t(status)); }
 
+// The dynamic shared memory a block may have on the current device when it asks for it
+// (cudaDevAttrMaxSharedMemoryPerBlockOptin: 64 KiB on sm_75, 96 KiB on sm_70, 227 KiB on sm_90)
+// into *bytes (0 on any error); returns the cudaError_t. A staged call whose group needs more
+// runs packed.
+XL_CUDA_API int xl_cuda_shared_limit(int* bytes) {
+  *bytes = 0;
+  int device = 0;
+  cudaError_t status = cudaGetDevice(&device);
+  if (status == cudaSuccess) status = cudaDeviceGetAttribute(bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  if (status != cudaSuccess) {
+    *bytes = 0;
+    (void)cudaGetLastError();
+  }
+  return int(status);
+}
+
 // Threads per block of the one-thread-per-entry launches, and of the block entries' launches.
 XL_CUDA_API int xl_cuda_block_size(void) { return xl_cuda::kBlock; }
 XL_CUDA_API int xl_cuda_block_entry_threads(void) { return xl::hd::kBlockThreads; }
