@@ -10,6 +10,7 @@ the CPU FFI library is not built."""
 
 from __future__ import annotations
 
+import ctypes
 import re
 from dataclasses import replace
 
@@ -130,6 +131,43 @@ def test_the_generator_follows_entries_def():
             cuda_ffi.handlers.__wrapped__()
     finally:
         cuda_ffi.entries = original
+
+
+def test_the_handlers_choose_the_staged_entries_as_the_other_bindings(monkeypatch):
+    """``XLINALG_CUDA_LAYOUT=staged``, read at each call: a batch of more than one entry whose
+    group area (stage · 33 · itemsize bytes) fits in 96 KiB and in the device's shared memory per
+    block runs the staged entry with that stage; anything else (unset: packed; interleaved) the
+    packed one. Each handler calls both."""
+    lib = cuda_ffi.library()
+    stage = lib.xl_cuda_ffi_stage
+    stage.argtypes, stage.restype = [ctypes.c_int64, ctypes.c_int64, ctypes.c_int], ctypes.c_int
+    limit = [98304]
+
+    @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int))
+    def shared_limit(out):
+        out[0] = limit[0]
+        return 0
+
+    set_ = lib.xl_cuda_ffi_set
+    real = ctypes.cast(cuda.library().xl_cuda_shared_limit, ctypes.c_void_p).value
+    assert set_(b"xl_cuda_shared_limit", ctypes.cast(shared_limit, ctypes.c_void_p).value) == 0
+    try:
+        monkeypatch.delenv("XLINALG_CUDA_LAYOUT", raising=False)
+        assert stage(40, 129, 4) == 0  # potrf, order 8, float32: packed by default
+        for layout in ("packed", "interleaved"):
+            monkeypatch.setenv("XLINALG_CUDA_LAYOUT", layout)
+            assert stage(40, 129, 4) == 0
+        monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "staged")
+        assert stage(40, 129, 4) == 129 and stage(2, 129, 8) == 129 and stage(1, 129, 4) == 0
+        assert stage(40, 744, 4) == 744 and stage(40, 745, 4) == 0  # 744 · 33 · 4 ≤ 98 304 < 745 · 33 · 4
+        limit[0] = 65536
+        assert stage(40, 496, 4) == 496 and stage(40, 497, 4) == 0  # sm_75: 64 KiB
+    finally:
+        assert set_(b"xl_cuda_shared_limit", real) == 0
+    text = cuda_ffi.source()
+    for h in cuda_ffi.handlers():
+        assert f'launched(e, "{h.staged_symbol}"' in text and f'launched(e, "{h.symbol}"' in text, h.target
+    assert {h.staged_symbol for h in cuda_ffi.handlers()} <= set(cuda_ffi.symbols())
 
 
 # ---- the handlers' checks, through the shared ffi_call ---------------------------------------

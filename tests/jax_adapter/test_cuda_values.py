@@ -41,9 +41,12 @@ def _loss(name, params):
     return loss
 
 
+@pytest.mark.parametrize("layout", ["packed", "staged"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name,params", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-def test_gpu_values_and_gradients_match_the_cpu(name, params, dtype):
+def test_gpu_values_and_gradients_match_the_cpu(name, params, dtype, layout, monkeypatch):
+    """In the packed and the staged layout (the handlers read XLINALG_CUDA_LAYOUT at each call)."""
+    monkeypatch.setenv("XLINALG_CUDA_LAYOUT", layout)
     rng = np.random.default_rng(2)
     arrays = inputs(name, params, rng, batch=(5,), n=6, dtype=dtype)
     cpu = [jax.device_put(x, jax.devices("cpu")[0]) for x in arrays]

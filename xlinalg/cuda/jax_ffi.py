@@ -6,7 +6,11 @@ VJP handler registered as the CUDA custom-call target of the same name as the CP
 ``jax.ffi.ffi_call`` then lowers to the CPU handler on the CPU and to this one on a GPU. The
 handlers take the CPU handlers' operands, results and attributes (:data:`~xlinalg.lapack.jax_ffi.TABLE`:
 forward operands the inputs, VJP operands its ``vjp_args``; attributes those of its ``attrs``;
-``threads`` is ignored) and call the CUDA library's ``xl_cuda_<name>_<f32|f64>`` on XLA's stream.
+``threads`` is ignored) and call the CUDA library's ``xl_cuda_<name>_<f32|f64>`` on XLA's stream,
+or its ``..._staged`` entry where ``XLINALG_CUDA_LAYOUT`` is ``staged`` (read at each call, as
+by the other bindings; ``interleaved`` runs packed here) and a group's arrays fit
+(:func:`xlinalg.cuda.rules.stage_capacity` within :data:`~xlinalg.cuda.rules.STAGE_MAX_BYTES`
+and the device's shared memory per block).
 
 Nothing is written per entry: :func:`source` generates the C++ from the signatures of
 ``entries.def`` (:func:`xlinalg.cuda.entries.entries`) and the operators' named core dimensions
@@ -43,8 +47,12 @@ from .entries import DTYPES, Entry, entries
 
 #: The attribute types the CPU handlers take: NumPy scalar type -> C++ type.
 ATTRIBUTE_TYPES = {np.int32: "std::int32_t", np.float64: "double"}
-#: The CUDA library's helpers the handlers call: name -> C++ function pointer type.
-HELPERS = {"xl_cuda_error_name": "const char* (*)(int)", "xl_cuda_set_device": "int (*)(int)"}
+#: The CUDA library's helpers the handlers call: name -> (C++ function pointer type, variable).
+HELPERS = {
+    "xl_cuda_error_name": ("const char* (*)(int)", "xl_error_name"),
+    "xl_cuda_set_device": ("int (*)(int)", "xl_set_device"),
+    "xl_cuda_shared_limit": ("int (*)(int*)", "xl_shared_limit"),
+}
 #: The entries' dimension parameters: name -> (operand, axis from the end).
 DIMENSIONS = {"n": (0, 1), "k": (1, 1), "rows": (1, 2), "cols": (1, 1)}
 
@@ -82,6 +90,11 @@ class Handler:
     def symbol(self) -> str:
         """The CUDA entry called: ``xl_cuda_<name>_<suffix>``."""
         return self.entry.symbol(self.suffix)
+
+    @property
+    def staged_symbol(self) -> str:
+        """The entry called in the staged layout: ``xl_cuda_<name>_<suffix>_staged``."""
+        return self.entry.symbol(self.suffix, "staged")
 
 
 def _roles(op, spec) -> dict:
@@ -219,6 +232,7 @@ _PRELUDE = """\
 // xlinalg.cuda.jax_ffi). Compiled without CUDA headers: the stream is an opaque pointer.
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -232,9 +246,24 @@ typedef struct CUstream_st* cudaStream_t;
 namespace {
 
 constexpr std::int64_t kMaxOrder = @MAX_ORDER@;
+constexpr std::int64_t kStageGroup = @STAGE_GROUP@, kStageMaxBytes = @STAGE_MAX_BYTES@;
 
 const char* (*xl_error_name)(int) = nullptr;
 int (*xl_set_device)(int) = nullptr;
+int (*xl_shared_limit)(int*) = nullptr;
+
+// The stage of a call of ``batch`` entries whose buffers hold ``stage`` elements per entry in all,
+// when the staged layout is chosen (XLINALG_CUDA_LAYOUT, read at each call; unset:
+// "@DEFAULT_LAYOUT@") and a group's area fits in kStageMaxBytes and in the device's shared memory
+// per block; else 0: a packed call (interleaved too: its transposes are the array library's).
+int staged(std::int64_t batch, std::int64_t stage, int itemsize) {
+  const char* layout = std::getenv("XLINALG_CUDA_LAYOUT");
+  if (std::strcmp(layout != nullptr ? layout : "@DEFAULT_LAYOUT@", "staged") != 0 || batch <= 1) return 0;
+  const std::int64_t capacity = stage * (kStageGroup | 1) * itemsize;
+  int limit = 0;
+  if (capacity > kStageMaxBytes || xl_shared_limit == nullptr || xl_shared_limit(&limit) != 0 || capacity > limit) return 0;
+  return int(stage);
+}
 
 ffi::Error fail(const char* entry, const std::string& what) {
   return ffi::Error::InvalidArgument(std::string("xlinalg ") + entry + " (CUDA): " + what);
@@ -321,8 +350,7 @@ def _c_type(t: str, suffix: str) -> str:
 
 def _handler(h: Handler) -> str:
     """The C++ of one handler: its entry's pointer, the checking function and the symbol."""
-    fn = f"xl_fn_{h.entry.name}_{h.suffix}"
-    ptr = f"xl_p_{h.entry.name}_{h.suffix}"
+    (_, ptr, fn), (_, staged_ptr, staged_fn) = _pointers(h)
     dtype = {"f32": "F32", "f64": "F64"}[h.suffix]
     params = [f"{_c_type(p.type, h.suffix)}" for p in h.entry.params] + ["void*"]
     signature = ["cudaStream_t stream", "std::int32_t ordinal"]
@@ -330,7 +358,8 @@ def _handler(h: Handler) -> str:
     signature += [f"ffi::Result<ffi::AnyBuffer> {b.name}" for b in h.results]
     signature += [f"{t} {name}" for name, t in h.attrs]
     e = h.entry.name
-    lines = [f"using {fn} = int (*)({', '.join(params)});", f"{fn} {ptr} = nullptr;", ""]
+    lines = [f"using {fn} = int (*)({', '.join(params)});", f"{fn} {ptr} = nullptr;"]
+    lines += [f"using {staged_fn} = int (*)({', '.join([*params[:-1], 'int', 'void*'])});", f"{staged_fn} {staged_ptr} = nullptr;", ""]
     lines.append(f"ffi::Error impl_{h.target}({', '.join(signature)}) {{")
     lines.append(f'  const char* e = "{e}";')
     lines.append(f'  if ({ptr} == nullptr) return fail(e, "the CUDA library\'s entries are not set");')
@@ -376,6 +405,12 @@ def _handler(h: Handler) -> str:
             args.append(f"{_c_type(p.type, h.suffix)}({p.name})")
     lines.append("  if (ordinal < 0) return ffi::Error::Success();  // the checks only")
     lines.append("  XL_CHECK(device(e, ordinal));")
+    per_entry = [f"{b.name}.element_count()" for b in h.operands] + [f"{b.name}->element_count()" for b in h.results]
+    lines.append(f"  const std::int64_t elements = std::int64_t({' + '.join(per_entry)});  // of all the buffers")
+    itemsize = {"f32": 4, "f64": 8}[h.suffix]
+    lines.append(f"  const int stage = batch.size > 0 ? staged(batch.size, elements / batch.size, {itemsize}) : 0;")
+    lines.append(f"  if (stage > 0 && {staged_ptr} != nullptr)")
+    lines.append(f'    return launched(e, "{h.staged_symbol}", {staged_ptr}({", ".join(args)}, stage, static_cast<void*>(stream)));')
     lines.append(f'  return launched(e, "{h.symbol}", {ptr}({", ".join(args)}, static_cast<void*>(stream)));')
     lines.append("}")
     lines.append("")
@@ -402,10 +437,13 @@ def source() -> str:
     """The C++ source of every handler (:func:`handlers`) and of ``xl_cuda_ffi_set(name,
     address)``, which takes the address of a CUDA entry or helper by its exported name (0: taken,
     -1: unknown name)."""
-    from .rules import MAX_ORDER
+    from .rules import DEFAULT_LAYOUT, MAX_ORDER, STAGE_GROUP, STAGE_MAX_BYTES
 
     hs = handlers()
-    out = [_PRELUDE.replace("@MAX_ORDER@", str(int(MAX_ORDER))), "// ---- the handlers' checks and calls ----"]
+    prelude = _PRELUDE
+    for name, value in {"MAX_ORDER": MAX_ORDER, "STAGE_GROUP": STAGE_GROUP, "STAGE_MAX_BYTES": STAGE_MAX_BYTES, "DEFAULT_LAYOUT": DEFAULT_LAYOUT}.items():
+        prelude = prelude.replace(f"@{name}@", str(value))
+    out = [prelude, "// ---- the handlers' checks and calls ----"]
     seen = set()
     for h in hs:
         if (h.entry.name, h.suffix) in seen:
@@ -421,14 +459,22 @@ def source() -> str:
         out.append(f'extern "C" XL_CUDA_FFI_API XLA_FFI_Error* {check_symbol(h.target)}(XLA_FFI_CallFrame* frame);')
         out.append(f"XLA_FFI_DEFINE_HANDLER_SYMBOL({check_symbol(h.target)}, check_{h.target}, {_binding(h, cuda=False)});\n")
     out.append('extern "C" XL_CUDA_FFI_API int xl_cuda_ffi_set(const char* name, void* address) {')
-    for name, t in HELPERS.items():
-        variable = {"xl_cuda_error_name": "xl_error_name", "xl_cuda_set_device": "xl_set_device"}[name]
+    for name, (t, variable) in HELPERS.items():
         out.append(f'  if (std::strcmp(name, "{name}") == 0) return {variable} = reinterpret_cast<{t}>(address), 0;')
     for h in hs:
-        ptr, fn = f"xl_p_{h.entry.name}_{h.suffix}", f"xl_fn_{h.entry.name}_{h.suffix}"
-        out.append(f'  if (std::strcmp(name, "{h.symbol}") == 0) return {ptr} = reinterpret_cast<{fn}>(address), 0;')
+        for symbol, ptr, fn in _pointers(h):
+            out.append(f'  if (std::strcmp(name, "{symbol}") == 0) return {ptr} = reinterpret_cast<{fn}>(address), 0;')
     out.append("  return -1;\n}\n")
+    out.append("// the stage of a call with these sizes, 0 for a packed call (for tests)")
+    out.append('extern "C" XL_CUDA_FFI_API int xl_cuda_ffi_stage(std::int64_t batch, std::int64_t stage, int itemsize) {')
+    out.append("  return staged(batch, stage, itemsize);\n}\n")
     return "\n".join(out)
+
+
+def _pointers(h: Handler) -> list[tuple[str, str, str]]:
+    """(symbol, variable, function pointer type) of the entries handler ``h`` calls: packed, staged."""
+    base = f"{h.entry.name}_{h.suffix}"
+    return [(h.symbol, f"xl_p_{base}", f"xl_fn_{base}"), (h.staged_symbol, f"xl_ps_{base}", f"xl_fns_{base}")]
 
 
 def check_symbol(target: str) -> str:
@@ -441,7 +487,7 @@ def check_symbol(target: str) -> str:
 
 def symbols() -> list[str]:
     """The CUDA library's functions the handlers call (set through ``xl_cuda_ffi_set``)."""
-    return [*HELPERS, *dict.fromkeys(h.symbol for h in handlers())]
+    return [*HELPERS, *dict.fromkeys(symbol for h in handlers() for symbol, _, _ in _pointers(h))]
 
 
 # ---- the library ----------------------------------------------------------------------------------

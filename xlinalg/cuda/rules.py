@@ -50,6 +50,10 @@ STAGE_MAX_BYTES = constant("kStageMaxBytes", "per_matrix.h")
 _SUFFIX = {name: suffix for suffix, name in DTYPES.items()}
 
 
+#: The layout when ``XLINALG_CUDA_LAYOUT`` is not set.
+DEFAULT_LAYOUT = "packed"
+
+
 def layout() -> str:
     """The layout the GPU entries run in: ``XLINALG_CUDA_LAYOUT`` (``packed``, the default,
     ``interleaved`` or ``staged``), read at each call.
@@ -59,7 +63,7 @@ def layout() -> str:
     ValueError
         For another value.
     """
-    value = os.environ.get("XLINALG_CUDA_LAYOUT", "packed")
+    value = os.environ.get("XLINALG_CUDA_LAYOUT", DEFAULT_LAYOUT)
     if value not in LAYOUTS:
         raise ValueError(f"XLINALG_CUDA_LAYOUT must be one of {sorted(LAYOUTS)}, got {value!r}")
     return value
