@@ -41,12 +41,11 @@ def _loss(name, params):
     return loss
 
 
-@pytest.mark.parametrize("layout", ["packed", "staged"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name,params", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-def test_gpu_values_and_gradients_match_the_cpu(name, params, dtype, layout, monkeypatch):
-    """In the packed and the staged layout (the handlers read XLINALG_CUDA_LAYOUT at each call)."""
-    monkeypatch.setenv("XLINALG_CUDA_LAYOUT", layout)
+def test_gpu_values_and_gradients_match_the_cpu(name, params, dtype, monkeypatch):
+    """Eager and jitted, in the packed layout and then, the same compiled programs, in the staged
+    one (the handlers read XLINALG_CUDA_LAYOUT at each call)."""
     rng = np.random.default_rng(2)
     arrays = inputs(name, params, rng, batch=(5,), n=6, dtype=dtype)
     cpu = [jax.device_put(x, jax.devices("cpu")[0]) for x in arrays]
@@ -56,13 +55,14 @@ def test_gpu_values_and_gradients_match_the_cpu(name, params, dtype, layout, mon
     tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == "float64" else {"rtol": 2e-4, "atol": 2e-4}
     with jax.default_device(jax.devices("cpu")[0]):
         want = jax.tree.leaves(fn(*cpu)) + list(grad(*cpu))
-    outputs = [jax.tree.leaves(fn(*gpu)), jax.tree.leaves(jax.jit(fn)(*gpu))]  # eager and jitted
-    grads = [list(grad(*gpu)), list(jax.jit(grad)(*gpu))]
+    jitted, jitted_grad = jax.jit(fn), jax.jit(grad)
     nout = len(want) - len(arrays)
-    for got in outputs:
-        _close(got, want[:nout], tol)
-    for got in grads:
-        _close(got, want[nout:], tol)
+    for layout in ("packed", "staged"):
+        monkeypatch.setenv("XLINALG_CUDA_LAYOUT", layout)
+        for got in (jax.tree.leaves(fn(*gpu)), jax.tree.leaves(jitted(*gpu))):  # eager and jitted
+            _close(got, want[:nout], tol)
+        for got in (list(grad(*gpu)), list(jitted_grad(*gpu))):
+            _close(got, want[nout:], tol)
 
 
 def _close(got, want, tol):
