@@ -227,12 +227,19 @@ def _cuda_entries() -> Entries | None:
     return runtime_entries()
 
 
+@cache
+def _signature(name: str, layout: str) -> tuple[tuple[str, bool, bool], ...]:
+    """(name, pointer, input) of each C parameter of the entry ``name`` in ``layout``."""
+    return tuple((p.name, p.pointer, p.input) for p in entries()[name].parameters(layout))
+
+
 class _Call:
     """One rule's calls of entries, on the arrays of one library and device."""
 
     def __init__(self, ax: Arrays, ents: Entries, like):
         self.ax, self.ents = ax, ents
         self.suffix = _SUFFIX[ax.dtype(like)]
+        self.itemsize = np.dtype(DTYPES[self.suffix]).itemsize
         self.stream = ax.stream(like) if ents.stream else None
         self.layout = layout()
         ents.device(ax.device(like))
@@ -245,26 +252,26 @@ class _Call:
         group's would take more than :data:`STAGE_MAX_BYTES` or the device's
         :meth:`Entries.shared_limit`."""
         batch = values["batch"] = math.prod(batch_shape)
-        entry = entries()[name]
         # one batch entry: the layouts agree; a block entry's threads share each matrix: packed
-        layout = self.layout if batch > 1 and not entry.block else "packed"
+        layout = self.layout if batch > 1 and not entries()[name].block else "packed"
         if layout == "staged":
-            arrays = [values[p.name] for p in entry.params if p.pointer]
-            values["stage"] = sum(-(-math.prod(x.shape) // batch) for x in arrays)
-            capacity = stage_capacity(values["stage"], np.dtype(DTYPES[self.suffix]).itemsize)
-            if capacity > min(STAGE_MAX_BYTES, self.ents.shared_limit()):
+            stage = sum(-(-math.prod(values[p].shape) // batch) for p, pointer, _ in _signature(name, "packed") if pointer)
+            if stage_capacity(stage, self.itemsize) > min(STAGE_MAX_BYTES, self.ents.shared_limit()):
                 layout = "packed"
+            values["stage"] = stage
         written = []
-        for p in entry.params:
-            x = values[p.name]
-            if layout != "interleaved" or not p.pointer or math.prod(x.shape) <= batch:
-                continue
-            if p.input:
-                values[p.name] = self.ax.interleave(x, batch)
-            else:
-                values[p.name] = self.ax.empty((math.prod(x.shape) // batch, batch), x)
-                written.append((values[p.name], x))
-        args = [self.ax.pointer(values[p.name]) if p.pointer else values[p.name] for p in entry.parameters(layout)]
+        if layout == "interleaved":
+            for p, pointer, read in _signature(name, layout):
+                x = values[p]
+                if not pointer or math.prod(x.shape) <= batch:
+                    continue
+                if read:
+                    values[p] = self.ax.interleave(x, batch)
+                else:
+                    values[p] = self.ax.empty((math.prod(x.shape) // batch, batch), x)
+                    written.append((values[p], x))
+        pointer_of = self.ax.pointer
+        args = [pointer_of(values[p]) if pointer else values[p] for p, pointer, _ in _signature(name, layout)]
         fn = self.ents.function(name, self.suffix, layout)
         if self.ents.stream:
             self.ents.check(fn(*args, self.stream), f"{name}_{self.suffix}{LAYOUTS[layout]}")
