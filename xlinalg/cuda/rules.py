@@ -258,7 +258,8 @@ class _Call:
             stage = sum(-(-math.prod(values[p].shape) // batch) for p, pointer, _ in _signature(name, "packed") if pointer)
             if stage_capacity(stage, self.itemsize) > min(STAGE_MAX_BYTES, self.ents.shared_limit()):
                 layout = "packed"
-            values["stage"] = stage
+            else:
+                values["stage"] = stage
         written = []
         if layout == "interleaved":
             for p, pointer, read in _signature(name, layout):

@@ -27,11 +27,10 @@
     const int64_t capacity = xl::hd::stage_capacity(stage, int(sizeof(T)));                               \
     std::vector<double> area(std::size_t(capacity) / sizeof(double) + 1);                                 \
     for (int64_t first = 0; first < batch; first += xl::hd::kStageGroup) {                                \
-      const int count = int(batch - first < xl::hd::kStageGroup ? batch - first : xl::hd::kStageGroup);   \
-      xl::hd::StageState st{};                                                                             \
-      st.area = reinterpret_cast<unsigned char*>(area.data()), st.capacity = capacity;                    \
+      const int count = xl::hd::stage_count(batch, first);                                                 \
+      xl::hd::StageState st(reinterpret_cast<unsigned char*>(area.data()), capacity);                      \
       for (int lane = 0; lane < count; ++lane) {                                                           \
-        st.used = 0, st.outputs = 0, st.checked = 0;                                                       \
+        st.start();                                                                                        \
         xl::hd::Staged layout(&st, first, lane, count);                                                    \
         const int64_t e = first + lane;                                                                    \
         xl::hd::name##_entry<T> XL_HD_WITH_ENTRY args;                                                     \

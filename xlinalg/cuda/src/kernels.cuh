@@ -44,10 +44,9 @@
     const int64_t step = int64_t(gridDim.x) * warps * xl::hd::kStageGroup;                                 \
     for (int64_t first = (int64_t(blockIdx.x) * warps + warp) * xl::hd::kStageGroup; first < batch;        \
          first += step) {                                                                                  \
-      const int count = int(batch - first < xl::hd::kStageGroup ? batch - first : xl::hd::kStageGroup);   \
+      const int count = xl::hd::stage_count(batch, first);                                                 \
       if (lane >= count) break; /* the last group: its entries are the warp's first lanes */               \
-      xl::hd::StageState st;                                                                               \
-      st.area = xl_stage_area + warp * capacity, st.capacity = capacity, st.used = 0, st.outputs = 0;      \
+      xl::hd::StageState st(xl_stage_area + warp * capacity, capacity);                                    \
       xl::hd::Staged layout(&st, first, lane, count);                                                      \
       const int64_t e = first + lane;                                                                      \
       xl::hd::name##_entry<T> XL_KERNEL_WITH_ENTRY args;                                                   \

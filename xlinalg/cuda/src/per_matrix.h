@@ -95,20 +95,33 @@ XL_HD int stage_warps(int64_t capacity) {
   return fit < 1 ? 1 : fit > kStageWarps ? kStageWarps : int(fit);
 }
 
+// The entries of the group from batch entry ``first``: kStageGroup, fewer for the batch's last.
+XL_HD int stage_count(int64_t batch, int64_t first) {
+  return int(batch - first < kStageGroup ? batch - first : kStageGroup);
+}
+
 // What one thread of a group has staged (its own copy on the device; the group's on the CPU).
 struct StageState {
   unsigned char* area;
-  int64_t capacity, used;
-  int outputs;
+  int64_t capacity, used = 0;
+  int outputs = 0;
   struct Output {
     void* global;
     int64_t offset, size;  // bytes into the area; elements per batch entry
   } output[kStageOutputs];
 #if !defined(__CUDA_ARCH__)
   // CPU: the calls of the group's first entry, which the others must repeat (±size: input/output)
-  int calls, checked;
+  int calls = 0, checked = 0;
   int64_t call[16];
 #endif
+  XL_HD StageState(unsigned char* area_, int64_t capacity_) : area(area_), capacity(capacity_) {}
+  // a thread of the group starts: nothing of the area is its yet (the CPU runs them in turn)
+  XL_HD void start() {
+    used = 0, outputs = 0;
+#if !defined(__CUDA_ARCH__)
+    checked = 0;
+#endif
+  }
 };
 
 namespace detail {
