@@ -5,12 +5,14 @@ CuPy, which has no autodiff: its forward alone; medians of timed rounds, each sy
     python benchmarks/bench_gpu.py [--json PATH] [--markdown PATH] [--rounds N] [--dry]
 
 Each row is one workload of :data:`WORKLOADS` with its target for xlinalg. The xlinalg columns are
-``xlinalg.torch`` on CUDA tensors (the GPU kernel layer where the orders fit its per-matrix
-entries, else the pure rules on torch's CUDA kernels), with the entries' arrays in each layout
-(``XLINALG_CUDA_LAYOUT``: packed, the default, interleaved and staged); the target holds when
-the fastest of the three meets it. A framework that is missing, or a call
-that raises, gives an empty cell with the reason in the JSON. ``--dry`` runs the same code on the
-CPU at small sizes (no GPU needed: it checks the script, not the speed).
+``xlinalg.torch`` on CUDA tensors in eager mode (the GPU kernel layer where the orders fit its
+per-matrix entries, else the pure rules on torch's CUDA kernels), with the entries' arrays in each
+layout (``XLINALG_CUDA_LAYOUT``: packed, the default, interleaved and staged), and ``xlinalg.jax``
+under ``jit`` (the same entries through XLA's FFI, packed or staged; JAX has no interleaved
+call), timed as native JAX is. The target holds when the fastest xlinalg column meets it. A
+framework that is missing, or a call that raises, gives an empty cell with the reason in the
+JSON. ``--dry`` runs the same code on the CPU at small sizes (no GPU needed: it checks the
+script, not the speed).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-SCHEMA = "xlinalg-gpu-benchmark/1"
+SCHEMA = "xlinalg-gpu-benchmark/2"
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,15 @@ WORKLOADS = (
     Workload("Cholesky, one 4096×4096 float64", "potrf", 1, 4096, "float64", 6.0, (1, 32)),
     Workload("GP NLL + gradient, n = 4096", "gp_nll", 1, 4096, "float32", 7.0, (1, 32)),
 )
-FRAMEWORKS = ("xlinalg", "xlinalg interleaved", "xlinalg staged", "torch", "jax", "cupy")
-#: the xlinalg columns' values of XLINALG_CUDA_LAYOUT
-LAYOUT_OF = {"xlinalg": "packed", "xlinalg interleaved": "interleaved", "xlinalg staged": "staged"}
+#: the xlinalg columns: (the framework it runs in, its value of XLINALG_CUDA_LAYOUT)
+XLINALG = {
+    "xlinalg torch": ("torch", "packed"),
+    "xlinalg torch interleaved": ("torch", "interleaved"),
+    "xlinalg torch staged": ("torch", "staged"),
+    "xlinalg jax": ("jax", "packed"),
+    "xlinalg jax staged": ("jax", "staged"),
+}
+FRAMEWORKS = (*XLINALG, "torch", "jax", "cupy")
 
 
 def spd(rng, batch: int, n: int, dtype: str) -> np.ndarray:
@@ -125,22 +133,30 @@ def _torch_fn(w: Workload, a: np.ndarray, y: np.ndarray, device: str, xlinalg: b
     return fn, sync
 
 
-def _jax_fn(w: Workload, a: np.ndarray, y: np.ndarray, device: str):
+def _jax_fn(w: Workload, a: np.ndarray, y: np.ndarray, device: str, xlinalg: bool):
     import jax
     import jax.numpy as jnp
 
     dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
     ja, jy = jax.device_put(a, dev), jax.device_put(y, dev)
+    if xlinalg:
+        import xlinalg.jax as xj
+
+        potrf, eigh, trsm, sumlogdiag = xj.potrf, lambda m: xj.syevd(m)[::-1], xj.trsm, xj.sumlogdiag
+    else:
+        potrf, eigh = jnp.linalg.cholesky, jnp.linalg.eigh
+        trsm = lambda el, b: jax.scipy.linalg.solve_triangular(el, b, lower=True)  # noqa: E731
+        sumlogdiag = lambda el: jnp.log(jnp.diagonal(el, axis1=-2, axis2=-1)).sum(-1)  # noqa: E731
 
     def loss(m):
         if w.op == "potrf":
-            return jnp.linalg.cholesky(m).sum()
+            return potrf(m).sum()
         if w.op == "syevd":
-            vals, vecs = jnp.linalg.eigh(m)
+            vals, vecs = eigh(m)
             return vals.sum() + vecs.sum()
-        el = jnp.linalg.cholesky(m)
-        z = jax.scipy.linalg.solve_triangular(el, jy, lower=True)
-        return 0.5 * (z * z).sum() + jnp.log(jnp.diagonal(el, axis1=-2, axis2=-1)).sum()
+        el = potrf(m)
+        z = trsm(el, jy)
+        return 0.5 * (z * z).sum() + sumlogdiag(el).sum()
 
     grad = jax.jit(jax.grad(loss))
     return (lambda: grad(ja).block_until_ready()), (lambda: None)
@@ -170,13 +186,14 @@ def measure(w: Workload, framework: str, device: str, rounds: int, dry: bool) ->
         a = a[0]
     y = rng.standard_normal(a.shape[:-1] + (1,)).astype(w.dtype)
     layout = os.environ.get("XLINALG_CUDA_LAYOUT")
+    runs_in = XLINALG.get(framework, (framework, None))[0]
     try:
-        if framework in LAYOUT_OF:
-            os.environ["XLINALG_CUDA_LAYOUT"] = LAYOUT_OF[framework]
-        if framework in ("torch", *LAYOUT_OF):
-            fn, sync = _torch_fn(w, a, y, device, framework != "torch")
-        elif framework == "jax":
-            fn, sync = _jax_fn(w, a, y, device)
+        if framework in XLINALG:
+            os.environ["XLINALG_CUDA_LAYOUT"] = XLINALG[framework][1]
+        if runs_in == "torch":
+            fn, sync = _torch_fn(w, a, y, device, framework in XLINALG)
+        elif runs_in == "jax":
+            fn, sync = _jax_fn(w, a, y, device, framework in XLINALG)
         else:
             fn, sync = _cupy_fn(w, a, y, device)
         return {"ms": median_ms(fn, sync, rounds)}
@@ -219,7 +236,7 @@ def markdown(results: dict) -> str:
     ]
     for row in results["rows"]:
         cells = [f"{c['ms']:.3g}" if "ms" in c else "—" for c in (row[f] for f in FRAMEWORKS)]
-        x = min((row[f]["ms"] for f in LAYOUT_OF if "ms" in row[f]), default=None)
+        x = min((row[f]["ms"] for f in XLINALG if "ms" in row[f]), default=None)
         holds = "—" if x is None or results["dry"] else ("✓" if x <= row["target_ms"] else "✗")
         lines.append(f"| {row['label']} | " + " | ".join(cells) + f" | ≤ {row['target_ms']} | {holds} |")
     if results["dry"]:
