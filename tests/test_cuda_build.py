@@ -222,7 +222,7 @@ def test_kernels_include_only_nvrtc_safe_headers():
     nothing it pulls in includes a header from outside src/ (NVRTC has no system headers): the
     host preprocessor lists the dependencies without any system include path."""
     includes = re.findall(r'^\s*#\s*include\s+[<"]([^>"]+)', (SRC / "kernels.cuh").read_text(), re.M)
-    assert includes == ["eigen_block.h", "per_matrix.h", "entries.def"]
+    assert includes == ["eigen_block.h", "fixed.h", "per_matrix.h", "entries.def"]
     compiler = shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         pytest.skip("no C++ preprocessor")
@@ -233,7 +233,9 @@ def test_kernels_include_only_nvrtc_safe_headers():
     assert all((SRC / name).resolve().parent == SRC.resolve() for name in dependencies), dependencies
 
 
-def test_kernels_compile_with_nvrtc():
+@pytest.fixture(scope="module")
+def nvrtc_ptx() -> str:
+    """kernels.cuh compiled by NVRTC for compute_90: the PTX (the compile must succeed)."""
     nvrtc = nvrtc_library()
     if nvrtc is None:
         pytest.skip("no NVRTC library (pip install nvidia-cuda-nvrtc, or a CUDA toolkit with libnvrtc)")
@@ -253,8 +255,34 @@ def test_kernels_compile_with_nvrtc():
         assert nvrtc.nvrtcGetPTX(program, ptx) == 0
     finally:
         nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
-    kernels = set(re.findall(r"\.entry\s+(\w+)", ptx.value.decode()))
-    assert kernels == {entry.kernel(s, lay) for entry in cuda_entries.entries().values() for s in cuda_entries.DTYPES for lay in entry.layouts}
+    return ptx.value.decode()
+
+
+def test_kernels_compile_with_nvrtc(nvrtc_ptx):
+    kernels = set(re.findall(r"\.entry\s+(\w+)", nvrtc_ptx))
+    assert kernels == {k for entry in cuda_entries.entries().values() for s in cuda_entries.DTYPES for k in entry.kernels(s)}
+
+
+def test_fixed_order_kernels_keep_their_matrices_in_registers(nvrtc_ptx, tmp_path):
+    """What the fixed-order kernels are for (fixed.h): ptxas, for sm_90, puts the matrices of the
+    largest orders in registers. potrf's kernels use no local memory; potrf_vjp's at most 32
+    bytes of spills (float64, order 12), where the kernel taking the order at run time would
+    keep them in global memory."""
+    ptxas = shutil.which("ptxas") or (_nvcc() and shutil.which("ptxas", path=str(Path(_nvcc()).parent)))
+    if not ptxas:
+        pytest.skip("no ptxas")
+    (tmp_path / "kernels.ptx").write_text(nvrtc_ptx)
+    names = [entry.fixed_kernel(s, cuda_entries.fixed_max_order(s)) for entry in cuda_entries.entries().values() if entry.fixed for s in cuda_entries.DTYPES]
+    assert len(names) == 4
+    run = subprocess.run(
+        [ptxas, "-arch=sm_90", "-v", *[f"--entry={name}" for name in names], "-o", str(tmp_path / "kernels.cubin"), "kernels.ptx"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    usage = dict(re.findall(r"Function properties for (\w+)\n\s*(\d+) bytes stack frame", run.stdout + run.stderr))
+    assert set(usage) == set(names), run.stderr
+    for name, stack in usage.items():
+        assert int(stack) <= (32 if "vjp" in name else 0), f"{name}: {stack} bytes of local memory"
 
 
 # ---- entries.def --------------------------------------------------------------------------------
@@ -283,6 +311,11 @@ def test_entries_def_parses_into_ctypes_signatures():
     per_matrix = "".join((SRC / name).read_text() for name in ("per_matrix.h", "eigen.h", "eigen_block.h"))
     for name in table:
         assert re.search(rf"\b{name}_entry\s*\(", per_matrix), name
+    # the fixed-order entries (fixed.h) and their kernels, after the layouts' ones
+    assert [name for name, entry in table.items() if entry.fixed] == ["potrf", "potrf_vjp"]
+    assert (cuda_entries.fixed_max_order("f32"), cuda_entries.fixed_max_order("f64")) == (16, 12)
+    assert table["potrf"].kernels("f64")[3:] == [f"xl_kernel_potrf_f64_n{n}" for n in range(1, 13)]
+    assert table["potrf"].fixed_kernel("f32", 17) is None and table["trsm"].fixed_kernel("f32", 4) is None
 
 
 @pytest.mark.parametrize(
@@ -296,6 +329,8 @@ def test_entries_def_parses_into_ctypes_signatures():
         ("#define XL_HD_ENTRIES(X) X(f, int64_t batch, ())", "parenthesized"),
         ("#define XL_HD_ENTRIES(X) X(f, (int64_t batch))", "X\\(name, params, args\\)"),
         ("#define XL_HD_ENTRIES(X) X(f, (int64_t batch), ()) \\\n X(f, (int64_t batch), ())", "twice"),
+        ("#define XL_HD_ENTRIES(X) X(f, (int64_t batch), ())\n#define XL_HD_FIXED_g ~, 1", "XL_HD_FIXED_g names no entry"),
+        ("#define XL_HD_ENTRIES(X) X(f, (int64_t batch, int n), (n))\n#define XL_HD_FIXED_f ~, 1", "'int lower' and 'int n'"),
     ],
 )
 def test_entries_def_errors(text, message):

@@ -18,7 +18,7 @@ from tests.cases import pure_rules
 from xlinalg import lapack
 from xlinalg.core import apply, operators, samples
 from xlinalg.cuda import rules
-from xlinalg.cuda.entries import DEF_FILE, LAYOUTS
+from xlinalg.cuda.entries import DEF_FILE, LAYOUTS, entries, fixed_max_order
 
 pytestmark = pytest.mark.skipif(lapack.library() is None, reason="compiled kernel layer not active")
 
@@ -142,6 +142,33 @@ def test_layouts_agree_bit_for_bit(layout, name, params, dtype, library, monkeyp
         if status is not None:
             np.testing.assert_array_equal(status, packed_status)
     assert set(seen) == {"packed", layout}  # batches of one run packed: both were called
+
+
+@pytest.mark.parametrize("library", list(LIBRARIES))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("lower", [True, False])
+def test_fixed_order_kernels_agree_with_the_run_time_order_ones_bit_for_bit(lower, dtype, library, monkeypatch):
+    """potrf and its VJP, whose packed launches run a kernel compiled for the order (fixed.h) up
+    to the dtype's largest (16 in float32, 12 in float64): at each such order and the next, with
+    an entry that is not positive definite and one with a NaN on its diagonal, the same results
+    bit for bit as the interleaved layout's kernels, which take the order at run time."""
+    assert {name for name, entry in entries().items() if entry.fixed} == {"potrf", "potrf_vjp"}
+    op, rng, params = operators()["potrf"], np.random.default_rng(7), {"lower": lower}
+    largest = fixed_max_order("f32" if dtype == "float32" else "f64")
+    assert largest == (16 if dtype == "float32" else 12)
+    for n in range(1, largest + 2):
+        (a,), _ = samples.draw(op, rng, [(4,)], n, params)
+        a = a.astype(dtype)
+        a[1] = -np.eye(n, dtype=dtype)
+        a[2, n // 2, n // 2] = np.nan
+        monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "packed")
+        _, packed, packed_status, cotangents = _run(op, [a], params, library, rng=rng)
+        monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "interleaved")
+        _, other, status, _ = _run(op, [a], params, library, cotangents=cotangents)
+        for x, y in zip(other, packed):
+            np.testing.assert_array_equal(x, y, err_msg=f"n={n}")
+        np.testing.assert_array_equal(status, packed_status)
+        assert list(status != 0) == [False, True, True, False], n
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -29,7 +29,7 @@ from xlinalg.core import operators
 from xlinalg.cuda import rules, runtime
 from xlinalg.cuda.entries import DTYPES, LAYOUTS, entries
 
-KERNELS = {entry.kernel(s, lay) for entry in entries().values() for s in DTYPES for lay in entry.layouts}
+KERNELS = {kernel for entry in entries().values() for s in DTYPES for kernel in entry.kernels(s)}
 DTYPES_BY_NAME = {name: suffix for suffix, name in DTYPES.items()}
 
 
@@ -187,7 +187,8 @@ def _unpack(entry, array, layout="packed"):
 
 
 def _kernel_name(kernel: str) -> tuple[str, str, str]:
-    """``(entry, suffix, layout)`` of a kernel's name."""
+    """``(entry, suffix, layout)`` of a kernel's name (a fixed-order kernel's layout: packed)."""
+    kernel = re.sub(r"_n\d+$", "", kernel)
     layout = next((lay for lay, tail in LAYOUTS.items() if tail and kernel.endswith(tail)), "packed")
     name, suffix = kernel[len("xl_kernel_") : len(kernel) - len(LAYOUTS[layout])].rsplit("_", 1)
     return name, suffix, layout
@@ -273,8 +274,32 @@ def test_entries_launch_with_the_library_grid(name, batch, blocks, block_blocks)
     assert ents.function(name, "f64")(*args, 0xABC) == 0
     (launch,) = driver.launches
     grid = {"blocks": block_blocks, "threads": 128} if entry.block else {"blocks": blocks, "threads": 64}
-    assert launch == {"device": 0, "kernel": entry.kernel("f64"), **grid, "stream": 0xABC, "args": args}
+    kernel = entry.fixed_kernel("f64", args[[p.name for p in entry.params].index("n")]) if entry.fixed else None
+    assert launch == {"device": 0, "kernel": kernel or entry.kernel("f64"), **grid, "stream": 0xABC, "args": args}
     assert driver.loaded == [(0, b"image 0")]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "n", "fixed"),
+    [("f32", 1, True), ("f32", 8, True), ("f32", 16, True), ("f32", 17, False), ("f32", 0, False), ("f64", 12, True), ("f64", 13, False)],
+)
+@pytest.mark.parametrize("name", ["potrf", "potrf_vjp"])
+def test_packed_launches_of_fixed_entries_run_the_kernel_of_their_order(name, suffix, n, fixed):
+    """As the CUDA library's packed entry: the kernel compiled for order n (fixed.h) where the
+    entry has one (orders 1 to 16 in float32, 12 in float64), else the run-time-order kernel;
+    the other layouts run their own kernel at every order."""
+    driver = FakeDriver()
+    ents = runtime.RuntimeEntries(driver, lambda index: b"image")
+    entry = entries()[name]
+    assert entry.fixed
+    args = _arguments(entry, batch=5)
+    args[[p.name for p in entry.params].index("n")] = n
+    for layout in LAYOUTS:
+        extra = [2 * n * n + 1] if layout == "staged" else []
+        assert ents.function(name, suffix, layout)(*args, *extra, None) == 0
+    packed, interleaved, staged = (launch["kernel"] for launch in driver.launches)
+    assert packed == (f"xl_kernel_{name}_{suffix}_n{n}" if fixed else f"xl_kernel_{name}_{suffix}")
+    assert (interleaved, staged) == (entry.kernel(suffix, "interleaved"), entry.kernel(suffix, "staged"))
 
 
 @pytest.mark.parametrize(
@@ -398,7 +423,8 @@ def test_devices_contexts_and_errors():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_rules_run_through_the_runtime_entries(dtype):
     """potrf and its VJP through :func:`rules.runner` with :class:`RuntimeEntries` whose stand-in
-    driver runs the CPU build: the same results as the CPU build itself, one launch each."""
+    driver runs the CPU build: the same results as the CPU build itself, one launch each (of the
+    kernels of order 5)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((70, 5, 5))
     a = (x @ x.transpose(0, 2, 1) + 5 * np.eye(5)).astype(dtype)
@@ -413,7 +439,7 @@ def test_rules_run_through_the_runtime_entries(dtype):
         (ga,), _ = rules.runner(op, "vjp", (a, factor, g), rules.NumpyArrays(), entries_)((a,), (factor,), (g,), params=params)
         results.append((factor, status, ga))
     suffix = DTYPES_BY_NAME[dtype]
-    assert [(launch["kernel"], launch["blocks"]) for launch in driver.launches] == [(f"xl_kernel_potrf_{suffix}", 2), (f"xl_kernel_potrf_vjp_{suffix}", 2)]
+    assert [(launch["kernel"], launch["blocks"]) for launch in driver.launches] == [(f"xl_kernel_potrf_{suffix}_n5", 2), (f"xl_kernel_potrf_vjp_{suffix}_n5", 2)]
     for got, want in zip(*results):
         np.testing.assert_array_equal(got, want)
     assert results[0][1][3] != 0 and (np.delete(results[0][1], 3) == 0).all()

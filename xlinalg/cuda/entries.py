@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ctypes
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
+
+from .sources import constant
 
 #: The file the entries are read from (shipped with the package).
 DEF_FILE = Path(__file__).with_name("src") / "entries.def"
@@ -88,12 +90,17 @@ class Entry:
     block : bool
         Whether a block of threads runs each matrix (``XL_HD_BLOCK_ENTRIES``: packed layout
         only) rather than one thread.
+    fixed : bool
+        Whether the entry has fixed-order kernels (``XL_HD_FIXED_<name>``, ``src/fixed.h``): its
+        packed launches run the kernel compiled for the order ``n`` where :func:`fixed_max_order`
+        allows (:meth:`fixed_kernel`).
     """
 
     name: str
     params: tuple[Parameter, ...]
     args: tuple[str, ...]
     block: bool = False
+    fixed: bool = False
 
     @property
     def layouts(self) -> tuple[str, ...]:
@@ -118,6 +125,19 @@ class Entry:
     def kernel(self, suffix: str, layout: str = "packed") -> str:
         """The ``__global__`` kernel of :meth:`symbol`: ``xl_kernel_<name>_<suffix>...``."""
         return "xl_kernel" + self.symbol(suffix, layout)[len("xl_cuda") :]
+
+    def fixed_kernel(self, suffix: str, n: int) -> str | None:
+        """The fixed-order kernel a packed launch of order ``n`` runs,
+        ``xl_kernel_<name>_<suffix>_n<n>``, or ``None`` (the kernel of :meth:`kernel`)."""
+        if self.fixed and 1 <= n <= fixed_max_order(suffix):
+            return f"{self.kernel(suffix)}_n{n}"
+        return None
+
+    def kernels(self, suffix: str) -> list[str]:
+        """Every ``__global__`` kernel of the entry for a dtype suffix: one per layout, then the
+        fixed-order ones."""
+        fixed = [self.fixed_kernel(suffix, n) for n in range(1, fixed_max_order(suffix) + 1)] if self.fixed else []
+        return [self.kernel(suffix, layout) for layout in self.layouts] + fixed
 
     def argtypes(self, layout: str = "packed") -> list:
         """The ctypes argument types of the CUDA entry in ``layout``: its
@@ -211,15 +231,29 @@ def _read(body: str, block: bool, entries: dict) -> None:
         entries[name] = Entry(name, parameters, names, block)
 
 
+def _mark_fixed(text: str, entries: dict) -> None:
+    """The entries that ``#define XL_HD_FIXED_<name> ~, 1`` gives fixed-order kernels, marked in
+    ``entries``; each must be a thread entry with ``int lower`` and ``int n``."""
+    for name in re.findall(r"#\s*define\s+XL_HD_FIXED_(\w+)\s+~\s*,\s*1\s*$", text, flags=re.MULTILINE):
+        entry = entries.get(name)
+        if entry is None or entry.block:
+            raise ValueError(f"entries.def: XL_HD_FIXED_{name} names no entry of XL_HD_ENTRIES")
+        if not {Parameter("int", "lower"), Parameter("int", "n")} <= set(entry.params):
+            raise ValueError(f"entries.def: {name} has fixed-order kernels but not the parameters 'int lower' and 'int n'")
+        entries[name] = replace(entry, fixed=True)
+
+
 def parse(text: str) -> dict[str, Entry]:
     """The entries of the text of ``entries.def``, by name, in the file's order: those of
-    ``XL_HD_ENTRIES``, then those of ``XL_HD_BLOCK_ENTRIES`` (optional).
+    ``XL_HD_ENTRIES``, then those of ``XL_HD_BLOCK_ENTRIES`` (optional); those named by an
+    ``XL_HD_FIXED_<name>`` definition have :attr:`Entry.fixed`.
 
     Raises
     ------
     ValueError
-        When the text has no ``XL_HD_ENTRIES`` macro, an entry cannot be read, or an entry's
-        ``args`` are not its parameters less ``batch`` (a single ``int64_t batch``).
+        When the text has no ``XL_HD_ENTRIES`` macro, an entry cannot be read, an entry's
+        ``args`` are not its parameters less ``batch`` (a single ``int64_t batch``), or a
+        fixed-order entry is not a thread entry with ``int lower`` and ``int n``.
     """
     text = re.sub(r"//[^\n]*", "", text)
     body = _macro(text, "XL_HD_ENTRIES")
@@ -230,7 +264,14 @@ def parse(text: str) -> dict[str, Entry]:
     if not entries:
         raise ValueError("entries.def: XL_HD_ENTRIES lists no entry")
     _read(_macro(text, "XL_HD_BLOCK_ENTRIES") or "", True, entries)
+    _mark_fixed(text, entries)
     return entries
+
+
+def fixed_max_order(suffix: str) -> int:
+    """The largest order of the fixed-order kernels for a dtype suffix (``kFixedMaxOrderF32``,
+    ``kFixedMaxOrderF64`` of ``src/fixed.h``); their orders are 1 to it."""
+    return constant(f"kFixedMaxOrder{suffix.upper()}", "fixed.h")
 
 
 @cache

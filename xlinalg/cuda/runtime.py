@@ -440,9 +440,11 @@ class _Launcher:
     ``entries.def``, then the stream), launches its kernel and returns the ``CUresult``."""
 
     def __init__(self, owner: RuntimeEntries, entry, suffix: str, layout: str):
-        self._owner, self._entry, self._layout = owner, entry, layout
+        self._owner, self._entry, self._layout, self._suffix = owner, entry, layout, suffix
         self.kernel = entry.kernel(suffix, layout)
         self._itemsize = 4 if suffix == "f32" else 8
+        #: the position of the order ``n`` where a packed launch may run a fixed-order kernel
+        self._order = [p.name for p in entry.params].index("n") if entry.fixed and layout == "packed" else None
 
     def __call__(self, *args) -> int:
         entry, count = self._entry, len(self._entry.parameters(self._layout))
@@ -461,7 +463,10 @@ class _Launcher:
             grid, threads, shared = staged_grid(batch, capacity)
         else:
             grid, threads = blocks(batch, entry.block), BLOCK_ENTRY_THREADS if entry.block else BLOCK
-        status, function = self._owner._function(self.kernel)
+        kernel = self.kernel
+        if self._order is not None:  # as the CUDA entry: the kernel of order n where there is one
+            kernel = self._entry.fixed_kernel(self._suffix, int(_plain(args[self._order]))) or kernel
+        status, function = self._owner._function(kernel)
         if status:
             return status
         values, array = pack(entry, args[:-1], self._layout)  # values: alive until the launch returns
@@ -473,7 +478,9 @@ class RuntimeEntries(rules.Entries):
 
     ``function(name, suffix, layout)`` takes the parameters of ``entries.def`` then the stream (a
     ``CUstream``/``cudaStream_t`` as an integer; ``None``: the default stream), launches
-    ``xl_kernel_<name>_<suffix>...`` with the CUDA library's grid (:data:`BLOCK` threads per
+    ``xl_kernel_<name>_<suffix>...`` (packed, as the CUDA library: the kernel of order ``n``
+    where the entry has one, :meth:`~xlinalg.cuda.entries.Entry.fixed_kernel`) with the CUDA
+    library's grid (:data:`BLOCK` threads per
     block, or a block of :data:`BLOCK_ENTRY_THREADS` per batch entry for a block entry, or
     :func:`staged_grid`; at most :data:`MAX_BLOCKS` blocks) on the device last made current by
     :meth:`device` (device 0 before) and returns the ``CUresult``: 0 when queued, 0 for an
@@ -535,7 +542,7 @@ class RuntimeEntries(rules.Entries):
             with self._lock:
                 table = self._kernels.get(index)
                 if table is None:
-                    names = [e.kernel(s, lay) for e in entries().values() for s in DTYPES for lay in e.layouts]
+                    names = [k for e in entries().values() for s in DTYPES for k in e.kernels(s)]
                     status, table = self.driver.kernels(self._image(index), names)
                     if status:
                         return status, None

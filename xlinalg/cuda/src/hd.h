@@ -21,6 +21,15 @@ typedef long long int64_t;
 #include <cstdlib>
 #endif
 
+// Unrolls the loop that follows completely where its trip count is a compile-time constant (the
+// fixed-order kernels of fixed.h, whose matrices then live in registers); nvcc leaves a loop whose
+// count is known only at run time as it is. Nothing on the host.
+#if defined(__CUDA_ARCH__)
+#define XL_UNROLL _Pragma("unroll")
+#else
+#define XL_UNROLL
+#endif
+
 namespace xl {
 namespace hd {
 

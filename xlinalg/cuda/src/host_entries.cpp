@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "eigen_block.h"
+#include "fixed.h"
 #include "per_matrix.h"
 
 #include "../../lapack/src/xlinalg.h"  // XL_API
@@ -35,17 +36,35 @@
         const int64_t e = first + lane;                                                                    \
         xl::hd::name##_entry<T> XL_HD_WITH_ENTRY args;                                                     \
         if (lane > 0 && st.checked != st.calls)                                                            \
-          xl::hd::detail::stage_failure("the group's entries stage different arrays");                     \
+          xl::hd::detail::layout_failure("the group's entries stage different arrays");                     \
       }                                                                                                    \
       xl::hd::stage_finish<T>(xl::hd::Staged(&st, first, 0, count));                                      \
     }                                                                                                      \
   }
-#define XL_HD_HOST_F32(name, params, args)                                                                      \
-  XL_HD_HOST_ENTRY(name, params, args, f32, Packed, ) XL_HD_HOST_ENTRY(name, params, args, f32, Interleaved, _interleaved) \
-  XL_HD_HOST_STAGED(name, params, args, f32)
-#define XL_HD_HOST_F64(name, params, args)                                                                      \
-  XL_HD_HOST_ENTRY(name, params, args, f64, Packed, ) XL_HD_HOST_ENTRY(name, params, args, f64, Interleaved, _interleaved) \
-  XL_HD_HOST_STAGED(name, params, args, f64)
+// Packed: as the CUDA entry, the code of the kernel of order n where the entry has fixed-order
+// kernels for n (fixed.h), else the loop above.
+#define XL_HD_FIXED_CASE(name, args, N) \
+  case N:                               \
+    XL_HD_FIXED_CALL(name, args, N)     \
+    break;
+#define XL_HD_FIXED_LOOP(name, args, S)                                       \
+  if (n >= 1 && n <= xl::hd::fixed_max_order<T>()) {                          \
+    for (int64_t e = 0; e < batch; ++e) {                                     \
+      switch (n) { XL_HD_FIXED_ORDERS_##S(XL_HD_FIXED_CASE, name, args) }     \
+    }                                                                         \
+    return;                                                                   \
+  }
+#define XL_HD_HOST_PACKED(name, params, args, S)                                         \
+  extern "C" XL_API void xl_hd_##name##_##S params {                                      \
+    XL_HD_IF_FIXED(name)(XL_HD_FIXED_LOOP(name, args, S))                                 \
+    const xl::hd::Packed layout(batch);                                                   \
+    for (int64_t e = 0; e < batch; ++e) xl::hd::name##_entry<T> XL_HD_WITH_ENTRY args;    \
+  }
+#define XL_HD_HOST(name, params, args, S)                                                                 \
+  XL_HD_HOST_PACKED(name, params, args, S) XL_HD_HOST_ENTRY(name, params, args, S, Interleaved, _interleaved) \
+  XL_HD_HOST_STAGED(name, params, args, S)
+#define XL_HD_HOST_F32(name, params, args) XL_HD_HOST(name, params, args, f32)
+#define XL_HD_HOST_F64(name, params, args) XL_HD_HOST(name, params, args, f64)
 
 // The block entries: the phases of each batch entry one after the other (block.h), with the
 // entry's shared struct on the stack (about 36 KB in float64).

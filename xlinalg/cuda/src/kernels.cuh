@@ -11,7 +11,9 @@
 // xl_kernel_<name>_<f32|f64>_interleaved their transposes (..., batch), and
 // xl_kernel_<name>_<f32|f64>_staged packed arrays that each warp copies into shared memory for the
 // group of its 32 threads' entries (its last parameter ``stage``, the elements per batch entry of
-// the arrays, sizes each warp's part of the dynamic shared memory).
+// the arrays, sizes each warp's part of the dynamic shared memory). The entries with fixed-order
+// kernels (fixed.h) have one more packed kernel per order n, xl_kernel_<name>_<f32|f64>_n<n>,
+// which takes the same parameters and arrays of order n only.
 //
 // Compiles under nvcc (launch.cu) and NVRTC: it includes nothing but the per-matrix headers (which
 // include nothing under NVRTC) and entries.def. The block entries' kernels (XL_HD_BLOCK_ENTRIES)
@@ -19,6 +21,7 @@
 #pragma once
 
 #include "eigen_block.h"
+#include "fixed.h"
 #include "per_matrix.h"
 
 #include "entries.def"
@@ -54,13 +57,22 @@
       __syncwarp(layout.mask()); /* copied out before the next group is copied in */                       \
     }                                                                                                      \
   }
-// every entry in the three layouts: xl_kernel_<name>_<S> (packed), ..._interleaved, ..._staged
-#define XL_KERNEL_F32(name, params, args)                                                                \
-  XL_KERNEL(name, params, args, f32, Packed, ) XL_KERNEL(name, params, args, f32, Interleaved, _interleaved) \
-  XL_STAGED_KERNEL(name, params, args, f32)
-#define XL_KERNEL_F64(name, params, args)                                                                \
-  XL_KERNEL(name, params, args, f64, Packed, ) XL_KERNEL(name, params, args, f64, Interleaved, _interleaved) \
-  XL_STAGED_KERNEL(name, params, args, f64)
+// Fixed order N (fixed.h): packed arrays of order N only, the thread's matrices in registers.
+#define XL_FIXED_KERNEL(name, params, args, S, N)                                                 \
+  extern "C" __global__ void xl_kernel_##name##_##S##_n##N params {                              \
+    const int64_t stride = int64_t(gridDim.x) * int64_t(blockDim.x);                              \
+    for (int64_t e = int64_t(blockIdx.x) * int64_t(blockDim.x) + int64_t(threadIdx.x); e < batch; \
+         e += stride)                                                                             \
+      XL_HD_FIXED_CALL(name, args, N)                                                             \
+  }
+// every entry in the three layouts: xl_kernel_<name>_<S> (packed), ..._interleaved, ..._staged,
+// and the fixed-order entries' xl_kernel_<name>_<S>_n<order>
+#define XL_KERNELS(name, params, args, S)                                                                   \
+  XL_KERNEL(name, params, args, S, Packed, ) XL_KERNEL(name, params, args, S, Interleaved, _interleaved)   \
+  XL_STAGED_KERNEL(name, params, args, S)                                                                   \
+  XL_HD_IF_FIXED(name)(XL_HD_FIXED_ORDERS_##S(XL_FIXED_KERNEL, name, params, args, S))
+#define XL_KERNEL_F32(name, params, args) XL_KERNELS(name, params, args, f32)
+#define XL_KERNEL_F64(name, params, args) XL_KERNELS(name, params, args, f64)
 
 // The block entries: one block of kBlockThreads threads per batch entry (a grid-stride loop over
 // the blocks), the entry's shared struct in shared memory, packed arrays.

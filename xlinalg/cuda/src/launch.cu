@@ -4,7 +4,8 @@
 //   int xl_cuda_<name>_<f32|f64>_interleaved(params..., void* stream)
 //   int xl_cuda_<name>_<f32|f64>_staged(params..., int stage, void* stream)
 //
-// launch xl_kernel_<name>_<f32|f64>[_interleaved|_staged] (kernels.cuh) over the batch on ``stream`` (a
+// launch xl_kernel_<name>_<f32|f64>[_interleaved|_staged] (kernels.cuh; packed: the kernel of order n
+// where the entry has fixed-order ones for n, fixed.h) over the batch on ``stream`` (a
 // cudaStream_t/CUstream; null is the default stream) and returns the launch's cudaError_t as an
 // int: 0 when the kernel was queued. The kernel runs asynchronously: its errors (and the per-entry
 // status of the factorizations) show once the stream is synchronized. A batch of 0 launches
@@ -132,6 +133,18 @@ int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometr
   XL_CUDA_API int xl_cuda_##name##_##S##TAIL XL_CUDA_WITH_STREAM params {                           \
     return xl_cuda::launch(xl_kernel_##name##_##S##TAIL, batch, stream, std::make_tuple args); \
   }
+// Packed: the kernel of order n where the entry has fixed-order kernels (fixed.h) and n is one of
+// their orders, else the kernel that takes the order at run time.
+#define XL_CUDA_FIXED_KERNEL(name, S, N) xl_kernel_##name##_##S##_n##N,
+#define XL_CUDA_FIXED_LAUNCH(name, args, S)                                                                     \
+  static decltype(&xl_kernel_##name##_##S) const fixed[] = {XL_HD_FIXED_ORDERS_##S(XL_CUDA_FIXED_KERNEL, name, S)}; \
+  static_assert(sizeof(fixed) / sizeof(fixed[0]) == xl::hd::fixed_max_order<T>(), "the orders of fixed.h");        \
+  if (n >= 1 && n <= xl::hd::fixed_max_order<T>()) return xl_cuda::launch(fixed[n - 1], batch, stream, std::make_tuple args);
+#define XL_CUDA_PACKED_ENTRY(name, params, args, S)                                               \
+  XL_CUDA_API int xl_cuda_##name##_##S XL_CUDA_WITH_STREAM params {                               \
+    XL_HD_IF_FIXED(name)(XL_CUDA_FIXED_LAUNCH(name, args, S))                                     \
+    return xl_cuda::launch(xl_kernel_##name##_##S, batch, stream, std::make_tuple args);          \
+  }
 // (params..., int stage, void* stream): the staged entries
 #define XL_CUDA_WITH_STAGE_AND_STREAM(...) (__VA_ARGS__, int stage, void* stream)
 #define XL_CUDA_STAGED_ENTRY(name, params, args, S)                                                                 \
@@ -140,12 +153,11 @@ int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometr
     return xl_cuda::launch(xl_kernel_##name##_##S##_staged, batch, stream,                                          \
                            std::tuple_cat(std::make_tuple args, std::make_tuple(stage)), geometry);                 \
   }
-#define XL_CUDA_ENTRY_F32(name, params, args)                                                    \
-  XL_CUDA_ENTRY(name, params, args, f32, ) XL_CUDA_ENTRY(name, params, args, f32, _interleaved) \
-  XL_CUDA_STAGED_ENTRY(name, params, args, f32)
-#define XL_CUDA_ENTRY_F64(name, params, args)                                                    \
-  XL_CUDA_ENTRY(name, params, args, f64, ) XL_CUDA_ENTRY(name, params, args, f64, _interleaved) \
-  XL_CUDA_STAGED_ENTRY(name, params, args, f64)
+#define XL_CUDA_ENTRIES(name, params, args, S)                                                         \
+  XL_CUDA_PACKED_ENTRY(name, params, args, S) XL_CUDA_ENTRY(name, params, args, S, _interleaved) \
+  XL_CUDA_STAGED_ENTRY(name, params, args, S)
+#define XL_CUDA_ENTRY_F32(name, params, args) XL_CUDA_ENTRIES(name, params, args, f32)
+#define XL_CUDA_ENTRY_F64(name, params, args) XL_CUDA_ENTRIES(name, params, args, f64)
 
 #define XL_CUDA_BLOCK_ENTRY(name, params, args, S)                                                                  \
   XL_CUDA_API int xl_cuda_##name##_##S XL_CUDA_WITH_STREAM params {                                                   \

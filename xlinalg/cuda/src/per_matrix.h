@@ -125,12 +125,12 @@ struct StageState {
 };
 
 namespace detail {
-[[noreturn]] XL_HD void stage_failure(const char* what) {
+[[noreturn]] XL_HD void layout_failure(const char* what) {
 #if defined(__CUDA_ARCH__)
   (void)what;
   __trap();
 #else
-  std::fprintf(stderr, "xlinalg: staged entry: %s\n", what);
+  std::fprintf(stderr, "xlinalg: per-matrix layout: %s\n", what);
   std::abort();
 #endif
 }
@@ -187,7 +187,7 @@ struct Staged {
   XL_HD detail::Ptr<T> at(T* p, int64_t, int64_t size) {
     const int64_t offset = st->used;
     T* region = claim<T>(size, true);
-    if (st->outputs == kStageOutputs) detail::stage_failure("more outputs than kStageOutputs");
+    if (st->outputs == kStageOutputs) detail::layout_failure("more outputs than kStageOutputs");
     st->output[st->outputs++] = {static_cast<void*>(p), offset, size};
     return detail::Ptr<T>{region + lane, count | 1};
   }
@@ -196,13 +196,13 @@ struct Staged {
   template <class T>
   XL_HD T* claim(int64_t size, bool output) {
     const int64_t bytes = size * (count | 1) * int64_t(sizeof(T));
-    if (size < 0 || st->used + bytes > st->capacity) detail::stage_failure("the staging area is too small");
+    if (size < 0 || st->used + bytes > st->capacity) detail::layout_failure("the staging area is too small");
 #if !defined(__CUDA_ARCH__)
     const int64_t call = output ? -size - 1 : size;
     if (lane > 0) {
-      if (st->checked >= st->calls || st->call[st->checked++] != call) detail::stage_failure("the group's entries stage different arrays");
+      if (st->checked >= st->calls || st->call[st->checked++] != call) detail::layout_failure("the group's entries stage different arrays");
     } else if (st->calls == 16) {
-      detail::stage_failure("more than 16 arrays");
+      detail::layout_failure("more than 16 arrays");
     } else {
       st->call[st->calls++] = call;
     }
@@ -261,7 +261,7 @@ XL_HD bool finite(T x) {
 
 template <class T>
 XL_HD void fill(Ptr<T> p, int64_t count, T value) {
-  for (int64_t i = 0; i < count; ++i) p[i] = value;
+  XL_UNROLL for (int64_t i = 0; i < count; ++i) p[i] = value;
 }
 
 template <class T>
@@ -283,8 +283,8 @@ XL_HD bool triangle_finite(Strided<const T> a, int n, bool lower) {
 // zeros in the strict upper triangle of an n×n view
 template <class T>
 XL_HD void zero_upper(Strided<T> a, int n) {
-  for (int i = 0; i < n; ++i)
-    for (int j = i + 1; j < n; ++j) a(i, j) = T(0);
+  XL_UNROLL for (int i = 0; i < n; ++i)
+    XL_UNROLL for (int j = i + 1; j < n; ++j) a(i, j) = T(0);
 }
 
 // X ← L⁻¹ X, L n×n lower triangular (only i ≥ j read), X n×k: forward substitution, n²k flops.
@@ -374,12 +374,12 @@ XL_HD void potrf_entry(Layout lay, int64_t e, int lower, int n, const T* a_, T* 
   const auto out = lay.at(out_, e, size);
   const Strided<const T> av = factor(a, n, lower);
   const Strided<T> l = factor(out, n, lower);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j <= i; ++j) l(i, j) = av(i, j);
+  XL_UNROLL for (int i = 0; i < n; ++i)
+    XL_UNROLL for (int j = 0; j <= i; ++j) l(i, j) = av(i, j);
   bool ok = true;
-  for (int j = 0; j < n && ok; ++j) {
+  XL_UNROLL for (int j = 0; j < n && ok; ++j) {
     T sq = T(0);
-    for (int p = 0; p < j; ++p) sq += l(j, p) * l(j, p);
+    XL_UNROLL for (int p = 0; p < j; ++p) sq += l(j, p) * l(j, p);
     const T d2 = l(j, j) - sq;
     if (!(d2 > T(0))) {  // also NaN
       ok = false;
@@ -388,9 +388,9 @@ XL_HD void potrf_entry(Layout lay, int64_t e, int lower, int n, const T* a_, T* 
     const T d = xl_sqrt(d2);
     ok = finite(d);
     l(j, j) = d;
-    for (int i = j + 1; i < n; ++i) {
+    XL_UNROLL for (int i = j + 1; i < n; ++i) {
       T dot = T(0);
-      for (int p = 0; p < j; ++p) dot += l(i, p) * l(j, p);
+      XL_UNROLL for (int p = 0; p < j; ++p) dot += l(i, p) * l(j, p);
       l(i, j) = (l(i, j) - dot) / d;
     }
   }
@@ -416,24 +416,24 @@ XL_HD void potrf_vjp_entry(Layout lay, int64_t e, int lower, int n, const T* f_,
   const auto ga = lay.at(ga_, e, size);
   const Strided<const T> l = factor(f, n, lower), gl = factor(g, n, lower);
   const Strided<T> a = factor(ga, n, lower);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j <= i; ++j) a(i, j) = gl(i, j);
-  for (int j = n - 1; j >= 0; --j) {
+  XL_UNROLL for (int i = 0; i < n; ++i)
+    XL_UNROLL for (int j = 0; j <= i; ++j) a(i, j) = gl(i, j);
+  XL_UNROLL for (int j = n - 1; j >= 0; --j) {
     const T ljj = l(j, j);
     T ajj = a(j, j);
-    for (int i = j + 1; i < n; ++i) {  // L_ij = (A_ij − Σ_p L_ip L_jp) / L_jj
+    XL_UNROLL for (int i = j + 1; i < n; ++i) {  // L_ij = (A_ij − Σ_p L_ip L_jp) / L_jj
       const T t = a(i, j) / ljj;
       a(i, j) = t;
       ajj -= t * l(i, j);
-      for (int p = 0; p < j; ++p) a(i, p) -= t * l(j, p);
-      for (int p = 0; p < j; ++p) a(j, p) -= t * l(i, p);
+      XL_UNROLL for (int p = 0; p < j; ++p) a(i, p) -= t * l(j, p);
+      XL_UNROLL for (int p = 0; p < j; ++p) a(j, p) -= t * l(i, p);
     }
     const T s = ajj / (T(2) * ljj);  // L_jj = √(A_jj − Σ_p L_jp²)
     a(j, j) = s;
-    for (int p = 0; p < j; ++p) a(j, p) -= T(2) * s * l(j, p);
+    XL_UNROLL for (int p = 0; p < j; ++p) a(j, p) -= T(2) * s * l(j, p);
   }
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < i; ++j) a(j, i) = a(i, j) = a(i, j) * T(0.5);
+  XL_UNROLL for (int i = 0; i < n; ++i)
+    XL_UNROLL for (int j = 0; j < i; ++j) a(j, i) = a(i, j) = a(i, j) * T(0.5);
 }
 
 // ---- potrs --------------------------------------------------------------------------------------
