@@ -75,7 +75,11 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 status=0
 step "CUDA tests"
-"$py" -m pytest -q -p no:cacheprovider tests/test_cuda_build.py tests/test_cuda_runtime.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
+# on the GPU machine in parallel processes where pytest-xdist is there (they share the GPU: JAX
+# takes its memory as it needs it instead of most of it up front)
+workers=()
+if [ "$dry" = 0 ] && "$py" -c "import xdist" 2>/dev/null; then workers=(-n 8); fi
+XLA_PYTHON_CLIENT_PREALLOCATE=false "$py" -m pytest -q -p no:cacheprovider "${workers[@]}" tests/test_cuda_build.py tests/test_cuda_runtime.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
   tests/torch_adapter/test_cuda_trace.py tests/jax_adapter/test_cuda_lowering.py tests/jax_adapter/test_cuda_values.py \
   2>&1 | tee "$out/tests.txt" || status=1
 

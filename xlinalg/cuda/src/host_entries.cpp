@@ -13,8 +13,9 @@
 
 // (layout, e, args...): the per-matrix call's arguments, the layout and batch index first
 #define XL_HD_WITH_ENTRY(...) (layout, e, __VA_ARGS__)
-#define XL_HD_HOST_ENTRY(name, params, args, S, LAYOUT, TAIL)                                 \
+#define XL_HD_HOST_ENTRY(name, params, args, S, LAYOUT, TAIL, PRELUDE)                        \
   extern "C" XL_API void xl_hd_##name##_##S##TAIL params {                                     \
+    PRELUDE                                                                                    \
     const xl::hd::LAYOUT layout(batch);                                                        \
     for (int64_t e = 0; e < batch; ++e) xl::hd::name##_entry<T> XL_HD_WITH_ENTRY args;         \
   }
@@ -36,32 +37,27 @@
         const int64_t e = first + lane;                                                                    \
         xl::hd::name##_entry<T> XL_HD_WITH_ENTRY args;                                                     \
         if (lane > 0 && st.checked != st.calls)                                                            \
-          xl::hd::detail::layout_failure("the group's entries stage different arrays");                     \
+          xl::hd::detail::layout_failure("the group's entries stage different arrays");                    \
       }                                                                                                    \
       xl::hd::stage_finish<T>(xl::hd::Staged(&st, first, 0, count));                                      \
     }                                                                                                      \
   }
-// Packed: as the CUDA entry, the code of the kernel of order n where the entry has fixed-order
-// kernels for n (fixed.h), else the loop above.
+// The packed entry's prelude, as the CUDA entry's: the code of the kernel of order n where the
+// entry has fixed-order kernels for n (fixed.h); else the loop of XL_HD_HOST_ENTRY follows.
 #define XL_HD_FIXED_CASE(name, args, N) \
   case N:                               \
     XL_HD_FIXED_CALL(name, args, N)     \
     break;
-#define XL_HD_FIXED_LOOP(name, args, S)                                       \
-  if (n >= 1 && n <= xl::hd::fixed_max_order<T>()) {                          \
-    for (int64_t e = 0; e < batch; ++e) {                                     \
-      switch (n) { XL_HD_FIXED_ORDERS_##S(XL_HD_FIXED_CASE, name, args) }     \
-    }                                                                         \
-    return;                                                                   \
+#define XL_HD_FIXED_LOOP(name, args, S)                                   \
+  if (n >= 1 && n <= xl::hd::fixed_max_order<T>()) {                      \
+    for (int64_t e = 0; e < batch; ++e) {                                 \
+      switch (n) { XL_HD_FIXED_ORDERS_##S(XL_HD_FIXED_CASE, name, args) } \
+    }                                                                     \
+    return;                                                               \
   }
-#define XL_HD_HOST_PACKED(name, params, args, S)                                         \
-  extern "C" XL_API void xl_hd_##name##_##S params {                                      \
-    XL_HD_IF_FIXED(name)(XL_HD_FIXED_LOOP(name, args, S))                                 \
-    const xl::hd::Packed layout(batch);                                                   \
-    for (int64_t e = 0; e < batch; ++e) xl::hd::name##_entry<T> XL_HD_WITH_ENTRY args;    \
-  }
-#define XL_HD_HOST(name, params, args, S)                                                                 \
-  XL_HD_HOST_PACKED(name, params, args, S) XL_HD_HOST_ENTRY(name, params, args, S, Interleaved, _interleaved) \
+#define XL_HD_HOST(name, params, args, S)                                                                     \
+  XL_HD_HOST_ENTRY(name, params, args, S, Packed, , XL_HD_IF_FIXED(name)(XL_HD_FIXED_LOOP(name, args, S)))   \
+  XL_HD_HOST_ENTRY(name, params, args, S, Interleaved, _interleaved, )                                        \
   XL_HD_HOST_STAGED(name, params, args, S)
 #define XL_HD_HOST_F32(name, params, args) XL_HD_HOST(name, params, args, f32)
 #define XL_HD_HOST_F64(name, params, args) XL_HD_HOST(name, params, args, f64)

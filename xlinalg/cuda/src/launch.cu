@@ -129,22 +129,20 @@ int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometr
 
 // (params..., void* stream)
 #define XL_CUDA_WITH_STREAM(...) (__VA_ARGS__, void* stream)
-#define XL_CUDA_ENTRY(name, params, args, S, TAIL)                                                   \
+#define XL_CUDA_ENTRY(name, params, args, S, TAIL, PRELUDE)                                          \
   XL_CUDA_API int xl_cuda_##name##_##S##TAIL XL_CUDA_WITH_STREAM params {                           \
+    PRELUDE                                                                                         \
     return xl_cuda::launch(xl_kernel_##name##_##S##TAIL, batch, stream, std::make_tuple args); \
   }
-// Packed: the kernel of order n where the entry has fixed-order kernels (fixed.h) and n is one of
-// their orders, else the kernel that takes the order at run time.
+// The packed entry's prelude: the kernel of order n where the entry has fixed-order kernels
+// (fixed.h) and n is one of their orders; else the kernel that takes the order at run time follows.
 #define XL_CUDA_FIXED_KERNEL(name, S, N) xl_kernel_##name##_##S##_n##N,
-#define XL_CUDA_FIXED_LAUNCH(name, args, S)                                                                     \
-  static decltype(&xl_kernel_##name##_##S) const fixed[] = {XL_HD_FIXED_ORDERS_##S(XL_CUDA_FIXED_KERNEL, name, S)}; \
-  static_assert(sizeof(fixed) / sizeof(fixed[0]) == xl::hd::fixed_max_order<T>(), "the orders of fixed.h");        \
-  if (n >= 1 && n <= xl::hd::fixed_max_order<T>()) return xl_cuda::launch(fixed[n - 1], batch, stream, std::make_tuple args);
-#define XL_CUDA_PACKED_ENTRY(name, params, args, S)                                               \
-  XL_CUDA_API int xl_cuda_##name##_##S XL_CUDA_WITH_STREAM params {                               \
-    XL_HD_IF_FIXED(name)(XL_CUDA_FIXED_LAUNCH(name, args, S))                                     \
-    return xl_cuda::launch(xl_kernel_##name##_##S, batch, stream, std::make_tuple args);          \
-  }
+#define XL_CUDA_FIXED_LAUNCH(name, args, S)                                                                \
+  static decltype(&xl_kernel_##name##_##S) const fixed[] = {                                               \
+      XL_HD_FIXED_ORDERS_##S(XL_CUDA_FIXED_KERNEL, name, S)};                                              \
+  static_assert(sizeof(fixed) / sizeof(fixed[0]) == xl::hd::fixed_max_order<T>(), "the orders of fixed.h"); \
+  if (n >= 1 && n <= xl::hd::fixed_max_order<T>())                                                         \
+    return xl_cuda::launch(fixed[n - 1], batch, stream, std::make_tuple args);
 // (params..., int stage, void* stream): the staged entries
 #define XL_CUDA_WITH_STAGE_AND_STREAM(...) (__VA_ARGS__, int stage, void* stream)
 #define XL_CUDA_STAGED_ENTRY(name, params, args, S)                                                                 \
@@ -153,8 +151,9 @@ int launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometr
     return xl_cuda::launch(xl_kernel_##name##_##S##_staged, batch, stream,                                          \
                            std::tuple_cat(std::make_tuple args, std::make_tuple(stage)), geometry);                 \
   }
-#define XL_CUDA_ENTRIES(name, params, args, S)                                                         \
-  XL_CUDA_PACKED_ENTRY(name, params, args, S) XL_CUDA_ENTRY(name, params, args, S, _interleaved) \
+#define XL_CUDA_ENTRIES(name, params, args, S)                                          \
+  XL_CUDA_ENTRY(name, params, args, S, , XL_HD_IF_FIXED(name)(XL_CUDA_FIXED_LAUNCH(name, args, S))) \
+  XL_CUDA_ENTRY(name, params, args, S, _interleaved, )                                   \
   XL_CUDA_STAGED_ENTRY(name, params, args, S)
 #define XL_CUDA_ENTRY_F32(name, params, args) XL_CUDA_ENTRIES(name, params, args, f32)
 #define XL_CUDA_ENTRY_F64(name, params, args) XL_CUDA_ENTRIES(name, params, args, f64)
