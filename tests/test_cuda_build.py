@@ -30,7 +30,7 @@ import pytest
 
 from xlinalg import cuda, lapack
 from xlinalg.cuda import entries as cuda_entries
-from xlinalg.cuda import rules
+from xlinalg.cuda import rules, runtime
 from xlinalg.cuda.runtime import BLOCK_ENTRY_THREADS, nvrtc_library
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,7 +243,7 @@ def nvrtc_ptx() -> str:
     source = (SRC / "kernels.cuh").read_bytes()
     assert nvrtc.nvrtcCreateProgram(ctypes.byref(program), source, b"kernels.cu", 0, None, None) == 0
     try:
-        options = [b"--std=c++17", b"-arch=compute_90", b"-I" + str(SRC).encode()]
+        options = [o.encode() for o in (*runtime.options(nvrtc), "-arch=compute_90")]
         status = nvrtc.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
         size = ctypes.c_size_t()
         nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))

@@ -153,6 +153,13 @@ def test_cache_compiles_once_per_sources_target_and_nvrtc(tmp_path, monkeypatch)
     assert len(compiles) == 4
 
 
+@pytest.mark.parametrize(("version", "split"), [("11.8", False), ("12.0", False), ("12.1", True), ("13.0", True)])
+def test_nvrtc_optimizes_in_parallel_where_it_can(version, split, monkeypatch):
+    """``--split-compile`` exists from NVRTC 12.1 on; an older one would reject the compile."""
+    monkeypatch.setattr(runtime, "nvrtc_version", lambda nvrtc: version)
+    assert runtime.options(None) == (*runtime.OPTIONS, *(["--split-compile=0"] if split else []))
+
+
 def test_an_unwritable_cache_is_skipped(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("")

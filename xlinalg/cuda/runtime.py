@@ -46,6 +46,10 @@ STAGE_BLOCK_BYTES = constant("kStageBlockBytes", "per_matrix.h")
 MAX_DYNAMIC_SHARED = 8
 #: NVRTC's options besides the target.
 OPTIONS = ("--std=c++17", f"-I{SOURCE_DIR}")
+#: and from NVRTC 12.1 on: optimize the kernels in parallel, on every CPU (the fully unrolled
+#: fixed-order kernels make most of the compile: 100 s on two cores for sm_90 without it, half
+#: with it)
+SPLIT_COMPILE = "--split-compile=0"
 #: ``CUDA_ERROR_INVALID_VALUE``: a negative batch.
 INVALID_VALUE = 1
 #: ``CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR`` and ``_MINOR``.
@@ -127,6 +131,13 @@ def nvrtc_version(nvrtc: ctypes.CDLL) -> str:
     return f"{major.value}.{minor.value}"
 
 
+def options(nvrtc: ctypes.CDLL) -> tuple[str, ...]:
+    """NVRTC's options besides the target for this NVRTC: :data:`OPTIONS`, and
+    :data:`SPLIT_COMPILE` where its version is 12.1 or later."""
+    version = tuple(int(part) for part in nvrtc_version(nvrtc).split("."))
+    return (*OPTIONS, SPLIT_COMPILE) if version >= (12, 1) else OPTIONS
+
+
 def target(capability: int, nvrtc: ctypes.CDLL) -> str:
     """NVRTC's target for a device of compute capability ``capability`` (90 for 9.0):
     ``"sm_<capability>"`` (a CUBIN) where NVRTC knows the architecture and gives CUBINs, else
@@ -167,8 +178,8 @@ def compile_kernels(arch: str, nvrtc: ctypes.CDLL) -> bytes:
     if status:
         raise RuntimeError(f"nvrtcCreateProgram failed: {nvrtc.nvrtcGetErrorString(status).decode()}")
     try:
-        options = [o.encode() for o in (*OPTIONS, f"--gpu-architecture={arch}")]
-        status = nvrtc.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
+        flags = [o.encode() for o in (*options(nvrtc), f"--gpu-architecture={arch}")]
+        status = nvrtc.nvrtcCompileProgram(program, len(flags), (ctypes.c_char_p * len(flags))(*flags))
         if status:
             size = ctypes.c_size_t()
             nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))
@@ -192,9 +203,9 @@ def cache_path(arch: str, nvrtc: ctypes.CDLL) -> Path:
     <options>.<cubin|ptx>`` under :func:`xlinalg.lapack.build.cache_dir`."""
     from ..lapack.build import cache_dir
 
-    options = hashlib.sha256("\0".join(OPTIONS).encode()).hexdigest()[:8]
+    flags = hashlib.sha256("\0".join(options(nvrtc)).encode()).hexdigest()[:8]
     suffix = "cubin" if arch.startswith("sm_") else "ptx"
-    return cache_dir() / f"cuda-kernels-{sources_id()}-{arch}-nvrtc{nvrtc_version(nvrtc)}-{options}.{suffix}"
+    return cache_dir() / f"cuda-kernels-{sources_id()}-{arch}-nvrtc{nvrtc_version(nvrtc)}-{flags}.{suffix}"
 
 
 def kernel_image(arch: str, nvrtc: ctypes.CDLL) -> bytes:
@@ -633,5 +644,5 @@ def state() -> str:
 
 __all__ = [
     "BLOCK", "MAX_BLOCKS", "Driver", "RuntimeEntries", "blocks", "cache_path", "compile_kernels", "describe", "kernel_image",
-    "nvrtc_library", "nvrtc_version", "pack", "runtime_entries", "runtime_reason", "staged_grid", "state", "target",
+    "nvrtc_library", "nvrtc_version", "options", "pack", "runtime_entries", "runtime_reason", "staged_grid", "state", "target",
 ]  # fmt: skip
