@@ -268,6 +268,7 @@ def parse(text: str) -> dict[str, Entry]:
     return entries
 
 
+@cache
 def fixed_max_order(suffix: str) -> int:
     """The largest order of the fixed-order kernels for a dtype suffix (``kFixedMaxOrderF32``,
     ``kFixedMaxOrderF64`` of ``src/fixed.h``); their orders are 1 to it."""

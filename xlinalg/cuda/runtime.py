@@ -30,7 +30,7 @@ from functools import cache
 from pathlib import Path
 
 from . import rules
-from .entries import DTYPES, entries
+from .entries import DTYPES, entries, fixed_max_order
 from .sources import SOURCE_DIR, constant, sources_id
 
 #: Threads per block and blocks per launch at most: the CUDA library's (``src/launch.cu``).
@@ -451,11 +451,15 @@ class _Launcher:
     ``entries.def``, then the stream), launches its kernel and returns the ``CUresult``."""
 
     def __init__(self, owner: RuntimeEntries, entry, suffix: str, layout: str):
-        self._owner, self._entry, self._layout, self._suffix = owner, entry, layout, suffix
+        self._owner, self._entry, self._layout = owner, entry, layout
         self.kernel = entry.kernel(suffix, layout)
         self._itemsize = 4 if suffix == "f32" else 8
-        #: the position of the order ``n`` where a packed launch may run a fixed-order kernel
-        self._order = [p.name for p in entry.params].index("n") if entry.fixed and layout == "packed" else None
+        #: a packed launch of a fixed-order entry: the position of the order ``n`` among the
+        #: parameters and the kernel of each order that has one
+        self._order, self._fixed = None, {}
+        if entry.fixed and layout == "packed":
+            self._order = [p.name for p in entry.params].index("n")
+            self._fixed = {n: entry.fixed_kernel(suffix, n) for n in range(1, fixed_max_order(suffix) + 1)}
 
     def __call__(self, *args) -> int:
         entry, count = self._entry, len(self._entry.parameters(self._layout))
@@ -476,7 +480,7 @@ class _Launcher:
             grid, threads = blocks(batch, entry.block), BLOCK_ENTRY_THREADS if entry.block else BLOCK
         kernel = self.kernel
         if self._order is not None:  # as the CUDA entry: the kernel of order n where there is one
-            kernel = self._entry.fixed_kernel(self._suffix, int(_plain(args[self._order]))) or kernel
+            kernel = self._fixed.get(int(_plain(args[self._order])), kernel)
         status, function = self._owner._function(kernel)
         if status:
             return status
