@@ -154,6 +154,10 @@ void run_split(const Entry& e, const Call& c, bool f32) {
   }
   const std::int64_t grain = std::max<std::int64_t>(1, kSplitMinElements / std::max<std::int64_t>(per_entry, 1) / 2);
   at::parallel_for(0, batch, grain, [&](std::int64_t begin, std::int64_t end) {
+    // one BLAS thread for the part too: MKL asked for more inside a worker of torch's pool fails
+    // (its ?getrf of order 150 on two threads: "Parameter 6 was incorrect on entry to DLASWP",
+    // without end, on an AMD EPYC)
+    const xl::SmallCallOnOneThread one_blas_thread(0);
     xl::abi::Call part = c;
     part.batch = end - begin;
     for (int i = 0; i < e.arrays; ++i) {
