@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The GPU check, one command on a machine with a CUDA GPU (a few minutes; no network needed):
-#   1. builds the kernel layers in place for the GPU present (nvcc; XLINALG_CUDA_ARCHS),
-#   2. the CUDA tests: every GPU rule against the pure rules, failures per batch entry, the
+#   1. builds the kernel layers in place for the GPU present (nvcc; XLINALG_CUDA_ARCHS); a failed
+#      build is reported and the check goes on with what there is (NVRTC, the pure rules),
+#   2. the GPU benchmark (benchmarks/bench_gpu.py) against torch, JAX and CuPy, each cell's values
+#      checked against float64: <out>/gpu-benchmark.json and <out>/gpu-benchmark.md, rewritten
+#      after every workload,
+#   3. the CUDA tests: every GPU rule against the pure rules, failures per batch entry, the
 #      library and its exports, torch on CUDA tensors, JAX on GPU arrays (values, gradients),
-#   3. the conformance suite on CUDA tensors (torch), JAX GPU arrays and CuPy arrays for the
-#      operators with GPU kernels,
-#   4. the GPU benchmark (benchmarks/bench_gpu.py) against torch, JAX and CuPy:
-#      <out>/gpu-benchmark.json and <out>/gpu-benchmark.md.
+#   4. the conformance suite on CUDA tensors (torch), JAX GPU arrays and CuPy arrays for the
+#      operators with GPU kernels.
+# The results come first because GPU time is scarce: each step on a GPU has a time limit (a step
+# that hangs cannot starve the ones after it), and <out>/steps.txt records when each began.
 #
 #   bash scripts/gpu_check.sh [--out DIR] [--python PYTHON]
 #   bash scripts/gpu_check.sh --dry [--out DIR]   no GPU: the same steps on the CPU (no build,
-#                                                 the main environment, tiny sizes), to check
-#                                                 the script itself
+#                                                 the main environment, tiny sizes, no time
+#                                                 limits), to check the script itself
 #
 # It uses the interpreter it is given (default: python3 on the GPU machine, whose torch, JAX and
 # CuPy it measures; the main environment with --dry) and installs nothing from the network:
@@ -26,7 +30,7 @@ while [ $# -gt 0 ]; do
     --dry) dry=1 ;;
     --out) out="$2"; shift ;;
     --python) py="$2"; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_check.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -36,7 +40,13 @@ if [ -z "$py" ]; then
   if [ "$dry" = 1 ]; then source "$ROOT/scripts/env.sh"; py="$(main_env)"; else py=python3; fi
 fi
 started=$(date +%s)
-step() { echo "== [$(( $(date +%s) - started )) s] $*"; }
+: > "$out/steps.txt"
+step() { echo "== [$(( $(date +%s) - started )) s] $*" | tee -a "$out/steps.txt"; }
+# limit SECONDS COMMAND...: on a GPU, COMMAND stopped after SECONDS (exit 124); dry, no limit
+limit() {
+  local seconds="$1"; shift
+  if [ "$dry" = 0 ]; then timeout -k 10 "$seconds" "$@"; else "$@"; fi
+}
 
 if ! "$py" -c "import array_api_compat" 2>/dev/null; then
   wheel=$(ls "$ROOT"/.whl/array_api_compat-*.whl 2>/dev/null | head -1 || true)
@@ -46,6 +56,7 @@ if ! "$py" -c "import array_api_compat" 2>/dev/null; then
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
+status=0
 step "environment"
 "$py" - "$dry" <<'PY'
 import sys
@@ -67,19 +78,28 @@ if [ "$dry" = 0 ]; then
   step "build for the GPU present"
   cap=$("$py" -c "import torch; print(''.join(map(str, torch.cuda.get_device_capability(0))))")
   export XLINALG_CUDA_ARCHS="${XLINALG_CUDA_ARCHS:-$cap}"
-  # in place, no dependency resolution (nothing can be fetched here)
-  "$py" -m pip install -q --no-deps --no-build-isolation --no-index -e "$ROOT"
+  # in place, no dependency resolution (nothing can be fetched here); nvcc gets most of the limit
+  if ! XLINALG_NVCC_TIMEOUT="${XLINALG_NVCC_TIMEOUT:-240}" limit 300 \
+      "$py" -m pip install -q --no-deps --no-build-isolation --no-index -e "$ROOT" 2>&1 | tee "$out/build.txt"; then
+    echo "gpu_check.sh: the build failed (build.txt); going on with the layers already built, NVRTC and the pure rules" >&2
+    status=1
+  fi
 fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 "$py" -m xlinalg | tee "$out/config.txt"
 
-status=0
+step "benchmark"
+bench=()
+[ "$dry" = 1 ] && bench=(--dry)
+limit 240 "$py" benchmarks/bench_gpu.py "${bench[@]}" --json "$out/gpu-benchmark.json" --markdown "$out/gpu-benchmark.md" \
+  2>&1 | tee "$out/benchmark.txt" || status=1
+
 step "CUDA tests"
 # on the GPU machine in parallel processes where pytest-xdist is there (they share the GPU: JAX
 # takes its memory as it needs it instead of most of it up front)
 workers=()
 if [ "$dry" = 0 ] && "$py" -c "import xdist" 2>/dev/null; then workers=(-n 8); fi
-XLA_PYTHON_CLIENT_PREALLOCATE=false "$py" -m pytest -q -p no:cacheprovider "${workers[@]}" tests/test_cuda_build.py tests/test_cuda_runtime.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
+XLA_PYTHON_CLIENT_PREALLOCATE=false limit 300 "$py" -m pytest -q -p no:cacheprovider "${workers[@]}" tests/test_cuda_build.py tests/test_cuda_runtime.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
   tests/torch_adapter/test_cuda_trace.py tests/jax_adapter/test_cuda_lowering.py tests/jax_adapter/test_cuda_values.py \
   2>&1 | tee "$out/tests.txt" || status=1
 
@@ -88,26 +108,21 @@ backend=xlinalg_conformance.backends.torch:CUDA_BACKEND
 [ "$dry" = 1 ] && backend=torch
 ops=$("$py" -c "from xlinalg.cuda.rules import RULES; print(' '.join(RULES))")
 # shellcheck disable=SC2086
-"$py" -m xlinalg_conformance --backend "$backend" --ops $ops --json "$out/conformance.json" \
+limit 120 "$py" -m xlinalg_conformance --backend "$backend" --ops $ops --json "$out/conformance.json" \
   2>&1 | tee "$out/conformance.txt" || status=1
 
 if [ "$dry" = 0 ] && "$py" -c "import jax, sys; sys.exit(jax.default_backend() != 'gpu')" 2>/dev/null; then
   step "conformance suite on JAX GPU arrays"
   # shellcheck disable=SC2086
-  "$py" -m xlinalg_conformance --backend jax --ops $ops --json "$out/conformance-jax.json" \
+  limit 120 "$py" -m xlinalg_conformance --backend jax --ops $ops --json "$out/conformance-jax.json" \
     2>&1 | tee "$out/conformance-jax.txt" || status=1
 fi
 if "$py" -c "import cupy" 2>/dev/null && [ "$dry" = 0 ]; then
   step "conformance suite on CuPy arrays (the NumPy-style API)"
   # shellcheck disable=SC2086
-  "$py" -m xlinalg_conformance --backend cupy --ops $ops --json "$out/conformance-cupy.json" \
+  limit 120 "$py" -m xlinalg_conformance --backend cupy --ops $ops --json "$out/conformance-cupy.json" \
     2>&1 | tee "$out/conformance-cupy.txt" || status=1
 fi
-
-step "benchmark"
-bench=()
-[ "$dry" = 1 ] && bench=(--dry)
-"$py" benchmarks/bench_gpu.py "${bench[@]}" --json "$out/gpu-benchmark.json" --markdown "$out/gpu-benchmark.md" || status=1
 
 step "done (status $status): results in $out"
 exit $status
