@@ -73,6 +73,14 @@ def find_nvcc():
     return shutil.which("nvcc")
 
 
+def split_compile(nvcc):
+    """``--split-compile=0`` where ``nvcc`` has it (the device code's optimizations spread over
+    every CPU: 57 s -> 36 s on two cores for one architecture), else nothing. Like ``--threads``
+    (one thread per target), it changes how fast the library is built, not the library."""
+    usage = subprocess.run([nvcc, "--help"], capture_output=True, text=True, timeout=60).stdout
+    return ["--split-compile=0"] if "--split-compile" in usage else []
+
+
 def arch_flags(archs):
     """nvcc's ``-gencode`` options for ``sm_XY``/``compute_XY`` targets (``ValueError`` for others)."""
     options = []
@@ -144,6 +152,7 @@ class BuildExt(build_ext):
         partial = target.with_suffix(".partial.so")  # (ignored by git like the library)
         gencodes = command.count("-gencode")
         command += [f"-DXL_CUDA_SOURCES_ID={sources}", f"-DXL_CUDA_BUILD_ID={build}", "--threads", str(max(1, min(gencodes, os.cpu_count() or 1)))]
+        command += split_compile(nvcc)
         command += ["-o", str(partial), str(HD_SRC / "launch.cu")]
         _warn(f"building the CUDA library: {shlex.join(command)}")
         start = time.perf_counter()

@@ -364,6 +364,9 @@ args = sys.argv[1:]
 if args == ["--version"]:
     print("stand-in nvcc " + os.environ.get("FAKE_NVCC_VERSION", "1"))
     sys.exit(0)
+if args == ["--help"]:
+    print(os.environ.get("FAKE_NVCC_HELP", "--split-compile <number>    (-split-compile)"))
+    sys.exit(0)
 with open(os.environ["FAKE_NVCC_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
 mode = os.environ.get("FAKE_NVCC", "ok")
@@ -400,7 +403,7 @@ def _build(project, tmp_path, *, inplace=False, **env):
     source, nvcc = project
     log = tmp_path / "nvcc.log"
     environment = {**os.environ, "CC": "/bin/false", "CXX": "/bin/false", "XLINALG_NVCC": str(nvcc), "FAKE_NVCC_LOG": str(log)}
-    for name in ("XLINALG_CUDA", "XLINALG_CUDA_ARCHS", "XLINALG_NVCC_FLAGS", "XLINALG_NVCC_TIMEOUT", "FAKE_NVCC"):
+    for name in ("XLINALG_CUDA", "XLINALG_CUDA_ARCHS", "XLINALG_NVCC_FLAGS", "XLINALG_NVCC_TIMEOUT", "FAKE_NVCC", "FAKE_NVCC_HELP"):
         environment.pop(name, None)
     environment.update(env)
     where = ["--inplace"] if inplace else ["--build-lib", str(tmp_path / "lib"), "--build-temp", str(tmp_path / "temp")]
@@ -423,6 +426,7 @@ def test_setup_builds_with_the_flags_and_keeps_an_up_to_date_library(project, tm
         "arch=compute_80,code=sm_80", "arch=compute_90,code=sm_90", "arch=compute_90,code=compute_90",
     ]  # fmt: skip
     assert args[-1].endswith("launch.cu")
+    assert args[args.index("--threads") + 1] == str(min(3, os.cpu_count())) and "--split-compile=0" in args
     sources = cuda.sources_id(project[0] / "xlinalg" / "cuda" / "src")
     assert f"sources:{sources} build:" in library.read_text()
     # up to date: no second build; other flags or another nvcc: rebuilt
@@ -430,6 +434,13 @@ def test_setup_builds_with_the_flags_and_keeps_an_up_to_date_library(project, tm
     library, calls, _ = _build(project, tmp_path, XLINALG_CUDA_ARCHS="sm_80 compute_80", XLINALG_NVCC_FLAGS="-Xptxas -v")
     assert len(calls) == 2 and "arch=compute_80,code=sm_80" in calls[1] and calls[1][calls[1].index("-Xptxas") + 1] == "-v"
     assert len(_build(project, tmp_path, XLINALG_CUDA_ARCHS="sm_80 compute_80", XLINALG_NVCC_FLAGS="-Xptxas -v", FAKE_NVCC_VERSION="2")[1]) == 3
+
+
+def test_setup_splits_the_compile_only_where_nvcc_can(project, tmp_path):
+    _, calls, _ = _build(project, tmp_path, FAKE_NVCC_HELP="--threads <number>")
+    assert len(calls) == 1 and not any(a.startswith("--split-compile") for a in calls[0])
+    # the library does not depend on it: not rebuilt for an nvcc that has it
+    assert len(_build(project, tmp_path)[1]) == 1
 
 
 def test_setup_rebuilds_when_a_source_changes(project, tmp_path):
