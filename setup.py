@@ -5,9 +5,10 @@ machine's C++17 compiler. It is optional: where no compiler exists (or the build
 installs without it and runs the pure Array-API rules.
 
 ``xlinalg/cuda/_xlinalg_cuda.so`` (the GPU layer, a plain shared library loaded with ctypes) is
-compiled from ``xlinalg/cuda/src/launch.cu`` with ``nvcc`` after the extensions, when an ``nvcc``
-is found (``XLINALG_NVCC``, else ``$CUDA_HOME/bin/nvcc``, else ``PATH``) and ``XLINALG_CUDA`` is
-not ``0`` (on Linux). Its failure never fails the install: a missing ``nvcc``, a compile error or a build over
+compiled from ``xlinalg/cuda/src/launch.cu`` with ``nvcc`` while the extension's sources compile
+(those on parallel threads), when an ``nvcc`` is found (``XLINALG_NVCC``, else
+``$CUDA_HOME/bin/nvcc``, else ``PATH``) and ``XLINALG_CUDA`` is not ``0`` (on Linux). Its failure
+never fails the install: a missing ``nvcc``, a compile error or a build over
 ``XLINALG_NVCC_TIMEOUT`` seconds prints a warning and the package installs without it. Settings:
 
 ``XLINALG_CUDA_ARCHS``
@@ -24,6 +25,7 @@ existing one with the current hashes is kept, any other is rebuilt, or removed w
 so a stale library is never installed. ``xlinalg.cuda`` refuses one whose sources differ.
 """
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -32,7 +34,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -94,16 +98,82 @@ def arch_flags(archs):
     return options
 
 
+class _NvccBuild:
+    """An nvcc build under way: its process (in a session of its own), the file it writes, its
+    output (a file: nvcc must never wait on a full pipe while the C++ extension compiles)."""
+
+    def __init__(self, command, partial, target, timeout):
+        self.partial, self.target, self.timeout = partial, target, timeout
+        self.start = time.perf_counter()
+        self.log = tempfile.TemporaryFile(mode="w+")
+        # a session of its own: on a timeout the whole group (nvcc, cicc, ptxas, the host compiler) is killed
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    def kill(self):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def finish(self):
+        """Wait for nvcc (``XLINALG_NVCC_TIMEOUT`` from its start) and move the library into place."""
+        try:
+            try:
+                self.process.wait(timeout=max(0.0, self.start + self.timeout - time.perf_counter()))
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise RuntimeError(f"nvcc took more than XLINALG_NVCC_TIMEOUT={self.timeout:g} s") from None
+            self.log.seek(0)
+            output = self.log.read()
+            if self.process.returncode != 0:
+                raise RuntimeError(f"nvcc exited with {self.process.returncode}:\n{output[-4000:]}")
+            if output.strip():
+                print(output, file=sys.stderr)
+            os.replace(self.partial, self.target)
+        finally:
+            self.log.close()
+            BuildExt._remove(self.partial)
+        _warn(f"built {self.target} in {time.perf_counter() - self.start:.0f} s")
+
+
 class BuildExt(build_ext):
-    """``build_ext``, then the GPU library (never failing the build)."""
+    """``build_ext`` with the GPU library built beside it: nvcc runs while the C++ extension's
+    sources compile, those in parallel. The GPU library never fails the build."""
 
     def run(self):
-        super().run()
+        nvcc = self._cuda_step(self.start_cuda)
         try:
-            self.build_cuda()
+            super().run()
+        except BaseException:
+            if nvcc is not None:
+                nvcc.kill()
+                self._remove(nvcc.partial)
+            raise
+        if nvcc is not None:
+            self._cuda_step(nvcc.finish)
+
+    def _cuda_step(self, step):
+        try:
+            return step()
         except Exception as exc:  # the GPU library is optional: whatever went wrong, install without it
             _warn(f"the CUDA library was not built ({type(exc).__name__}: {exc}); installing without it")
             self._remove(self._cuda_target())
+            return None
+
+    def build_extension(self, ext):
+        """The extension with its sources compiled on parallel threads (one per source, at most
+        one per CPU), then linked as usual."""
+        compile_sources = self.compiler.compile
+
+        def compile_in_parallel(sources, *args, **kwargs):
+            with ThreadPoolExecutor(max(1, min(len(sources), os.cpu_count() or 1))) as pool:
+                parts = [pool.submit(compile_sources, [source], *args, **kwargs) for source in sources]
+            return [obj for part in parts for obj in part.result()]  # every source tried, then the first error
+
+        self.compiler.compile = compile_in_parallel
+        try:
+            super().build_extension(ext)
+        finally:
+            self.compiler.compile = compile_sources
 
     def _cuda_target(self):
         """Where the library goes: beside the package's sources in place (editable installs),
@@ -120,24 +190,26 @@ class BuildExt(build_ext):
         except FileNotFoundError:
             pass
 
-    def build_cuda(self):
+    def start_cuda(self):
+        """Start nvcc on the GPU library (a :class:`_NvccBuild`), or ``None`` where there is
+        nothing to build (up to date, no nvcc, ``XLINALG_CUDA=0``, not Linux)."""
         target = self._cuda_target()
         sources = sources_id(HD_SRC)
         if os.environ.get("XLINALG_CUDA", "").strip() == "0":
             self._remove(target)
             _warn("XLINALG_CUDA=0: the CUDA library is not built")
-            return
+            return None
         if sys.platform != "linux":
             self._remove(target)
             _warn(f"the CUDA library is built on Linux only (this is {sys.platform})")
-            return
+            return None
         nvcc = find_nvcc()
         if nvcc is None:
             # a library of the current sources may stay (it was built, with whatever nvcc); any other goes
             if not (target.exists() and f"sources:{sources} ".encode() in target.read_bytes()):
                 self._remove(target)
             _warn("no nvcc (XLINALG_NVCC, CUDA_HOME, PATH): the CUDA library is not built")
-            return
+            return None
         version = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60, check=True).stdout
         command = [
             nvcc, "-std=c++17", "-O3", "-shared", "-Xcompiler", "-fPIC,-fvisibility=hidden", "-cudart", "static",
@@ -146,7 +218,7 @@ class BuildExt(build_ext):
         ]  # fmt: skip
         build = hashlib.sha256("\0".join([sources, version, *command[1:]]).encode()).hexdigest()[:16]
         if target.exists() and f"sources:{sources} build:{build}".encode() in target.read_bytes():
-            return  # up to date
+            return None  # up to date
         self._remove(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".partial.so")  # (ignored by git like the library)
@@ -155,25 +227,7 @@ class BuildExt(build_ext):
         command += split_compile(nvcc)
         command += ["-o", str(partial), str(HD_SRC / "launch.cu")]
         _warn(f"building the CUDA library: {shlex.join(command)}")
-        start = time.perf_counter()
-        timeout = float(os.environ.get("XLINALG_NVCC_TIMEOUT") or NVCC_TIMEOUT)
-        try:
-            # a session of its own: on a timeout the whole group (nvcc, cicc, ptxas, the host compiler) is killed
-            with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True) as process:
-                try:
-                    output = process.communicate(timeout=timeout)[0]
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.communicate()
-                    raise RuntimeError(f"nvcc took more than XLINALG_NVCC_TIMEOUT={timeout:g} s") from None
-            if process.returncode != 0:
-                raise RuntimeError(f"nvcc exited with {process.returncode}:\n{output[-4000:]}")
-            if output.strip():
-                print(output, file=sys.stderr)
-            os.replace(partial, target)
-        finally:
-            self._remove(partial)
-        _warn(f"built {target} in {time.perf_counter() - start:.0f} s")
+        return _NvccBuild(command, partial, target, float(os.environ.get("XLINALG_NVCC_TIMEOUT") or NVCC_TIMEOUT))
 
     def get_outputs(self):
         outputs = super().get_outputs()

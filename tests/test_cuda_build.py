@@ -369,6 +369,8 @@ if args == ["--help"]:
     sys.exit(0)
 with open(os.environ["FAKE_NVCC_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
+if "FAKE_NVCC_STARTED" in os.environ:
+    open(os.environ["FAKE_NVCC_STARTED"], "w").close()
 mode = os.environ.get("FAKE_NVCC", "ok")
 if mode == "fail":
     sys.exit("error: stand-in failure")
@@ -476,6 +478,40 @@ def test_setup_never_fails_the_build(project, tmp_path):
     assert not library.exists() and "XLINALG_CUDA=0" in run.stderr
     _, _, run = _build(project, tmp_path, XLINALG_NVCC=str(tmp_path / "missing-nvcc"))
     assert not library.exists() and "not built" in run.stderr
+
+
+# A stand-in C++ compiler: logs its sources, whether the stand-in nvcc had started (waiting for it
+# up to 20 s) and when it ran (a second), then fails (the CPU extension is optional: the build
+# goes on without it).
+FAKE_CXX = """\
+#!{python}
+import json, os, sys, time
+started = os.environ["FAKE_NVCC_STARTED"]
+deadline = time.monotonic() + 20
+while not os.path.exists(started) and time.monotonic() < deadline:
+    time.sleep(0.05)
+begin = time.time()
+time.sleep(1)
+with open(os.environ["FAKE_CXX_LOG"], "a") as log:
+    log.write(json.dumps([[a for a in sys.argv if a.endswith(".cpp")], os.path.exists(started), begin, time.time()]) + "\\n")
+sys.exit(1)
+"""
+
+
+def test_setup_compiles_the_extension_while_nvcc_runs(project, tmp_path):
+    cxx = tmp_path / "cxx"
+    cxx.write_text(FAKE_CXX.format(python=sys.executable))
+    cxx.chmod(0o755)
+    log, started = tmp_path / "cxx.log", tmp_path / "nvcc-started"
+    library, calls, _ = _build(project, tmp_path, CC=str(cxx), CXX=str(cxx), FAKE_CXX_LOG=str(log), FAKE_NVCC_STARTED=str(started))
+    assert library.exists() and len(calls) == 1
+    compiles = [json.loads(line) for line in log.read_text().splitlines()]
+    # the three sources compiled each on its own, every one while nvcc was running ...
+    assert sorted(Path(c[0][0]).name for c in compiles) == ["entries.cpp", "host_entries.cpp", "module.cpp"], compiles
+    assert all(len(sources) == 1 and nvcc_running for sources, nvcc_running, _, _ in compiles), compiles
+    # ... and two at once where there are two CPUs
+    first, second = sorted(c[2:] for c in compiles)[:2]
+    assert (second[0] < first[1]) == (os.cpu_count() > 1), compiles
 
 
 def test_setup_builds_in_place_for_editable_installs(project, tmp_path):
