@@ -244,15 +244,10 @@ def _torch_fn(c: Case, device: str, xlinalg: bool):
     return fn, sync, values
 
 
-def _jax_fn(c: Case, device: str, xlinalg: bool):
+def _jax_ops(xlinalg: bool) -> dict:
     import jax
     import jax.numpy as jnp
 
-    # float64 workloads in float64: without this JAX would turn their arrays into float32 (every
-    # other array has its dtype given, so the flag changes nothing else)
-    jax.config.update("jax_enable_x64", True)
-    dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
-    ja, jy, jw = (jax.device_put(x, dev) for x in (c.a, c.y, c.weights))
     if xlinalg:
         import xlinalg.jax as xj
 
@@ -260,14 +255,24 @@ def _jax_fn(c: Case, device: str, xlinalg: bool):
             u, lam = xj.syevd(m)
             return lam, jnp.swapaxes(u, -1, -2)
 
-        ops = {"potrf": xj.potrf, "eigh": eigh, "trsm": xj.trsm, "sumlogdiag": xj.sumlogdiag}
-    else:
-        ops = {
-            "potrf": jnp.linalg.cholesky,
-            "eigh": jnp.linalg.eigh,
-            "trsm": lambda el, b: jax.scipy.linalg.solve_triangular(el, b, lower=True),
-            "sumlogdiag": lambda el: jnp.log(jnp.diagonal(el, axis1=-2, axis2=-1)).sum(-1),
-        }
+        return {"potrf": xj.potrf, "eigh": eigh, "trsm": xj.trsm, "sumlogdiag": xj.sumlogdiag}
+    return {
+        "potrf": jnp.linalg.cholesky,
+        "eigh": jnp.linalg.eigh,
+        "trsm": lambda el, b: jax.scipy.linalg.solve_triangular(el, b, lower=True),
+        "sumlogdiag": lambda el: jnp.log(jnp.diagonal(el, axis1=-2, axis2=-1)).sum(-1),
+    }
+
+
+def _jax_fn(c: Case, device: str, xlinalg: bool):
+    import jax
+
+    # float64 workloads in float64: without this JAX would turn their arrays into float32 (every
+    # other array has its dtype given, so the flag changes nothing else)
+    jax.config.update("jax_enable_x64", True)
+    dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
+    ja, jy, jw = (jax.device_put(x, dev) for x in (c.a, c.y, c.weights))
+    ops = _jax_ops(xlinalg)
     grad = jax.jit(jax.grad(lambda m: loss(c.w.op, ops, m, jy, jw)))
     return (
         lambda: grad(ja).block_until_ready(),
