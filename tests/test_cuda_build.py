@@ -121,6 +121,21 @@ def test_show_config_reports_the_cuda_layer(capsys):
     assert ("CUDA kernel layer: built" in text) == info["cuda"]["active"]
 
 
+def test_show_config_reports_jaxs_cuda_handlers_once_jax_is_imported(capsys):
+    pytest.importorskip("jax")
+    import xlinalg
+    from xlinalg.cuda import jax_ffi
+
+    info = xlinalg.show_config()
+    assert info["cuda"]["jax_handlers"] == jax_ffi.reason()
+    assert ("loaded" == jax_ffi.reason()) == (jax_ffi.library() is not None)
+    assert f"JAX FFI handlers for CUDA: {jax_ffi.reason()}" in capsys.readouterr().out
+    # without JAX in the process: nothing said, nothing built
+    code = "import sys, xlinalg.cuda as c; print('jax' in sys.modules, 'jax_handlers' in c.config(), 'jax' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.stdout.split() == ["False", "False", "False"], run.stderr[-2000:]
+
+
 @pytest.mark.parametrize(
     ("value", "shown"),
     [(None, "packed"), ("interleaved", "interleaved"), ("staged", "staged"), ("tiled", "invalid (XLINALG_CUDA_LAYOUT must be one of")],

@@ -27,7 +27,9 @@ def show_config() -> dict:
     compiled layer is active (or why not), its operators, the instruction set its kernels with
     an AVX2 build run in, BLAS/LAPACK and thread settings
     (:func:`xlinalg.lapack.config`), and under ``"cuda"`` the state of the GPU layer (built or
-    why not, CUDA runtime and driver, devices: :func:`xlinalg.cuda.config`)."""
+    why not, CUDA runtime and driver, devices, JAX's CUDA handlers: :func:`xlinalg.cuda.config`).
+    The compiled bindings of the frameworks this process has imported are built here if they
+    were not yet."""
     from . import cuda, lapack
 
     info = lapack.config()
@@ -53,6 +55,8 @@ def show_config() -> dict:
         print(f"  CUDA kernel layer: not available ({gpu['reason']})")
     print(f"  CUDA kernels built at run time (NVRTC): {gpu['runtime']}")
     print(f"  CUDA arrays' layout for the kernels (XLINALG_CUDA_LAYOUT): {gpu['layout']}")
+    if "jax_handlers" in gpu:
+        print(f"  JAX FFI handlers for CUDA: {gpu['jax_handlers']}")
     return info
 
 

@@ -143,8 +143,12 @@ def config() -> dict:
         ``build_id``; always ``runtime``, the state of the kernels built at run time
         (:func:`xlinalg.cuda.runtime.state`: ``"available (...)"``, ``"active (...)"`` or
         ``"not available (<reason>)"``), and ``layout``, the layout the kernels run in
-        (:func:`xlinalg.cuda.rules.layout`; the error's text for an unknown one).
+        (:func:`xlinalg.cuda.rules.layout`; the error's text for an unknown one); where this
+        process has imported JAX, ``jax_handlers``: ``"loaded"`` or why JAX's CUDA handlers are
+        not (:func:`xlinalg.cuda.jax_ffi.reason`, which builds them on first use).
     """
+    import sys
+
     from .rules import layout
     from .runtime import state
 
@@ -163,6 +167,10 @@ def config() -> dict:
         "runtime": state(),
         "layout": layout_state,
     }
+    if "jax" in sys.modules:
+        from . import jax_ffi
+
+        info["jax_handlers"] = jax_ffi.reason()
     if lib is None:
         return info
     driver = ctypes.c_int(0)
