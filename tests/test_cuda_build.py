@@ -109,6 +109,9 @@ def test_loads_and_reports_without_a_gpu():
     limit = ctypes.c_int(-1)
     status = lib.xl_cuda_shared_limit(ctypes.byref(limit))
     assert (status, limit.value >= 65536) == (0, True) if count > 0 else (status != 0 and limit.value == 0)
+    device = ctypes.c_int(-2)
+    status = lib.xl_cuda_get_device(ctypes.byref(device))
+    assert (status, device.value) == (0, 0) if count > 0 else (status != 0 and device.value == -1)
 
 
 def test_show_config_reports_the_cuda_layer(capsys):

@@ -189,13 +189,101 @@ def test_staged_calls_whose_groups_need_too_much_shared_memory_run_packed(dtype,
     assert seen == ["staged", "packed"]
 
 
+class _DeviceRecording(rules.HostEntries):
+    """The CPU build, with a device to switch: records on which device each entry runs."""
+
+    def __init__(self, lib):
+        super().__init__(lib)
+        self.current, self.calls = "the caller's", []
+
+    def on_device(self, index):
+        return rules.DeviceGuard(lambda: self._enter(index), self._leave)
+
+    def _enter(self, index):
+        saved, self.current = self.current, index
+        return (saved,)
+
+    def _leave(self, saved):
+        (self.current,) = saved
+
+    def function(self, name, suffix, layout="packed"):
+        fn = super().function(name, suffix, layout)
+        return lambda *args: self.calls.append((name, self.current)) or fn(*args)
+
+
+class _OnDevice3(rules.NumpyArrays):
+    def device(self, x):
+        return 3
+
+
+@pytest.mark.skipif(lapack.library() is None, reason="compiled kernel layer not active")
+def test_a_rule_runs_its_entries_on_its_arrays_device_and_leaves_the_callers_current():
+    ents = _DeviceRecording(rules.host_entries()._lib)
+    op = operators()["potrs"]
+    a = np.broadcast_to(4 * np.eye(3), (2, 3, 3)).copy()
+    b = np.ones((2, 3, 1))
+    (x,), _ = rules.runner(op, "forward", (a, b), _OnDevice3(), ents)((a, b), params={"lower": True})
+    np.testing.assert_allclose(x, b / 16)
+    assert ents.calls == [("potrs", 3)] and ents.current == "the caller's"
+    ents.calls.clear()
+    with pytest.raises(KeyError):  # back after an error inside, too
+        rules.runner(op, "forward", (a, b), _OnDevice3(), ents)((a, b), params={})
+    assert ents.current == "the caller's"
+
+
+class _FakeCudaLibrary:
+    """``xl_cuda_get_device``/``xl_cuda_set_device`` of a process whose current device is
+    ``current`` (``fail``: the status the next get returns)."""
+
+    def __init__(self, current):
+        self.current, self.sets, self.fail = current, [], 0
+
+    def xl_cuda_get_device(self, out):
+        out._obj.value = -1 if self.fail else self.current
+        return self.fail
+
+    def xl_cuda_set_device(self, index):
+        self.sets.append(index)
+        self.current = index
+        return 0
+
+    def xl_cuda_shared_limit(self, out):
+        out._obj.value = 1000 * (self.current + 1)
+        return 0
+
+
+def test_the_cuda_librarys_device_switch_puts_the_callers_device_back(monkeypatch):
+    import xlinalg.cuda
+
+    monkeypatch.setattr(xlinalg.cuda, "error_name", lambda status: f"cudaError {status}")
+    monkeypatch.setattr(xlinalg.cuda, "error_string", lambda status: "fake")
+    lib = _FakeCudaLibrary(current=1)
+    ents = rules.CudaEntries(lib)
+    with ents.on_device(None):
+        pass
+    with ents.on_device(1):  # already current: nothing set
+        assert ents.shared_limit(1) == 2000
+    assert lib.sets == []
+    with ents.on_device(0):
+        assert lib.current == 0 and ents.shared_limit(0) == 1000 and ents.shared_limit(0) == 1000
+    assert lib.sets == [0, 1] and lib.current == 1
+    with pytest.raises(KeyError), ents.on_device(2):
+        raise KeyError("inside")
+    assert lib.sets == [0, 1, 2, 1] and lib.current == 1
+    lib.fail = 35
+    with pytest.raises(RuntimeError, match="cudaGetDevice failed: cudaError 35"):
+        with ents.on_device(0):
+            pass
+    assert lib.current == 1
+
+
 def test_staged_calls_respect_the_devices_shared_memory_limit(monkeypatch):
     """A device that lets a block have less than 96 KiB (64 KiB on sm_75) stages less: potrf in
     float32 up to order 15 there, instead of 19."""
     monkeypatch.setenv("XLINALG_CUDA_LAYOUT", "staged")
     ents = rules.host_entries()
     seen = _recording_layouts(monkeypatch, "numpy")
-    monkeypatch.setattr(ents, "shared_limit", lambda: 65536)
+    monkeypatch.setattr(ents, "shared_limit", lambda index: 65536)
     op = operators()["potrf"]
     for n in (15, 16):
         a = np.broadcast_to(np.eye(n, dtype=np.float32), (40, n, n))

@@ -234,6 +234,15 @@ class FakeDriver:
     def __init__(self, run=False, fail=None):
         self.run, self.fail = run, fail or {}
         self.current, self.made_current, self.loaded, self.launches, self.asked = None, [], [], [], []
+        self.context = "the caller's context"  # the thread's current context, as set_context sees it
+
+    def current_context(self):
+        return self.fail.get("current_context", 0), self.context
+
+    def set_context(self, context):
+        self.context = context
+        self.current = context[1] if isinstance(context, tuple) else None
+        return self.fail.get("set_context", 0)
 
     def shared_limit(self, index):
         self.asked.append(index)
@@ -241,7 +250,7 @@ class FakeDriver:
 
     def make_current(self, index):
         self.made_current.append(index)
-        self.current = index
+        self.current, self.context = index, ("primary", index)
         return self.fail.get("make_current", 0)
 
     def kernels(self, image, names):
@@ -338,9 +347,8 @@ def test_staged_entries_launch_with_the_library_grid(suffix, stage, batch, grid)
 def test_the_shared_memory_limit_is_asked_once_per_device():
     driver = FakeDriver()
     ents = runtime.RuntimeEntries(driver, lambda index: b"image")
-    assert ents.shared_limit() == 65536 and ents.shared_limit() == 65536  # device 0 before any
-    ents.device(2)
-    assert ents.shared_limit() == 3 * 65536 and ents.shared_limit() == 3 * 65536
+    assert ents.shared_limit() == 65536 and ents.shared_limit(0) == 65536  # device 0 when none is named
+    assert ents.shared_limit(2) == 3 * 65536 and ents.shared_limit(2) == 3 * 65536
     assert driver.asked == [0, 2]
 
 
@@ -358,7 +366,7 @@ def test_the_driver_reads_the_shared_memory_limit():
         return 0
 
     lib = type("FakeLibcuda", (), {})()
-    for name in ("cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData",
+    for name in ("cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDevicePrimaryCtxRetain", "cuCtxGetCurrent", "cuCtxSetCurrent", "cuModuleLoadData",
                  "cuModuleGetFunction", "cuLaunchKernel", "cuFuncSetAttribute", "cuGetErrorName", "cuGetErrorString"):  # fmt: skip
         setattr(lib, name, lambda *args: 0)
     lib.cuDeviceGet, lib.cuDeviceGetAttribute = device_get, attribute
@@ -376,7 +384,7 @@ def test_the_driver_asks_for_shared_memory_beyond_48_kib():
 
     lib = type("FakeLibcuda", (), {})()
     for name in ("cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetAttribute", "cuDevicePrimaryCtxRetain",
-                 "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction", "cuLaunchKernel", "cuFuncSetAttribute",
+                 "cuCtxGetCurrent", "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction", "cuLaunchKernel", "cuFuncSetAttribute",
                  "cuGetErrorName", "cuGetErrorString"):  # fmt: skip
         setattr(lib, name, recorder(name))
     driver = runtime.Driver(lib)
@@ -407,20 +415,33 @@ def test_devices_contexts_and_errors():
     driver = FakeDriver()
     images = []
     ents = runtime.RuntimeEntries(driver, lambda index: images.append(index) or b"image")
-    ents.device(None)
-    assert driver.made_current == []
-    ents.device(1)
     potrf = ents.function("potrf", "f32")
-    assert potrf(*_arguments(entries()["potrf"], 3), None) == 0
-    ents.device(0)
-    assert potrf(*_arguments(entries()["potrf"], 3), None) == 0
-    assert potrf(*_arguments(entries()["potrf"], 3), None) == 0
-    assert [launch["device"] for launch in driver.launches] == [1, 0, 0] and images == [1, 0]  # one module per device
+    with ents.on_device(None):
+        assert driver.made_current == []
+    with ents.on_device(1):
+        assert potrf(*_arguments(entries()["potrf"], 3), None) == 0
+        with ents.on_device(0):
+            assert potrf(*_arguments(entries()["potrf"], 3), None) == 0
+        assert driver.context == ("primary", 1)  # the enclosing device again
+        assert potrf(*_arguments(entries()["potrf"], 3), None) == 0
+    assert driver.context == "the caller's context"  # as it was before
+    assert potrf(*_arguments(entries()["potrf"], 3), None) == 0  # outside on_device: device 0, and back
+    assert driver.context == "the caller's context"
+    assert [launch["device"] for launch in driver.launches] == [1, 0, 1, 0] and images == [1, 0]  # one module per device
+    with pytest.raises(KeyError), ents.on_device(1):
+        raise KeyError("inside")
+    assert driver.context == "the caller's context"  # back after an error too
     driver.fail["launch"] = 719
     assert potrf(*_arguments(entries()["potrf"], 3), None) == 719
     driver.fail["make_current"] = 101
     with pytest.raises(RuntimeError, match=r"cuCtxSetCurrent \(device 2\) failed: FAKE_ERROR_101 \(fake error 101\)"):
-        ents.device(2)
+        with ents.on_device(2):
+            pass
+    del driver.fail["make_current"]
+    driver.fail["set_context"] = 201
+    with pytest.raises(RuntimeError, match=r"cuCtxSetCurrent \(the caller's context\) failed: FAKE_ERROR_201"):
+        with ents.on_device(2):
+            pass
     failing = runtime.RuntimeEntries(FakeDriver(fail={"kernels": 218}), lambda index: b"image")
     assert failing.function("syevd", "f64")(*_arguments(entries()["syevd"], 3), None) == 218
     assert failing.describe(218) == "FAKE_ERROR_218 (fake error 218)"

@@ -50,3 +50,16 @@ def test_gradgradcheck_on_cuda(rng):
     (s,) = inputs("syevd", {}, rng)
     y = torch.tensor(s, device="cuda", requires_grad=True)
     assert torch.autograd.gradcheck(structured("syevd", {}), (y,), check_forward_ad=True, **tol)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="fewer than two CUDA devices")
+def test_calls_run_on_their_tensors_device_and_leave_the_current_device_alone():
+    a = 4 * torch.eye(8, dtype=torch.float32).repeat(64, 1, 1)
+    for current, on in ((0, 1), (1, 0)):
+        x = a.to(f"cuda:{on}").requires_grad_()
+        with torch.cuda.device(current):
+            factor = xt.potrf(x)
+            factor.sum().backward()
+            assert torch.cuda.current_device() == current
+        assert factor.device == x.device == x.grad.device
+        torch.testing.assert_close(factor.cpu(), 2 * torch.eye(8).repeat(64, 1, 1))

@@ -38,6 +38,7 @@ HELPERS = {
     "xl_cuda_runtime_version": (ctypes.c_int, []),
     "xl_cuda_driver_version": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int)]),
     "xl_cuda_device_count": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int)]),
+    "xl_cuda_get_device": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int)]),
     "xl_cuda_set_device": (ctypes.c_int, [ctypes.c_int]),
     "xl_cuda_shared_limit": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int)]),
     "xl_cuda_error_name": (ctypes.c_char_p, [ctypes.c_int]),

@@ -26,10 +26,10 @@ memory first (coalesced) and the outputs back after (where a group's arrays take
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
-import threading
 from functools import cache
 
 import numpy as np
@@ -122,20 +122,23 @@ def stage_capacity(stage: int, itemsize: int) -> int:
 class Entries:
     """Callable entries of ``entries.def``: ``function(name, suffix, layout)`` (the staged
     layout's take :data:`~xlinalg.cuda.entries.STAGE` after the parameters) and whether calls
-    take a stream. ``device(index)`` makes ``index`` the device later calls run on; ``describe(status)``
-    names a non-zero status of a call."""
+    take a stream. ``with on_device(index):`` runs the calls inside it on device ``index``;
+    ``describe(status)`` names a non-zero status of a call."""
 
     stream = True
 
     def function(self, name: str, suffix: str, layout: str = "packed"):
         raise NotImplementedError
 
-    def device(self, index) -> None:
-        pass
+    def on_device(self, index):
+        """A context manager: the calls in it run on device ``index`` (``None``: where they
+        would anyway), and the calling thread's current device is the caller's again after it,
+        as the frameworks' own operators leave it. Here (the CPU build) nothing to switch."""
+        return NO_SWITCH
 
-    def shared_limit(self) -> int:
-        """The most dynamic shared memory (bytes) a block may ask for on the device calls run
-        on; here (the CPU build) no limit but :data:`STAGE_MAX_BYTES`."""
+    def shared_limit(self, index=None) -> int:
+        """The most dynamic shared memory (bytes) a block may ask for on device ``index``; here
+        (the CPU build) no limit but :data:`STAGE_MAX_BYTES`."""
         return STAGE_MAX_BYTES
 
     def describe(self, status: int) -> str:
@@ -147,29 +150,63 @@ class Entries:
             raise RuntimeError(f"xlinalg.cuda: {what} failed: {self.describe(status)}")
 
 
+#: What :meth:`Entries.on_device` gives where there is no device to switch: a context manager
+#: that does nothing (reusable).
+NO_SWITCH = contextlib.nullcontext()
+
+
+class DeviceGuard:
+    """``with DeviceGuard(switch, restore):``: ``switch()`` on entry returns what ``restore``
+    needs to make the caller's device current again (``None``: nothing to restore), which it
+    does on exit, whatever happened inside."""
+
+    __slots__ = ("_switch", "_restore", "_saved")
+
+    def __init__(self, switch, restore):
+        self._switch, self._restore = switch, restore
+
+    def __enter__(self):
+        self._saved = self._switch()
+
+    def __exit__(self, *exc):
+        if self._saved is not None:
+            self._restore(self._saved)
+
+
 class CudaEntries(Entries):
     """The CUDA library's ``xl_cuda_<name>_<suffix>`` (:func:`xlinalg.cuda.library`)."""
 
     def __init__(self, lib):
         self._lib = lib
-        self._local = threading.local()  # the device each thread last made current
         self._limits: dict = {}  # device -> shared_limit()
 
     def function(self, name, suffix, layout="packed"):
         return getattr(self._lib, entries()[name].symbol(suffix, layout))
 
-    def device(self, index):
-        if index is not None and getattr(self._local, "device", None) != index:
-            self.check(self._lib.xl_cuda_set_device(index), "cudaSetDevice")
-            self._local.device = index
+    def on_device(self, index):
+        if index is None:
+            return NO_SWITCH
+        return DeviceGuard(lambda: self._switch(index), self._set)
 
-    def shared_limit(self):
-        device = getattr(self._local, "device", None)
-        if device not in self._limits:
+    def _switch(self, index):
+        """Make ``index`` current; the device that was (``None`` when it already was ``index``)."""
+        current = ctypes.c_int(-1)
+        self.check(self._lib.xl_cuda_get_device(ctypes.byref(current)), "cudaGetDevice")
+        if current.value == index:
+            return None
+        self._set(index)
+        return current.value
+
+    def _set(self, index):
+        self.check(self._lib.xl_cuda_set_device(index), f"cudaSetDevice({index})")
+
+    def shared_limit(self, index=None):
+        """(asked of the current device, once per device)"""
+        if index not in self._limits:
             value = ctypes.c_int()
             self.check(self._lib.xl_cuda_shared_limit(ctypes.byref(value)), "cudaDeviceGetAttribute")
-            self._limits[device] = value.value
-        return self._limits[device]
+            self._limits[index] = value.value
+        return self._limits[index]
 
     def describe(self, status):
         from . import error_name, error_string
@@ -242,7 +279,7 @@ class _Call:
         self.itemsize = np.dtype(DTYPES[self.suffix]).itemsize
         self.stream = ax.stream(like) if ents.stream else None
         self.layout = layout()
-        ents.device(ax.device(like))
+        self.device = ax.device(like)
 
     def __call__(self, name: str, batch_shape, **values) -> None:
         """Run the entry ``name`` over ``batch_shape``: every parameter of ``entries.def`` by
@@ -256,7 +293,7 @@ class _Call:
         layout = self.layout if batch > 1 and not entries()[name].block else "packed"
         if layout == "staged":
             stage = sum(-(-math.prod(values[p].shape) // batch) for p, pointer, _ in _signature(name, "packed") if pointer)
-            if stage_capacity(stage, self.itemsize) > min(STAGE_MAX_BYTES, self.ents.shared_limit()):
+            if stage_capacity(stage, self.itemsize) > min(STAGE_MAX_BYTES, self.ents.shared_limit(self.device)):
                 layout = "packed"
             else:
                 values["stage"] = stage
@@ -445,7 +482,8 @@ def runner(op, kind: str, arrays, ax: Arrays, ents: Entries):
 
     def run(*groups, params):
         k = _Call(ax, ents, first)
-        result = fn(k, *groups, params)
+        with ents.on_device(k.device):
+            result = fn(k, *groups, params)
         return result if kind == "forward" else (result, None)
 
     return run

@@ -257,6 +257,7 @@ class Driver:
             "cuDeviceGet": [integer, ctypes.c_int],
             "cuDeviceGetAttribute": [integer, ctypes.c_int, ctypes.c_int],
             "cuDevicePrimaryCtxRetain": [ctypes.POINTER(p), ctypes.c_int],
+            "cuCtxGetCurrent": [ctypes.POINTER(p)],
             "cuCtxSetCurrent": [p],
             "cuModuleLoadData": [ctypes.POINTER(p), ctypes.c_char_p],
             "cuModuleGetFunction": [ctypes.POINTER(p), p, ctypes.c_char_p],
@@ -351,6 +352,15 @@ class Driver:
         if status:
             raise RuntimeError(f"the shared memory limit of device {index} is unknown: {self.error_name(status)}")
         return value.value
+
+    def current_context(self) -> tuple[int, int | None]:
+        """``(status, context)``: the calling thread's current context (``None``: none)."""
+        context = ctypes.c_void_p()
+        return self.lib.cuCtxGetCurrent(ctypes.byref(context)), context.value
+
+    def set_context(self, context: int | None) -> int:
+        """Make ``context`` (a value of :meth:`current_context`) current on the calling thread."""
+        return self.lib.cuCtxSetCurrent(context)
 
     def make_current(self, index: int) -> int:
         """Make device ``index``'s primary context current on the calling thread (retained on
@@ -462,6 +472,12 @@ class _Launcher:
             self._fixed = {n: entry.fixed_kernel(suffix, n) for n in range(1, fixed_max_order(suffix) + 1)}
 
     def __call__(self, *args) -> int:
+        if getattr(self._owner._local, "device", None) is None:  # called outside on_device(): device 0
+            with self._owner.on_device(0):
+                return self._launch(args)
+        return self._launch(args)
+
+    def _launch(self, args) -> int:
         entry, count = self._entry, len(self._entry.parameters(self._layout))
         if len(args) != count + 1:
             raise TypeError(f"{self.kernel} takes {count + 1} arguments (the parameters, then the stream), got {len(args)}")
@@ -497,9 +513,9 @@ class RuntimeEntries(rules.Entries):
     where the entry has one, :meth:`~xlinalg.cuda.entries.Entry.fixed_kernel`) with the CUDA
     library's grid (:data:`BLOCK` threads per
     block, or a block of :data:`BLOCK_ENTRY_THREADS` per batch entry for a block entry, or
-    :func:`staged_grid`; at most :data:`MAX_BLOCKS` blocks) on the device last made current by
-    :meth:`device` (device 0 before) and returns the ``CUresult``: 0 when queued, 0 for an
-    empty batch (nothing launched), ``CUDA_ERROR_INVALID_VALUE`` for a negative one.
+    :func:`staged_grid`; at most :data:`MAX_BLOCKS` blocks) on the device of the enclosing
+    :meth:`on_device` (device 0 outside one) and returns the ``CUresult``: 0 when queued, 0 for
+    an empty batch (nothing launched), ``CUDA_ERROR_INVALID_VALUE`` for a negative one.
 
     Parameters
     ----------
@@ -523,35 +539,45 @@ class RuntimeEntries(rules.Entries):
     def function(self, name, suffix, layout="packed"):
         return _Launcher(self, entries()[name], suffix, layout)
 
-    def device(self, index):
-        """Make device ``index``'s primary context current on the calling thread (``None``:
-        nothing). Raises ``RuntimeError`` naming the driver's error when it cannot."""
+    def on_device(self, index):
+        """A context manager: device ``index``'s primary context current on the calling thread
+        inside it (``None``: nothing changes), the caller's context again after it. Raises
+        ``RuntimeError`` naming the driver's error when a context cannot be made current."""
         if index is None:
-            return
+            return rules.NO_SWITCH
+        return rules.DeviceGuard(lambda: self._switch(index), self._restore)
+
+    def _switch(self, index):
+        status, context = self.driver.current_context()
+        if status:
+            raise RuntimeError(f"xlinalg.cuda: cuCtxGetCurrent failed: {describe(status, self.driver)}")
         status = self.driver.make_current(index)
         if status:
             raise RuntimeError(f"xlinalg.cuda: cuCtxSetCurrent (device {index}) failed: {describe(status, self.driver)}")
+        saved = (context, getattr(self._local, "device", None))
         self._local.device = index
+        return saved
+
+    def _restore(self, saved):
+        context, self._local.device = saved
+        status = self.driver.set_context(context)
+        if status:
+            raise RuntimeError(f"xlinalg.cuda: cuCtxSetCurrent (the caller's context) failed: {describe(status, self.driver)}")
 
     def describe(self, status: int) -> str:
         """A ``CUresult``'s name and description."""
         return describe(status, self.driver)
 
-    def shared_limit(self) -> int:
-        """:meth:`Driver.shared_limit` of the device calls run on (asked once per device)."""
-        index = getattr(self._local, "device", None) or 0
+    def shared_limit(self, index=None) -> int:
+        """:meth:`Driver.shared_limit` of device ``index`` (``None``: 0; asked once per device)."""
+        index = 0 if index is None else index
         if index not in self._limits:
             self._limits[index] = self.driver.shared_limit(index)
         return self._limits[index]
 
     def _function(self, kernel: str):
-        """``(status, CUfunction)`` of ``kernel`` on the calling thread's device."""
-        index = getattr(self._local, "device", None)
-        if index is None:
-            status = self.driver.make_current(0)
-            if status:
-                return status, None
-            index = self._local.device = 0
+        """``(status, CUfunction)`` of ``kernel`` on the device of the enclosing :meth:`on_device`."""
+        index = self._local.device
         table = self._kernels.get(index)
         if table is None:
             with self._lock:
@@ -595,8 +621,8 @@ def _entries() -> tuple[RuntimeEntries | None, str | None]:
 
     ents = RuntimeEntries(driver, image)
     try:  # compile (or read the cache) and load for device 0 now: a failure leaves no entries
-        ents.device(0)
-        status, _ = ents._function(entries()["potrf"].kernel("f32"))
+        with ents.on_device(0):
+            status, _ = ents._function(entries()["potrf"].kernel("f32"))
     except RuntimeError as exc:
         return None, str(exc)
     if status:

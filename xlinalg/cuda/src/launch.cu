@@ -202,7 +202,18 @@ XL_CUDA_API int xl_cuda_device_count(int* count) {
   return int(status);
 }
 
-// The device the calling thread launches on (cudaSetDevice).
+// The device the calling thread launches on: the current one into *device (-1 on any error; it is
+// the device of the thread's current context, whichever library made it current), or set it
+// (cudaSetDevice). Each returns the cudaError_t.
+XL_CUDA_API int xl_cuda_get_device(int* device) {
+  *device = -1;
+  const cudaError_t status = cudaGetDevice(device);
+  if (status != cudaSuccess) {
+    *device = -1;
+    (void)cudaGetLastError();
+  }
+  return int(status);
+}
 XL_CUDA_API int xl_cuda_set_device(int device) { return int(cudaSetDevice(device)); }
 
 // The name and description of a cudaError_t value.
