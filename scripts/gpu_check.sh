@@ -41,6 +41,9 @@ if [ -z "$py" ]; then
   if [ "$dry" = 1 ]; then source "$ROOT/scripts/env.sh"; py="$(main_env)"; else py=python3; fi
 fi
 started=$(date +%s)
+# torch, JAX and CuPy share the GPU in one process: JAX takes memory as it needs it, not 75 % of
+# the GPU up front
+export XLA_PYTHON_CLIENT_PREALLOCATE=false
 : > "$out/steps.txt"
 step() { echo "== [$(( $(date +%s) - started )) s] $*" | tee -a "$out/steps.txt"; }
 # limit SECONDS COMMAND...: on a GPU, COMMAND stopped after SECONDS (exit 124); dry, no limit
@@ -115,11 +118,10 @@ limit 240 "$py" benchmarks/bench_gpu.py "${bench[@]}" --json "$out/gpu-benchmark
   2>&1 | tee "$out/benchmark.txt" || status=1
 
 step "CUDA tests"
-# on the GPU machine in parallel processes where pytest-xdist is there (they share the GPU: JAX
-# takes its memory as it needs it instead of most of it up front)
+# on the GPU machine in parallel processes where pytest-xdist is there (they share the GPU)
 workers=()
 if [ "$dry" = 0 ] && "$py" -c "import xdist" 2>/dev/null; then workers=(-n 8); fi
-XLA_PYTHON_CLIENT_PREALLOCATE=false limit 300 "$py" -m pytest -q -p no:cacheprovider "${workers[@]}" tests/test_cuda_build.py tests/test_cuda_runtime.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
+limit 300 "$py" -m pytest -q -p no:cacheprovider "${workers[@]}" tests/test_cuda_build.py tests/test_cuda_runtime.py tests/test_cuda_rules.py tests/torch_adapter/test_cuda.py \
   tests/torch_adapter/test_cuda_trace.py tests/jax_adapter/test_cuda_lowering.py tests/jax_adapter/test_cuda_values.py \
   2>&1 | tee "$out/tests.txt" || status=1
 
