@@ -110,9 +110,11 @@ class _NvccBuild:
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
     def kill(self):
+        """Stop nvcc (its whole group) and drop what it wrote."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        self.partial.unlink(missing_ok=True)
 
     def finish(self):
         """Wait for nvcc (``XLINALG_NVCC_TIMEOUT`` from its start) and move the library into place."""
@@ -131,7 +133,7 @@ class _NvccBuild:
             os.replace(self.partial, self.target)
         finally:
             self.log.close()
-            BuildExt._remove(self.partial)
+            self.partial.unlink(missing_ok=True)
         _warn(f"built {self.target} in {time.perf_counter() - self.start:.0f} s")
 
 
@@ -146,7 +148,6 @@ class BuildExt(build_ext):
         except BaseException:
             if nvcc is not None:
                 nvcc.kill()
-                self._remove(nvcc.partial)
             raise
         if nvcc is not None:
             self._cuda_step(nvcc.finish)
@@ -156,7 +157,7 @@ class BuildExt(build_ext):
             return step()
         except Exception as exc:  # the GPU library is optional: whatever went wrong, install without it
             _warn(f"the CUDA library was not built ({type(exc).__name__}: {exc}); installing without it")
-            self._remove(self._cuda_target())
+            self._cuda_target().unlink(missing_ok=True)
             return None
 
     def build_extension(self, ext):
@@ -183,31 +184,24 @@ class BuildExt(build_ext):
             return Path(package_dir) / CUDA_LIBRARY
         return Path(self.build_lib, *CUDA_PACKAGE.split(".")) / CUDA_LIBRARY
 
-    @staticmethod
-    def _remove(path):
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-
     def start_cuda(self):
         """Start nvcc on the GPU library (a :class:`_NvccBuild`), or ``None`` where there is
         nothing to build (up to date, no nvcc, ``XLINALG_CUDA=0``, not Linux)."""
         target = self._cuda_target()
         sources = sources_id(HD_SRC)
         if os.environ.get("XLINALG_CUDA", "").strip() == "0":
-            self._remove(target)
+            target.unlink(missing_ok=True)
             _warn("XLINALG_CUDA=0: the CUDA library is not built")
             return None
         if sys.platform != "linux":
-            self._remove(target)
+            target.unlink(missing_ok=True)
             _warn(f"the CUDA library is built on Linux only (this is {sys.platform})")
             return None
         nvcc = find_nvcc()
         if nvcc is None:
             # a library of the current sources may stay (it was built, with whatever nvcc); any other goes
             if not (target.exists() and f"sources:{sources} ".encode() in target.read_bytes()):
-                self._remove(target)
+                target.unlink(missing_ok=True)
             _warn("no nvcc (XLINALG_NVCC, CUDA_HOME, PATH): the CUDA library is not built")
             return None
         version = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60, check=True).stdout
@@ -219,7 +213,7 @@ class BuildExt(build_ext):
         build = hashlib.sha256("\0".join([sources, version, *command[1:]]).encode()).hexdigest()[:16]
         if target.exists() and f"sources:{sources} build:{build}".encode() in target.read_bytes():
             return None  # up to date
-        self._remove(target)
+        target.unlink(missing_ok=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".partial.so")  # (ignored by git like the library)
         gencodes = command.count("-gencode")

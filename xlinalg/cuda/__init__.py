@@ -26,6 +26,7 @@ it); :func:`xlinalg.cuda.rules.cuda_entries` chooses.
 from __future__ import annotations
 
 import ctypes
+import sys
 from pathlib import Path
 
 from . import entries
@@ -148,8 +149,6 @@ def config() -> dict:
         process has imported JAX, ``jax_handlers``: ``"loaded"`` or why JAX's CUDA handlers are
         not (:func:`xlinalg.cuda.jax_ffi.reason`, which builds them on first use).
     """
-    import sys
-
     from .rules import layout
     from .runtime import state
 
