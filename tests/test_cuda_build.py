@@ -112,6 +112,12 @@ def test_loads_and_reports_without_a_gpu():
     device = ctypes.c_int(-2)
     status = lib.xl_cuda_get_device(ctypes.byref(device))
     assert (status, device.value) == (0, 0) if count > 0 else (status != 0 and device.value == -1)
+    # the library's code on the current device: an error without one (its reason as the count's)
+    status = lib.xl_cuda_kernel_image()
+    if count > 0:
+        assert status == 0 or cuda.error_name(status) == "cudaErrorNoKernelImageForDevice"
+    else:
+        assert cuda.error_name(status) == info["device_status"] == cuda.device_status()
 
 
 def test_show_config_reports_the_cuda_layer(capsys):
@@ -122,6 +128,22 @@ def test_show_config_reports_the_cuda_layer(capsys):
     assert "CUDA kernel layer: " in text
     assert info["cuda"] == cuda.config()
     assert ("CUDA kernel layer: built" in text) == info["cuda"]["active"]
+
+
+def test_show_config_reports_devices_without_the_librarys_code(capsys, monkeypatch):
+    import xlinalg
+    from xlinalg.cuda import rules
+
+    _needs_library()
+
+    class Found:
+        def missing_code(self):
+            return {1: "cudaErrorNoKernelImageForDevice (no kernel image is available)"}
+
+    monkeypatch.setattr(rules, "library_entries", lambda: Found())
+    info = xlinalg.show_config()
+    assert info["cuda"]["missing_code"] == Found().missing_code()
+    assert "no code for device 1 (cudaErrorNoKernelImageForDevice (no kernel image is available)): the kernels built at run time" in capsys.readouterr().out
 
 
 def test_show_config_reports_jaxs_cuda_handlers_once_jax_is_imported(capsys):

@@ -56,7 +56,7 @@ def _torch(device="cpu"):
     torch = pytest.importorskip("torch")
     from xlinalg.kernels.torch import TorchArrays
 
-    ents = rules.host_entries() if device == "cpu" else rules.cuda_entries()
+    ents = rules.host_entries() if device == "cpu" else rules.cuda_entries(0)
     if ents is None:
         pytest.skip("no usable CUDA device for the CUDA library")
     return TorchArrays(), lambda x: torch.from_numpy(np.array(x)).to(device), lambda x: x.cpu().numpy(), ents
@@ -66,7 +66,7 @@ def _cupy():
     cupy = pytest.importorskip("cupy")
     from xlinalg.kernels.cupy import CupyArrays
 
-    ents = rules.cuda_entries()
+    ents = rules.cuda_entries(0)
     if ents is None:
         pytest.skip("no usable CUDA device for the CUDA library")
     return CupyArrays(), cupy.asarray, cupy.asnumpy, ents
@@ -233,10 +233,16 @@ def test_a_rule_runs_its_entries_on_its_arrays_device_and_leaves_the_callers_cur
 
 class _FakeCudaLibrary:
     """``xl_cuda_get_device``/``xl_cuda_set_device`` of a process whose current device is
-    ``current`` (``fail``: the status the next get returns)."""
+    ``current`` (``fail``: the status the next get returns); ``images``: the status
+    ``xl_cuda_kernel_image`` returns on each device (0 where the library has its code)."""
 
-    def __init__(self, current):
+    def __init__(self, current, images=None):
         self.current, self.sets, self.fail = current, [], 0
+        self.images, self.probes = images or {}, []
+
+    def xl_cuda_kernel_image(self):
+        self.probes.append(self.current)
+        return self.images.get(self.current, 0)
 
     def xl_cuda_get_device(self, out):
         out._obj.value = -1 if self.fail else self.current
@@ -275,6 +281,20 @@ def test_the_cuda_librarys_device_switch_puts_the_callers_device_back(monkeypatc
         with ents.on_device(0):
             pass
     assert lib.current == 1
+
+
+def test_the_library_checks_for_its_code_on_each_device_once(monkeypatch):
+    """``runs_on`` asks ``xl_cuda_kernel_image`` on the device itself (then puts the caller's
+    back), once per device, and keeps why a device has no code."""
+    import xlinalg.cuda
+
+    monkeypatch.setattr(xlinalg.cuda, "error_name", lambda status: f"cudaError {status}")
+    monkeypatch.setattr(xlinalg.cuda, "error_string", lambda status: "no kernel image")
+    lib = _FakeCudaLibrary(current=0, images={1: 209})
+    ents = rules.CudaEntries(lib)
+    assert ents.runs_on(0) and not ents.runs_on(1) and not ents.runs_on(1) and ents.runs_on(0)
+    assert lib.probes == [0, 1] and lib.current == 0
+    assert ents.missing_code() == {1: "cudaError 209 (no kernel image)"}
 
 
 def test_staged_calls_respect_the_devices_shared_memory_limit(monkeypatch):
@@ -325,6 +345,11 @@ def test_no_rule_beyond_the_order_limit_or_for_other_dtypes():
     assert rules.runner(syevd, "forward", (np.eye(big + 1),), ax, ents) is None
     assert rules.runner(syevd, "vjp", (np.eye(n + 1), np.eye(n + 1), np.ones(n + 1)), ax, ents) is None
     assert rules.runner(op, "forward", (np.eye(3, dtype=np.float16),), ax, ents) is None
+    # only the square arguments have orders: a batch (40, 40) of 3 × 3 matrices fits, its
+    # sumlogdiag's outputs and cotangents of shape (40, 40) included; right-hand sides any width
+    sld, a = operators()["sumlogdiag"], np.broadcast_to(np.eye(3), (40, 40, 3, 3))
+    assert rules.runner(sld, "vjp", (a, np.zeros((40, 40)), np.ones((40, 40))), ax, ents) is not None
+    assert rules.runner(operators()["potrs"], "forward", (np.eye(3), np.ones((3, 100))), ax, ents) is not None
     assert rules.runner(operators()["gelqf"], "forward", (np.eye(3),), ax, ents) is None
 
 

@@ -501,8 +501,10 @@ def fresh(monkeypatch):
     monkeypatch.setattr(runtime, "_state", {})
     monkeypatch.setitem(lapack._state, "mode", "auto")
     rules._cuda_entries.cache_clear()
+    rules.library_entries.cache_clear()
     yield
     rules._cuda_entries.cache_clear()
+    rules.library_entries.cache_clear()
 
 
 class FakeDriverAPI(FakeDriver):
@@ -546,11 +548,11 @@ def test_runtime_entries_with_a_driver_and_nvrtc(fresh, monkeypatch):
     assert isinstance(ents, runtime.RuntimeEntries) and runtime.runtime_reason() is None
     assert driver.loaded == [(0, b"image sm_90")]  # compiled and loaded for device 0 up front
     assert runtime.state() == "active (sm_90, NVRTC 13.0)"
-    assert rules.cuda_entries() is ents
+    assert rules.cuda_entries(0) is ents
     with pytest.raises(RuntimeError, match=r"xlinalg.cuda: potrf_f32 failed: FAKE_ERROR_719 \(fake error 719\)"):
         ents.check(719, "potrf_f32")  # named by the driver
     monkeypatch.setitem(lapack._state, "mode", "python")
-    assert rules.cuda_entries() is None
+    assert rules.cuda_entries(0) is None
 
 
 @pytest.mark.parametrize(
@@ -571,7 +573,7 @@ def test_runtime_entries_failures_leave_none_and_a_reason(fresh, monkeypatch, se
     assert runtime.runtime_entries() is None
     assert reason in runtime.runtime_reason()
     assert runtime.state().startswith("not available (")
-    assert rules.cuda_entries() is None
+    assert rules.cuda_entries(0) is None
 
 
 def test_the_library_comes_first(fresh, monkeypatch):
@@ -579,16 +581,31 @@ def test_the_library_comes_first(fresh, monkeypatch):
     if cuda.library() is None:
         pytest.skip(f"the CUDA library is not loaded: {cuda.unavailable_reason()}")
     monkeypatch.setattr(cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(rules.CudaEntries, "runs_on", lambda self, index: True)
     monkeypatch.setattr(runtime, "runtime_entries", lambda: pytest.fail("the run-time build was tried"))
-    ents = rules.cuda_entries()
+    ents = rules.cuda_entries(0)
     assert isinstance(ents, rules.CudaEntries)
     with pytest.raises(RuntimeError, match=r"cudaErrorNoDevice"):
         ents.check(100, "potrf_f32")  # named by the CUDA library
 
 
+def test_a_device_without_the_librarys_code_gets_the_run_time_build(fresh, monkeypatch):
+    """A GPU older than every architecture the library was built for (a T4 for the default
+    sm_80/sm_90 build) runs the kernels NVRTC compiles for it; the others the library's."""
+    if cuda.library() is None:
+        pytest.skip(f"the CUDA library is not loaded: {cuda.unavailable_reason()}")
+    monkeypatch.setattr(cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(rules.CudaEntries, "runs_on", lambda self, index: index == 0)
+    compiled = object()
+    monkeypatch.setattr(runtime, "runtime_entries", lambda: compiled)
+    assert isinstance(rules.cuda_entries(0), rules.CudaEntries)
+    assert rules.cuda_entries(1) is compiled
+    assert rules.cuda_entries(0) is rules.library_entries()  # one object: its per-device facts
+
+
 def test_python_mode_has_no_cuda_entries(monkeypatch):
     monkeypatch.setitem(lapack._state, "mode", "python")
-    assert rules.cuda_entries() is None
+    assert rules.cuda_entries(0) is None
 
 
 # ---- on a GPU ----------------------------------------------------------------------------------

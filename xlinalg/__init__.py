@@ -51,6 +51,8 @@ def show_config() -> dict:
         driver = gpu["driver_version"] or "none"
         devices = f"{gpu['devices']} device(s)" if gpu["device_status"] == "ok" else f"no device ({gpu['device_status']})"
         print(f"  CUDA kernel layer: built, {gpu['entries']} entries (CUDA runtime {gpu['runtime_version']}, driver {driver}; {devices})")
+        for index, error in gpu.get("missing_code", {}).items():
+            print(f"    no code for device {index} ({error}): the kernels built at run time, or the pure rules, run there")
     else:
         print(f"  CUDA kernel layer: not available ({gpu['reason']})")
     print(f"  CUDA kernels built at run time (NVRTC): {gpu['runtime']}")

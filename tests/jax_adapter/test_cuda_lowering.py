@@ -258,6 +258,53 @@ def test_lowering_for_cuda_runs_the_shared_targets(name):
         assert cpu <= _calls(grad, *big, platform="cpu")
 
 
+def _gpus(monkeypatch, driver, count=0, runs_on=None):
+    """This process as if the driver reported version ``driver`` (0: none) and the library
+    ``count`` usable devices, with its code on those where ``runs_on(index)``; the handlers'
+    decision undone."""
+    from xlinalg.cuda import rules
+
+    def version(out):
+        out._obj.value = driver
+        return 0
+
+    monkeypatch.setattr(cuda.library(), "xl_cuda_driver_version", version)
+    monkeypatch.setattr(cuda_ffi, "_state", {k: v for k, v in cuda_ffi._state.items() if k != "gpus"})
+    if count:
+        monkeypatch.setattr(cuda, "device_count", lambda: count)
+        monkeypatch.setattr(rules, "library_entries", lambda: rules.CudaEntries(cuda.library()))
+        monkeypatch.setattr(rules.CudaEntries, "runs_on", lambda self, index: runs_on(index))
+        monkeypatch.setattr(rules.CudaEntries, "missing_code", lambda self: {1: "cudaErrorNoKernelImageForDevice (...)"})
+
+
+@pytest.mark.parametrize(
+    "driver, count, runs_on, why",
+    [
+        (0, 0, None, "loaded"),  # no driver: programs are only lowered here
+        (12080, 0, None, "finds no usable device (cudaError"),  # a driver older than the runtime, or no device
+        (13000, 2, lambda index: index == 0, "has no code for device(s) {1: 'cudaErrorNoKernelImageForDevice"),
+        (13000, 2, lambda index: True, "loaded"),
+    ],
+)
+def test_the_handlers_stand_down_where_the_library_cannot_run(monkeypatch, driver, count, runs_on, why):
+    """Where the CUDA library cannot run on this machine's GPUs, programs lowered for CUDA run the
+    composed rules (on JAX's own GPU kernels) instead of handlers whose every launch would fail;
+    ``XLINALG_KERNELS=compiled`` says why."""
+    from xlinalg import lapack
+
+    monkeypatch.setitem(lapack._state, "mode", "auto")
+    _gpus(monkeypatch, driver, count, runs_on)
+    assert cuda_ffi.gpus_reason().startswith(why) or why in cuda_ffi.gpus_reason(), cuda_ffi.gpus_reason()
+    params = _params("potrf")
+    xs = _arrays("potrf", params, 4)
+    fwd, _ = _targets("potrf", "float64")
+    assert (fwd in _calls(_fn("potrf", params), *xs)) == (why == "loaded")
+    if why != "loaded":
+        monkeypatch.setitem(lapack._state, "mode", "compiled")
+        with pytest.raises(ImportError, match="XLINALG_KERNELS=compiled, but the JAX CUDA handlers are not available: the CUDA library"):
+            cuda_ffi.supports(operators()["potrf"], [x.shape for x in xs])
+
+
 @pytest.mark.parametrize("name", ["potrf", "trsm"])
 def test_second_order_lowers_for_cuda(name):
     """``hessian`` and ``grad`` of ``grad`` lower for CUDA: the forward target runs, the

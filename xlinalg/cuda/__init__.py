@@ -42,6 +42,7 @@ HELPERS = {
     "xl_cuda_get_device": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int)]),
     "xl_cuda_set_device": (ctypes.c_int, [ctypes.c_int]),
     "xl_cuda_shared_limit": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int)]),
+    "xl_cuda_kernel_image": (ctypes.c_int, []),
     "xl_cuda_error_name": (ctypes.c_char_p, [ctypes.c_int]),
     "xl_cuda_error_string": (ctypes.c_char_p, [ctypes.c_int]),
     "xl_cuda_block_size": (ctypes.c_int, []),
@@ -123,12 +124,24 @@ def error_string(status: int) -> str:
 
 def device_count() -> int:
     """The number of usable CUDA devices: 0 without the library, a driver new enough for it, or a
-    GPU. Never raises."""
+    GPU (:func:`device_status` says which). Never raises."""
+    return _devices()[0]
+
+
+def device_status() -> str:
+    """``"ok"`` where the library finds a usable device, else the error that left none
+    (``cudaErrorInsufficientDriver``: no driver, or one older than the runtime linked in;
+    ``cudaErrorNoDevice``), or why the library is not loaded."""
+    return _devices()[1]
+
+
+def _devices() -> tuple[int, str]:
     lib = library()
     if lib is None:
-        return 0
+        return 0, f"not loaded: {unavailable_reason()}"
     count = ctypes.c_int(0)
-    return count.value if lib.xl_cuda_device_count(ctypes.byref(count)) == 0 else 0
+    status = lib.xl_cuda_device_count(ctypes.byref(count))
+    return (count.value, "ok") if status == 0 else (0, error_name(status))
 
 
 def config() -> dict:
@@ -142,14 +155,16 @@ def config() -> dict:
         ``runtime_version`` and ``driver_version`` (``"13.0"``; the driver's ``None`` without one),
         ``devices`` (the usable devices' count), ``device_status`` (``"ok"``, or the error name
         that left none: ``cudaErrorInsufficientDriver``, ``cudaErrorNoDevice``), ``block_size``,
-        ``build_id``; always ``runtime``, the state of the kernels built at run time
+        ``build_id``, and ``missing_code`` (``{device: error name}``) once a call found a device the
+        library has no code for (built for other architectures: the kernels built at run time,
+        or the pure rules, run there); always ``runtime``, the state of the kernels built at run time
         (:func:`xlinalg.cuda.runtime.state`: ``"available (...)"``, ``"active (...)"`` or
         ``"not available (<reason>)"``), and ``layout``, the layout the kernels run in
         (:func:`xlinalg.cuda.rules.layout`; the error's text for an unknown one); where this
         process has imported JAX, ``jax_handlers``: ``"loaded"`` or why JAX's CUDA handlers are
         not (:func:`xlinalg.cuda.jax_ffi.reason`, which builds them on first use).
     """
-    from .rules import layout
+    from .rules import layout, library_entries
     from .runtime import state
 
     try:
@@ -175,16 +190,18 @@ def config() -> dict:
         return info
     driver = ctypes.c_int(0)
     lib.xl_cuda_driver_version(ctypes.byref(driver))
-    count = ctypes.c_int(0)
-    status = lib.xl_cuda_device_count(ctypes.byref(count))
+    count, status = _devices()
     info.update(
         runtime_version=_version(lib.xl_cuda_runtime_version()),
         driver_version=_version(driver.value) if driver.value else None,
-        devices=count.value if status == 0 else 0,
-        device_status="ok" if status == 0 else error_name(status),
+        devices=count,
+        device_status=status,
         block_size=lib.xl_cuda_block_size(),
         build_id=lib.xl_cuda_build_id().decode(),
     )
+    entries_ = library_entries()
+    if entries_ is not None and entries_.missing_code():
+        info["missing_code"] = entries_.missing_code()
     return info
 
 
@@ -193,4 +210,4 @@ def _version(value: int) -> str:
     return f"{value // 1000}.{value % 1000 // 10}"
 
 
-__all__ = ["config", "device_count", "entries", "error_name", "error_string", "library", "sources_id", "unavailable_reason"]
+__all__ = ["config", "device_count", "device_status", "entries", "error_name", "error_string", "library", "sources_id", "unavailable_reason"]

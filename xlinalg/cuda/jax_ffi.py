@@ -200,30 +200,58 @@ def targets() -> list[str]:
 
 def supports(op, shapes) -> bool:
     """Whether the CUDA handlers run ``op`` on arrays of ``shapes`` (every operand of the call):
-    the registered operator is in :data:`~xlinalg.cuda.rules.RULES`, the handlers are registered
-    and the shapes :func:`~xlinalg.cuda.rules.fits`.
+    the registered operator is in :data:`~xlinalg.cuda.rules.RULES`, the handlers are registered,
+    the CUDA library runs on this machine's GPUs (:func:`gpus_reason`) and the shapes
+    :func:`~xlinalg.cuda.rules.fits`.
 
     Raises
     ------
     ImportError
         With ``XLINALG_KERNELS=compiled`` when the CUDA library is built but its handlers are not
-        available.
+        available or it does not run on this machine's GPUs.
     """
     from .rules import RULES, fits
 
-    if op.name not in RULES or not fits(shapes):
+    if op.name not in RULES or not fits(op, shapes):
         return False
     from ..lapack import jax_ffi as cpu
 
     if cpu.entry(op) is None:
         return False
-    if library() is None:
+    why = reason() if library() is None else gpus_reason()
+    if why != "loaded":
         from .. import lapack
 
         if lapack.mode() == "compiled" and _state.get("built"):
-            raise ImportError(f"XLINALG_KERNELS=compiled, but the JAX CUDA handlers are not available: {reason()}")
+            raise ImportError(f"XLINALG_KERNELS=compiled, but the JAX CUDA handlers are not available: {why}")
         return False
     return True
+
+
+def gpus_reason() -> str:
+    """``"loaded"`` where the CUDA library runs on this machine's GPUs, else why not. Without a
+    driver nothing runs here and programs are only lowered (for the CUDA platform, as in tests):
+    ``"loaded"``. With one, every device must be usable by the library's runtime (a driver older
+    than the runtime linked in leaves none) and have its code
+    (:meth:`~xlinalg.cuda.rules.CudaEntries.runs_on`; JAX has made every device's context
+    already). Decided once."""
+    if "gpus" not in _state:
+        from . import device_count, device_status
+        from . import library as cuda_library
+        from .rules import library_entries
+
+        driver = ctypes.c_int(0)
+        cuda_library().xl_cuda_driver_version(ctypes.byref(driver))
+        ents = library_entries()
+        if not driver.value:
+            _state["gpus"] = "loaded"
+        elif ents is None:
+            _state["gpus"] = f"the CUDA library finds no usable device ({device_status()})"
+        elif not all(ents.runs_on(index) for index in range(device_count())):
+            _state["gpus"] = f"the CUDA library has no code for device(s) {ents.missing_code()}"
+        else:
+            _state["gpus"] = "loaded"
+    return _state["gpus"]
 
 
 # ---- the C++ source -------------------------------------------------------------------------------

@@ -179,6 +179,7 @@ class CudaEntries(Entries):
     def __init__(self, lib):
         self._lib = lib
         self._limits: dict = {}  # device -> shared_limit()
+        self._images: dict = {}  # device -> xl_cuda_kernel_image()
 
     def function(self, name, suffix, layout="packed"):
         return getattr(self._lib, entries()[name].symbol(suffix, layout))
@@ -199,6 +200,18 @@ class CudaEntries(Entries):
 
     def _set(self, index):
         self.check(self._lib.xl_cuda_set_device(index), f"cudaSetDevice({index})")
+
+    def runs_on(self, index: int) -> bool:
+        """Whether the library has code device ``index`` runs (``xl_cuda_kernel_image``, asked on
+        that device once); :meth:`missing_code` keeps why not."""
+        if index not in self._images:
+            with self.on_device(index):
+                self._images[index] = self._lib.xl_cuda_kernel_image()
+        return self._images[index] == 0
+
+    def missing_code(self) -> dict:
+        """``{device: error name}`` for the devices :meth:`runs_on` found without code."""
+        return {index: self.describe(status) for index, status in sorted(self._images.items()) if status}
 
     def shared_limit(self, index=None):
         """(asked of the current device, once per device)"""
@@ -243,25 +256,37 @@ def host_entries() -> HostEntries | None:
     return None if lib is None else HostEntries(ctypes.CDLL(lib.__file__))
 
 
-def cuda_entries() -> Entries | None:
-    """The GPU entries: the CUDA library's when it is loaded and a device is usable, else the
-    kernels compiled at run time (:func:`xlinalg.cuda.runtime.runtime_entries`: a driver with a
-    device and NVRTC), else ``None`` (the pure rules run), as with ``XLINALG_KERNELS=python``.
-    Decided once."""
+def cuda_entries(device: int) -> Entries | None:
+    """The GPU entries for arrays on device ``device``: the CUDA library's when it is loaded, a
+    device is usable and the library has code for this one (:meth:`CudaEntries.runs_on`: it was
+    built for older or other architectures than the device's), else the kernels compiled at run
+    time (:func:`xlinalg.cuda.runtime.runtime_entries`: a driver with a device and NVRTC, which
+    compiles for the device's own architecture), else ``None`` (the pure rules run), as with
+    ``XLINALG_KERNELS=python``. Decided once per device, at its first call (the check loads the
+    library's code on that device, as its first launch would)."""
     from .. import lapack
 
-    return None if lapack.mode() == "python" else _cuda_entries()
+    return None if lapack.mode() == "python" else _cuda_entries(device)
 
 
 @cache
-def _cuda_entries() -> Entries | None:
-    from . import device_count, library
+def _cuda_entries(device: int) -> Entries | None:
     from .runtime import runtime_entries
 
-    lib = library()
-    if lib is not None and device_count() > 0:
-        return CudaEntries(lib)
+    ents = library_entries()
+    if ents is not None and ents.runs_on(device):
+        return ents
     return runtime_entries()
+
+
+@cache
+def library_entries() -> CudaEntries | None:
+    """The CUDA library's entries (one object: it caches per-device facts), or ``None`` when the
+    library is not loaded or finds no usable device."""
+    from . import device_count, library
+
+    lib = library()
+    return CudaEntries(lib) if lib is not None and device_count() > 0 else None
 
 
 @cache
@@ -454,13 +479,14 @@ RULES = {
 }
 
 
-def fits(shapes, name: str | None = None, kind: str | None = None) -> bool:
-    """Whether arrays of these shapes fit the per-matrix entries of the ``kind`` rule of the
-    operator ``name``: no matrix (the last two axes) with both sides above its order limit
-    (:data:`ORDER_LIMITS`, else :data:`MAX_ORDER`; without ``name``, :data:`MAX_ORDER`: what
-    every entry takes)."""
-    limit = ORDER_LIMITS.get((name, kind), MAX_ORDER)
-    return all(len(s) < 2 or min(s[-2:]) <= limit for s in shapes)
+def fits(op, shapes, kind: str | None = None) -> bool:
+    """Whether a call of ``op``'s ``kind`` rule on arrays of ``shapes`` (its inputs first, as
+    every rule takes them) fits the per-matrix entries: each square argument's order at most
+    the rule's limit (:data:`ORDER_LIMITS`, else :data:`MAX_ORDER`; without ``kind``,
+    :data:`MAX_ORDER`: what every entry takes). Right-hand sides may have any number of columns,
+    and the other arrays (outputs, cotangents) have the inputs' orders or none."""
+    limit = ORDER_LIMITS.get((op.name, kind), MAX_ORDER)
+    return all(s[-1] <= limit for a, s in zip(op.args, shapes) if a.square)
 
 
 def runner(op, kind: str, arrays, ax: Arrays, ents: Entries):
@@ -477,7 +503,7 @@ def runner(op, kind: str, arrays, ax: Arrays, ents: Entries):
     if operators().get(op.name) is not op:
         return None
     first = arrays[0]
-    if ax.dtype(first) not in _SUFFIX or not fits(tuple(tuple(x.shape) for x in arrays), op.name, kind):
+    if ax.dtype(first) not in _SUFFIX or not fits(op, tuple(tuple(x.shape) for x in arrays), kind):
         return None
 
     def run(*groups, params):

@@ -40,7 +40,7 @@ class CupyArrays:
         return x.dtype.name
 
     def stream(self, x):
-        return cupy.cuda.get_current_stream().ptr
+        return cupy.cuda.get_current_stream(x.device.id).ptr  # CuPy's current stream is per device
 
     def device(self, x):
         return x.device.id
@@ -85,7 +85,7 @@ class CupyKernels(Kernels):
     def compiled(self, op, kind, arrays):
         from ..cuda import rules
 
-        entries = rules.cuda_entries()
-        if entries is None or any(x.device != arrays[0].device for x in arrays):
+        if not arrays or any(x.device != arrays[0].device for x in arrays):
             return None
-        return rules.runner(op, kind, arrays, CupyArrays(), entries)
+        entries = rules.cuda_entries(arrays[0].device.id)
+        return None if entries is None else rules.runner(op, kind, arrays, CupyArrays(), entries)

@@ -100,10 +100,10 @@ def _cuda_runner(op, kind, arrays):
     on torch's CUDA kernels)."""
     from ..cuda import rules as cuda_rules
 
-    entries = cuda_rules.cuda_entries()
-    if entries is None or not _one_device(arrays):
+    if not arrays or not _one_device(arrays):
         return None
-    return cuda_rules.runner(op, kind, arrays, TorchArrays(), entries)
+    entries = cuda_rules.cuda_entries(arrays[0].device.index)
+    return None if entries is None else cuda_rules.runner(op, kind, arrays, TorchArrays(), entries)
 
 
 def _traced_runner(op, kind, arrays):
@@ -113,7 +113,7 @@ def _traced_runner(op, kind, arrays):
     if not arrays or not _one_device(arrays):
         return None
     device = arrays[0].device.type
-    if device == "cuda" and not _cuda_traceable(op.name, kind, tuple(tuple(x.shape) for x in arrays)):
+    if device == "cuda" and not _cuda_traceable(op, kind, tuple(tuple(x.shape) for x in arrays)):
         return None
     return _torch_ops.runner(op, kind) if device in ("cpu", "cuda") else None
 
@@ -125,10 +125,10 @@ def _cuda_built() -> bool:
     return cuda.library() is not None
 
 
-def _cuda_traceable(name, kind, shapes) -> bool:
+def _cuda_traceable(op, kind, shapes) -> bool:
     from ..cuda import rules as cuda_rules
 
-    return name in cuda_rules.RULES and _cuda_built() and cuda_rules.fits(shapes, name, kind)
+    return op.name in cuda_rules.RULES and _cuda_built() and cuda_rules.fits(op, shapes, kind)
 
 
 def _placement(arrays):

@@ -236,6 +236,17 @@ XL_CUDA_API int xl_cuda_shared_limit(int* bytes) {
   return int(status);
 }
 
+// Whether the library has code the current device runs: 0 when it has (cudaFuncGetAttributes on
+// one of its kernels loads it), else the cudaError_t: cudaErrorNoKernelImageForDevice on a device
+// older than every architecture it was built for, cudaErrorInsufficientDriver where the driver is
+// older than the runtime linked in.
+XL_CUDA_API int xl_cuda_kernel_image(void) {
+  cudaFuncAttributes attributes;
+  const cudaError_t status = cudaFuncGetAttributes(&attributes, reinterpret_cast<const void*>(xl_kernel_f32::xl_kernel_potrf_f32));
+  if (status != cudaSuccess) (void)cudaGetLastError();
+  return int(status);
+}
+
 // Threads per block of the one-thread-per-entry launches, and of the block entries' launches.
 XL_CUDA_API int xl_cuda_block_size(void) { return xl_cuda::kBlock; }
 XL_CUDA_API int xl_cuda_block_entry_threads(void) { return xl::hd::kBlockThreads; }
