@@ -24,8 +24,17 @@ pytestmark = pytest.mark.skipif(lapack.library() is None, reason="compiled kerne
 
 #: (order, batch): empty, 1, small, the entries' largest order
 ORDERS = [(0, (2,)), (1, ()), (3, (4,)), (8, (3, 2)), (rules.MAX_ORDER, (2,))]
-#: and for the layouts: batches of several groups of the staged layout, the last one partial
-LAYOUT_ORDERS = [*ORDERS, (3, (2 * rules.STAGE_GROUP + 6,)), (6, (rules.STAGE_GROUP + 1,))]
+#: and for the layouts: batches of several groups of the staged layout, the last one partial (on a
+#: GPU: groups in several blocks), and orders whose groups take more shared memory than a block has
+#: without asking (48 KiB: potrf's two arrays at order 14 in float32, most entries' at 11 in float64)
+LAYOUT_ORDERS = [
+    *ORDERS,
+    (3, (2 * rules.STAGE_GROUP + 6,)),
+    (6, (rules.STAGE_GROUP + 1,)),
+    (4, (5 * rules.STAGE_GROUP + 7,)),
+    (11, (40,)),
+    (14, (40,)),
+]
 CASES = [
     pytest.param(name, params, id=f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items())}")
     for name in rules.RULES

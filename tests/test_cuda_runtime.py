@@ -257,8 +257,10 @@ class FakeDriver:
         self.loaded.append((self.current, image))
         return self.fail.get("kernels", 0), {name: ("handle", self.current, name) for name in names}
 
-    def launch(self, function, blocks, threads, stream, parameters, shared=0):
+    def launch(self, function, blocks, threads, stream, parameters, shared=0, allowed=0):
         _, device, kernel = function
+        if shared:  # the most any staged launch of the kernel takes on the device
+            assert allowed == min(rules.STAGE_MAX_BYTES, 65536 * (device + 1))  # (shared_limit, not asked again)
         name, suffix, layout = _kernel_name(kernel)
         entry = entries()[name]
         args = _unpack(entry, parameters, layout)
@@ -375,8 +377,8 @@ def test_the_driver_reads_the_shared_memory_limit():
 
 def test_the_driver_asks_for_shared_memory_beyond_48_kib():
     """``Driver.launch`` raises a kernel's dynamic shared memory limit
-    (``cuFuncSetAttribute``) before a launch that needs more than a block has without asking,
-    and passes its error on."""
+    (``cuFuncSetAttribute``) before a launch that needs more than a block has without asking, to
+    the most it is allowed (the same for every launch), and passes its error on."""
     calls = []
 
     def recorder(name, status=0):
@@ -391,8 +393,11 @@ def test_the_driver_asks_for_shared_memory_beyond_48_kib():
     assert driver.launch("kernel", 2, 32, "stream", "parameters", 49152) == 0
     assert calls == [("cuLaunchKernel", "kernel", 2, 1, 1, 32, 1, 1, 49152, "stream", "parameters", None)]
     calls.clear()
-    assert driver.launch("kernel", 2, 32, "stream", "parameters", 52800) == 0
-    assert calls == [("cuFuncSetAttribute", "kernel", 8, 52800), ("cuLaunchKernel", "kernel", 2, 1, 1, 32, 1, 1, 52800, "stream", "parameters", None)]
+    assert driver.launch("kernel", 2, 32, "stream", "parameters", 52800, 98304) == 0
+    assert calls == [("cuFuncSetAttribute", "kernel", 8, 98304), ("cuLaunchKernel", "kernel", 2, 1, 1, 32, 1, 1, 52800, "stream", "parameters", None)]
+    calls.clear()
+    assert driver.launch("kernel", 2, 32, "stream", "parameters", 52800) == 0  # nothing allowed beyond: its own size
+    assert calls[0] == ("cuFuncSetAttribute", "kernel", 8, 52800)
     calls.clear()
     lib.cuFuncSetAttribute = recorder("cuFuncSetAttribute", 1)
     assert runtime.Driver(lib).launch("kernel", 2, 32, "stream", "parameters", 52800) == 1 and calls == [("cuFuncSetAttribute", "kernel", 8, 52800)]

@@ -23,6 +23,7 @@ MXNet's own conventions that differ from the core's are declared in one place:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import inspect
 import itertools
@@ -195,15 +196,40 @@ def to_core(x, axis=None, shape=None, device=None):
 
 def from_core(y, ctx, dtype):
     """An NDArray on ``ctx`` holding the core's output ``y`` (sharing its memory when ``y``
-    is a contiguous, writeable NumPy array)."""
-    mx = _mx()
+    is a contiguous, writeable NumPy array; a copy of a CuPy array, :func:`_gpu_copy`)."""
     if isinstance(y, np.generic):  # NumPy reductions of one matrix give scalars
         y = np.asarray(y)
-    if not isinstance(y, np.ndarray):  # pragma: no cover - CuPy on a GPU
-        return mx.nd.from_dlpack(y.toDlpack()).as_in_context(ctx)
+    if not isinstance(y, np.ndarray):
+        return _gpu_copy(y, ctx, dtype)
     if DLPACK and y.size and ctx.device_type == "cpu" and y.dtype == np.dtype(dtype):
         return to_ndarray(y)
     return copy_to_ndarray(y, ctx, dtype)
+
+
+def _gpu_copy(y, ctx, dtype):  # pragma: no cover - no GPU build of MXNet here
+    """A new NDArray on the GPU ``ctx`` holding the CuPy array ``y`` (any strides) as ``dtype``.
+    MXNet's memory, written by CuPy through DLPack on its current stream, which is synchronized
+    before MXNet's engine (whose streams know nothing of CuPy's) may read it; never CuPy's own
+    memory, whose release from MXNet would call back into Python."""
+    import cupy
+
+    out = _mx().nd.empty(y.shape, ctx=ctx, dtype=dtype)
+    if y.size:
+        with cupy.cuda.Device(ctx.device_id):
+            cupy.from_dlpack(out.to_dlpack_for_write())[...] = y
+            cupy.cuda.get_current_stream().synchronize()
+    return out
+
+
+def _on_device(ctx):
+    """A context manager: CuPy's current device is ``ctx``'s inside it, where ``ctx`` is a GPU
+    (the core's CuPy calls, its status checks and copies run there, not on whatever device the
+    thread had current); nothing for the CPU."""
+    if ctx.device_type != "gpu":
+        return contextlib.nullcontext()
+    import cupy  # pragma: no cover - no GPU build of MXNet here
+
+    return cupy.cuda.Device(ctx.device_id)  # pragma: no cover
 
 
 def _write(dst, req, value):
@@ -318,21 +344,23 @@ def register(op) -> str:
 
             def forward(self, is_train, req, in_data, out_data, aux):
                 outs = _stash.pop(self.token, None) if self.token else None
-                if outs is None:
-                    inputs = [to_core(x, self._axis(x)) for x in in_data]
-                    call = _prepare(op, inputs, self.core)
-                    outs = apply.forward(call, check=False)  # no data at the call: NaN on failure
-                    outs = tuple(_swap(y, self._axis(y)) if y.ndim >= 2 and s.ndim == 2 else y for y, s in zip(outs, op.outputs))
-                for dst, r, y in zip(out_data, req, outs):
-                    _write(dst, r, y)
+                with _on_device(in_data[0].context):
+                    if outs is None:
+                        inputs = [to_core(x, self._axis(x)) for x in in_data]
+                        call = _prepare(op, inputs, self.core)
+                        outs = apply.forward(call, check=False)  # no data at the call: NaN on failure
+                        outs = tuple(_swap(y, self._axis(y)) if y.ndim >= 2 and s.ndim == 2 else y for y, s in zip(outs, op.outputs))
+                    for dst, r, y in zip(out_data, req, outs):
+                        _write(dst, r, y)
 
             def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
                 if all(r == "null" for r in req):
                     return
                 data = (in_data, out_data, out_grad)
-                grads = _vjp(op, self.core, self.extras, *([to_core(x) for x in arrays] for arrays in data))
-                for dst, r, g in zip(in_grad, req, grads):
-                    _write(dst, r, g)
+                with _on_device(in_data[0].context):
+                    grads = _vjp(op, self.core, self.extras, *([to_core(x) for x in arrays] for arrays in data))
+                    for dst, r, g in zip(in_grad, req, grads):
+                        _write(dst, r, g)
 
         class Prop(mx.operator.CustomOpProp):
             def __init__(self, params="{}", token=""):
@@ -436,11 +464,16 @@ def bind(op):
 
 
 def _imperative(op, op_type, text, arrays, core, extras, out):
-    mx = _mx()
     ctxs = {x.context for x in arrays}
     if len(ctxs) > 1:
         raise ValueError(f"{op.name}: arrays on different devices ({', '.join(map(str, ctxs))})")
     (ctx,) = ctxs
+    with _on_device(ctx):
+        return _imperative_on(ctx, op, op_type, text, arrays, core, extras, out)
+
+
+def _imperative_on(ctx, op, op_type, text, arrays, core, extras, out):
+    mx = _mx()
     shapes = [tuple(x.shape) for x in arrays]
     dtypes = [x.dtype for x in arrays]
     out_shapes = _validated(op, text, tuple(shapes), tuple(dtypes))
@@ -462,8 +495,9 @@ def _imperative(op, op_type, text, arrays, core, extras, out):
     outs = tuple(y.reshape(mxnet_shape(y.shape)) for y in outs)
     dtype = dtypes[0]
     if out is None and not mx.autograd.is_recording():
-        # outputs share memory with nothing the caller holds (the inputs are views of NDArrays)
-        outs = tuple(y.copy() if any(np.may_share_memory(y, x) for x in inputs) else y for y in outs)
+        # outputs share memory with nothing the caller holds (the inputs are views of NDArrays;
+        # CuPy's outputs are copied into MXNet's memory by from_core)
+        outs = tuple(y.copy() if isinstance(y, np.ndarray) and any(np.may_share_memory(y, x) for x in inputs) else y for y in outs)
         results = tuple(from_core(y, ctx, dtype) for y in outs)
     else:
         recorded = _recorded_operator() if _recordable(ctx.device_type, shapes, [y.shape for y in outs]) else None

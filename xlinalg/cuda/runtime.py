@@ -390,13 +390,15 @@ class Driver:
             functions[name] = function
         return 0, functions
 
-    def launch(self, function, blocks: int, threads: int, stream, parameters, shared: int = 0) -> int:
+    def launch(self, function, blocks: int, threads: int, stream, parameters, shared: int = 0, allowed: int = 0) -> int:
         """``cuLaunchKernel`` of ``function`` on a one-dimensional grid with the parameter array
         ``parameters`` (the addresses of the arguments) and ``shared`` bytes of dynamic shared
-        memory per block (more than :data:`STAGE_BLOCK_BYTES` allowed first, as the CUDA
-        library's launches do)."""
+        memory per block. More than :data:`STAGE_BLOCK_BYTES` is allowed first, as the CUDA
+        library's launches do: ``allowed`` bytes (the most any launch of the kernel takes on the
+        device: one value, so that threads launching it at once never lower it under another's
+        size), or ``shared`` where that is more."""
         if shared > STAGE_BLOCK_BYTES:
-            status = self.lib.cuFuncSetAttribute(function, MAX_DYNAMIC_SHARED, shared)
+            status = self.lib.cuFuncSetAttribute(function, MAX_DYNAMIC_SHARED, max(shared, allowed))
             if status:
                 return status
         return self.lib.cuLaunchKernel(function, blocks, 1, 1, threads, 1, 1, shared, stream, parameters, None)
@@ -500,8 +502,9 @@ class _Launcher:
         status, function = self._owner._function(kernel)
         if status:
             return status
+        allowed = min(rules.STAGE_MAX_BYTES, self._owner.shared_limit(self._owner._local.device)) if shared else 0
         values, array = pack(entry, args[:-1], self._layout)  # values: alive until the launch returns
-        return self._owner.driver.launch(function, grid, threads, _plain(args[-1]), array, shared)
+        return self._owner.driver.launch(function, grid, threads, _plain(args[-1]), array, shared, allowed)
 
 
 class RuntimeEntries(rules.Entries):

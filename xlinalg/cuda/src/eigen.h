@@ -251,7 +251,7 @@ XL_HD void syevd_vjp_entry(Layout lay, int64_t e, int n, const T* u_, const T* w
     for (int j = 0; j < i; ++j) {
       const T d = w[j] - w[i];
       const T f = xl_abs(d) <= tol ? T(0) : T(1) / d;
-      const T x = (f * s[i * n + j] - f * s[j * n + i]) * T(0.5);
+      const T x = f * (s[i * n + j] - s[j * n + i]) * T(0.5);  // 0 for a symmetric M, fused multiply-adds or not
       s[i * n + j] = x;
       s[j * n + i] = x;
     }

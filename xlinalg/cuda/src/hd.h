@@ -3,6 +3,12 @@
 // The same per-matrix code compiles three ways: nvcc (device and host), NVRTC (device only, no
 // include outside the CUDA headers) and the host C++17 compiler of the CPU library, which runs it
 // in every CI job without a GPU. Nothing here may include a header under NVRTC.
+//
+// The same operations, not always the same roundings: nvcc and NVRTC fuse a multiply and an add
+// into one fused multiply-add (one rounding instead of two; their default, kept for speed), the
+// host build does not. A GPU's results agree with the CPU build's to rounding, not bit for bit;
+// expressions whose exact value matters (a difference that must be 0 for symmetric data) are
+// written so that fusing cannot change it.
 #pragma once
 
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)

@@ -2,6 +2,7 @@
 // one loop over the batch per entry of entries.def and layout, with the CUDA entries' parameters
 // (less the stream). Part of the CPU library, so that every test run checks the code the GPU
 // kernels run.
+#include <cstring>
 #include <vector>
 
 #include "eigen_block.h"
@@ -22,7 +23,8 @@
 // Staged: the threads of a group one after the other on one staging area (the first copies the
 // group's inputs in; the outputs are copied out after the last), each repeating the first's calls
 // of at() (else the process stops, naming the fault: on the device the group would deadlock or
-// read the wrong arrays).
+// read the wrong arrays). The area is all NaN bytes before each group, as shared memory holds
+// whatever was there: an entry reading an output before writing it gives NaN, not a stale 0.
 #define XL_HD_WITH_STAGE(...) (__VA_ARGS__, int stage)
 #define XL_HD_HOST_STAGED(name, params, args, S)                                                          \
   extern "C" XL_API void xl_hd_##name##_##S##_staged XL_HD_WITH_STAGE params {                            \
@@ -30,6 +32,7 @@
     std::vector<double> area(std::size_t(capacity) / sizeof(double) + 1);                                 \
     for (int64_t first = 0; first < batch; first += xl::hd::kStageGroup) {                                \
       const int count = xl::hd::stage_count(batch, first);                                                 \
+      std::memset(area.data(), 0xff, std::size_t(capacity)); /* 0xff...: a NaN in float32 and float64 */    \
       xl::hd::StageState st(reinterpret_cast<unsigned char*>(area.data()), capacity);                      \
       for (int lane = 0; lane < count; ++lane) {                                                           \
         st.start();                                                                                        \

@@ -104,8 +104,16 @@ cudaError_t launch(void (*kernel)(P...), int64_t batch, void* stream, Args args,
     const int64_t entries = int64_t(warps) * xl::hd::kStageGroup;
     blocks = (batch + entries - 1) / entries, threads = warps * 32, shared = warps * geometry.capacity;
     if (shared > xl::hd::kStageBlockBytes) {  // more than a block has without asking
-      const cudaError_t status =
-          cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
+      // The kernel may then have all a group may take on this device (kStageMaxBytes, or less
+      // where the device lets a block have less): one value for every launch, not this one's
+      // size, so that host threads launching the kernel at once never lower it under another's.
+      int device = 0, allowed = 0;
+      cudaError_t status = cudaGetDevice(&device);
+      if (status == cudaSuccess) status = cudaDeviceGetAttribute(&allowed, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+      if (allowed > xl::hd::kStageMaxBytes) allowed = int(xl::hd::kStageMaxBytes);
+      if (status == cudaSuccess)
+        status = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      allowed >= shared ? allowed : int(shared));
       if (status != cudaSuccess) {
         (void)cudaGetLastError();
         return status;
