@@ -111,6 +111,18 @@ xlinalg.show_config()
 print("GPU entries on device 0:", type(entries).__name__ if entries else f"none, the pure rules run (run-time build: {runtime_reason()})")
 if library_entries() is not None and library_entries().missing_code():
     print("the CUDA library has no code for:", library_entries().missing_code())
+try:  # the local memory the driver reserves at syevd's first launch (its 8 KB per thread in float64)
+    import torch
+
+    if entries is not None and torch.cuda.is_available():
+        import xlinalg.torch
+
+        free = torch.cuda.mem_get_info()[0]
+        xlinalg.torch.syevd(torch.eye(8, dtype=torch.float64, device="cuda").expand(64, 8, 8).contiguous())
+        torch.cuda.synchronize()
+        print(f"device memory the first float64 syevd launch took: {(free - torch.cuda.mem_get_info()[0]) / 2**20:.0f} MiB")
+except Exception as exc:
+    print("device memory of syevd's first launch: not measured:", exc)
 PY
 
 step "benchmark"

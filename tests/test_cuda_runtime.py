@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import re
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -533,12 +534,46 @@ def _raise(exc):
     raise exc
 
 
+class _FakeNvrtc:
+    def __init__(self, version):
+        self.version = version
+
+    def nvrtcVersion(self, major, minor):
+        major._obj.value, minor._obj.value = (int(x) for x in self.version.split("."))
+        return 0
+
+
+@pytest.mark.parametrize(
+    "found, driver, chosen",
+    [
+        (["13.0", "12.8", "12.4"], "12.6", "12.4"),  # the newest the driver runs
+        (["12.4", "12.8", "13.0"], "13.0", "13.0"),
+        (["12.4", "12.8", "13.0"], "12.9", "12.8"),
+        (["13.0", "13.1"], "12.8", "13.0"),  # none: the first found
+        (["13.1", "12.8"], None, "13.1"),  # no driver's version: the first found
+        ([], "13.0", None),
+    ],
+)
+def test_nvrtc_is_the_newest_the_driver_runs(monkeypatch, found, driver, chosen):
+    """Of several NVRTCs (a wheel's, a toolkit's), the newest whose version is at most the
+    driver's: a newer one makes code that driver may not load."""
+    libs = {Path(f"/nvrtc/{version}/libnvrtc.so"): _FakeNvrtc(version) for version in found}
+    monkeypatch.setattr(runtime, "_nvrtc_candidates", lambda: list(libs))
+    monkeypatch.setattr(runtime, "_load_nvrtc", lambda path: libs[path])
+    runtime.nvrtc_library.cache_clear()
+    try:
+        lib = runtime.nvrtc_library(driver)
+    finally:
+        runtime.nvrtc_library.cache_clear()
+    assert (lib and lib.version) == chosen
+
+
 NVRTC = object()
 
 
 def _fake_runtime(monkeypatch, driver, nvrtc=NVRTC, image=lambda arch, nvrtc: b"image " + arch.encode()):
     monkeypatch.setattr(runtime.Driver, "load", classmethod(lambda cls: driver))
-    monkeypatch.setattr(runtime, "nvrtc_library", lambda: nvrtc)
+    monkeypatch.setattr(runtime, "nvrtc_library", lambda driver=None: nvrtc if driver == "13.0" else pytest.fail(f"NVRTC for driver {driver}"))
     monkeypatch.setattr(runtime, "nvrtc_version", lambda nvrtc: "13.0")
     monkeypatch.setattr(runtime, "target", lambda capability, nvrtc: f"sm_{capability}")
     monkeypatch.setattr(runtime, "kernel_image", image)

@@ -46,7 +46,8 @@ def test_dry_run_writes_every_result(tmp_path):
     conformance = json.loads((tmp_path / "conformance.json").read_text())
     assert sorted({c["op"] for c in conformance["results"]}) == sorted(RULES)
     config = (tmp_path / "config.txt").read_text()
-    assert all(f"{name}: " in config for name in ("CUDA kernel layer", "PyTorch autograd node", "JAX FFI kernels", "JAX FFI handlers for CUDA", "GPU entries")), config
+    lines = ("CUDA kernel layer", "PyTorch autograd node", "JAX FFI kernels", "JAX FFI handlers for CUDA", "GPU entries on device 0")
+    assert all(f"{name}: " in config for name in lines), config
     assert "passed" in (tmp_path / "tests.txt").read_text()
     steps = [line.split("] ", 1)[1] for line in (tmp_path / "steps.txt").read_text().splitlines()]
     assert steps.index("benchmark") < steps.index("CUDA tests") and steps[-1].startswith("done (status 0)")

@@ -78,24 +78,44 @@ def _nvrtc_candidates() -> list[Path]:
 
 
 @cache
-def nvrtc_library() -> ctypes.CDLL | None:
+def nvrtc_library(driver: str | None = None) -> ctypes.CDLL | None:
     """A loadable NVRTC library with its functions' prototypes set, or ``None``.
 
     Searched in the ``nvidia-cuda-nvrtc`` wheel (``nvidia/cu*/lib``, ``nvidia/cuda_nvrtc/lib``),
     ``$CUDA_HOME/lib64``, ``/usr/local/cuda/lib64``, then the system's library path. The
-    ``libnvrtc-builtins`` beside it, which NVRTC opens by name, is loaded first. Found once.
+    ``libnvrtc-builtins`` beside it, which NVRTC opens by name, is loaded first. Without
+    ``driver`` the first found; with the driver's CUDA version (``"12.4"``), the newest found
+    whose version is at most the driver's (a newer NVRTC makes code that driver may not load),
+    else the first found. Found once per ``driver``.
     """
+    found = []
     for path in _nvrtc_candidates():
-        try:
-            for builtins in sorted(path.parent.glob("libnvrtc-builtins.so*")):
-                if "alt" not in builtins.name:
-                    ctypes.CDLL(str(builtins), mode=ctypes.RTLD_GLOBAL)
-            lib = ctypes.CDLL(str(path))
-            _nvrtc_prototypes(lib)
+        lib = _load_nvrtc(path)
+        if lib is not None and driver is None:
             return lib
-        except (OSError, AttributeError):
-            continue
-    return None
+        if lib is not None:
+            found.append(lib)
+    fitting = [lib for lib in found if _numbers(nvrtc_version(lib)) <= _numbers(driver)]
+    if fitting:
+        return max(fitting, key=lambda lib: _numbers(nvrtc_version(lib)))
+    return found[0] if found else None
+
+
+def _load_nvrtc(path: Path) -> ctypes.CDLL | None:
+    try:
+        for builtins in sorted(path.parent.glob("libnvrtc-builtins.so*")):
+            if "alt" not in builtins.name:
+                ctypes.CDLL(str(builtins), mode=ctypes.RTLD_GLOBAL)
+        lib = ctypes.CDLL(str(path))
+        _nvrtc_prototypes(lib)
+        return lib
+    except (OSError, AttributeError):
+        return None
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    """``"12.4"`` as ``(12, 4)``."""
+    return tuple(int(part) for part in version.split("."))
 
 
 def _nvrtc_prototypes(lib: ctypes.CDLL) -> None:
@@ -134,8 +154,7 @@ def nvrtc_version(nvrtc: ctypes.CDLL) -> str:
 def options(nvrtc: ctypes.CDLL) -> tuple[str, ...]:
     """NVRTC's options besides the target for this NVRTC: :data:`OPTIONS`, and
     :data:`SPLIT_COMPILE` where its version is 12.1 or later."""
-    version = tuple(int(part) for part in nvrtc_version(nvrtc).split("."))
-    return (*OPTIONS, SPLIT_COMPILE) if version >= (12, 1) else OPTIONS
+    return (*OPTIONS, SPLIT_COMPILE) if _numbers(nvrtc_version(nvrtc)) >= (12, 1) else OPTIONS
 
 
 def target(capability: int, nvrtc: ctypes.CDLL) -> str:
@@ -612,7 +631,7 @@ def _entries() -> tuple[RuntimeEntries | None, str | None]:
     _state["driver"] = driver
     if driver.device_count() == 0:
         return None, "the CUDA driver finds no device"
-    nvrtc = nvrtc_library()
+    nvrtc = nvrtc_library(driver.version())
     if nvrtc is None:
         return None, "no NVRTC library (pip install nvidia-cuda-nvrtc, or nvidia-cuda-nvrtc-cu12 for CUDA 12, or a CUDA toolkit with libnvrtc)"
     targets: dict[int, str] = {}
@@ -630,7 +649,7 @@ def _entries() -> tuple[RuntimeEntries | None, str | None]:
         return None, str(exc)
     if status:
         return None, f"the kernels compiled for {targets.get(0, 'device 0')} do not load: {describe(status, driver)}"
-    _state["target"] = targets[0]
+    _state["target"], _state["nvrtc"] = targets[0], nvrtc_version(nvrtc)
     return ents, None
 
 
@@ -660,14 +679,14 @@ def state() -> str:
     if "entries" in _state:
         if _state["entries"] is None:
             return f"not available ({_state['reason']})"
-        return f"active ({_state['target']}, NVRTC {nvrtc_version(nvrtc_library())})"
+        return f"active ({_state['target']}, NVRTC {_state['nvrtc']})"
     try:
         driver = _state.get("driver") or Driver.load()
         _state["driver"] = driver
         count = driver.device_count()
         if count == 0:
             return "not available (the CUDA driver finds no device)"
-        nvrtc = nvrtc_library()
+        nvrtc = nvrtc_library(driver.version())
         if nvrtc is None:
             return "not available (no NVRTC library)"
         return f"available (NVRTC {nvrtc_version(nvrtc)}, driver {driver.version()}, {count} device(s); compiled on first use)"

@@ -10,7 +10,11 @@
 // int: 0 when the kernel was queued. The kernel runs asynchronously: its errors (and the per-entry
 // status of the factorizations) show once the stream is synchronized. A batch of 0 launches
 // nothing and returns 0; a negative batch returns cudaErrorInvalidValue. Pointers are device
-// (or managed) memory, row-major batches as on the CPU.
+// (or managed) memory, row-major batches as on the CPU. A staged entry's ``stage`` is the sum,
+// over its pointer parameters, of their elements per batch entry (what the Python rules pass);
+// more only costs shared memory, less makes the kernel trap when an entry's arrays overflow its
+// area (a trap ends the device's context, as any kernel fault does), and one whose group would
+// take more than kStageMaxBytes returns cudaErrorInvalidValue before launching.
 //
 // Small helpers report the runtime and its devices (xl_cuda_runtime_version, ...) and move memory
 // (xl_cuda_malloc, ...), so that a caller without a CUDA framework can drive the entries.
