@@ -79,7 +79,7 @@
 #define XL_BLOCK_KERNEL_WITH_ENTRY(...) (layout, e, __VA_ARGS__, shared)
 #define XL_BLOCK_KERNEL(name, params, args, S)                                                    \
   extern "C" __global__ void __launch_bounds__(xl::hd::kBlockThreads) xl_kernel_##name##_##S params { \
-    __shared__ xl::hd::name##_shared<T> shared;                                                   \
+    static __shared__ xl::hd::name##_shared<T> shared; /* (static: one per block, also off the device) */ \
     const xl::hd::Packed layout(batch);                                                           \
     for (int64_t e = int64_t(blockIdx.x); e < batch; e += int64_t(gridDim.x))                     \
       xl::hd::name##_entry<T> XL_BLOCK_KERNEL_WITH_ENTRY args;                                    \
