@@ -117,10 +117,12 @@ try:  # the local memory the driver reserves at syevd's first launch (its 8 KB p
     if entries is not None and torch.cuda.is_available():
         import xlinalg.torch
 
-        free = torch.cuda.mem_get_info()[0]
-        xlinalg.torch.syevd(torch.eye(8, dtype=torch.float64, device="cuda").expand(64, 8, 8).contiguous())
+        a = torch.eye(8, dtype=torch.float64, device="cuda").expand(64, 8, 8).contiguous()
+        free, pool = torch.cuda.mem_get_info()[0], torch.cuda.memory_reserved()
+        xlinalg.torch.syevd(a)
         torch.cuda.synchronize()
-        print(f"device memory the first float64 syevd launch took: {(free - torch.cuda.mem_get_info()[0]) / 2**20:.0f} MiB")
+        taken = free - torch.cuda.mem_get_info()[0] - (torch.cuda.memory_reserved() - pool)  # less torch's own pool
+        print(f"device memory the first float64 syevd launch took, besides torch's pool: {taken / 2**20:.0f} MiB")
 except Exception as exc:
     print("device memory of syevd's first launch: not measured:", exc)
 PY

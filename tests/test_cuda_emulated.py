@@ -7,8 +7,8 @@ and block kernels take their device branches (``__CUDA_ARCH__``). Here those ker
 would on a GPU, one std::thread per GPU thread, with CUDA's grid and block sizes (the grid capped
 at two blocks, so that the grid-stride loops wrap), shared memory that is not zero, and a trap or
 a deadlock (a barrier some thread never reaches) failing the test by name: every operator rule, every layout, both dtypes, batches of
-several blocks and partial warps give the CPU build's results bit for bit (the same compiler and
-flags: the same roundings).
+several blocks and partial warps give the CPU build's results bit for bit (both built without
+fused multiply-adds, ``-ffp-contract=off``: the same roundings).
 """
 
 from __future__ import annotations
@@ -41,13 +41,14 @@ MAX_BLOCKS = 2
 ORDERS = [(0, (2,)), (1, ()), (3, (5,)), (4, (2 * 128 + 37,)), (8, (3, 11)), (11, (33,))]
 
 
-def _build(*extra: str) -> Path:
-    """The kernels built for CPU threads with the further compiler and linker flags ``extra``
-    (cached per sources and flags); skips the test where they cannot be built."""
+def _build(source: str = "kernels_on_threads.cpp", *extra: str) -> Path:
+    """``tests/device_emulation/<source>`` built for CPU threads with the further compiler and
+    linker flags ``extra`` (cached per sources and flags); skips the test where it cannot be
+    built."""
     key = (sources_id(), hashlib.sha256((HERE / "emulator.h").read_bytes()).hexdigest())
-    flags = (*("-O1" if f == "-O3" else f for f in build.COMPILE_FLAGS), *extra)
-    what = "GPU kernels on CPU threads"
-    path, why = build.cached_library("xlinalg_cuda_emulated", what, [HERE / "kernels_on_threads.cpp"], [SOURCE_DIR, HERE], key, flags, extra)
+    flags = (*("-O1" if f == "-O3" else f for f in build.COMPILE_FLAGS), "-ffp-contract=off", *extra)
+    stem = "xlinalg_cuda_" + source.removesuffix(".cpp")
+    path, why = build.cached_library(stem, "GPU kernels on CPU threads", [HERE / source], [SOURCE_DIR, HERE], key, flags, extra)
     if path is None:
         pytest.skip(why)
     return path
@@ -140,7 +141,7 @@ def test_kernels_on_threads_give_the_cpu_builds_results(name, params, dtype, lay
 def exercise_every_rule(ents) -> None:
     """Every rule's forward and VJP on ``ents`` once per layout, at orders and batches that take
     several warps and blocks (and ``syevd``'s block entry): for the race check below."""
-    rng = np.random.default_rng(3)
+    rng, saved = np.random.default_rng(3), os.environ.get("XLINALG_CUDA_LAYOUT")
     for layout in LAYOUTS:
         os.environ["XLINALG_CUDA_LAYOUT"] = layout
         for name in rules.RULES:
@@ -151,20 +152,51 @@ def exercise_every_rule(ents) -> None:
                 call = apply.prepare(op, arrays, params)
                 outputs, _ = rules.runner(op, "forward", call.inputs, rules.NumpyArrays(), rules.host_entries())(call.inputs, params=call.params)
                 _results(op, arrays, params, ents, tuple(rng.standard_normal(tuple(y.shape)) for y in outputs))
+    if saved is None:
+        os.environ.pop("XLINALG_CUDA_LAYOUT")
+    else:
+        os.environ["XLINALG_CUDA_LAYOUT"] = saved
+
+
+@pytest.mark.parametrize(
+    "which, fault",
+    [(0, "a deadlock on the device"), (1, "the lanes of a warp pass different masks"), (2, "__trap()")],
+)
+def test_the_emulation_catches_deadlocks_bad_masks_and_traps(which, fault):
+    """The emulation's own check: kernels with those faults (``broken_kernels.cpp``) end their
+    launch with the fault named, not a hang; a data race is not a fault here (ThreadSanitizer's
+    to find, below)."""
+    lib = ctypes.CDLL(str(_build("broken_kernels.cpp")))
+    lib.xl_emu_broken.restype, lib.xl_emu_broken.argtypes = ctypes.c_char_p, [ctypes.c_int, ctypes.c_int]
+    assert fault in (lib.xl_emu_broken(which, 300) or b"").decode()
+    assert lib.xl_emu_broken(3, 300) is None
+
+
+def _under_tsan(code: str, *args: str):
+    """``python -c code args...`` with ThreadSanitizer's runtime preloaded, from the repository
+    root; skips the test where there is none, or where it cannot start here."""
+    cxx = build.compiler()
+    runtime_library = cxx and subprocess.run([cxx, "-print-file-name=libtsan.so"], capture_output=True, text=True).stdout.strip()
+    if not runtime_library or not Path(runtime_library).is_file():
+        pytest.skip("no ThreadSanitizer runtime (libtsan.so)")
+    env = {**os.environ, "LD_PRELOAD": runtime_library, "TSAN_OPTIONS": "report_signal_unsafe=0"}
+    if subprocess.run([sys.executable, "-c", "pass"], env=env, capture_output=True).returncode:
+        pytest.skip("ThreadSanitizer does not start on this machine")
+    return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, cwd=HERE.parent.parent, timeout=900)
 
 
 def test_kernels_on_threads_have_no_data_races():
     """Built with ThreadSanitizer (preloaded into a Python of its own), every rule in every layout
     runs without a data race between the threads of a warp or a block: each phase's items and
     each lane's copies touch their own data, and a barrier separates what one thread writes from
-    what another reads. (With a phase's barrier removed it reports dozens.)"""
-    cxx = build.compiler()
-    runtime_library = cxx and subprocess.run([cxx, "-print-file-name=libtsan.so"], capture_output=True, text=True).stdout.strip()
-    if not runtime_library or not Path(runtime_library).is_file():
-        pytest.skip("no ThreadSanitizer runtime (libtsan.so)")
-    path = _build("-fsanitize=thread", "-g")
+    what another reads (with a phase's barrier removed it reports dozens; a kernel with a race
+    shows it reports one here)."""
+    racy = _build("broken_kernels.cpp", "-fsanitize=thread", "-g")
+    code = "import ctypes, sys; ctypes.CDLL(sys.argv[1]).xl_emu_broken(3, 1000)"
+    control = _under_tsan(code, str(racy))  # the check sees a race where there is one
+    assert "ThreadSanitizer: data race" in control.stderr, control.stderr[-3000:]
+    path = _build("kernels_on_threads.cpp", "-fsanitize=thread", "-g")
     code = "import sys; from tests.test_cuda_emulated import *; exercise_every_rule(emulated_entries(sys.argv[1])); print('done')"
-    env = {**os.environ, "LD_PRELOAD": runtime_library, "TSAN_OPTIONS": "halt_on_error=1 report_signal_unsafe=0"}
-    run = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, cwd=HERE.parent.parent, timeout=900)
+    run = _under_tsan(code, str(path))
     assert run.returncode == 0 and run.stdout.strip().endswith("done"), run.stderr[-6000:]
     assert "ThreadSanitizer" not in run.stderr, run.stderr[-6000:]

@@ -294,16 +294,19 @@ def test_the_cuda_librarys_device_switch_puts_the_callers_device_back(monkeypatc
 
 def test_the_library_checks_for_its_code_on_each_device_once(monkeypatch):
     """``runs_on`` asks ``xl_cuda_kernel_image`` on the device itself (then puts the caller's
-    back), once per device, and keeps why a device has no code."""
+    back), once per device that answers, and keeps why a device has no code."""
     import xlinalg.cuda
 
-    monkeypatch.setattr(xlinalg.cuda, "error_name", lambda status: f"cudaError {status}")
-    monkeypatch.setattr(xlinalg.cuda, "error_string", lambda status: "no kernel image")
-    lib = _FakeCudaLibrary(current=0, images={1: 209})
+    names = {209: "cudaErrorNoKernelImageForDevice", 2: "cudaErrorMemoryAllocation"}
+    monkeypatch.setattr(xlinalg.cuda, "error_name", lambda status: names[status])
+    monkeypatch.setattr(xlinalg.cuda, "error_string", lambda status: "fake")
+    lib = _FakeCudaLibrary(current=0, images={1: 209, 2: 2})
     ents = rules.CudaEntries(lib)
     assert ents.runs_on(0) and not ents.runs_on(1) and not ents.runs_on(1) and ents.runs_on(0)
     assert lib.probes == [0, 1] and lib.current == 0
-    assert ents.missing_code() == {1: "cudaError 209 (no kernel image)"}
+    # another error decides nothing (the launch reports it): asked again next time
+    assert ents.runs_on(2) and ents.runs_on(2) and lib.probes == [0, 1, 2, 2]
+    assert ents.missing_code() == {1: "cudaErrorNoKernelImageForDevice (fake)"}
 
 
 def test_staged_calls_respect_the_devices_shared_memory_limit(monkeypatch):

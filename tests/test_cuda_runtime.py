@@ -549,7 +549,7 @@ class _FakeNvrtc:
         (["13.0", "12.8", "12.4"], "12.6", "12.4"),  # the newest the driver runs
         (["12.4", "12.8", "13.0"], "13.0", "13.0"),
         (["12.4", "12.8", "13.0"], "12.9", "12.8"),
-        (["13.0", "13.1"], "12.8", "13.0"),  # none: the first found
+        (["13.1", "13.0"], "12.8", "13.0"),  # none: the oldest, the nearest the driver
         (["13.1", "12.8"], None, "13.1"),  # no driver's version: the first found
         ([], "13.0", None),
     ],

@@ -25,6 +25,7 @@
 #include <vector>
 
 #define __CUDA_ARCH__ 900
+#define XL_BLOCK_SHARED(type, name) type& name = xl_emu::block_shared<type>();
 #define __global__
 #define __shared__
 #define __align__(n) __attribute__((aligned(n)))
@@ -51,12 +52,12 @@ inline std::atomic<const char*> failure{nullptr};
 }
 
 // How long a thread waits at a barrier before the emulation calls it a deadlock.
-constexpr auto kDeadlock = std::chrono::seconds(20);
+inline std::chrono::milliseconds deadlock_limit{20000};
 
 // Wait on ``done`` until ``ready()``; a fault elsewhere ends the wait, as does the deadlock limit.
 template <class Ready>
 void wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& done, Ready ready, const char* deadlock) {
-  const auto limit = std::chrono::steady_clock::now() + kDeadlock;
+  const auto limit = std::chrono::steady_clock::now() + deadlock_limit;
   while (!ready()) {
     if (failure.load()) throw Fault{};
     if (std::chrono::steady_clock::now() > limit) fail(deadlock);
@@ -127,11 +128,22 @@ inline Team* team = nullptr;
 // The dynamic shared memory of the block being run (extern __shared__ arrays).
 constexpr std::size_t kSharedBytes = 131072;
 
+// The static shared memory of the block being run: the block entries' shared struct.
+alignas(16) inline unsigned char block_area[65536];
+template <class T>
+T& block_shared() {
+  static_assert(sizeof(T) <= sizeof(block_area), "the block's shared struct fits the emulation's area");
+  return *reinterpret_cast<T*>(block_area);
+}
+
 // Run ``kernel()`` on a grid of ``grid`` blocks of ``threads`` threads, with ``shared`` bytes of
-// dynamic shared memory per block at ``area``, all NaN bytes (0xff) before each block: shared
-// memory holds whatever was there, and a kernel reading it before writing it must not find 0.
+// dynamic shared memory per block at ``area``; shared memory, static and dynamic, all NaN bytes
+// (0xff) before each block: it holds whatever was there, and a kernel reading it before writing
+// it must not find 0. One launch at a time (the emulation's state is the process's).
 template <class Kernel>
 void launch(Kernel kernel, int grid, int threads, unsigned char* area, std::size_t shared) {
+  static std::mutex launching;
+  const std::lock_guard<std::mutex> one_at_a_time(launching);
   failure.store(nullptr);
   if (grid <= 0) return;
   if (threads <= 0 || threads > 1024 || shared > kSharedBytes) {
@@ -150,7 +162,7 @@ void launch(Kernel kernel, int grid, int threads, unsigned char* area, std::size
       try {
         for (int b = 0; b < grid; ++b) {
           block_index.x = unsigned(b);
-          if (t == 0) std::memset(area, 0xff, shared);
+          if (t == 0) std::memset(area, 0xff, shared), std::memset(block_area, 0xff, sizeof(block_area));
           between.wait("a thread never started its block");
           kernel();
           between.wait("a thread never finished its block (waiting at a barrier some thread never reached: a deadlock on the device)");

@@ -258,10 +258,16 @@ def test_lowering_for_cuda_runs_the_shared_targets(name):
         assert cpu <= _calls(grad, *big, platform="cpu")
 
 
+def _refuse(index):
+    if index:
+        raise RuntimeError(f"cudaSetDevice({index}) failed")
+    return True
+
+
 def _gpus(monkeypatch, driver, count=0, runs_on=None):
-    """This process as if the driver reported version ``driver`` (0: none) and the library
-    ``count`` usable devices, with its code on those where ``runs_on(index)``; the handlers'
-    decision undone."""
+    """This process as if the driver reported version ``driver`` (0: none) and JAX used GPUs 0
+    and 1, of which the library found ``count`` usable (0: none, its runtime too new for the
+    driver), with its code on those where ``runs_on(index)``; the handlers' decision undone."""
     from xlinalg.cuda import rules
 
     def version(out):
@@ -270,20 +276,24 @@ def _gpus(monkeypatch, driver, count=0, runs_on=None):
 
     monkeypatch.setattr(cuda.library(), "xl_cuda_driver_version", version)
     monkeypatch.setattr(cuda_ffi, "_state", {k: v for k, v in cuda_ffi._state.items() if k != "gpus"})
+    monkeypatch.setattr(cuda_ffi, "_jax_gpus", lambda: [0, 1])
     if count:
-        monkeypatch.setattr(cuda, "device_count", lambda: count)
         monkeypatch.setattr(rules, "library_entries", lambda: rules.CudaEntries(cuda.library()))
         monkeypatch.setattr(rules.CudaEntries, "runs_on", lambda self, index: runs_on(index))
         monkeypatch.setattr(rules.CudaEntries, "missing_code", lambda self: {1: "cudaErrorNoKernelImageForDevice (...)"})
+    else:
+        monkeypatch.setattr(rules, "library_entries", lambda: None)
+        monkeypatch.setattr(cuda, "device_status", lambda: "cudaErrorInsufficientDriver")
 
 
 @pytest.mark.parametrize(
     "driver, count, runs_on, why",
     [
         (0, 0, None, "loaded"),  # no driver: programs are only lowered here
-        (12080, 0, None, "finds no usable device (cudaError"),  # a driver older than the runtime, or no device
+        (12080, 0, None, "finds no usable device (cudaErrorInsufficientDriver)"),  # a driver older than the runtime
         (13000, 2, lambda index: index == 0, "has no code for device(s) {1: 'cudaErrorNoKernelImageForDevice"),
         (13000, 2, lambda index: True, "loaded"),
+        (13000, 2, lambda index: _refuse(index), "code cannot be checked on JAX's GPUs (cudaSetDevice(1) failed"),
     ],
 )
 def test_the_handlers_stand_down_where_the_library_cannot_run(monkeypatch, driver, count, runs_on, why):

@@ -162,7 +162,8 @@ def config() -> dict:
         ``"not available (<reason>)"``), and ``layout``, the layout the kernels run in
         (:func:`xlinalg.cuda.rules.layout`; the error's text for an unknown one); where this
         process has imported JAX, ``jax_handlers``: ``"loaded"`` or why JAX's CUDA handlers are
-        not (:func:`xlinalg.cuda.jax_ffi.reason`, which builds them on first use).
+        not (:func:`xlinalg.cuda.jax_ffi.reason`, which builds them on first use) or do not run
+        here (:func:`xlinalg.cuda.jax_ffi.gpus_reason`).
     """
     from .rules import layout, library_entries
     from .runtime import state
@@ -185,7 +186,7 @@ def config() -> dict:
     if "jax" in sys.modules:
         from . import jax_ffi
 
-        info["jax_handlers"] = jax_ffi.reason()
+        info["jax_handlers"] = jax_ffi.reason() if jax_ffi.library() is None else jax_ffi.gpus_reason()
     if lib is None:
         return info
     driver = ctypes.c_int(0)
@@ -199,9 +200,9 @@ def config() -> dict:
         block_size=lib.xl_cuda_block_size(),
         build_id=lib.xl_cuda_build_id().decode(),
     )
-    entries_ = library_entries()
-    if entries_ is not None and entries_.missing_code():
-        info["missing_code"] = entries_.missing_code()
+    missing = library_entries().missing_code() if library_entries() is not None else {}
+    if missing:
+        info["missing_code"] = missing
     return info
 
 

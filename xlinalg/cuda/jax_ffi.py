@@ -229,29 +229,47 @@ def supports(op, shapes) -> bool:
 
 
 def gpus_reason() -> str:
-    """``"loaded"`` where the CUDA library runs on this machine's GPUs, else why not. Without a
-    driver nothing runs here and programs are only lowered (for the CUDA platform, as in tests):
-    ``"loaded"``. With one, every device must be usable by the library's runtime (a driver older
-    than the runtime linked in leaves none) and have its code
-    (:meth:`~xlinalg.cuda.rules.CudaEntries.runs_on`; JAX has made every device's context
-    already). Decided once."""
+    """``"loaded"`` where the CUDA library runs on the GPUs JAX uses, else why not. Without a
+    driver, or without a GPU backend in JAX, nothing runs here and programs are only lowered (for
+    the CUDA platform, as in tests): ``"loaded"``. Else the library must find a usable device (a
+    driver older than the runtime linked in leaves none) and have the code of each of JAX's GPUs
+    (:meth:`~xlinalg.cuda.rules.CudaEntries.runs_on`, on contexts JAX has made already).
+    Decided once."""
     if "gpus" not in _state:
-        from . import device_count, device_status
-        from . import library as cuda_library
-        from .rules import library_entries
-
-        driver = ctypes.c_int(0)
-        cuda_library().xl_cuda_driver_version(ctypes.byref(driver))
-        ents = library_entries()
-        if not driver.value:
-            _state["gpus"] = "loaded"
-        elif ents is None:
-            _state["gpus"] = f"the CUDA library finds no usable device ({device_status()})"
-        elif not all(ents.runs_on(index) for index in range(device_count())):
-            _state["gpus"] = f"the CUDA library has no code for device(s) {ents.missing_code()}"
-        else:
-            _state["gpus"] = "loaded"
+        _state["gpus"] = _gpus_reason()
     return _state["gpus"]
+
+
+def _gpus_reason() -> str:
+    from . import device_status
+    from . import library as cuda_library
+    from .rules import library_entries
+
+    driver = ctypes.c_int(0)
+    cuda_library().xl_cuda_driver_version(ctypes.byref(driver))
+    devices = _jax_gpus() if driver.value else []
+    if not devices:
+        return "loaded"
+    ents = library_entries()
+    if ents is None:
+        return f"the CUDA library finds no usable device ({device_status()})"
+    try:
+        if not all(ents.runs_on(index) for index in devices):
+            return f"the CUDA library has no code for device(s) {ents.missing_code()}"
+    except RuntimeError as exc:
+        return f"the CUDA library's code cannot be checked on JAX's GPUs ({exc})"
+    return "loaded"
+
+
+def _jax_gpus() -> list[int]:
+    """The CUDA ordinals of the GPUs JAX uses (none without its GPU backend)."""
+    import jax
+
+    try:
+        devices = jax.local_devices(backend="gpu")
+    except RuntimeError:
+        return []
+    return sorted(d.local_hardware_id for d in devices if d.local_hardware_id is not None)
 
 
 # ---- the C++ source -------------------------------------------------------------------------------

@@ -173,6 +173,18 @@ class DeviceGuard:
             self._restore(self._saved)
 
 
+#: The errors of ``xl_cuda_kernel_image`` that say the library has no code for the device.
+NO_CODE = frozenset(
+    {
+        "cudaErrorNoKernelImageForDevice",
+        "cudaErrorInvalidKernelImage",
+        "cudaErrorInvalidDeviceFunction",
+        "cudaErrorInvalidPtx",
+        "cudaErrorUnsupportedPtxVersion",
+    }
+)
+
+
 class CudaEntries(Entries):
     """The CUDA library's ``xl_cuda_<name>_<suffix>`` (:func:`xlinalg.cuda.library`)."""
 
@@ -203,10 +215,16 @@ class CudaEntries(Entries):
 
     def runs_on(self, index: int) -> bool:
         """Whether the library has code device ``index`` runs (``xl_cuda_kernel_image``, asked on
-        that device once); :meth:`missing_code` keeps why not."""
+        that device until it answers; :meth:`missing_code` keeps why not). Another error (out
+        of memory, say) decides nothing: ``True``, and the launch reports it."""
         if index not in self._images:
             with self.on_device(index):
-                self._images[index] = self._lib.xl_cuda_kernel_image()
+                status = self._lib.xl_cuda_kernel_image()
+            from . import error_name
+
+            if status and error_name(status) not in NO_CODE:
+                return True
+            self._images[index] = status
         return self._images[index] == 0
 
     def missing_code(self) -> dict:
@@ -486,7 +504,7 @@ def fits(op, shapes, kind: str | None = None) -> bool:
     :data:`MAX_ORDER`: what every entry takes). Right-hand sides may have any number of columns,
     and the other arrays (outputs, cotangents) have the inputs' orders or none."""
     limit = ORDER_LIMITS.get((op.name, kind), MAX_ORDER)
-    return all(s[-1] <= limit for a, s in zip(op.args, shapes) if a.square)
+    return all(len(s) >= 2 and s[-1] <= limit for a, s in zip(op.args, shapes) if a.square)
 
 
 def runner(op, kind: str, arrays, ax: Arrays, ents: Entries):

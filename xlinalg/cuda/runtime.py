@@ -86,7 +86,7 @@ def nvrtc_library(driver: str | None = None) -> ctypes.CDLL | None:
     ``libnvrtc-builtins`` beside it, which NVRTC opens by name, is loaded first. Without
     ``driver`` the first found; with the driver's CUDA version (``"12.4"``), the newest found
     whose version is at most the driver's (a newer NVRTC makes code that driver may not load),
-    else the first found. Found once per ``driver``.
+    else the oldest found (the nearest the driver). Found once per ``driver``.
     """
     found = []
     for path in _nvrtc_candidates():
@@ -98,7 +98,7 @@ def nvrtc_library(driver: str | None = None) -> ctypes.CDLL | None:
     fitting = [lib for lib in found if _numbers(nvrtc_version(lib)) <= _numbers(driver)]
     if fitting:
         return max(fitting, key=lambda lib: _numbers(nvrtc_version(lib)))
-    return found[0] if found else None
+    return min(found, key=lambda lib: _numbers(nvrtc_version(lib))) if found else None
 
 
 def _load_nvrtc(path: Path) -> ctypes.CDLL | None:

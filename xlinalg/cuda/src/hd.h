@@ -6,7 +6,7 @@
 //
 // The same operations, not always the same roundings: nvcc and NVRTC fuse a multiply and an add
 // into one fused multiply-add (one rounding instead of two; their default, kept for speed), the
-// host build does not. A GPU's results agree with the CPU build's to rounding, not bit for bit;
+// host build does not (-ffp-contract=off). A GPU's results agree with the CPU build's to rounding, not bit for bit;
 // expressions whose exact value matters (a difference that must be 0 for symmetric data) are
 // written so that fusing cannot change it.
 #pragma once

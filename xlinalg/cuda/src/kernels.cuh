@@ -75,11 +75,15 @@
 #define XL_KERNEL_F64(name, params, args) XL_KERNELS(name, params, args, f64)
 
 // The block entries: one block of kBlockThreads threads per batch entry (a grid-stride loop over
-// the blocks), the entry's shared struct in shared memory, packed arrays.
+// the blocks), the entry's shared struct in shared memory (XL_BLOCK_SHARED: a build that runs the
+// kernels elsewhere, as the tests' CPU emulation, may place it itself), packed arrays.
+#ifndef XL_BLOCK_SHARED
+#define XL_BLOCK_SHARED(type, name) __shared__ type name;
+#endif
 #define XL_BLOCK_KERNEL_WITH_ENTRY(...) (layout, e, __VA_ARGS__, shared)
 #define XL_BLOCK_KERNEL(name, params, args, S)                                                    \
   extern "C" __global__ void __launch_bounds__(xl::hd::kBlockThreads) xl_kernel_##name##_##S params { \
-    static __shared__ xl::hd::name##_shared<T> shared; /* (static: one per block, also off the device) */ \
+    XL_BLOCK_SHARED(xl::hd::name##_shared<T>, shared)                                            \
     const xl::hd::Packed layout(batch);                                                           \
     for (int64_t e = int64_t(blockIdx.x); e < batch; e += int64_t(gridDim.x))                     \
       xl::hd::name##_entry<T> XL_BLOCK_KERNEL_WITH_ENTRY args;                                    \
