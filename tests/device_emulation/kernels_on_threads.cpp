@@ -10,9 +10,9 @@
 #include "emulator.h"
 
 #include <tuple>
-#include <type_traits>
 #include <utility>
 
+#include "batch_argument.h"
 #include "kernels.cuh"
 
 #define XL_EMU_API extern "C" __attribute__((visibility("default")))
@@ -24,32 +24,11 @@ alignas(16) unsigned char xl_stage_area[xl_emu::kSharedBytes];
 
 namespace xl_emu {
 
-// The I-th kernel argument: the batch where the kernel has its int64_t parameter (position At),
-// else the next of ``args``.
-template <int At, std::size_t I, class Args>
-auto argument(const Args& args, int64_t batch) {
-  if constexpr (I == std::size_t(At)) {
-    return batch;
-  } else if constexpr (I < std::size_t(At)) {
-    return std::get<I>(args);
-  } else {
-    return std::get<I - 1>(args);
-  }
-}
-
-template <class... P>
-constexpr int batch_position() {
-  constexpr bool is_batch[] = {std::is_same<P, int64_t>::value...};
-  for (int i = 0; i < int(sizeof...(P)); ++i)
-    if (is_batch[i]) return i;
-  return -1;
-}
-
 template <class... P, class Args, std::size_t... I>
 void run(void (*kernel)(P...), int64_t batch, Args args, int grid, int threads, std::size_t shared, std::index_sequence<I...>) {
-  constexpr int at = batch_position<P...>();
-  static_assert(at >= 0, "a kernel takes the batch size as its int64_t parameter");
-  launch([&] { kernel(P(argument<at, I>(args, batch))...); }, grid, threads, xl_stage_area, shared);
+  constexpr int at = xl_cuda::batch_position<P...>();
+  static_assert(at >= 0, "a kernel takes the batch size as its only int64_t parameter");
+  launch([&] { kernel(xl_cuda::argument<at, I>(args, batch)...); }, grid, threads, xl_stage_area, shared);
 }
 
 template <class... P, class Args>

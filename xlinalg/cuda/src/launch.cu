@@ -30,6 +30,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "batch_argument.h"
 #include "kernels.cuh"
 
 #define XL_CUDA_API extern "C" __attribute__((visibility("default")))
@@ -53,33 +54,6 @@ namespace xl_cuda {
 constexpr int kBlock = 64;
 // Blocks per launch at most; the kernels' grid-stride loop covers larger batches.
 constexpr int64_t kMaxBlocks = 65535;
-
-// The position of the batch size in a kernel's parameters: its only int64_t parameter (-1 when
-// there is not exactly one).
-template <class... P>
-constexpr int batch_position() {
-  constexpr bool is_batch[] = {std::is_same<P, int64_t>::value..., false};
-  int found = -1, count = 0;
-  for (int i = 0; i < int(sizeof...(P)); ++i) {
-    if (is_batch[i]) {
-      found = i;
-      ++count;
-    }
-  }
-  return count == 1 ? found : -1;
-}
-
-// The I-th kernel argument: the batch at position At, else the next of ``args``.
-template <int At, std::size_t I, class Args>
-constexpr auto& argument(Args& args, int64_t& batch) {
-  if constexpr (I == std::size_t(At)) {
-    return batch;
-  } else if constexpr (I < std::size_t(At)) {
-    return std::get<I>(args);
-  } else {
-    return std::get<I - 1>(args);
-  }
-}
 
 // The launch geometry: one thread per batch entry (kBlock threads per block), or one block of
 // xl::hd::kBlockThreads threads per batch entry (the block entries), or staged: warps of one
