@@ -6,9 +6,11 @@ the threads of a warp or a block, with ``__syncwarp``/``__syncthreads`` between,
 and block kernels take their device branches (``__CUDA_ARCH__``). Here those kernels run as they
 would on a GPU, one std::thread per GPU thread, with CUDA's grid and block sizes (the grid capped
 at two blocks, so that the grid-stride loops wrap), shared memory that is not zero, and a trap or
-a deadlock (a barrier some thread never reaches) failing the test by name: every operator rule, every layout, both dtypes, batches of
-several blocks and partial warps give the CPU build's results bit for bit (both built without
-fused multiply-adds, ``-ffp-contract=off``: the same roundings).
+a deadlock (a barrier some thread never reaches) failing the test by name: every operator rule,
+every layout, both dtypes, batches of several blocks and partial warps give the CPU build's
+results bit for bit (both built without fused multiply-adds, ``-ffp-contract=off``: the same
+roundings), and a ThreadSanitizer build finds no data race between the threads of a warp or a
+block.
 """
 
 from __future__ import annotations
