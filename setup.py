@@ -50,10 +50,7 @@ sources_id = _sources.sources_id
 
 SRC = Path("xlinalg/lapack/src")
 HD_SRC = Path("xlinalg/cuda/src")  # the GPU layer's per-matrix code, also compiled for the CPU
-# -ffp-contract=off: a multiply and an add stay two roundings whatever the compiler (GCC's ISO mode
-# already does so, clang fuses where the target has FMA), so the per-matrix code's CPU build rounds
-# the same on every machine
-flags = ["/std:c++17", "/O2"] if sys.platform == "win32" else ["-std=c++17", "-O3", "-g0", "-fvisibility=hidden", "-fopenmp-simd", "-ffp-contract=off"]
+flags = ["/std:c++17", "/O2"] if sys.platform == "win32" else ["-std=c++17", "-O3", "-g0", "-fvisibility=hidden", "-fopenmp-simd"]
 
 #: The GPU library's package and file name.
 CUDA_PACKAGE, CUDA_LIBRARY = "xlinalg.cuda", "_xlinalg_cuda.so"

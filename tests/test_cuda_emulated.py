@@ -8,7 +8,7 @@ would on a GPU, one std::thread per GPU thread, with CUDA's grid and block sizes
 at two blocks, so that the grid-stride loops wrap), shared memory that is not zero, and a trap or
 a deadlock (a barrier some thread never reaches) failing the test by name: every operator rule,
 every layout, both dtypes, batches of several blocks and partial warps give the CPU build's
-results bit for bit (both built without fused multiply-adds, ``-ffp-contract=off``: the same
+results bit for bit (both built for the baseline instruction set by the same compiler: the same
 roundings), and a ThreadSanitizer build finds no data race between the threads of a warp or a
 block.
 """
@@ -48,7 +48,7 @@ def _build(source: str = "kernels_on_threads.cpp", *extra: str) -> Path:
     linker flags ``extra`` (cached per sources and flags); skips the test where it cannot be
     built."""
     key = (sources_id(), hashlib.sha256((HERE / "emulator.h").read_bytes()).hexdigest())
-    flags = (*("-O1" if f == "-O3" else f for f in build.COMPILE_FLAGS), "-ffp-contract=off", *extra)
+    flags = (*("-O1" if f == "-O3" else f for f in build.COMPILE_FLAGS), *extra)
     stem = "xlinalg_cuda_" + source.removesuffix(".cpp")
     path, why = build.cached_library(stem, "GPU kernels on CPU threads", [HERE / source], [SOURCE_DIR, HERE], key, flags, extra)
     if path is None:

@@ -5,8 +5,8 @@
 // in every CI job without a GPU. Nothing here may include a header under NVRTC.
 //
 // The same operations, not always the same roundings: nvcc and NVRTC fuse a multiply and an add
-// into one fused multiply-add (one rounding instead of two; their default, kept for speed), the
-// host build does not (-ffp-contract=off). A GPU's results agree with the CPU build's to rounding, not bit for bit;
+// into one fused multiply-add (one rounding instead of two; their default, kept for speed); the
+// host build's baseline x86-64 code has no such instruction. A GPU's results agree with the CPU build's to rounding, not bit for bit;
 // expressions whose exact value matters (a difference that must be 0 for symmetric data) are
 // written so that fusing cannot change it.
 #pragma once
