@@ -70,8 +70,7 @@ def emulated():
 
 class EmulatedEntries(rules.HostEntries):
     """The kernels on CPU threads (``xl_emu_*``), launched with the CUDA library's grid and block
-    (:func:`xlinalg.cuda.runtime.blocks`, :func:`~xlinalg.cuda.runtime.staged_grid`), the grid
-    at most :data:`MAX_BLOCKS`."""
+    (:func:`xlinalg.cuda.runtime.geometry`), the grid at most :data:`MAX_BLOCKS`."""
 
     def function(self, name, suffix, layout="packed"):
         entry = entries()[name]
@@ -80,13 +79,8 @@ class EmulatedEntries(rules.HostEntries):
         itemsize = 4 if suffix == "f32" else 8
 
         def launch(*args):
-            batch = args[entry.batch_index]
-            if entry.block:
-                grid, threads = runtime.blocks(batch, True), runtime.BLOCK_ENTRY_THREADS
-            elif layout == "staged":
-                grid, threads, _ = runtime.staged_grid(batch, rules.stage_capacity(args[-1], itemsize))
-            else:
-                grid, threads = runtime.blocks(batch), runtime.BLOCK
+            capacity = rules.stage_capacity(args[-1], itemsize) if layout == "staged" else 0
+            grid, threads, _ = runtime.geometry(entry, layout, args[entry.batch_index], capacity)
             fn(*args, min(grid, MAX_BLOCKS), threads)
             fault = self._lib.xl_emu_failure()
             if fault:

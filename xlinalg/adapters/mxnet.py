@@ -207,17 +207,17 @@ def from_core(y, ctx, dtype):
 
 
 def _gpu_copy(y, ctx, dtype):  # pragma: no cover - no GPU build of MXNet here
-    """A new NDArray on the GPU ``ctx`` holding the CuPy array ``y`` (any strides) as ``dtype``.
-    MXNet's memory, written by CuPy through DLPack on its current stream, which is synchronized
-    before MXNet's engine (whose streams know nothing of CuPy's) may read it; never CuPy's own
-    memory, whose release from MXNet would call back into Python."""
+    """A new NDArray on the GPU ``ctx`` holding the CuPy array ``y`` (any strides) as ``dtype``,
+    with ``ctx``'s device current (:func:`_on_device`, around every call of the core). MXNet's
+    memory, written by CuPy through DLPack on its current stream, which is synchronized before
+    MXNet's engine (whose streams know nothing of CuPy's) may read it; never CuPy's own memory,
+    whose release from MXNet would call back into Python."""
     import cupy
 
     out = _mx().nd.empty(y.shape, ctx=ctx, dtype=dtype)
     if y.size:
-        with cupy.cuda.Device(ctx.device_id):
-            cupy.from_dlpack(out.to_dlpack_for_write())[...] = y
-            cupy.cuda.get_current_stream().synchronize()
+        cupy.from_dlpack(out.to_dlpack_for_write())[...] = y
+        cupy.cuda.get_current_stream().synchronize()
     return out
 
 

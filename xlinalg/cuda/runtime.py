@@ -452,6 +452,16 @@ def staged_grid(batch: int, capacity: int) -> tuple[int, int, int]:
     return min(-(-batch // per_block), MAX_BLOCKS), 32 * warps, warps * capacity
 
 
+def geometry(entry, layout: str, batch: int, capacity: int = 0) -> tuple[int, int, int]:
+    """``(blocks, threads, shared bytes per block)`` of the CUDA library's launch of ``entry``'s
+    kernel in ``layout`` over ``batch`` entries (``capacity``: the bytes of a staged group):
+    :func:`staged_grid`, else one block of :data:`BLOCK_ENTRY_THREADS` per entry for a block
+    entry, else :data:`BLOCK` threads per block, one per entry (:func:`blocks`)."""
+    if layout == "staged":
+        return staged_grid(batch, capacity)
+    return blocks(batch, entry.block), BLOCK_ENTRY_THREADS if entry.block else BLOCK, 0
+
+
 def pack(entry, args, layout: str = "packed") -> tuple[list, ctypes.Array]:
     """The kernel parameters of ``entry`` (an :class:`xlinalg.cuda.entries.Entry`) in ``layout``
     for ``args``, its parameters' values in order (pointers as integers, ``None`` or
@@ -507,14 +517,12 @@ class _Launcher:
             return INVALID_VALUE
         if batch == 0:
             return 0
-        shared = 0
+        capacity = 0
         if self._layout == "staged":
             capacity = rules.stage_capacity(int(_plain(args[-2])), self._itemsize)
             if not 0 <= capacity <= rules.STAGE_MAX_BYTES:
                 return INVALID_VALUE
-            grid, threads, shared = staged_grid(batch, capacity)
-        else:
-            grid, threads = blocks(batch, entry.block), BLOCK_ENTRY_THREADS if entry.block else BLOCK
+        grid, threads, shared = geometry(entry, self._layout, batch, capacity)
         kernel = self.kernel
         if self._order is not None:  # as the CUDA entry: the kernel of order n where there is one
             kernel = self._fixed.get(int(_plain(args[self._order])), kernel)
@@ -695,6 +703,6 @@ def state() -> str:
 
 
 __all__ = [
-    "BLOCK", "MAX_BLOCKS", "Driver", "RuntimeEntries", "blocks", "cache_path", "compile_kernels", "describe", "kernel_image",
+    "BLOCK", "MAX_BLOCKS", "Driver", "RuntimeEntries", "blocks", "cache_path", "compile_kernels", "describe", "geometry", "kernel_image",
     "nvrtc_library", "nvrtc_version", "options", "pack", "runtime_entries", "runtime_reason", "staged_grid", "state", "target",
 ]  # fmt: skip
