@@ -6,7 +6,8 @@
 * it loads without a GPU or a driver, a batch of 0 launches nothing and returns 0, and without a
   device a launch returns a CUDA error code instead of crashing (on a machine with a GPU: real
   device memory, checked against NumPy);
-* ``kernels.cuh`` compiles with NVRTC (where an NVRTC library is installed);
+* ``kernels.cuh`` compiles with NVRTC (where an NVRTC library is installed), and ptxas keeps the
+  fixed-order kernels' matrices in registers and every kernel's per-thread scratch small;
 * ``setup.py``'s nvcc step, with a stand-in nvcc: where the library lands, its flags, no rebuild of
   an up-to-date library, a rebuild on a change, and a failure, a timeout or ``XLINALG_CUDA=0``
   leaving no library and no failed install;
@@ -303,26 +304,48 @@ def test_kernels_compile_with_nvrtc(nvrtc_ptx):
     assert kernels == {k for entry in cuda_entries.entries().values() for s in cuda_entries.DTYPES for k in entry.kernels(s)}
 
 
+def _stack_frames(ptx: str, names: list[str], tmp_path: Path) -> dict[str, int]:
+    """The bytes of stack frame (local memory per thread) ptxas gives each kernel of ``names``
+    in ``ptx`` for sm_90; skips where there is no ptxas."""
+    ptxas = shutil.which("ptxas") or (_nvcc() and shutil.which("ptxas", path=str(Path(_nvcc()).parent)))
+    if not ptxas:
+        pytest.skip("no ptxas")
+    (tmp_path / "kernels.ptx").write_text(ptx)
+    run = subprocess.run(
+        [ptxas, "-arch=sm_90", "-v", *[f"--entry={name}" for name in names], "-o", str(tmp_path / "kernels.cubin"), "kernels.ptx"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    usage = {name: int(stack) for name, stack in re.findall(r"Function properties for (\w+)\n\s*(\d+) bytes stack frame", run.stdout + run.stderr)}
+    assert set(usage) == set(names), run.stderr
+    return usage
+
+
 def test_fixed_order_kernels_keep_their_matrices_in_registers(nvrtc_ptx, tmp_path):
     """What the fixed-order kernels are for (fixed.h): ptxas, for sm_90, puts the matrices of the
     largest orders in registers. potrf's kernels use no local memory; potrf_vjp's at most 32
     bytes of spills (float64, order 12), where the kernel taking the order at run time would
     keep them in global memory."""
-    ptxas = shutil.which("ptxas") or (_nvcc() and shutil.which("ptxas", path=str(Path(_nvcc()).parent)))
-    if not ptxas:
-        pytest.skip("no ptxas")
-    (tmp_path / "kernels.ptx").write_text(nvrtc_ptx)
     names = [entry.fixed_kernel(s, cuda_entries.fixed_max_order(s)) for entry in cuda_entries.entries().values() if entry.fixed for s in cuda_entries.DTYPES]
     assert len(names) == 4
-    run = subprocess.run(
-        [ptxas, "-arch=sm_90", "-v", *[f"--entry={name}" for name in names], "-o", str(tmp_path / "kernels.cubin"), "kernels.ptx"],
-        cwd=tmp_path, capture_output=True, text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    usage = dict(re.findall(r"Function properties for (\w+)\n\s*(\d+) bytes stack frame", run.stdout + run.stderr))
-    assert set(usage) == set(names), run.stderr
-    for name, stack in usage.items():
-        assert int(stack) <= (32 if "vjp" in name else 0), f"{name}: {stack} bytes of local memory"
+    for name, stack in _stack_frames(nvrtc_ptx, names, tmp_path).items():
+        assert stack <= (32 if "vjp" in name else 0), f"{name}: {stack} bytes of local memory"
+
+
+def test_per_thread_scratch_is_at_most_a_packed_triangle(nvrtc_ptx, tmp_path):
+    """The driver reserves a kernel's local memory for every thread a GPU can hold (about 270 000
+    on 132 multiprocessors), so the largest stack frame of the one-thread-per-matrix kernels is
+    device memory taken at their first launch: ptxas, for sm_90, gives none more than the largest
+    scratch of the per-matrix code, syevd's working matrix as a packed triangle of order
+    ``MAX_ORDER`` (eigen.h), plus 256 bytes (about 4.3 KB in float64, 1.2 GB reserved); a square
+    scratch matrix of that order would double it."""
+    names = [entry.kernel(s, layout) for entry in cuda_entries.entries().values() if not entry.block for s in cuda_entries.DTYPES for layout in entry.layouts]
+    triangle = rules.MAX_ORDER * (rules.MAX_ORDER + 1) // 2
+    usage = _stack_frames(nvrtc_ptx, names, tmp_path)
+    over = {name: stack for name, stack in usage.items() if stack > triangle * (8 if "_f64" in name else 4) + 256}
+    assert not over, f"stack frames beyond a packed triangle of order {rules.MAX_ORDER}: {over}"
 
 
 # ---- entries.def --------------------------------------------------------------------------------

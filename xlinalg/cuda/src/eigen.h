@@ -14,9 +14,10 @@
 // A + E with ‖E‖₂ of order ε₃₂ ‖A‖₂), so w agrees with the CPU to a few ε₃₂ max|w| and each row
 // of U to a few ε₃₂ max|w| / gap, gap the distance of its eigenvalue to the rest of the spectrum.
 //
-// Device constraints: no heap, no recursion, no standard library, fixed local scratch of
-// kMaxOrder² entries (the forward's working matrix, the reverse's S; the forward accumulates its
-// rotations in the output U); only hd.h is included (NVRTC has no other header).
+// Device constraints: no heap, no recursion, no standard library, fixed local scratch (the
+// forward's working matrix as a packed triangle of kMaxOrder (kMaxOrder + 1)/2 entries, its
+// rotations accumulated in the output U; the reverse works in its output Ā with one vector of
+// kMaxOrder entries); only hd.h is included (NVRTC has no other header).
 #pragma once
 
 #include "hd.h"
@@ -48,6 +49,9 @@ XL_HD float xl_frexp(float x, int* e) { return frexpf(x, e); }
 XL_HD double xl_frexp(double x, int* e) { return frexp(x, e); }
 XL_HD float xl_ldexp(float x, int e) { return ldexpf(x, e); }
 XL_HD double xl_ldexp(double x, int e) { return ldexp(x, e); }
+
+// The index of s_ij = s_ji in a symmetric matrix's lower triangle packed by rows.
+XL_HD int at(int i, int j) { return i >= j ? i * (i + 1) / 2 + j : j * (j + 1) / 2 + i; }
 
 }  // namespace eigen_detail
 
@@ -102,20 +106,21 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
   int scale = 0;  // A = 2^scale · s, max |s_ij| in [1/2, 1) (0 for the zero matrix)
   if (amax > T(0)) xl_frexp(amax, &scale);
 
-  T s[kMaxOrder * kMaxOrder];  // the scaled symmetric matrix, both triangles
-  const auto v = u;             // the accumulated rotations, in the output: A = V diag(λ) Vᵀ
+  // the scaled symmetric matrix, its lower triangle packed by rows: s[at(i, j)] = s_ij = s_ji
+  T s[kMaxOrder * (kMaxOrder + 1) / 2];
+  using eigen_detail::at;
+  const auto v = u;  // the accumulated rotations, in the output: A = V diag(λ) Vᵀ
   T fro2 = T(0);
   for (int i = 0; i < n; ++i) {
     for (int j = 0; j < i; ++j) {
       const T x = xl_ldexp(a[i * n + j], -scale);
-      s[i * n + j] = x;
-      s[j * n + i] = x;
+      s[at(i, j)] = x;
       fro2 += T(2) * x * x;
       v[i * n + j] = T(0);
       v[j * n + i] = T(0);
     }
     const T x = xl_ldexp(a[i * n + i], -scale);
-    s[i * n + i] = x;
+    s[at(i, i)] = x;
     fro2 += x * x;
     v[i * n + i] = T(1);
   }
@@ -133,7 +138,7 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
   for (int sweep = 0; sweep <= eigen_detail::kMaxSweeps; ++sweep) {
     T off2 = T(0);
     for (int i = 0; i < n; ++i)
-      for (int j = 0; j < i; ++j) off2 += T(2) * s[i * n + j] * s[i * n + j];
+      for (int j = 0; j < i; ++j) off2 += T(2) * s[at(i, j)] * s[at(i, j)];
     if (off2 <= tol2) {
       converged = true;
       break;
@@ -141,9 +146,9 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
     if (sweep == eigen_detail::kMaxSweeps) break;
     for (int p = 0; p < n - 1; ++p)
       for (int q = p + 1; q < n; ++q) {
-        const T apq = s[p * n + q];
+        const T apq = s[at(q, p)];
         if (apq * apq <= skip2) continue;
-        const T tau = (s[q * n + q] - s[p * n + p]) / (T(2) * apq);
+        const T tau = (s[at(q, q)] - s[at(p, p)]) / (T(2) * apq);
         const T atau = xl_abs(tau);
         // the root of smaller magnitude; 1/(2τ) once 1 + τ² rounds to τ² (and before τ² overflows)
         T t = atau > big ? T(0.5) / atau : T(1) / (atau + xl_sqrt(T(1) + tau * tau));
@@ -151,18 +156,14 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
         const T c = T(1) / xl_sqrt(T(1) + t * t);
         const T sn = t * c;
         const T rho = sn / (T(1) + c);
-        s[p * n + p] -= t * apq;
-        s[q * n + q] += t * apq;
-        s[p * n + q] = T(0);
-        s[q * n + p] = T(0);
+        s[at(p, p)] -= t * apq;
+        s[at(q, q)] += t * apq;
+        s[at(q, p)] = T(0);
         for (int r = 0; r < n; ++r) {
           if (r != p && r != q) {
-            const T g = s[r * n + p], h = s[r * n + q];
-            const T gp = g - sn * (h + rho * g), hp = h + sn * (g - rho * h);
-            s[r * n + p] = gp;
-            s[p * n + r] = gp;
-            s[r * n + q] = hp;
-            s[q * n + r] = hp;
+            const T g = s[at(r, p)], h = s[at(r, q)];
+            s[at(r, p)] = g - sn * (h + rho * g);
+            s[at(r, q)] = h + sn * (g - rho * h);
           }
           const T g = v[r * n + p], h = v[r * n + q];
           v[r * n + p] = g - sn * (h + rho * g);
@@ -180,11 +181,11 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
   for (int k = 0; k < n - 1; ++k) {
     int m = k;
     for (int j = k + 1; j < n; ++j)
-      if (s[j * n + j] < s[m * n + m]) m = j;
+      if (s[at(j, j)] < s[at(m, m)]) m = j;
     if (m != k) {
-      const T d = s[k * n + k];
-      s[k * n + k] = s[m * n + m];
-      s[m * n + m] = d;
+      const T d = s[at(k, k)];
+      s[at(k, k)] = s[at(m, m)];
+      s[at(m, m)] = d;
       for (int r = 0; r < n; ++r) {
         const T x = v[r * n + k];
         v[r * n + k] = v[r * n + m];
@@ -199,7 +200,7 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
       u[j * n + i] = x;
     }
   for (int k = 0; k < n; ++k) {
-    w[k] = xl_ldexp(s[k * n + k], scale);
+    w[k] = xl_ldexp(s[at(k, k)], scale);
     // row k of U (column k of V), signed so its largest-magnitude entry is positive (first on ties)
     int best = 0;
     T bmag = xl_abs(u[k * n]);
@@ -217,10 +218,12 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
 
 // Ā (batch entry e) from U, w and the cotangents Ū, w̄: Ā = Uᵀ S U with S symmetric,
 // S_ii = w̄_i and, for j < i, with f = F_ij = 1/(w_j − w_i) (0 when |w_j − w_i| ≤ 32 ε max|w|),
-// S_ij = S_ji = (f M_ij − f M_ji)/2, M = U Ūᵀ: sym(F ∘ M) since F_ji = −F_ij. Written as one
-// product per row, Ā_k· = (Σ_i U_ik S_i·) U, for the upper triangle l ≥ k, mirrored below, so Ā
-// is exactly symmetric. u, gu, ga: (batch, n, n) row-major; w, gw: (batch, n). NaN or infinite
-// inputs propagate as in the CPU entry (a degenerate pair's f = 0 times an infinite M gives NaN).
+// S_ij = S_ji = f (M_ij − M_ji)/2, M = U Ūᵀ: sym(F ∘ M) since F_ji = −F_ij. Computed in ga itself
+// with one vector of scratch: S, then P = S U a row at a time (row i of P needs row i of S only),
+// then Ā a column at a time from the same column of P, Ā_kl = Σ_i U_ik P_il for the upper triangle
+// k ≤ l, mirrored below (into columns already done), so Ā is exactly symmetric. u, gu, ga:
+// (batch, n, n) row-major; w, gw: (batch, n). NaN or infinite inputs propagate as in the CPU entry
+// (a degenerate pair's f = 0 times an infinite M gives NaN).
 template <class T, class Layout>
 XL_HD void syevd_vjp_entry(Layout lay, int64_t e, int n, const T* u_, const T* w_, const T* gu_, const T* gw_, T* ga_) {
   if (n <= 0) return;
@@ -234,41 +237,45 @@ XL_HD void syevd_vjp_entry(Layout lay, int64_t e, int n, const T* u_, const T* w
     detail::fill(ga, size, quiet_nan<T>());
     return;
   }
-  T s[kMaxOrder * kMaxOrder];
-  for (int i = 0; i < n; ++i)  // M = U Ūᵀ
-    for (int j = 0; j < n; ++j) {
-      T acc = T(0);
-      for (int k = 0; k < n; ++k) acc += u[i * n + k] * gu[j * n + k];
-      s[i * n + j] = acc;
-    }
   T wmax = T(0);  // max|w|, NaN entries skipped (as the CPU's running std::max does)
   for (int i = 0; i < n; ++i) {
     const T m = xl_abs(w[i]);
     if (wmax < m) wmax = m;
   }
   const T tol = T(eigen_detail::kDegeneracyRtol) * eigen_detail::machine_epsilon<T>() * wmax;
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < n; ++i) {  // S
     for (int j = 0; j < i; ++j) {
+      T mij = T(0), mji = T(0);  // M_ij = U_i· · Ū_j·, M_ji = U_j· · Ū_i·
+      for (int k = 0; k < n; ++k) {
+        mij += u[i * n + k] * gu[j * n + k];
+        mji += u[j * n + k] * gu[i * n + k];
+      }
       const T d = w[j] - w[i];
       const T f = xl_abs(d) <= tol ? T(0) : T(1) / d;
-      const T x = f * (s[i * n + j] - s[j * n + i]) * T(0.5);  // 0 for a symmetric M, fused multiply-adds or not
-      s[i * n + j] = x;
-      s[j * n + i] = x;
+      const T x = f * (mij - mji) * T(0.5);  // 0 for a symmetric M, fused multiply-adds or not
+      ga[i * n + j] = x;
+      ga[j * n + i] = x;
     }
-    s[i * n + i] = gw[i];
+    ga[i * n + i] = gw[i];
   }
   T r[kMaxOrder];
-  for (int k = 0; k < n; ++k) {
-    for (int j = 0; j < n; ++j) r[j] = T(0);  // r = (Uᵀ S)_k· = Σ_i U_ik S_i·
-    for (int i = 0; i < n; ++i) {
-      const T uik = u[i * n + k];
-      for (int j = 0; j < n; ++j) r[j] += uik * s[i * n + j];
-    }
-    for (int l = k; l < n; ++l) {
+  for (int i = 0; i < n; ++i) {  // P = S U, row i over row i of S
+    for (int j = 0; j < n; ++j) {
       T acc = T(0);
-      for (int j = 0; j < n; ++j) acc += r[j] * u[j * n + l];
-      ga[k * n + l] = acc;
-      ga[l * n + k] = acc;
+      for (int k = 0; k < n; ++k) acc += ga[i * n + k] * u[k * n + j];
+      r[j] = acc;
+    }
+    for (int j = 0; j < n; ++j) ga[i * n + j] = r[j];
+  }
+  for (int l = 0; l < n; ++l) {  // Ā = Uᵀ P, column l from column l of P (the writes so far: columns < l)
+    for (int k = 0; k <= l; ++k) {
+      T acc = T(0);
+      for (int i = 0; i < n; ++i) acc += u[i * n + k] * ga[i * n + l];
+      r[k] = acc;
+    }
+    for (int k = 0; k <= l; ++k) {
+      ga[k * n + l] = r[k];
+      ga[l * n + k] = r[k];
     }
   }
 }
