@@ -75,13 +75,13 @@ class EmulatedEntries(rules.HostEntries):
     def function(self, name, suffix, layout="packed"):
         entry = entries()[name]
         fn = getattr(self._lib, "xl_emu" + entry.symbol(suffix, layout)[len("xl_cuda") :])
-        fn.restype, fn.argtypes = None, [*(p.ctype for p in entry.parameters(layout)), ctypes.c_int, ctypes.c_int]
+        fn.restype, fn.argtypes = None, [*(p.ctype for p in entry.parameters(layout)), ctypes.c_int, ctypes.c_int, ctypes.c_int64]
         itemsize = 4 if suffix == "f32" else 8
 
         def launch(*args):
             capacity = rules.stage_capacity(args[-1], itemsize) if layout == "staged" else 0
-            grid, threads, _ = runtime.geometry(entry, layout, args[entry.batch_index], capacity)
-            fn(*args, min(grid, MAX_BLOCKS), threads)
+            grid, threads, shared = runtime.geometry(entry, layout, args[entry.batch_index], capacity)
+            fn(*args, min(grid, MAX_BLOCKS), threads, shared)
             fault = self._lib.xl_emu_failure()
             if fault:
                 raise AssertionError(f"{fn.__name__}: {fault.decode()}")
@@ -156,16 +156,22 @@ def exercise_every_rule(ents) -> None:
 
 @pytest.mark.parametrize(
     "which, fault",
-    [(0, "a deadlock on the device"), (1, "the lanes of a warp pass different masks"), (2, "__trap()")],
+    [
+        (0, "a deadlock on the device"),
+        (1, "the lanes of a warp pass different masks"),
+        (2, "__trap()"),
+        (4, "wrote beyond the dynamic shared memory of its launch"),
+    ],
 )
-def test_the_emulation_catches_deadlocks_bad_masks_and_traps(which, fault):
+def test_the_emulation_catches_deadlocks_bad_masks_traps_and_overruns(which, fault):
     """The emulation's own check: kernels with those faults (``broken_kernels.cpp``) end their
     launch with the fault named, not a hang; a data race is not a fault here (ThreadSanitizer's
-    to find, below)."""
+    to find, below), nor are writes within the shared memory."""
     lib = ctypes.CDLL(str(_build("broken_kernels.cpp")))
     lib.xl_emu_broken.restype, lib.xl_emu_broken.argtypes = ctypes.c_char_p, [ctypes.c_int, ctypes.c_int]
     assert fault in (lib.xl_emu_broken(which, 300) or b"").decode()
     assert lib.xl_emu_broken(3, 300) is None
+    assert lib.xl_emu_broken(5, 300) is None
 
 
 def _under_tsan(code: str, *args: str):

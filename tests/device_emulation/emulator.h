@@ -7,8 +7,9 @@
 // of the lanes the mask names, which must all pass the same mask (on the device anything else is
 // undefined). A fault ends the launch and is kept for xl_emu::failure(): __trap(), a barrier some
 // thread never reaches (divergent control flow around __syncthreads or __syncwarp: a deadlock on
-// the device), detected after a timeout, or a misused barrier. Data races between threads are
-// real races here, so a build with -fsanitize=thread reports them.
+// the device), detected after a timeout, a misused barrier, or a block that wrote beyond the
+// dynamic shared memory its launch gave it (on the device: another block's memory, or a fault).
+// Data races between threads are real races here, so a build with -fsanitize=thread reports them.
 //
 // Include this first, then the kernels: it defines __CUDA_ARCH__ and the CUDA keywords they use.
 #pragma once
@@ -125,8 +126,11 @@ struct Team {
 };
 inline Team* team = nullptr;
 
-// The dynamic shared memory of the block being run (extern __shared__ arrays).
+// The dynamic shared memory of the block being run (extern __shared__ arrays): an area of this
+// many bytes, of which a launch gives its blocks the first ``shared``; the rest holds kGuard bytes,
+// checked after each block.
 constexpr std::size_t kSharedBytes = 131072;
+constexpr unsigned char kGuard = 0xa5;
 
 // The static shared memory of the block being run: the block entries' shared struct.
 alignas(16) inline unsigned char block_area[65536];
@@ -137,17 +141,18 @@ T& block_shared() {
 }
 
 // Run ``kernel()`` on a grid of ``grid`` blocks of ``threads`` threads, with ``shared`` bytes of
-// dynamic shared memory per block at ``area``; shared memory, static and dynamic, all NaN bytes
-// (0xff) before each block: it holds whatever was there, and a kernel reading it before writing
-// it must not find 0. One launch at a time (the emulation's state is the process's).
+// dynamic shared memory per block at the start of ``area`` (``area_bytes`` long); shared memory,
+// static and dynamic, all NaN bytes (0xff) before each block: it holds whatever was there, and a
+// kernel reading it before writing it must not find 0. One launch at a time (the emulation's
+// state is the process's).
 template <class Kernel>
-void launch(Kernel kernel, int grid, int threads, unsigned char* area, std::size_t shared) {
+void launch(Kernel kernel, int grid, int threads, unsigned char* area, std::size_t area_bytes, std::size_t shared) {
   static std::mutex launching;
   const std::lock_guard<std::mutex> one_at_a_time(launching);
   failure.store(nullptr);
   if (grid <= 0) return;
-  if (threads <= 0 || threads > 1024 || shared > kSharedBytes) {
-    failure.store("a block of 1 to 1024 threads with at most kSharedBytes of shared memory");
+  if (threads <= 0 || threads > 1024 || shared > area_bytes) {
+    failure.store("a block of 1 to 1024 threads with at most the emulation's area of dynamic shared memory");
     return;
   }
   grid_dim.x = unsigned(grid), block_dim.x = unsigned(threads);
@@ -162,10 +167,16 @@ void launch(Kernel kernel, int grid, int threads, unsigned char* area, std::size
       try {
         for (int b = 0; b < grid; ++b) {
           block_index.x = unsigned(b);
-          if (t == 0) std::memset(area, 0xff, shared), std::memset(block_area, 0xff, sizeof(block_area));
+          if (t == 0) {
+            std::memset(area, 0xff, shared), std::memset(area + shared, kGuard, area_bytes - shared);
+            std::memset(block_area, 0xff, sizeof(block_area));
+          }
           between.wait("a thread never started its block");
           kernel();
           between.wait("a thread never finished its block (waiting at a barrier some thread never reached: a deadlock on the device)");
+          if (t == 0)
+            for (std::size_t i = shared; i < area_bytes; ++i)
+              if (area[i] != kGuard) fail("a block wrote beyond the dynamic shared memory of its launch");
         }
       } catch (const Fault&) {  // kept in failure: the launch ends
       }

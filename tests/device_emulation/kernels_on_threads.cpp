@@ -1,12 +1,14 @@
 // The GPU layer's kernels (kernels.cuh, device code paths) on CPU threads (emulator.h), for tests:
 //
-//   void xl_emu_<name>_<f32|f64>[_interleaved|_staged](params..., [int stage,] int grid, int threads)
+//   void xl_emu_<name>_<f32|f64>[_interleaved|_staged](params..., [int stage,] int grid, int threads,
+//                                                     int64_t shared)
 //
 // for every entry of entries.def (the kernel that takes the order at run time for the packed
 // layout) and the block entries: the CUDA entry's parameters less the stream, then the launch's
-// grid and block size (the caller chooses them: any grid covers any batch). The dynamic shared
-// memory is what launch.cu gives a staged launch: a group's area per warp. A launch that faulted
-// (a trap, a deadlock) returns with the fault in xl_emu_failure() (nullptr: none).
+// grid, block size and dynamic shared memory per block (the caller's geometry: any grid covers
+// any batch; a staged launch needs a group's area per warp, and writing beyond ``shared`` is a
+// fault). A launch that faulted (a trap, a deadlock, a write beyond its shared memory) returns
+// with the fault in xl_emu_failure() (nullptr: none).
 #include "emulator.h"
 
 #include <tuple>
@@ -25,14 +27,15 @@ alignas(16) unsigned char xl_stage_area[xl_emu::kSharedBytes];
 namespace xl_emu {
 
 template <class... P, class Args, std::size_t... I>
-void run(void (*kernel)(P...), int64_t batch, Args args, int grid, int threads, std::size_t shared, std::index_sequence<I...>) {
+void run(void (*kernel)(P...), int64_t batch, Args args, int grid, int threads, int64_t shared, std::index_sequence<I...>) {
   constexpr int at = xl_cuda::batch_position<P...>();
   static_assert(at >= 0, "a kernel takes the batch size as its only int64_t parameter");
-  launch([&] { kernel(xl_cuda::argument<at, I>(args, batch)...); }, grid, threads, xl_stage_area, shared);
+  launch([&] { kernel(xl_cuda::argument<at, I>(args, batch)...); }, grid, threads, xl_stage_area, sizeof(xl_stage_area),
+         std::size_t(shared));  // a negative size: beyond the area, a failed launch
 }
 
 template <class... P, class Args>
-void run(void (*kernel)(P...), int64_t batch, Args args, int grid, int threads, std::size_t shared = 0) {
+void run(void (*kernel)(P...), int64_t batch, Args args, int grid, int threads, int64_t shared) {
   run(kernel, batch, args, grid, threads, shared, std::make_index_sequence<sizeof...(P)>());
 }
 
@@ -40,15 +43,14 @@ void run(void (*kernel)(P...), int64_t batch, Args args, int grid, int threads, 
 
 XL_EMU_API const char* xl_emu_failure(void) { return xl_emu::failure.load(); }
 
-#define XL_EMU_WITH_LAUNCH(...) (__VA_ARGS__, int grid, int threads)
-#define XL_EMU_WITH_STAGE_AND_LAUNCH(...) (__VA_ARGS__, int stage, int grid, int threads)
-#define XL_EMU_ENTRY(name, params, args, S, TAIL)                                                \
-  XL_EMU_API void xl_emu_##name##_##S##TAIL XL_EMU_WITH_LAUNCH params {                          \
-    xl_emu::run(xl_kernel_##name##_##S##TAIL, batch, std::make_tuple args, grid, threads);     \
+#define XL_EMU_WITH_LAUNCH(...) (__VA_ARGS__, int grid, int threads, int64_t shared)
+#define XL_EMU_WITH_STAGE_AND_LAUNCH(...) (__VA_ARGS__, int stage, int grid, int threads, int64_t shared)
+#define XL_EMU_ENTRY(name, params, args, S, TAIL)                                                    \
+  XL_EMU_API void xl_emu_##name##_##S##TAIL XL_EMU_WITH_LAUNCH params {                              \
+    xl_emu::run(xl_kernel_##name##_##S##TAIL, batch, std::make_tuple args, grid, threads, shared); \
   }
 #define XL_EMU_STAGED_ENTRY(name, params, args, S)                                                                    \
   XL_EMU_API void xl_emu_##name##_##S##_staged XL_EMU_WITH_STAGE_AND_LAUNCH params {                                  \
-    const std::size_t shared = std::size_t(threads / 32) * std::size_t(xl::hd::stage_capacity(stage, int(sizeof(T)))); \
     xl_emu::run(xl_kernel_##name##_##S##_staged, batch, std::tuple_cat(std::make_tuple args, std::make_tuple(stage)), \
                 grid, threads, shared);                                                                               \
   }
