@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +50,55 @@ def test_dry_run_writes_every_result(tmp_path):
     lines = ("CUDA kernel layer", "PyTorch autograd node", "JAX FFI kernels", "JAX FFI handlers for CUDA", "GPU entries on device 0")
     assert all(f"{name}: " in config for name in lines), config
     assert "passed" in (tmp_path / "tests.txt").read_text()
+    assert "torch " in (tmp_path / "environment.txt").read_text()
     steps = [line.split("] ", 1)[1] for line in (tmp_path / "steps.txt").read_text().splitlines()]
-    assert steps.index("benchmark") < steps.index("CUDA tests") and steps[-1].startswith("done (status 0)")
+    assert steps.index("benchmark") < steps.index("conformance suite on CUDA tensors (operators with GPU kernels)") < steps.index("CUDA tests")
+    assert steps[-1].startswith("done (status 0)")
+
+
+def _helpers(tmp_path, script: str, started_ago: int = 0, budget: int = 520, dry: int = 0, root: Path = ROOT):
+    """``script`` run by bash after sourcing scripts/gpu_check_helpers.sh, the check's settings
+    as on a GPU (``dry`` 0) started ``started_ago`` seconds ago, ``root`` its repository (where
+    .whl/ is); its steps in tmp_path/steps.txt."""
+    settings = f"ROOT={root}; out={tmp_path}; py={sys.executable}; dry={dry}; budget={budget}; started=$(( $(date +%s) - {started_ago} ))"
+    setup = f"set -euo pipefail; {settings}; source {ROOT}/scripts/gpu_check_helpers.sh\n"
+    return subprocess.run(["bash", "-c", setup + script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
+def test_a_step_with_no_time_left_is_skipped_and_says_so(tmp_path):
+    run = _helpers(tmp_path, "limit 100 touch ran || echo status=$?", started_ago=495)
+    assert "status=124" in run.stdout and not (tmp_path / "ran").exists(), run.stdout + run.stderr
+    assert "skipped, the budget is spent" in (tmp_path / "steps.txt").read_text()
+    run = _helpers(tmp_path, "limit 100 touch ran; echo status=$?", started_ago=400)
+    assert "status=0" in run.stdout and (tmp_path / "ran").exists(), run.stdout + run.stderr
+
+
+def test_a_step_is_interrupted_at_the_end_of_the_budget_on_a_gpu_only(tmp_path):
+    """Its own limit is 100 s, 20 s are left of the budget: interrupted after 20 s."""
+    start = time.monotonic()
+    run = _helpers(tmp_path, "limit 100 sleep 60 || echo status=$?", started_ago=490)
+    assert "status=124" in run.stdout and 19 < time.monotonic() - start < 40, run.stdout + run.stderr
+    run = _helpers(tmp_path, "limit 20 true; echo status=$?", started_ago=10**6, dry=1)  # dry: no limit, no budget
+    assert "status=0" in run.stdout, run.stdout + run.stderr
+
+
+def test_provide_unpacks_a_missing_module_from_its_wheel(tmp_path):
+    import zipfile
+
+    (tmp_path / ".whl").mkdir()
+    for version in ("1.9", "1.10"):  # the newest wheel is taken, by version
+        with zipfile.ZipFile(tmp_path / ".whl" / f"xl_fake_module-{version}-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("xl_fake_module/__init__.py", f"__version__ = '{version}'\n")
+    run = _helpers(tmp_path, "provide xl_fake_module 1.10; $py -c 'import xl_fake_module; print(xl_fake_module.__version__)'", root=tmp_path)
+    assert run.returncode == 0 and run.stdout.splitlines()[-1] == "1.10", run.stdout + run.stderr
+    run = _helpers(tmp_path, "provide xl_no_such_module 1.0", root=tmp_path)
+    assert run.returncode == 1 and "lacks xl_no_such_module 1.0 or later" in run.stderr
+    run = _helpers(tmp_path, "provide numpy 1.0; echo kept $site")  # present and new enough: nothing unpacked
+    assert run.returncode == 0 and run.stdout.strip() == "kept", run.stdout + run.stderr
+    with zipfile.ZipFile(tmp_path / ".whl" / "numpy-999.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("numpy/__init__.py", "__version__ = '999.0'\n")
+    run = _helpers(tmp_path, "provide numpy 999.0; $py -c 'import numpy; print(numpy.__version__)'", root=tmp_path)  # too old: the wheel's
+    assert run.returncode == 0 and run.stdout.splitlines()[-1] == "999.0", run.stdout + run.stderr
 
 
 def test_a_slow_cell_stops_at_its_time_budget(monkeypatch):
