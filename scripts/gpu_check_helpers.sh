@@ -34,6 +34,6 @@ PY
     return 1
   fi
   if [ -z "$site" ]; then site="$(mktemp -d)"; export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"; fi
-  "$py" -m zipfile -e "$wheel" "$site"
+  "$py" -m zipfile -e "$wheel" "$site" || { echo "gpu_check.sh: cannot unpack $wheel" >&2; return 1; }
   echo "gpu_check.sh: $module from $(basename "$wheel")"
 }

@@ -93,6 +93,9 @@ def test_provide_unpacks_a_missing_module_from_its_wheel(tmp_path):
     assert run.returncode == 0 and run.stdout.splitlines()[-1] == "1.10", run.stdout + run.stderr
     run = _helpers(tmp_path, "provide xl_no_such_module 1.0", root=tmp_path)
     assert run.returncode == 1 and "lacks xl_no_such_module 1.0 or later" in run.stderr
+    (tmp_path / ".whl" / "xl_broken_module-1.0-py3-none-any.whl").write_text("not a zip file")
+    run = _helpers(tmp_path, "provide xl_broken_module 1.0 || echo status=$?", root=tmp_path)
+    assert "status=1" in run.stdout and "cannot unpack" in run.stderr, run.stdout + run.stderr
     run = _helpers(tmp_path, "provide numpy 1.0; echo kept $site")  # present and new enough: nothing unpacked
     assert run.returncode == 0 and run.stdout.strip() == "kept", run.stdout + run.stderr
     with zipfile.ZipFile(tmp_path / ".whl" / "numpy-999.0-py3-none-any.whl", "w") as wheel:
