@@ -143,7 +143,7 @@ xlinalg.show_config()
 print("GPU entries on device 0:", type(entries).__name__ if entries else f"none, the pure rules run (run-time build: {runtime_reason()})")
 if library_entries() is not None and library_entries().missing_code():
     print("the CUDA library has no code for:", library_entries().missing_code())
-try:  # the local memory the driver reserves at syevd's first launch (its 4.3 KB per thread in float64)
+try:  # the local memory the driver reserves at syevd's first launch (about 4.5 KB per thread in float64)
     import torch
 
     if entries is not None and torch.cuda.is_available():

@@ -14,10 +14,10 @@
 // A + E with ‖E‖₂ of order ε₃₂ ‖A‖₂), so w agrees with the CPU to a few ε₃₂ max|w| and each row
 // of U to a few ε₃₂ max|w| / gap, gap the distance of its eigenvalue to the rest of the spectrum.
 //
-// Device constraints: no heap, no recursion, no standard library, fixed local scratch (the
-// forward's working matrix as a packed triangle of kMaxOrder (kMaxOrder + 1)/2 entries, its
-// rotations accumulated in the output U; the reverse works in its output Ā with one vector of
-// kMaxOrder entries); only hd.h is included (NVRTC has no other header).
+// Device constraints: no heap, no recursion, no standard library, fixed local scratch: a packed
+// symmetric triangle of kMaxOrder (kMaxOrder + 1)/2 entries (the forward's working matrix, its
+// rotations accumulated in the output U; the reverse's S, and a vector); only hd.h is included
+// (NVRTC has no other header).
 #pragma once
 
 #include "hd.h"
@@ -218,14 +218,14 @@ XL_HD void syevd_entry(Layout lay, int64_t e, int n, const T* a_, T* u_, T* w_) 
 
 // Ā (batch entry e) from U, w and the cotangents Ū, w̄: Ā = Uᵀ S U with S symmetric,
 // S_ii = w̄_i and, for j < i, with f = F_ij = 1/(w_j − w_i) (0 when |w_j − w_i| ≤ 32 ε max|w|),
-// S_ij = S_ji = f (M_ij − M_ji)/2, M = U Ūᵀ: sym(F ∘ M) since F_ji = −F_ij. Computed in ga itself
-// with one vector of scratch: S, then P = S U a row at a time (row i of P needs row i of S only),
-// then Ā a column at a time from the same column of P, Ā_kl = Σ_i U_ik P_il for the upper triangle
-// k ≤ l, mirrored below (into columns already done), so Ā is exactly symmetric. u, gu, ga:
-// (batch, n, n) row-major; w, gw: (batch, n). NaN or infinite inputs propagate as in the CPU entry
-// (a degenerate pair's f = 0 times an infinite M gives NaN).
+// S_ij = S_ji = f (M_ij − M_ji)/2, M = U Ūᵀ: sym(F ∘ M) since F_ji = −F_ij. S is kept as a packed
+// triangle (as the forward's working matrix; M_ij and M_ji are computed together). Written as
+// one product per row, Ā_k· = (Σ_i U_ik S_i·) U, for the upper triangle l ≥ k, mirrored below, so
+// Ā is exactly symmetric. u, gu, ga: (batch, n, n) row-major; w, gw: (batch, n). NaN or infinite
+// inputs propagate as in the CPU entry (a degenerate pair's f = 0 times an infinite M gives NaN).
 template <class T, class Layout>
 XL_HD void syevd_vjp_entry(Layout lay, int64_t e, int n, const T* u_, const T* w_, const T* gu_, const T* gw_, T* ga_) {
+  using eigen_detail::at;
   if (n <= 0) return;
   const int64_t size = int64_t(n) * n;
   const auto u = lay.at(u_, e, size);
@@ -243,7 +243,8 @@ XL_HD void syevd_vjp_entry(Layout lay, int64_t e, int n, const T* u_, const T* w
     if (wmax < m) wmax = m;
   }
   const T tol = T(eigen_detail::kDegeneracyRtol) * eigen_detail::machine_epsilon<T>() * wmax;
-  for (int i = 0; i < n; ++i) {  // S
+  T s[kMaxOrder * (kMaxOrder + 1) / 2];  // S, s[at(i, j)] = S_ij = S_ji
+  for (int i = 0; i < n; ++i) {
     for (int j = 0; j < i; ++j) {
       T mij = T(0), mji = T(0);  // M_ij = U_i· · Ū_j·, M_ji = U_j· · Ū_i·
       for (int k = 0; k < n; ++k) {
@@ -252,30 +253,22 @@ XL_HD void syevd_vjp_entry(Layout lay, int64_t e, int n, const T* u_, const T* w
       }
       const T d = w[j] - w[i];
       const T f = xl_abs(d) <= tol ? T(0) : T(1) / d;
-      const T x = f * (mij - mji) * T(0.5);  // 0 for a symmetric M, fused multiply-adds or not
-      ga[i * n + j] = x;
-      ga[j * n + i] = x;
+      s[at(i, j)] = f * (mij - mji) * T(0.5);  // 0 for a symmetric M, fused multiply-adds or not
     }
-    ga[i * n + i] = gw[i];
+    s[at(i, i)] = gw[i];
   }
   T r[kMaxOrder];
-  for (int i = 0; i < n; ++i) {  // P = S U, row i over row i of S
-    for (int j = 0; j < n; ++j) {
-      T acc = T(0);
-      for (int k = 0; k < n; ++k) acc += ga[i * n + k] * u[k * n + j];
-      r[j] = acc;
+  for (int k = 0; k < n; ++k) {
+    for (int j = 0; j < n; ++j) r[j] = T(0);  // r = (Uᵀ S)_k· = Σ_i U_ik S_i·
+    for (int i = 0; i < n; ++i) {
+      const T uik = u[i * n + k];
+      for (int j = 0; j < n; ++j) r[j] += uik * s[at(i, j)];
     }
-    for (int j = 0; j < n; ++j) ga[i * n + j] = r[j];
-  }
-  for (int l = 0; l < n; ++l) {  // Ā = Uᵀ P, column l from column l of P (the writes so far: columns < l)
-    for (int k = 0; k <= l; ++k) {
+    for (int l = k; l < n; ++l) {
       T acc = T(0);
-      for (int i = 0; i < n; ++i) acc += u[i * n + k] * ga[i * n + l];
-      r[k] = acc;
-    }
-    for (int k = 0; k <= l; ++k) {
-      ga[k * n + l] = r[k];
-      ga[l * n + k] = r[k];
+      for (int j = 0; j < n; ++j) acc += r[j] * u[j * n + l];
+      ga[k * n + l] = acc;
+      ga[l * n + k] = acc;
     }
   }
 }
