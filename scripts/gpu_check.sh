@@ -134,15 +134,13 @@ for name in ("torch", "jax"):  # show_config builds the bindings of the framewor
     except ImportError as exc:
         print(name, "unavailable:", exc)
 import xlinalg
-from xlinalg.cuda.rules import cuda_entries, library_entries
+from xlinalg.cuda.rules import cuda_entries
 from xlinalg.cuda.runtime import runtime_reason
 
 dry = sys.argv[1] == "1"
 entries = cuda_entries(0)
 xlinalg.show_config()
 print("GPU entries on device 0:", type(entries).__name__ if entries else f"none, the pure rules run (run-time build: {runtime_reason()})")
-if library_entries() is not None and library_entries().missing_code():
-    print("the CUDA library has no code for:", library_entries().missing_code())
 try:  # the local memory the driver reserves at syevd's first launch (about 4.5 KB per thread in float64)
     import torch
 

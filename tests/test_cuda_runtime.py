@@ -506,10 +506,8 @@ def fresh(monkeypatch):
     decided again afterwards."""
     monkeypatch.setattr(runtime, "_state", {})
     monkeypatch.setitem(lapack._state, "mode", "auto")
-    rules._cuda_entries.cache_clear()
     rules.library_entries.cache_clear()
     yield
-    rules._cuda_entries.cache_clear()
     rules.library_entries.cache_clear()
 
 

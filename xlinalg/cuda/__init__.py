@@ -122,6 +122,15 @@ def error_string(status: int) -> str:
     return lib.xl_cuda_error_string(status).decode() if lib is not None else f"cudaError {status}"
 
 
+def driver_version() -> int:
+    """The driver's CUDA version as CUDA writes it (12040 for 12.4): 0 without the library or a
+    driver."""
+    lib, version = library(), ctypes.c_int(0)
+    if lib is not None:
+        lib.xl_cuda_driver_version(ctypes.byref(version))
+    return version.value
+
+
 def device_count() -> int:
     """The number of usable CUDA devices: 0 without the library, a driver new enough for it, or a
     GPU (:func:`device_status` says which). Never raises."""
@@ -162,8 +171,7 @@ def config() -> dict:
         ``"not available (<reason>)"``), and ``layout``, the layout the kernels run in
         (:func:`xlinalg.cuda.rules.layout`; the error's text for an unknown one); where this
         process has imported JAX, ``jax_handlers``: ``"loaded"`` or why JAX's CUDA handlers are
-        not (:func:`xlinalg.cuda.jax_ffi.reason`, which builds them on first use) or do not run
-        here (:func:`xlinalg.cuda.jax_ffi.gpus_reason`).
+        not or do not run here (:func:`xlinalg.cuda.jax_ffi.handlers_reason`).
     """
     from .rules import layout, library_entries
     from .runtime import state
@@ -186,21 +194,21 @@ def config() -> dict:
     if "jax" in sys.modules:
         from . import jax_ffi
 
-        info["jax_handlers"] = jax_ffi.reason() if jax_ffi.library() is None else jax_ffi.gpus_reason()
+        info["jax_handlers"] = jax_ffi.handlers_reason()
     if lib is None:
         return info
-    driver = ctypes.c_int(0)
-    lib.xl_cuda_driver_version(ctypes.byref(driver))
+    driver = driver_version()
     count, status = _devices()
     info.update(
         runtime_version=_version(lib.xl_cuda_runtime_version()),
-        driver_version=_version(driver.value) if driver.value else None,
+        driver_version=_version(driver) if driver else None,
         devices=count,
         device_status=status,
         block_size=lib.xl_cuda_block_size(),
         build_id=lib.xl_cuda_build_id().decode(),
     )
-    missing = library_entries().missing_code() if library_entries() is not None else {}
+    ents = library_entries()
+    missing = ents.missing_code() if ents is not None else {}
     if missing:
         info["missing_code"] = missing
     return info

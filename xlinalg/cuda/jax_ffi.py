@@ -218,7 +218,7 @@ def supports(op, shapes) -> bool:
 
     if cpu.entry(op) is None:
         return False
-    why = reason() if library() is None else gpus_reason()
+    why = handlers_reason()
     if why != "loaded":
         from .. import lapack
 
@@ -226,6 +226,12 @@ def supports(op, shapes) -> bool:
             raise ImportError(f"XLINALG_KERNELS=compiled, but the JAX CUDA handlers are not available: {why}")
         return False
     return True
+
+
+def handlers_reason() -> str:
+    """``"loaded"`` where JAX's CUDA handlers are built (:func:`reason`, which builds them on first
+    use) and run on this machine's GPUs (:func:`gpus_reason`), else why not."""
+    return reason() if library() is None else gpus_reason()
 
 
 def gpus_reason() -> str:
@@ -241,13 +247,10 @@ def gpus_reason() -> str:
 
 
 def _gpus_reason() -> str:
-    from . import device_status
-    from . import library as cuda_library
+    from . import device_status, driver_version
     from .rules import library_entries
 
-    driver = ctypes.c_int(0)
-    cuda_library().xl_cuda_driver_version(ctypes.byref(driver))
-    devices = _jax_gpus() if driver.value else []
+    devices = _jax_gpus() if driver_version() else []
     if not devices:
         return "loaded"
     ents = library_entries()

@@ -280,17 +280,14 @@ def cuda_entries(device: int) -> Entries | None:
     built for older or other architectures than the device's), else the kernels compiled at run
     time (:func:`xlinalg.cuda.runtime.runtime_entries`: a driver with a device and NVRTC, which
     compiles for the device's own architecture), else ``None`` (the pure rules run), as with
-    ``XLINALG_KERNELS=python``. Decided once per device, at its first call (the check loads the
-    library's code on that device, as its first launch would)."""
+    ``XLINALG_KERNELS=python``. Decided per device at its first call that gets an answer (the
+    check loads the library's code on that device, as its first launch would; both are
+    remembered where they are found)."""
     from .. import lapack
-
-    return None if lapack.mode() == "python" else _cuda_entries(device)
-
-
-@cache
-def _cuda_entries(device: int) -> Entries | None:
     from .runtime import runtime_entries
 
+    if lapack.mode() == "python":
+        return None
     ents = library_entries()
     if ents is not None and ents.runs_on(device):
         return ents
@@ -505,6 +502,15 @@ def fits(op, shapes, kind: str | None = None) -> bool:
     and the other arrays (outputs, cotangents) have the inputs' orders or none."""
     limit = ORDER_LIMITS.get((op.name, kind), MAX_ORDER)
     return all(len(s) >= 2 and s[-1] <= limit for a, s in zip(op.args, shapes) if a.square)
+
+
+def cuda_runner(op, kind: str, arrays, ax: Arrays):
+    """:func:`runner` through the GPU entries of the arrays' device (:func:`cuda_entries`, the
+    device of the first array as ``ax`` reads it), or ``None`` where there are none."""
+    if not arrays:
+        return None
+    ents = cuda_entries(ax.device(arrays[0]))
+    return None if ents is None else runner(op, kind, arrays, ax, ents)
 
 
 def runner(op, kind: str, arrays, ax: Arrays, ents: Entries):

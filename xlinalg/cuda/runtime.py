@@ -88,17 +88,17 @@ def nvrtc_library(driver: str | None = None) -> ctypes.CDLL | None:
     whose version is at most the driver's (a newer NVRTC makes code that driver may not load),
     else the oldest found (the nearest the driver). Found once per ``driver``.
     """
-    found = []
+    versions = {}  # each library found: its version
     for path in _nvrtc_candidates():
         lib = _load_nvrtc(path)
         if lib is not None and driver is None:
             return lib
         if lib is not None:
-            found.append(lib)
-    fitting = [lib for lib in found if _numbers(nvrtc_version(lib)) <= _numbers(driver)]
+            versions[lib] = _numbers(nvrtc_version(lib))
+    fitting = [lib for lib in versions if versions[lib] <= _numbers(driver)]
     if fitting:
-        return max(fitting, key=lambda lib: _numbers(nvrtc_version(lib)))
-    return min(found, key=lambda lib: _numbers(nvrtc_version(lib))) if found else None
+        return max(fitting, key=versions.get)
+    return min(versions, key=versions.get) if versions else None
 
 
 def _load_nvrtc(path: Path) -> ctypes.CDLL | None:

@@ -85,7 +85,6 @@ class CupyKernels(Kernels):
     def compiled(self, op, kind, arrays):
         from ..cuda import rules
 
-        if not arrays or any(x.device != arrays[0].device for x in arrays):
+        if any(x.device != arrays[0].device for x in arrays):
             return None
-        entries = rules.cuda_entries(arrays[0].device.id)
-        return None if entries is None else rules.runner(op, kind, arrays, CupyArrays(), entries)
+        return rules.cuda_runner(op, kind, arrays, CupyArrays())

@@ -102,8 +102,7 @@ def _cuda_runner(op, kind, arrays):
 
     if not arrays or not _one_device(arrays):
         return None
-    entries = cuda_rules.cuda_entries(arrays[0].device.index)
-    return None if entries is None else cuda_rules.runner(op, kind, arrays, TorchArrays(), entries)
+    return cuda_rules.cuda_runner(op, kind, arrays, TorchArrays())
 
 
 def _traced_runner(op, kind, arrays):

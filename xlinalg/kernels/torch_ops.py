@@ -152,8 +152,7 @@ def _define(op, kind: str):
         from ..cuda import rules as cuda_rules
         from .torch import TorchArrays
 
-        entries = cuda_rules.cuda_entries(tensors[0].device.index)
-        run = None if entries is None else cuda_rules.runner(op, kind, tensors, TorchArrays(), entries)
+        run = cuda_rules.cuda_runner(op, kind, tensors, TorchArrays())
         if run is not None:
             groups = (tensors,) if kind == "forward" else (tensors[:nargs], tensors[nargs:nargs + nout], tensors[nargs + nout:])
             values, status = run(*groups, params=params)

@@ -64,6 +64,21 @@ struct Geometry {
   int64_t capacity = 0;
 };
 
+// The dynamic shared memory a block may have on the current device when it asks for it
+// (cudaDevAttrMaxSharedMemoryPerBlockOptin) into *bytes (0 on any error, which is returned and
+// cleared).
+inline cudaError_t shared_limit(int* bytes) {
+  *bytes = 0;
+  int device = 0;
+  cudaError_t status = cudaGetDevice(&device);
+  if (status == cudaSuccess) status = cudaDeviceGetAttribute(bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  if (status != cudaSuccess) {
+    *bytes = 0;
+    (void)cudaGetLastError();
+  }
+  return status;
+}
+
 template <class... P, class Args, std::size_t... I>
 cudaError_t launch(void (*kernel)(P...), int64_t batch, void* stream, Args args, Geometry geometry, std::index_sequence<I...>) {
   constexpr int at = batch_position<P...>();
@@ -85,9 +100,8 @@ cudaError_t launch(void (*kernel)(P...), int64_t batch, void* stream, Args args,
       // The kernel may then have all a group may take on this device (kStageMaxBytes, or less
       // where the device lets a block have less): one value for every launch, not this one's
       // size, so that host threads launching the kernel at once never lower it under another's.
-      int device = 0, allowed = 0;
-      cudaError_t status = cudaGetDevice(&device);
-      if (status == cudaSuccess) status = cudaDeviceGetAttribute(&allowed, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+      int allowed = 0;
+      cudaError_t status = shared_limit(&allowed);
       if (allowed > xl::hd::kStageMaxBytes) allowed = int(xl::hd::kStageMaxBytes);
       if (status == cudaSuccess)
         status = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -210,17 +224,7 @@ XL_CUDA_API const char* xl_cuda_error_string(int status) { return cudaGetErrorSt
 // (cudaDevAttrMaxSharedMemoryPerBlockOptin: 64 KiB on sm_75, 96 KiB on sm_70, 227 KiB on sm_90)
 // into *bytes (0 on any error); returns the cudaError_t. A staged call whose group needs more
 // runs packed.
-XL_CUDA_API int xl_cuda_shared_limit(int* bytes) {
-  *bytes = 0;
-  int device = 0;
-  cudaError_t status = cudaGetDevice(&device);
-  if (status == cudaSuccess) status = cudaDeviceGetAttribute(bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-  if (status != cudaSuccess) {
-    *bytes = 0;
-    (void)cudaGetLastError();
-  }
-  return int(status);
-}
+XL_CUDA_API int xl_cuda_shared_limit(int* bytes) { return int(xl_cuda::shared_limit(bytes)); }
 
 // Whether the library has code the current device runs: 0 when it has (cudaFuncGetAttributes on
 // one of its kernels loads it), else the cudaError_t: cudaErrorNoKernelImageForDevice on a device
