@@ -3,7 +3,8 @@
 //   const char* xl_emu_broken(int which, int deadlock_ms)
 //
 // launches kernel ``which`` (0: __syncthreads reached by one warp of the block only, 1: lanes of a
-// warp passing __syncwarp different masks, 2: __trap(), 3: a data race, every thread adding to one
+// warp passing __syncwarp different masks, each mask naming lanes of the other, so that the lanes
+// meet in whichever order they arrive (the emulation sees the mismatch only where they meet), 2: __trap(), 3: a data race, every thread adding to one
 // counter unguarded, 4: the last thread writing one byte beyond the block's 64 bytes of dynamic
 // shared memory, 5: every thread writing its own byte of them) on a grid of 2 blocks of 64
 // threads, with that deadlock limit, and returns the fault (nullptr: none; the race is for
@@ -21,7 +22,7 @@ __global__ void syncthreads_in_one_warp() {
   if (threadIdx.x < 32) __syncthreads();
 }
 
-__global__ void syncwarp_with_two_masks() { __syncwarp(threadIdx.x % 32 < 16 ? 0x0000ffffu : 0xffffffffu); }
+__global__ void syncwarp_with_two_masks() { __syncwarp(threadIdx.x % 32 < 16 ? 0xffffffffu : 0xffff0001u); }
 
 __global__ void trap() { __trap(); }
 

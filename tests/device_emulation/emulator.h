@@ -90,7 +90,9 @@ class Barrier {
 };
 
 // __syncwarp(mask) of one warp: the lanes in ``mask`` meet; each must be in its mask, and all
-// must pass the same one.
+// must pass the same one. A mismatch is seen where two masks meet at the barrier: lanes whose
+// smaller mask is complete before a lane with a larger one arrives have passed, and that lane
+// then waits out the deadlock limit.
 class WarpBarrier {
  public:
   void wait(unsigned mask, int lane) {
