@@ -544,8 +544,8 @@ def test_setup_never_fails_the_build(project, tmp_path):
 
 
 # A stand-in C++ compiler: logs its sources, whether the stand-in nvcc had started (waiting for it
-# up to 20 s) and when it ran (a second), then fails (the CPU extension is optional: the build
-# goes on without it).
+# up to 20 s) and when it ran (three seconds, so that two at once overlap even on a loaded
+# machine), then fails (the CPU extension is optional: the build goes on without it).
 FAKE_CXX = """\
 #!{python}
 import json, os, sys, time
@@ -554,7 +554,7 @@ deadline = time.monotonic() + 20
 while not os.path.exists(started) and time.monotonic() < deadline:
     time.sleep(0.05)
 begin = time.time()
-time.sleep(1)
+time.sleep(3)
 with open(os.environ["FAKE_CXX_LOG"], "a") as log:
     log.write(json.dumps([[a for a in sys.argv if a.endswith(".cpp")], os.path.exists(started), begin, time.time()]) + "\\n")
 sys.exit(1)
