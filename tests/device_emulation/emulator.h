@@ -55,70 +55,90 @@ inline std::atomic<const char*> failure{nullptr};
 // How long a thread waits at a barrier before the emulation calls it a deadlock.
 inline std::chrono::milliseconds deadlock_limit{20000};
 
-// Wait on ``done`` until ``ready()``; a fault elsewhere ends the wait, as does the deadlock limit.
+// Wait on ``done`` until ``ready()``; a fault elsewhere ends the wait, as does the deadlock limit,
+// reported as ``deadlock`` (nullptr: a wait that cannot deadlock, without a limit).
 template <class Ready>
 void wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& done, Ready ready, const char* deadlock) {
   const auto limit = std::chrono::steady_clock::now() + deadlock_limit;
   while (!ready()) {
     if (failure.load()) throw Fault{};
-    if (std::chrono::steady_clock::now() > limit) fail(deadlock);
+    if (deadlock && std::chrono::steady_clock::now() > limit) fail(deadlock);
     done.wait_for(lock, std::chrono::milliseconds(20));
   }
 }
 
-// A reusable barrier of ``count`` threads.
-class Barrier {
- public:
-  explicit Barrier(int count) : count_(count) {}
-  void wait(const char* what) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    const long generation = generation_;
-    if (++arrived_ == count_) {
-      arrived_ = 0;
-      ++generation_;
-      done_.notify_all();
-      return;
-    }
-    wait_until(lock, done_, [&] { return generation_ != generation; }, what);
+// What the barriers share: the generation (how many times the barrier has opened) and, for each
+// of its two parities, a meeting: a mutex, a condition variable and the arrivals. Arriving at
+// generation g + 1 takes the other mutex than leaving generation g does, so the barrier never
+// orders two threads' work between the two (with one mutex it would, wherever the threads happen
+// to run that work one after the other, and ThreadSanitizer would miss their races).
+class Meetings {
+ protected:
+  struct Meeting {
+    std::mutex mutex;
+    std::condition_variable done;
+    unsigned arrived = 0, mask = 0;  // a count (Barrier), or the lanes of ``mask`` (WarpBarrier)
+  };
+  struct Arrival {
+    Meeting& meeting;
+    long generation;
+    std::unique_lock<std::mutex> lock;
+  };
+  // The meeting of the generation now waited for, locked.
+  Arrival arrive() {
+    const long generation = generation_.load();
+    Meeting& meeting = meetings_[generation & 1];
+    return {meeting, generation, std::unique_lock<std::mutex>(meeting.mutex)};
+  }
+  // The last thread to arrive opens the barrier.
+  void open(Arrival& a) {
+    a.meeting.arrived = 0;
+    generation_.store(a.generation + 1);
+    a.meeting.done.notify_all();
+  }
+  void await(Arrival& a, const char* deadlock) {
+    wait_until(a.lock, a.meeting.done, [&] { return generation_.load() != a.generation; }, deadlock);
   }
 
  private:
-  std::mutex mutex_;
-  std::condition_variable done_;
-  int count_, arrived_ = 0;
-  long generation_ = 0;
+  std::atomic<long> generation_{0};
+  Meeting meetings_[2];
+};
+
+// A reusable barrier of ``count`` threads; ``what`` is the fault of a thread that waits at it past
+// the deadlock limit (nullptr: one no thread can miss, without a limit).
+class Barrier : Meetings {
+ public:
+  explicit Barrier(int count) : count_(unsigned(count)) {}
+  void wait(const char* what) {
+    Arrival a = arrive();
+    if (++a.meeting.arrived == count_) return open(a);
+    await(a, what);
+  }
+
+ private:
+  unsigned count_;
 };
 
 // __syncwarp(mask) of one warp: the lanes in ``mask`` meet; each must be in its mask, and all
 // must pass the same one. A mismatch is seen where two masks meet at the barrier: lanes whose
 // smaller mask is complete before a lane with a larger one arrives have passed, and that lane
 // then waits out the deadlock limit.
-class WarpBarrier {
+class WarpBarrier : Meetings {
  public:
   void wait(unsigned mask, int lane) {
     if (!((mask >> lane) & 1u)) fail("__syncwarp: a lane outside its own mask");
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (arrived_ == 0) {
-      mask_ = mask;
-    } else if (mask != mask_) {
+    Arrival a = arrive();
+    Meeting& m = a.meeting;
+    if (m.arrived == 0) {
+      m.mask = mask;
+    } else if (mask != m.mask) {
       fail("__syncwarp: the lanes of a warp pass different masks");
     }
-    arrived_ |= 1u << lane;
-    const long generation = generation_;
-    if (arrived_ == mask_) {
-      arrived_ = 0;
-      ++generation_;
-      done_.notify_all();
-      return;
-    }
-    wait_until(lock, done_, [&] { return generation_ != generation; }, "__syncwarp: a lane of the mask never arrived (a deadlock on the device)");
+    m.arrived |= 1u << lane;
+    if (m.arrived == m.mask) return open(a);
+    await(a, "__syncwarp: a lane of the mask never arrived (a deadlock on the device)");
   }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable done_;
-  unsigned mask_ = 0, arrived_ = 0;
-  long generation_ = 0;
 };
 
 struct Team {
@@ -173,7 +193,7 @@ void launch(Kernel kernel, int grid, int threads, unsigned char* area, std::size
             std::memset(area, 0xff, shared), std::memset(area + shared, kGuard, area_bytes - shared);
             std::memset(block_area, 0xff, sizeof(block_area));
           }
-          between.wait("a thread never started its block");
+          between.wait(nullptr);  // every thread that finished the last block reaches it
           kernel();
           between.wait("a thread never finished its block (waiting at a barrier some thread never reached: a deadlock on the device)");
           if (t == 0)
