@@ -613,6 +613,29 @@ def test_config_names_the_instruction_set_in_force():
     assert info["isa"] == ("avx2+fma" if avx2 else "baseline")
 
 
+def test_the_cache_prunes_libraries_unused_for_a_week(tmp_path, monkeypatch):
+    """A build removes the libraries of its stem that were neither built nor used for a week; a
+    library loaded from the cache counts as used, however long ago it was built."""
+    from xlinalg.lapack import build
+
+    if build.compiler() is None:
+        pytest.skip("no C++ compiler")
+    monkeypatch.setenv("XLINALG_CACHE_DIR", str(tmp_path / "cache"))
+    source = tmp_path / "answer.cpp"
+    source.write_text('extern "C" int xl_answer() { return 42; }\n')
+    used, why = build.cached_library("xl_answer", "a test library", [source], [])
+    assert used is not None, why
+    unused = used.with_name("xl_answer-0123456789abcdef0123.so")
+    unused.write_bytes(b"")
+    week_ago = used.stat().st_mtime - 8 * 86400
+    for path in (used, unused):
+        os.utime(path, (week_ago, week_ago))
+    assert build.cached_library("xl_answer", "a test library", [source], []) == (used, "loaded")  # from the cache
+    other, why = build.cached_library("xl_answer", "a test library", [source], [], key_parts=("another version",))
+    assert other is not None and other != used, why
+    assert used.is_file() and other.is_file() and not unused.exists()
+
+
 def test_installs_and_runs_without_a_compiler(tmp_path):
     """``pip install .`` with no working C/C++ compiler and no nvcc: installed without the CPU
     and GPU layers, working."""

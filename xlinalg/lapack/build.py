@@ -75,7 +75,12 @@ def cached_library(
     for part in (*key_parts, cxx, version, *flags, *LINK_FLAGS, *link):
         key.update(part.encode() + b"\0")
     target = cache_dir() / f"{stem}-{key.hexdigest()[:20]}.so"
-    if not target.is_file():
+    if target.is_file():
+        try:
+            os.utime(target)  # in use: kept by _prune
+        except OSError:
+            pass
+    else:
         why = _build(cxx, [*flags, "-I", str(SRC)], sources, includes, target, what, list(link))
         if why is not None:
             return None, why
@@ -121,7 +126,7 @@ def _build(cxx: str, flags: list, sources, includes, target: Path, what: str, li
 
 def _prune(keep: Path) -> None:
     """Remove what earlier builds left in the cache: libraries of the same stem (other sources,
-    framework versions or compilers) not rebuilt for a week, and folders of interrupted builds."""
+    framework versions or compilers) not built or used for a week, and folders of interrupted builds."""
     stem = keep.name.rsplit("-", 1)[0] + "-"
     now = time.time()
     for path in keep.parent.iterdir():
