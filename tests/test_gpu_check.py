@@ -6,6 +6,8 @@ cell's values, keeps what it measured when stopped, and fails when xlinalg's val
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,14 +26,16 @@ def test_dry_run_writes_every_result(tmp_path):
     pytest.importorskip("jax")
     if lapack.library() is None:
         pytest.skip("the dry run checks the GPU layer's rules on the CPU build of its entries")
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts/gpu_check.sh"), "--dry", "--out", str(tmp_path), "--python", sys.executable],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    command = ["bash", str(ROOT / "scripts/gpu_check.sh"), "--dry", "--out", str(tmp_path), "--python", sys.executable]
+    # a session of its own, so that a timeout ends the script's children too (they hold its pipes)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True) as run:
+        try:
+            stdout, stderr = run.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            stdout, stderr = run.communicate()
+            pytest.fail("the dry run took over 900 s: " + stdout[-4000:] + stderr[-2000:])
+    assert run.returncode == 0, stdout[-4000:] + stderr[-2000:]
     from benchmarks.bench_gpu import FRAMEWORKS, WORKLOADS, XLINALG
 
     bench = json.loads((tmp_path / "gpu-benchmark.json").read_text())
