@@ -4,11 +4,11 @@
 //
 // launches kernel ``which`` (0: __syncthreads reached by one warp of the block only, 1: lanes of a
 // warp passing __syncwarp different masks, each mask naming lanes of the other, so that the lanes
-// meet in whichever order they arrive (the emulation sees the mismatch only where they meet), 2: __trap(), 3: a data race, every thread adding to one
-// counter unguarded, 4: the last thread writing one byte beyond the block's 64 bytes of dynamic
-// shared memory, 5: every thread writing its own byte of them) on a grid of 2 blocks of 64
-// threads, with that deadlock limit, and returns the fault (nullptr: none; the race is for
-// ThreadSanitizer to report).
+// meet in whichever order they arrive (the emulation sees the mismatch only where they meet), 2:
+// __trap(), 3: a data race, every thread adding to one counter unguarded, 4: the last thread
+// writing one byte beyond the block's 64 bytes of dynamic shared memory, 5: every thread writing
+// its own byte of them) on a grid of 2 blocks of 64 threads, with that deadlock limit, and returns
+// the fault (nullptr: none; the race is for ThreadSanitizer to report).
 #include "emulator.h"
 
 #define XL_EMU_API extern "C" __attribute__((visibility("default")))
