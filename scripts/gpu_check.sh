@@ -55,7 +55,7 @@ export XLA_PYTHON_CLIENT_PREALLOCATE=false
 [ "$dry" = 1 ] || export XLINALG_CACHE_DIR="${XLINALG_CACHE_DIR:-$(mktemp -d)}"
 : > "$out/steps.txt"
 source "$ROOT/scripts/gpu_check_helpers.sh"
-trap 'rc=$?; echo "== [$(( $(date +%s) - started )) s] ended early (exit $rc): see the step above" >> "$out/steps.txt"' ERR
+trap 'rc=$?; step "ended early (exit $rc): see the step above"' ERR
 
 provide array_api_compat 1.11
 # the conformance suite's package (conformance/, installed as xlinalg_conformance) without
@@ -165,29 +165,26 @@ bench=()
 limit 200 "$py" benchmarks/bench_gpu.py ${bench[@]+"${bench[@]}"} --json "$out/gpu-benchmark.json" --markdown "$out/gpu-benchmark.md" \
   2>&1 | tee "$out/benchmark.txt" || status=1
 
-# the conformance suite for the operators with GPU kernels, a line per operator × check as it ends
+# conformance WHAT BACKEND SECONDS NAME: the conformance suite on BACKEND for the operators with GPU
+# kernels, a line per operator × check as it ends, into <out>/NAME.txt and <out>/NAME.json
+conformance() {
+  step "conformance suite on $1"
+  # shellcheck disable=SC2086
+  limit "$3" "$py" -m xlinalg_conformance -v --backend "$2" --ops $ops --json "$out/$4.json" 2>&1 | tee "$out/$4.txt" || status=1
+}
 if ! ops=$("$py" -c "from xlinalg.cuda.rules import RULES; print(' '.join(RULES))"); then
   echo "gpu_check.sh: the GPU rules do not import: no conformance suite" | tee -a "$out/steps.txt" >&2
   status=1 ops=""
 fi
 if [ -n "$ops" ]; then
-  step "conformance suite on CUDA tensors (operators with GPU kernels)"
   backend=xlinalg_conformance.backends.torch:CUDA_BACKEND
   [ "$dry" = 1 ] && backend=torch
-  # shellcheck disable=SC2086
-  limit 90 "$py" -m xlinalg_conformance -v --backend "$backend" --ops $ops --json "$out/conformance.json" \
-    2>&1 | tee "$out/conformance.txt" || status=1
+  conformance "CUDA tensors (operators with GPU kernels)" "$backend" 90 conformance
   if "$py" -c "import cupy" 2>/dev/null && [ "$dry" = 0 ]; then
-    step "conformance suite on CuPy arrays (the NumPy-style API)"
-    # shellcheck disable=SC2086
-    limit 60 "$py" -m xlinalg_conformance -v --backend cupy --ops $ops --json "$out/conformance-cupy.json" \
-      2>&1 | tee "$out/conformance-cupy.txt" || status=1
+    conformance "CuPy arrays (the NumPy-style API)" cupy 60 conformance-cupy
   fi
   if [ "$dry" = 0 ] && "$py" -c "import jax, sys; sys.exit(jax.default_backend() != 'gpu')" 2>/dev/null; then
-    step "conformance suite on JAX GPU arrays"
-    # shellcheck disable=SC2086
-    limit 60 "$py" -m xlinalg_conformance -v --backend jax --ops $ops --json "$out/conformance-jax.json" \
-      2>&1 | tee "$out/conformance-jax.txt" || status=1
+    conformance "JAX GPU arrays" jax 60 conformance-jax
   fi
 fi
 
